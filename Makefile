@@ -1,0 +1,39 @@
+# Every target does its own set-up on a fresh Debian machine: venv, CPU torch, the project, the dataset.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+FMNIST := /usr/share/datasets/fashion-mnist
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup data test demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The pinned CPU wheel first: an unpinned torch would pull GBs of CUDA packages.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) data
+
+data:
+	@if [ ! -f $(FMNIST)/train-images-idx3-ubyte.gz ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null; \
+	  else echo "note: $(FMNIST) missing and not root; set RECGEN_DATA or use --data-dir"; fi; \
+	fi
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q tests
+
+demo: setup
+	$(BIN)/recgen demo
+
+bench: setup
+	$(BIN)/python -m pytest -q -m slow tests
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
