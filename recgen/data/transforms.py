@@ -98,7 +98,7 @@ class RandomFlip:
         self.p = p
 
     def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        m = (torch.rand(len(x), generator=g) < self.p).view(-1, 1, 1, 1)
+        m = (torch.rand(len(x), generator=g) < self.p).view(-1, 1, 1, 1).to(x.device)
         return torch.where(m, x.flip(-1), x)
 
 
@@ -111,11 +111,11 @@ class RandomCrop:
     def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         p, (n, c, h, w) = self.padding, x.shape
         xp = F.pad(x, (p,) * 4)
-        dy = torch.randint(0, 2 * p + 1, (n,), generator=g)
-        dx = torch.randint(0, 2 * p + 1, (n,), generator=g)
-        rows = (dy.view(n, 1) + torch.arange(h)).view(n, 1, h, 1).expand(n, c, h, w + 2 * p)
+        dy = torch.randint(0, 2 * p + 1, (n,), generator=g).to(x.device)
+        dx = torch.randint(0, 2 * p + 1, (n,), generator=g).to(x.device)
+        rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, c, h, w + 2 * p)
         xp = xp.gather(2, rows)
-        cols = (dx.view(n, 1) + torch.arange(w)).view(n, 1, 1, w).expand(n, c, h, w)
+        cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, c, h, w)
         return xp.gather(3, cols)
 
 
@@ -134,7 +134,7 @@ class RandomAffine:
         center = torch.tensor([(w - 1) / 2, (h - 1) / 2]).expand(n, 2)
         mat = KT.get_rotation_matrix2d(center, ang, torch.stack([sc, sc], 1))
         mat[:, :, 2] += torch.stack([tx, ty], 1)
-        return KT.warp_affine(x, mat.to(x.dtype), (h, w), padding_mode="zeros")
+        return KT.warp_affine(x, mat.to(x.device, x.dtype), (h, w), padding_mode="zeros")
 
 
 class RandomJitter:
@@ -147,6 +147,7 @@ class RandomJitter:
         n = len(x)
         b = _uniform(g, n, 1 - self.brightness, 1 + self.brightness).view(n, 1, 1, 1)
         c = _uniform(g, n, 1 - self.contrast, 1 + self.contrast).view(n, 1, 1, 1)
+        b, c = b.to(x.device), c.to(x.device)
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         return (((x - mean) * c + mean) * b).clamp(0, 1)
 
@@ -171,7 +172,7 @@ class RandomErasing:
         xx = torch.arange(w).view(1, 1, w)
         box = ((yy >= top.view(n, 1, 1)) & (yy < (top + eh).view(n, 1, 1))
                & (xx >= left.view(n, 1, 1)) & (xx < (left + ew).view(n, 1, 1)) & apply.view(n, 1, 1))
-        return x.masked_fill(box[:, None], 0.0)
+        return x.masked_fill(box[:, None].to(x.device), 0.0)
 
 
 class GaussianNoise:
@@ -179,7 +180,7 @@ class GaussianNoise:
         self.sigma = sigma
 
     def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        return (x + torch.randn(x.shape, generator=g) * self.sigma).clamp(0, 1)
+        return (x + torch.randn(x.shape, generator=g).to(x.device) * self.sigma).clamp(0, 1)
 
 
 class Compose:

@@ -1,0 +1,360 @@
+"""Recognition: train, evaluate and predict with a CNN (the shared loop) or a classical pipeline (scikit-learn).
+
+    run = recgen.classify.train(model="cnn", data="fashion-mnist", epochs=2)
+    run.evaluate()                     # accuracy, macro P/R/F1, confusion matrix, report.html
+    run.predict(["shirt.png"], explain=True)
+    run = recgen.classify.load("runs/classify/cnn-1")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recgen import plots
+from recgen.classify.cnn import CNNConfig, build_cnn
+from recgen.config import TrainConfig, from_dict, to_dict
+from recgen.data import (ImageSet, build_augment, has_test_split, limit_per_class, load_dataset, read_image,
+                         to_channels, train_val_split)
+from recgen.data.dataset import resize_batch
+from recgen.data.sources import IMAGE_SUFFIXES
+from recgen.errors import RecgenError
+from recgen.evaluate.classification import classification_metrics
+from recgen.report import image, table, write_report
+from recgen.runs import Run
+from recgen.train import Trainer, TrainTask, resolve_device
+
+MODELS = ("cnn", "svm", "rf")
+
+
+@dataclass
+class ClassifyConfig(TrainConfig):
+    model: str = "cnn"  # cnn | svm | rf
+    data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
+    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
+    size: int = 0  # resize images to size x size (0 = the dataset's own size)
+    channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
+    limit: int = 0  # use at most this many training images per class (0 = all)
+    val_fraction: float = 0.1  # share of the training set held out for per-epoch validation (0 = none)
+    # CNN
+    augment: str = "flip+crop"  # training augmentations, '+'-joined: flip crop affine rotate jitter erase noise
+    label_smoothing: float = 0.1  # cross-entropy label smoothing (arXiv 1512.00567)
+    tta: bool = True  # test-time augmentation: average predictions over the image and its mirror
+    stem_width: int = 32  # CNN: channels of the full-resolution stem
+    widths: str = "64,128,256"  # CNN: channels per stage (each stage halves resolution)
+    blocks: str = "1,0,1"  # CNN: residual blocks per stage
+    dropout: float = 0.0  # CNN: dropout before the classifier head
+    # classical
+    features: str = "hog+lbp"  # svm/rf: feature extractors, '+'-joined (see `recgen.features`)
+    search: bool = False  # svm/rf: hyperparameter search on a subset before the final fit
+
+
+def _ints(s: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in str(s).split(",") if v.strip())
+    except ValueError:
+        raise RecgenError(f"{what}: expected comma-separated integers, got {s!r}") from None
+
+
+def cnn_config(cfg: ClassifyConfig, in_channels: int, num_classes: int) -> CNNConfig:
+    try:
+        return CNNConfig(in_channels=in_channels, num_classes=num_classes, stem_width=cfg.stem_width,
+                         widths=_ints(cfg.widths, "widths"), blocks=_ints(cfg.blocks, "blocks"), dropout=cfg.dropout)
+    except ValueError as e:
+        raise RecgenError(str(e)) from None
+
+
+def load_splits(cfg: ClassifyConfig) -> tuple[ImageSet, ImageSet | None, ImageSet | None]:
+    """(train, val, test) as the config asks; val is None when val_fraction is 0, test None without a test split."""
+    size, ch = cfg.size or None, cfg.channels or None
+    full = load_dataset(cfg.data, "train", cfg.data_dir or None, size, ch)
+    if cfg.limit:
+        full = limit_per_class(full, cfg.limit, cfg.seed)
+    train, val = (full, None) if cfg.val_fraction == 0 else train_val_split(full, cfg.val_fraction, cfg.seed)
+    test = None
+    if has_test_split(cfg.data):
+        test = load_dataset(cfg.data, "test", cfg.data_dir or None, size or train.x.shape[1], ch or train.x.shape[-1])
+    return train, val, test
+
+
+# --------------------------------------------------------------------------------------------- CNN training task
+class CNNTask(TrainTask):
+    monitor, monitor_mode = "val_accuracy", "max"
+
+    def __init__(self, net: nn.Module, cfg: ClassifyConfig, val: tuple[torch.Tensor, torch.Tensor] | None,
+                 device: torch.device):
+        super().__init__()
+        self.modules = {"model": net}
+        self.cfg, self.val, self.device = cfg, val, device
+        self.augment = build_augment(cfg.augment)
+
+    def training_step(self, batch, g):
+        x, y = batch
+        x = self.augment(x, g)
+        logits = self.modules["model"](x)  # (B, K)
+        return {"loss": F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)}
+
+    def validate(self, modules):
+        if self.val is None:
+            return {}
+        x, y = self.val
+        probs = predict_proba(modules["model"], x, tta=False, device=self.device)
+        nll = F.nll_loss(torch.log(probs.clamp_min(1e-12)), y).item()
+        return {"val_loss": round(nll, 5), "val_accuracy": round((probs.argmax(1) == y).float().mean().item(), 5)}
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: torch.Tensor, tta: bool = False, device: torch.device | None = None,
+                  batch_size: int = 1000) -> torch.Tensor:
+    """Softmax probabilities (N, K) for float images (N, C, H, W) in [0, 1]; TTA averages with the mirror image."""
+    was = model.training
+    model.eval()
+    device = device or next(model.parameters()).device
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].to(device)
+        p = model(xb).softmax(1)
+        if tta:
+            p = (p + model(xb.flip(-1)).softmax(1)) / 2
+        out.append(p.cpu())
+    model.train(was)
+    return torch.cat(out)
+
+
+# --------------------------------------------------------------------------------------------------- run object
+class ClassifierRun:
+    """A trained recognizer in its run directory: evaluate, predict, explain."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.config = from_dict(ClassifyConfig, run.options)
+        self.info = run.read_model_json()
+        self.classes: list[str] = self.info["classes"]
+        self.input_shape: tuple[int, int, int] = tuple(self.info["input_shape"])  # (C, H, W)
+        self.device = resolve_device(self.config.device)
+        self._model = None
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    def __repr__(self) -> str:
+        return f"ClassifierRun({str(self.path)!r}, model={self.config.model!r})"
+
+    @property
+    def model(self):
+        """The network (CNN, EMA weights when trained with EMA) or the scikit-learn pipeline."""
+        if self._model is None:
+            if self.config.model == "cnn":
+                net = build_cnn(CNNConfig(**self.info["args"]))
+                w = self.run.load_weights("best")
+                prefix = "ema.model." if any(k.startswith("ema.model.") for k in w) else "model."
+                net.load_state_dict({k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)})
+                self._model = net.to(self.device).eval()
+            else:
+                from recgen.classify.classical import load_classical
+
+                self._model = load_classical(self.run.path / "weights" / "model.skops")
+        return self._model
+
+    def prepare(self, x: np.ndarray) -> np.ndarray:
+        """uint8 images of any size/channels -> the run's input size and channels (N, H, W, C)."""
+        c, h, w = self.input_shape
+        return resize_batch(to_channels(x, c), (h, w))
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, K) for uint8 images (N, H, W, C)."""
+        x = self.prepare(x)
+        if self.config.model == "cnn":
+            t = torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255)
+            return predict_proba(self.model, t, tta=self.config.tta and "flip" in self.config.augment,
+                                 device=self.device).numpy()
+        return self.model.predict_proba(x)
+
+    def evaluate(self, split: str = "test", data: ImageSet | None = None, write: bool = True) -> dict[str, Any]:
+        """Metrics on the test split (or the validation split when the dataset has none, or `data`)."""
+        if data is None:
+            train, val, test = load_splits(self.config)
+            data = test if split == "test" and test is not None else val
+            if data is None:
+                raise RecgenError(f"{self.config.data}: no test split and no validation split to evaluate on")
+        t0 = time.perf_counter()
+        probs = self.predict_proba(data.x)
+        secs = time.perf_counter() - t0
+        pred = probs.argmax(1)
+        m = classification_metrics(data.y, pred, self.classes)
+        m.update({"split": data.split, "data": self.config.data, "run": str(self.path), "model": self.config.model,
+                  "inference_images_per_s": round(len(data) / max(secs, 1e-9), 1)})
+        if write:
+            self.run.write_json(f"eval-{data.split}.json", m)
+            self._write_eval_report(m, data, pred, probs)
+        return m
+
+    def _write_eval_report(self, m: dict, data: ImageSet, pred: np.ndarray, probs: np.ndarray) -> None:
+        cm_png = plots.confusion(m["confusion_matrix"], self.classes, self.run.plots / "confusion.png")
+        wrong = np.flatnonzero(pred != data.y)
+        wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:32]  # the most confident mistakes first
+        mis_png = None
+        if len(wrong):
+            titles = [f"{self.classes[data.y[i]][:10]}→{self.classes[pred[i]][:10]}" for i in wrong]
+            mis_png = plots.image_grid(data.x[wrong], self.run.plots / "misclassified.png", titles)
+        rows = self.run.read_metrics()
+        curve_png = plots.curves(rows, self.run.plots / "curves.png")
+        summary = {k: m[k] for k in ("split", "n", "accuracy", "macro_precision", "macro_recall", "macro_f1",
+                                     "inference_images_per_s")}
+        sections = [("Evaluation", table(summary)),
+                    ("Per class", table(m["per_class"])),
+                    ("Confusion matrix", image(self.run, cm_png, "rows: true class, columns: predicted")),
+                    ("Most confident mistakes", image(self.run, mis_png, "true → predicted"))]
+        if rows:
+            sections.insert(1, ("Training curves", image(self.run, curve_png) + table(rows)))
+        write_report(self.run, f"recgen classify: {self.config.model} on {self.config.data}", sections)
+
+    def predict(self, inputs: list[str] | np.ndarray, topk: int = 3, explain: bool = False,
+                out: str | Path | None = None) -> list[dict[str, Any]]:
+        """Top-k classes for image files, folders, globs, or a uint8 array; `explain` writes Grad-CAM overlays."""
+        if isinstance(inputs, np.ndarray):
+            names, x = [f"#{i}" for i in range(len(inputs))], inputs
+        else:
+            names, x = load_images(inputs, self.input_shape)
+        probs = self.predict_proba(x)
+        k = max(1, min(topk, len(self.classes)))
+        results = []
+        for i, name in enumerate(names):
+            order = np.argsort(-probs[i])[:k]
+            results.append({"input": name, "top": [{"class": self.classes[j], "index": int(j),
+                                                    "probability": round(float(probs[i, j]), 4)} for j in order]})
+        if explain:
+            if self.config.model != "cnn":
+                raise RecgenError("--explain (Grad-CAM) needs a CNN run; this run is " + self.config.model)
+            from recgen.classify.gradcam import gradcam, save_overlays
+
+            xs = torch.from_numpy(self.prepare(x)).permute(0, 3, 1, 2).float().div(255)
+            cams = gradcam(self.model, xs, probs.argmax(1))
+            out = Path(out) if out else self.path / "explain"
+            paths = save_overlays(self.prepare(x), cams, names, out)
+            for r, p in zip(results, paths):
+                r["explanation"] = str(p)
+        return results
+
+
+def load_images(inputs: list[str], shape: tuple[int, int, int]) -> tuple[list[str], np.ndarray]:
+    """Files, folders (recursively) and globs -> names and uint8 (N, H, W, C) at `shape`. Unreadable files in a
+    folder are skipped with a warning; a named file that is unreadable is an error."""
+    c, h, w = shape
+    files: list[tuple[Path, bool]] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            files += [(f, False) for f in sorted(p.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
+        elif p.is_file():
+            files.append((p, True))
+        else:
+            hits = sorted(glob.glob(s, recursive=True))
+            if not hits:
+                raise RecgenError(f"{s}: no such file, folder or matching glob")
+            files += [(Path(f), False) for f in hits if Path(f).is_file()]
+    names, xs, bad = [], [], []
+    for f, explicit in files:
+        try:
+            im = read_image(f)
+        except RecgenError:
+            if explicit:
+                raise
+            bad.append(str(f))
+            continue
+        xs.append(resize_batch(to_channels(im[None], c), (h, w))[0])
+        names.append(str(f))
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable file(s): {', '.join(bad[:3])}", stacklevel=2)
+    if not xs:
+        raise RecgenError("no readable images among the inputs")
+    return names, np.stack(xs)
+
+
+# ---------------------------------------------------------------------------------------------------- train/load
+def train(**options: Any) -> ClassifierRun:
+    """Train a recognizer; every keyword is a ClassifyConfig field (the same names as the CLI flags)."""
+    if options.get("resume"):
+        return _resume(options)
+    cfg = from_dict(ClassifyConfig, options, "classify train")
+    if cfg.model not in MODELS:
+        raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
+    train_set, val, test = load_splits(cfg)
+    run = Run.create("classify", cfg.name or cfg.model, cfg.out)
+    run.write_config("classify", to_dict(cfg), data_fingerprint=train_set.fingerprint(),
+                     classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0)
+    if cfg.model == "cnn":
+        _fit_cnn(run, cfg, train_set, val, resume=False)
+    else:
+        _fit_classical(run, cfg, train_set, val)
+    result = ClassifierRun(run)
+    result.evaluate()
+    return result
+
+
+def _fit_cnn(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet | None, resume: bool):
+    c = train_set.shape[0]
+    arch = cnn_config(cfg, c, train_set.num_classes)
+    if not resume:
+        run.write_model_json("cnn", dataclasses.asdict(arch), classes=train_set.classes,
+                             input_shape=list(train_set.shape))
+    torch.manual_seed(cfg.seed)
+    net = build_cnn(arch)
+    device = resolve_device(cfg.device)
+    task = CNNTask(net, cfg, val.tensors() if val is not None else None, device)
+    hist = Trainer(task, cfg, run, device).fit(train_set.tensors(), resume=resume)
+    run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2))
+    return hist
+
+
+def _fit_classical(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet | None):
+    from recgen.classify.classical import build_classical, save_classical, search_classical
+
+    t0 = time.perf_counter()
+    pipe = build_classical(cfg.model, cfg.features, seed=cfg.seed)
+    if cfg.search:
+        pipe = search_classical(pipe, train_set.x, train_set.y, seed=cfg.seed)
+    pipe.fit(train_set.x, train_set.y)
+    secs = time.perf_counter() - t0
+    run.write_model_json(cfg.model, {"features": cfg.features}, classes=train_set.classes,
+                         input_shape=list(train_set.shape))
+    save_classical(pipe, run.path / "weights" / "model.skops")
+    row = {"epoch": 1, "step": 1, "seconds": round(secs, 2)}
+    if val is not None:
+        row["val_accuracy"] = round(float((pipe.predict(val.x) == val.y).mean()), 5)
+    run.write_metrics([row])
+    run.update_config(stopped="completed", train_seconds=round(secs, 2))
+
+
+def _resume(options: dict[str, Any]) -> ClassifierRun:
+    run = Run.open(options["resume"], "classify")
+    saved = run.options
+    extra = {k: v for k, v in options.items() if k != "resume" and v != saved.get(k)}
+    allowed = {"epochs", "max_steps", "time_budget", "device", "threads"}
+    changed = {k: v for k, v in extra.items() if k in allowed}
+    cfg = from_dict(ClassifyConfig, {**saved, **changed, "resume": ""})
+    if cfg.model != "cnn":
+        raise RecgenError(f"{run.path}: only CNN runs can be resumed (this one is {cfg.model})")
+    train_set, val, _ = load_splits(cfg)
+    if train_set.fingerprint() != run.config.get("data_fingerprint"):
+        raise RecgenError(f"{run.path}: the data changed since this run started (fingerprint differs)")
+    run.update_config(options=to_dict(cfg))
+    _fit_cnn(run, cfg, train_set, val, resume=True)
+    result = ClassifierRun(run)
+    result.evaluate()
+    return result
+
+
+def load(path: str | Path) -> ClassifierRun:
+    return ClassifierRun(Run.open(path, "classify"))

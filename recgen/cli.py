@@ -1,0 +1,245 @@
+"""The `recgen` command. Task words (data, classify, generate, ...) and modes (train, eval, predict, ...) match the
+Python API; every training flag is generated from the task's config dataclass, so `--batch-size` on the command line
+is `batch_size` in config.yaml and in `recgen.classify.train(batch_size=...)`."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import re
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from recgen.errors import RecgenError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="recgen: image recognition and generation, trained, judged and improved by each other.")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, show, download.")
+classify_app = typer.Typer(no_args_is_help=True, help="Recognition: train, eval, predict.")
+app.add_typer(data_app, name="data")
+app.add_typer(classify_app, name="classify")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """User mistakes (RecgenError) -> one line on stderr and the error's exit code (2), no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        warnings.showwarning = _one_line_warning
+        try:
+            return fn(*args, **kwargs)
+        except RecgenError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def field_help(cls) -> dict[str, str]:
+    """The `# comment` after each dataclass field is its help text (one place to document an option)."""
+    out = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            src = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for m in re.finditer(r"^\s+(\w+): [^=\n]+=[^#\n]*#\s*(.+)$", src, re.M):
+            out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def config_command(cls, handler: Callable[[dict[str, Any]], None], skip: tuple[str, ...] = ()) -> Callable:
+    """A typer command whose options are the fields of dataclass `cls`; calls handler(dict of given options)."""
+    helps = field_help(cls)
+    params, annotations = [], {}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name not in skip}
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        t = {"int": int, "float": float, "str": str, "bool": bool}.get(str(f.type), f.type)
+        ann = Annotated[t, typer.Option(help=helps.get(f.name, ""), show_default=True)]
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=ann))
+        annotations[f.name] = ann
+
+    def command(**kwargs):
+        # Only options that differ from the defaults are passed on: the config dataclass fills in the rest.
+        handler({k: v for k, v in kwargs.items() if v != defaults[k]})
+
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = annotations
+    return user_errors(command)
+
+
+def emit(obj: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(obj, indent=None, default=str))
+
+
+# ------------------------------------------------------------------------------------------------------ data
+@data_app.command("list")
+@user_errors
+def data_list():
+    """Named datasets and whether their files are found on this machine."""
+    from recgen.data.sources import NAMED, fashion_mnist_dir
+
+    for name, desc in NAMED.items():
+        try:
+            where = str(fashion_mnist_dir()) if name == "fashion-mnist" else "bundled with scikit-learn"
+        except RecgenError:
+            where = "NOT FOUND (apt-get install dataset-fashion-mnist, or recgen data download)"
+        typer.echo(f"{name:15s} {desc}\n{'':15s} {where}")
+    typer.echo("Also accepted as --data: an image folder (one subfolder per class), a folder of IDX files, a folder "
+               "of CIFAR-10 python batches, or an .npz with arrays x and y.")
+
+
+@data_app.command("show")
+@user_errors
+def data_show(name: str, split: str = "train", data_dir: str = "", out: str = "",
+              json_: Annotated[bool, typer.Option("--json")] = False):
+    """Class counts and a sample grid PNG (8 images per class)."""
+    import numpy as np
+
+    from recgen import plots
+    from recgen.data import load_dataset
+
+    ds = load_dataset(name, split, data_dir or None)
+    counts = ds.class_counts()
+    rng = np.random.default_rng(0)
+    pick = np.concatenate([rng.permutation(np.flatnonzero(ds.y == c))[:8] for c in range(ds.num_classes)])
+    path = Path(out or f"{Path(name).name}-{split}-samples.png")
+    plots.image_grid(ds.x[pick], path, [ds.classes[ds.y[i]][:12] for i in pick], cols=8)
+    info = {"dataset": ds.name, "split": split, "images": len(ds), "shape_hwc": list(ds.x.shape[1:]),
+            "classes": {c: int(n) for c, n in zip(ds.classes, counts)}, "fingerprint": ds.fingerprint(),
+            "grid": str(path)}
+    if json_:
+        emit(info, True)
+        return
+    typer.echo(f"{ds.name} [{split}]: {len(ds)} images of {ds.x.shape[1]}x{ds.x.shape[2]}x{ds.x.shape[3]}")
+    for c, n in zip(ds.classes, counts):
+        typer.echo(f"  {c:20s} {n}")
+    typer.echo(f"sample grid: {path}")
+
+
+@data_app.command("download")
+@user_errors
+def data_download(name: str, data_dir: Annotated[str, typer.Option(help="destination folder")] = "data",
+                  url: Annotated[str, typer.Option(help="base URL (default: the official source)")] = ""):
+    """Download a named dataset with checksum verification (Fashion-MNIST)."""
+    from recgen.data.download import FASHION_MNIST_URL, download_fashion_mnist
+
+    if name != "fashion-mnist":
+        raise RecgenError(f"only fashion-mnist can be downloaded (digits ships with scikit-learn), not {name!r}")
+    dest = download_fashion_mnist(Path(data_dir) / "fashion-mnist", url or FASHION_MNIST_URL)
+    typer.echo(f"fashion-mnist verified in {dest}")
+
+
+# ------------------------------------------------------------------------------------------------- classify
+def _classify_train(options: dict[str, Any]) -> None:
+    from recgen import classify
+
+    run = classify.train(**options)
+    m = json.loads((run.path / f"eval-{'test' if (run.path / 'eval-test.json').exists() else 'val'}.json")
+                   .read_text())
+    typer.echo(f"{run.path}: {m['split']} accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}")
+    typer.echo(f"report: {run.path / 'report.html'}")
+
+
+def _register_classify_train():
+    from recgen.classify.api import ClassifyConfig
+
+    classify_app.command("train", help="Train a recognizer (CNN through the shared loop, or SVM / random forest "
+                                       "on classical features).")(config_command(ClassifyConfig, _classify_train))
+
+
+_register_classify_train()
+
+
+@classify_app.command("eval")
+@user_errors
+def classify_eval(run: str, split: Annotated[str, typer.Option(help="test | val")] = "test",
+                  json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
+    """Accuracy, macro precision/recall/F1, per-class figures and the confusion matrix; writes report.html."""
+    from recgen import classify
+
+    m = classify.load(run).evaluate(split)
+    if json_:
+        emit(m, True)
+        return
+    typer.echo(f"{m['split']}: accuracy {m['accuracy']:.4f}  macro P {m['macro_precision']:.4f}  "
+               f"R {m['macro_recall']:.4f}  F1 {m['macro_f1']:.4f}  (n={m['n']})")
+    for r in m["per_class"]:
+        typer.echo(f"  {r['class']:20s} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}")
+    typer.echo(f"report: {Path(run) / 'report.html'}")
+
+
+@classify_app.command("predict")
+@user_errors
+def classify_predict(run: str, inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
+                     topk: int = 3, explain: Annotated[bool, typer.Option(help="write Grad-CAM overlays")] = False,
+                     out: Annotated[str, typer.Option(help="folder for --explain overlays")] = "",
+                     json_: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
+    """Top-k classes with probabilities for new images; --explain adds Grad-CAM overlays."""
+    from recgen import classify
+
+    results = classify.load(run).predict(inputs, topk=topk, explain=explain, out=out or None)
+    if json_:
+        emit(results, True)
+        return
+    for r in results:
+        top = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
+        extra = f"  [grad-cam: {r['explanation']}]" if "explanation" in r else ""
+        typer.echo(f"{r['input']}: {top}{extra}")
+
+
+# --------------------------------------------------------------------------------------------------- others
+@app.command("checks")
+@user_errors
+def checks():
+    """Versions, compute device and datasets found."""
+    import platform
+
+    import torch
+
+    import recgen
+    from recgen.data.sources import fashion_mnist_dir
+
+    typer.echo(f"recgen {recgen.__version__}  python {platform.python_version()}  torch {torch.__version__}")
+    cuda = torch.cuda.is_available()
+    typer.echo(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if cuda else 'cpu'}, "
+               f"{torch.get_num_threads()} torch threads")
+    try:
+        typer.echo(f"fashion-mnist: {fashion_mnist_dir()}")
+    except RecgenError as e:
+        typer.echo(f"fashion-mnist: {e}")
+    typer.echo("digits: bundled with scikit-learn")
+
+
+@app.command("demo")
+@user_errors
+def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budget (smoke test)")] = False):
+    """The main job: the whole recognition/generation chain on Fashion-MNIST, one HTML report."""
+    from recgen.demo import run_demo
+
+    report = run_demo(out=out, quick=quick)
+    typer.echo(f"report: {report}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Metrics: classification (here), generation and restoration (their own modules)."""

@@ -1,0 +1,232 @@
+"""Run directories: the one on-disk format every task writes and reads back.
+
+    runs/<task>/<name>/
+      config.yaml              resolved config + recgen version, git commit, data fingerprint
+      model.json               architecture arguments (the family's config), enough to rebuild the network
+      weights/{last,best}.safetensors
+      state/last.safetensors + state/last.json    optimizer / scheduler / RNG / step, for exact resume (no pickle)
+      metrics.csv              one row per epoch
+      plots/*.png, report.html
+
+Every file is written to a temp file in the same folder and renamed into place, so a crash never leaves half a
+checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import load_file, save
+
+import recgen
+from recgen.errors import RecgenError
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    # safetensors refuses shared or non-contiguous storage; clone makes each tensor its own.
+    flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    atomic_write(path, save(flat, metadata=metadata))
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise RecgenError(f"{path}: weights file not found") from None
+    except Exception as e:  # safetensors raises its own error types for corrupt headers
+        raise RecgenError(f"{path}: not a valid safetensors file ({e})") from None
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+# --------------------------------------------------------------- nested state (optimizer, scheduler) without pickle
+def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "s") -> Any:
+    """Replace every tensor in a nested dict/list/tuple by a reference into `tensors`; keep the rest JSON-able.
+    Dicts become key/value pair lists so integer keys (optimizer state indices) survive JSON."""
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        return {"__dict__": [[k, flatten_state(v, tensors, f"{prefix}.{k}")] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        items = [flatten_state(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]
+        return {"__tuple__": items} if isinstance(obj, tuple) else items
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
+
+
+def unflatten_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {k: unflatten_state(v, tensors) for k, v in obj["__dict__"]}
+        if "__tuple__" in obj:
+            return tuple(unflatten_state(v, tensors) for v in obj["__tuple__"])
+    if isinstance(obj, list):
+        return [unflatten_state(v, tensors) for v in obj]
+    return obj
+
+
+class Run:
+    """A run directory. Create with `Run.create(task, name)`, open an existing one with `Run.open(path)`."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, task: str, name: str, root: str | os.PathLike = "runs") -> Run:
+        base = Path(root) / task
+        base.mkdir(parents=True, exist_ok=True)
+        i = 1
+        while True:  # mkdir without exist_ok is the atomic claim: two concurrent runs never share a folder
+            try:
+                (base / f"{name}-{i}").mkdir()
+                return cls(base / f"{name}-{i}")
+            except FileExistsError:
+                i += 1
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, task: str | None = None) -> Run:
+        run = cls(path)
+        if not (run.path / "config.yaml").is_file():
+            raise RecgenError(f"{path}: not a recgen run directory (no config.yaml)")
+        if task is not None and run.config.get("task") != task:
+            raise RecgenError(f"{path}: a {run.config.get('task')!r} run, expected a {task!r} run")
+        return run
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    # ----------------------------------------------------------------------------------------------- config
+    @property
+    def config(self) -> dict[str, Any]:
+        try:
+            cfg = yaml.safe_load((self.path / "config.yaml").read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise RecgenError(f"{self.path / 'config.yaml'}: unreadable ({e})") from None
+        if not isinstance(cfg, dict):
+            raise RecgenError(f"{self.path / 'config.yaml'}: expected a mapping")
+        return cfg
+
+    def write_config(self, task: str, options: dict[str, Any], **extra: Any) -> None:
+        doc = {"task": task, "options": options, "recgen_version": recgen.__version__, "git_commit": git_commit(),
+               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
+        atomic_write(self.path / "config.yaml", yaml.safe_dump(doc, sort_keys=False))
+
+    def update_config(self, **extra: Any) -> None:
+        doc = self.config
+        doc.update(extra)
+        atomic_write(self.path / "config.yaml", yaml.safe_dump(doc, sort_keys=False))
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.config.get("options", {})
+
+    # ---------------------------------------------------------------------------------------------- weights
+    def write_model_json(self, family: str, args: dict[str, Any], **extra: Any) -> None:
+        """Architecture arguments (the family's config dataclass) plus what inference needs (classes, input shape)."""
+        atomic_write(self.path / "model.json", json.dumps({"family": family, "args": args, **extra}, indent=2))
+
+    def read_model_json(self) -> dict[str, Any]:
+        p = self.path / "model.json"
+        try:
+            return json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise RecgenError(f"{p}: unreadable model description ({e})") from None
+
+    def weights_path(self, which: str = "best") -> Path:
+        p = self.path / "weights" / f"{which}.safetensors"
+        if which == "best" and not p.is_file():
+            p = self.path / "weights" / "last.safetensors"
+        return p
+
+    def save_weights(self, tensors: dict[str, torch.Tensor], which: str) -> None:
+        save_tensors(tensors, self.path / "weights" / f"{which}.safetensors")
+
+    def load_weights(self, which: str = "best") -> dict[str, torch.Tensor]:
+        return load_tensors(self.weights_path(which))
+
+    # ------------------------------------------------------------------------------------------------ state
+    def save_state(self, state: dict[str, Any]) -> None:
+        tensors: dict[str, torch.Tensor] = {}
+        skeleton = flatten_state(state, tensors)
+        # tensors first: a crash between the two writes leaves the old JSON pointing at a superset of keys
+        save_tensors(tensors, self.path / "state" / "last.safetensors")
+        atomic_write(self.path / "state" / "last.json", json.dumps(skeleton))
+
+    def load_state(self) -> dict[str, Any]:
+        js = self.path / "state" / "last.json"
+        if not js.is_file():
+            raise RecgenError(f"{self.path}: nothing to resume (no state/last.json)")
+        tensors = load_tensors(self.path / "state" / "last.safetensors")
+        return unflatten_state(json.loads(js.read_text()), tensors)
+
+    # ---------------------------------------------------------------------------------------------- metrics
+    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        keys: list[str] = []
+        for r in rows:
+            keys += [k for k in r if k not in keys]
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write(self.path / "metrics.csv", buf.getvalue())
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        p = self.path / "metrics.csv"
+        if not p.is_file():
+            return []
+        with open(p, newline="") as f:
+            return [{k: _num(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+    @property
+    def plots(self) -> Path:
+        p = self.path / "plots"
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        atomic_write(self.path / name, json.dumps(obj, indent=2))
+        return self.path / name
+
+
+def _num(v: str) -> Any:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f

@@ -1,0 +1,322 @@
+"""The one training loop for every PyTorch model in recgen.
+
+A model family contributes a `TrainTask`: its modules, its training step and its validation. The loop owns the
+rest, once: data order, optimizer and schedule, EMA, progress, per-epoch validation, best/last checkpoints, exact
+resume, NaN detection, Ctrl-C, time budgets and multi-process (torchrun) gradient averaging.
+
+Randomness is derived, not carried: the data order of epoch e comes from a generator seeded with (seed, e) and the
+augmentation stream of step s from (seed, s), so a resumed run replays exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from recgen.config import TrainConfig
+from recgen.errors import RecgenError
+from recgen.runs import Run
+
+
+class TrainingDiverged(RecgenError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 1
+
+
+class TrainTask:
+    """What a model family hands the loop. Subclasses set `modules` and implement `training_step`."""
+
+    monitor: str = "val_loss"  # metric that picks the best checkpoint
+    monitor_mode: str = "min"  # min | max
+    manual_optimization: bool = False  # True: training_step does its own backward/step (GANs)
+    ema_modules: tuple[str, ...] = ("model",)  # which modules get an EMA copy when cfg.ema > 0
+
+    def __init__(self):
+        self.modules: dict[str, nn.Module] = {}
+
+    def configure_optimizers(self, cfg: TrainConfig, total_steps: int) -> list[tuple[torch.optim.Optimizer, Any]]:
+        params = [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
+        opt = make_optimizer(params, cfg)
+        return [(opt, make_schedule(opt, cfg, total_steps))]
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], g: torch.Generator) -> dict[str, torch.Tensor]:
+        """Return {'loss': scalar tensor, ...}; other entries are logged."""
+        raise NotImplementedError
+
+    def validate(self, modules: dict[str, nn.Module]) -> dict[str, float]:
+        """Metrics after each epoch, computed with `modules` (EMA copies where kept)."""
+        return {}
+
+    def on_epoch_end(self, epoch: int, modules: dict[str, nn.Module], run: Run) -> None:
+        """Hook for per-epoch artefacts (sample grids)."""
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on biases and normalisation gains: decaying them only hurts (arXiv 1706.05350).
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    raise RecgenError(f"optimizer must be adamw or sgd, got {cfg.optimizer!r}")
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    sched = torch.optim.lr_scheduler
+    warm = max(1, int(cfg.warmup * total_steps))
+    if cfg.schedule == "onecycle":  # arXiv 1708.07120
+        return sched.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total_steps, 2), pct_start=max(cfg.warmup, 1e-3),
+                                cycle_momentum=cfg.optimizer == "sgd", div_factor=25.0, final_div_factor=1e3)
+    if cfg.schedule == "cosine":  # arXiv 1608.03983, one cycle without restarts, after linear warmup
+        return sched.SequentialLR(opt, [sched.LinearLR(opt, 1e-3, 1.0, total_iters=warm),
+                                        sched.CosineAnnealingLR(opt, T_max=max(1, total_steps - warm))],
+                                  milestones=[warm])
+    if cfg.schedule == "constant":
+        return sched.LinearLR(opt, 1e-3, 1.0, total_iters=warm)
+    raise RecgenError(f"schedule must be onecycle, cosine or constant, got {cfg.schedule!r}")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RecgenError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+def seeded(*parts: int) -> torch.Generator:
+    """A CPU generator seeded from several integers (seed, epoch) or (seed, step), mixed so neighbours differ."""
+    s = 0x9E3779B97F4A7C15
+    for p in parts:
+        s = (s * 6364136223846793005 + int(p) + 1442695040888963407) % (1 << 63)
+    return torch.Generator().manual_seed(s)
+
+
+@dataclass
+class History:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str = "completed"  # completed | time_budget | max_steps | interrupted
+    best: float | None = None
+    seconds: float = 0.0
+
+
+class Trainer:
+    def __init__(self, task: TrainTask, cfg: TrainConfig, run: Run, device: torch.device | None = None):
+        self.task, self.cfg, self.run = task, cfg, run
+        self.device = device or resolve_device(cfg.device)
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():  # launched by torchrun
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.main = self.rank == 0
+        self.ema: dict[str, AveragedModel] = {}
+
+    # ------------------------------------------------------------------------------------------- state
+    def weights(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, m in self.task.modules.items():
+            out.update({f"{name}.{k}": v for k, v in m.state_dict().items()})
+        for name, e in self.ema.items():
+            out.update({f"ema.{name}.{k}": v for k, v in e.module.state_dict().items()})
+        return out
+
+    def eval_modules(self) -> dict[str, nn.Module]:
+        return {n: (self.ema[n].module if n in self.ema else m) for n, m in self.task.modules.items()}
+
+    def _checkpoint(self, step: int, rows: list, best: float | None) -> None:
+        if not self.main:
+            return
+        self.run.save_weights(self.weights(), "last")
+        self.run.save_state({
+            "step": step, "best": best, "torch_rng": torch.get_rng_state(),
+            "optimizers": [o.state_dict() for o, _ in self.optims],
+            "schedules": [s.state_dict() if s is not None else None for _, s in self.optims],
+            "ema_n": [int(e.n_averaged) for e in self.ema.values()],
+        })
+        self.run.write_metrics(rows)
+
+    # -------------------------------------------------------------------------------------------- loop
+    def fit(self, data: tuple[torch.Tensor, ...], resume: bool = False) -> History:
+        cfg, task = self.cfg, self.task
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        n = len(data[0])
+        bs = min(cfg.batch_size, n)
+        steps_per_epoch = max(1, n // (bs * self.world))
+        total = steps_per_epoch * cfg.epochs
+        for m in task.modules.values():
+            m.to(self.device)
+        self.optims = task.configure_optimizers(cfg, total)
+        if cfg.ema > 0:
+            for name in task.ema_modules:
+                self.ema[name] = AveragedModel(task.modules[name], multi_avg_fn=get_ema_multi_avg_fn(cfg.ema),
+                                               use_buffers=True)
+        step, best, rows = 0, None, []
+        if resume:
+            step, best, rows = self._restore()
+        hist = History(rows=rows, best=best)
+        stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
+        t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+        progress = _Progress(total, step, enabled=self.main and sys.stderr.isatty())
+        try:
+            while step < stop_at:
+                epoch, start = divmod(step, steps_per_epoch)
+                order = torch.randperm(n, generator=seeded(cfg.seed, epoch))
+                for m in task.modules.values():
+                    m.train()
+                for b in range(start, steps_per_epoch):
+                    idx = order[(b * self.world + self.rank) * bs:(b * self.world + self.rank + 1) * bs]
+                    batch = tuple(t[idx].to(self.device, non_blocking=True) for t in data)
+                    logs = self._step(batch, seeded(cfg.seed, step, 1))
+                    step += 1
+                    loss = float(logs["loss"].detach()) if torch.is_tensor(logs["loss"]) else float(logs["loss"])
+                    if not math.isfinite(loss):
+                        raise TrainingDiverged(
+                            f"loss became {loss} at step {step} (epoch {epoch + 1}); training stopped, the last good "
+                            f"checkpoint is kept in {self.run.path}/weights (try a lower --lr)")
+                    loss_sum, loss_n, seen = loss_sum + loss, loss_n + 1, seen + len(idx) * self.world
+                    rate = seen / max(time.perf_counter() - t0, 1e-9)
+                    progress.update(step, f"epoch {epoch + 1}/{cfg.epochs} loss {loss:.4f} "
+                                          f"lr {self.optims[0][0].param_groups[0]['lr']:.2e} {rate:.0f} img/s")
+                    if cfg.time_budget and time.perf_counter() - t0 > cfg.time_budget:
+                        hist.stopped = "time_budget"
+                        break
+                    if step >= stop_at:
+                        break
+                epoch_done = step % steps_per_epoch == 0 or hist.stopped != "completed" or step >= stop_at
+                if epoch_done:
+                    row = {"epoch": round(step / steps_per_epoch, 3), "step": step,
+                           "train_loss": round(loss_sum / max(loss_n, 1), 5),
+                           "lr": self.optims[0][0].param_groups[0]["lr"],
+                           "seconds": round(time.perf_counter() - t0, 2),
+                           "images_per_s": round(seen / max(time.perf_counter() - t0, 1e-9), 1)}
+                    loss_sum = loss_n = 0
+                    metrics = task.validate(self.eval_modules()) if self.main else {}
+                    row.update(metrics)
+                    rows.append(row)
+                    progress.log(_fmt_row(row))
+                    better = self._is_better(metrics.get(task.monitor), best)
+                    if better:
+                        best = metrics[task.monitor]
+                    self._checkpoint(step, rows, best)
+                    if better and self.main:
+                        self.run.save_weights(self.weights(), "best")
+                    if self.main:
+                        task.on_epoch_end(epoch, self.eval_modules(), self.run)
+                if hist.stopped != "completed":
+                    break
+            if step >= stop_at and stop_at < total:
+                hist.stopped = "max_steps"
+        except KeyboardInterrupt:
+            hist.stopped = "interrupted"
+            self._checkpoint(step, rows, best)
+            progress.log(f"interrupted at step {step}: checkpoint written to {self.run.path}; "
+                         f"continue with --resume {self.run.path}")
+        finally:
+            progress.close()
+        hist.best, hist.seconds = best, time.perf_counter() - t0
+        return hist
+
+    def _step(self, batch, g) -> dict[str, torch.Tensor]:
+        task = self.task
+        if task.manual_optimization:
+            logs = task.training_step(batch, g)
+        else:
+            opt, sched = self.optims[0]
+            opt.zero_grad(set_to_none=True)
+            logs = task.training_step(batch, g)
+            loss = logs["loss"]
+            if not torch.isfinite(loss):
+                return logs
+            loss.backward()
+            if self.world > 1:
+                self._average_grads()
+            if self.cfg.grad_clip:
+                params = [p for m in task.modules.values() for p in m.parameters()]
+                nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+            opt.step()
+            if sched is not None:
+                sched.step()
+        for name, e in self.ema.items():
+            e.update_parameters(task.modules[name])
+        return logs
+
+    def _average_grads(self) -> None:
+        """Data parallelism across torchrun processes: each rank saw its own shard; average the gradients."""
+        for m in self.task.modules.values():
+            for p in m.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+                    p.grad /= self.world
+
+    def _is_better(self, value, best) -> bool:
+        if value is None:
+            return best is None
+        if best is None:
+            return True
+        return value < best if self.task.monitor_mode == "min" else value > best
+
+    def _restore(self) -> tuple[int, float | None, list]:
+        state = self.run.load_state()
+        w = self.run.load_weights("last")
+        for name, m in self.task.modules.items():
+            m.load_state_dict({k[len(name) + 1:]: v for k, v in w.items() if k.startswith(name + ".")})
+        for name, e in self.ema.items():
+            e.module.load_state_dict({k[len(name) + 5:]: v for k, v in w.items() if k.startswith(f"ema.{name}.")})
+        for e, n_avg in zip(self.ema.values(), state.get("ema_n", [])):
+            e.n_averaged.fill_(n_avg)
+        for (o, s), os_, ss in zip(self.optims, state["optimizers"], state["schedules"]):
+            o.load_state_dict(os_)
+            if s is not None and ss is not None:
+                s.load_state_dict(ss)
+        torch.set_rng_state(state["torch_rng"])
+        rows = [r for r in self.run.read_metrics() if r.get("step", 0) <= state["step"]]
+        return state["step"], state["best"], rows
+
+
+def _fmt_row(row: dict[str, Any]) -> str:
+    parts = []
+    for k, v in row.items():
+        parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
+    return "  ".join(parts)
+
+
+class _Progress:
+    """A rich progress bar on a terminal; one line per epoch otherwise (CI logs, pipes)."""
+
+    def __init__(self, total: int, done: int, enabled: bool):
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                TextColumn("{task.fields[info]}"), transient=False)
+            self.bar.start()
+            self.id = self.bar.add_task("train", total=total, completed=done, info="")
+
+    def update(self, step: int, info: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.id, completed=step, info=info)
+
+    def log(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
