@@ -133,6 +133,14 @@ def load_cifar_dir(directory: Path, split: str, name: str) -> ImageSet:
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     classes = CIFAR10_CLASSES if y.max() < 10 else [str(i) for i in range(int(y.max()) + 1)]
+    meta = directory / "batches.meta"
+    if meta.is_file():  # the real archive names its classes there
+        try:
+            with open(meta, "rb") as f:
+                names = _ArrayOnlyUnpickler(io.BytesIO(f.read()), encoding="bytes").load()[b"label_names"]
+            classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError) as e:
+            raise RecgenError(f"{meta}: unreadable CIFAR metadata ({e})") from None
     return ImageSet(x, y, classes, name, split, {"source": str(directory)})
 
 

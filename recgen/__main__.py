@@ -1,0 +1,3 @@
+from recgen.cli import main
+
+main()

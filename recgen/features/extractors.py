@@ -1,0 +1,339 @@
+"""Classical image features as scikit-learn transformers: HOG, LBP, Sobel edges, histograms, raw pixels.
+
+Input convention, the same for every extractor:
+  X (N, H, W) or (N, H, W, C)   images, channels last as in `recgen.data.ImageSet.x`
+  X (N, D)                      flattened rows, D = H*W*C, reshaped with the `shape` parameter, (H, W) or (H, W, C).
+                                With shape=None a row of D = s*s values is an s x s gray image, D = 3*s*s an s x s
+                                RGB image, and any other D a single row of D gray pixels (1, D, 1).
+  Integer dtypes are intensities in [0, 255]; float and bool dtypes are in [0, 1] (scikit-image's convention).
+Output: float32 (N, n_features). `fit` learns only the image geometry (`image_shape_`, `n_features_in_`); rows of
+another size are refused, as by any scikit-learn transformer.
+
+Speed: everything is vectorised over the batch, per-cell histograms are one `np.bincount` over (image, cell, bin)
+indices, and `n_jobs` threads share chunks of images (numpy releases the GIL). Measured on 28x28 images this is
+many times faster than `skimage.feature.hog` (0.83 ms/image) or `skimage.feature.local_binary_pattern`
+(0.21 ms/image) called per image; `cv2.HOGDescriptor` is gone from OpenCV 5's main modules. HOG(soft=False) and
+LBP reproduce scikit-image's output (tests/test_features.py checks both), so published settings carry over.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+CHUNK = 2048  # images per work unit: a few 10 MB temporaries per thread for 28x28 images
+
+
+class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared input handling. A subclass has `shape` and `n_jobs` parameters and implements
+    `_n_out(h, w, c) -> int` and `_extract(float32 (n, H, W, C) on 0..255) -> (n, n_out)`."""
+
+    def fit(self, X, y=None):
+        imgs = self._images(X, reset=True)
+        self.image_shape_ = imgs.shape[1:]  # (H, W, C)
+        self._n_features_out = self._n_out(*self.image_shape_)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        imgs = self._images(X, reset=False)
+        if imgs.shape[1:] != self.image_shape_:
+            raise ValueError(f"images are {imgs.shape[1:]} (H, W, C) but {type(self).__name__} was fitted on "
+                             f"{self.image_shape_}")
+        chunks = [imgs[i:i + CHUNK] for i in range(0, len(imgs), CHUNK)]
+        if len(chunks) > 1 and effective_n_jobs(self.n_jobs) > 1:
+            parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(self._extract)(c) for c in chunks)
+        else:
+            parts = [self._extract(c) for c in chunks]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def _images(self, X, reset: bool) -> np.ndarray:
+        """Any accepted X -> float32 (N, H, W, C) on the 0..255 scale."""
+        nd = getattr(X, "ndim", None) or np.ndim(X)
+        geometry = None
+        if nd >= 3:  # an image batch is validated flattened, so n_features_in_ = H*W*C
+            X = np.asarray(X)
+            if nd > 4:
+                raise ValueError(f"expected images (N, H, W) or (N, H, W, C), got shape {X.shape}")
+            geometry = X.shape[1:] if nd == 4 else X.shape[1:] + (1,)
+            X = X.reshape(len(X), -1)
+        X = validate_data(self, X, reset=reset, dtype="numeric")
+        geometry = geometry or _row_geometry(X.shape[1], self.shape)
+        scale = 1.0 if np.issubdtype(X.dtype, np.integer) else 255.0
+        return (X.astype(np.float32) * np.float32(scale)).reshape(len(X), *geometry)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+def _row_geometry(d: int, shape) -> tuple[int, int, int]:
+    if shape is not None:
+        h, w, *c = shape
+        c = c[0] if c else 1
+        if h * w * c != d:
+            raise ValueError(f"shape={tuple(shape)} holds {h * w * c} values but rows have {d}")
+        return h, w, c
+    for c in (1, 3):
+        s = math.isqrt(d // c)
+        if s * s * c == d:
+            return s, s, c
+    return 1, d, 1
+
+
+# ------------------------------------------------------------------------------------------ cell histograms
+def _grid_cells(h: int, w: int, grid) -> tuple[np.ndarray, int]:
+    """A (rows, cols) grid of near-equal cells covering an h x w image -> (cell id per pixel (h, w), cells)."""
+    gh, gw = min(grid[0], h), min(grid[1], w)
+    rows = np.arange(h) * gh // h  # 0..gh-1, cell sizes differ by at most one pixel
+    cols = np.arange(w) * gw // w
+    return rows[:, None] * gw + cols[None, :], gh * gw
+
+
+def _pool_cells(h: int, w: int, pool: int) -> tuple[np.ndarray, int]:
+    """Cells of about pool x pool px (a grid of ceil(h / pool) x ceil(w / pool) near-equal cells)."""
+    return _grid_cells(h, w, (-(-h // pool), -(-w // pool)))
+
+
+def _cell_histograms(cell_of: np.ndarray, n_cells: int, bins: np.ndarray, n_bins: int, weights=None):
+    """Histogram of `bins` (n, H, W) ints per cell: (n, n_cells, n_bins), summing `weights` (n, H, W) if given
+    (else counting). Pixels with cell id n_cells (outside every cell) are dropped. One bincount, no one-hot."""
+    n = len(bins)
+    idx = (np.arange(n)[:, None, None] * (n_cells + 1) + cell_of) * n_bins + bins
+    w = None if weights is None else weights.ravel()
+    hist = np.bincount(idx.ravel(), weights=w, minlength=n * (n_cells + 1) * n_bins)
+    return hist.reshape(n, n_cells + 1, n_bins)[:, :n_cells]
+
+
+def _per_channel(imgs: np.ndarray) -> np.ndarray:
+    """(n, H, W, C) -> (n*C, H, W), so texture and histogram features treat channels alike."""
+    n, h, w, c = imgs.shape
+    return imgs.transpose(0, 3, 1, 2).reshape(n * c, h, w)
+
+
+# ------------------------------------------------------------------------------------------------------- HOG
+class HOG(ImageFeatures):
+    """Histograms of oriented gradients (Dalal & Triggs, CVPR 2005), one descriptor per cell size, concatenated.
+
+    Same definition as `skimage.feature.hog(..., block_norm="L2-Hys")`: [-1, 0, 1] gradients on the channel with
+    the largest magnitude, unsigned orientations, magnitude votes averaged over each cell, overlapping blocks of
+    `block` x `block` cells (step one cell) L2-Hys normalised. Several cell sizes give a coarse-to-fine
+    descriptor: on 28x28 Fashion-MNIST, 4 px cells see seams and straps, 7 px cells the garment's outline.
+    soft=True splits each vote linearly between the two nearest orientation bins, as Dalal & Triggs do, so a
+    small rotation moves weight smoothly instead of jumping bins; soft=False matches scikit-image exactly.
+    """
+
+    def __init__(self, cells=(4, 7), block=2, orientations=9, soft=True, shape=None, n_jobs=None):
+        self.cells = cells  # cell side lengths in pixels, one descriptor each
+        self.block = block  # block side in cells
+        self.orientations = orientations  # bins over 0..180 degrees
+        self.soft = soft  # linear vote interpolation between neighbouring orientation bins
+        self.shape = shape  # (H, W[, C]) of flattened rows
+        self.n_jobs = n_jobs  # threads over chunks of images
+
+    def _layout(self, h, w, cell):
+        # Cells and blocks larger than the image shrink to fit, so any image (even 1 x 1) has a descriptor.
+        ch, cw = min(cell, h), min(cell, w)
+        nh, nw = h // ch, w // cw  # scikit-image drops the remainder rows / columns
+        return ch, cw, nh, nw, min(self.block, nh), min(self.block, nw)
+
+    def _n_out(self, h, w, c):
+        n = 0
+        for cell in self.cells:
+            _, _, nh, nw, bh, bw = self._layout(h, w, cell)
+            n += (nh - bh + 1) * (nw - bw + 1) * bh * bw * self.orientations
+        return n
+
+    def _extract(self, imgs):
+        gr, gc = np.zeros_like(imgs), np.zeros_like(imgs)  # float32 holds the integer differences exactly
+        gr[:, 1:-1] = imgs[:, 2:] - imgs[:, :-2]  # (n, H, W, C); border rows / columns stay 0
+        gc[:, :, 1:-1] = imgs[:, :, 2:] - imgs[:, :, :-2]
+        mag2 = gr * gr + gc * gc
+        if imgs.shape[3] == 1:
+            gr, gc, mag2 = gr[..., 0], gc[..., 0], mag2[..., 0]
+        else:
+            pick = mag2.argmax(axis=3)[..., None]  # strongest channel per pixel
+            gr, gc, mag2 = (np.take_along_axis(a, pick, 3)[..., 0] for a in (gr, gc, mag2))
+        mag = np.sqrt(mag2)  # (n, H, W)
+        o = self.orientations
+        if self.soft:
+            pos = np.arctan2(gr, gc) * np.float32(o / np.pi) - np.float32(0.5)  # in bins from bin 0's centre
+            lo = np.floor(pos)
+            frac = pos - lo
+            wrap = np.arange(-o - 1, o + 1) % o  # pos lies in [-o - 0.5, o - 0.5]: fold both turns onto 0..o-1
+            lo = lo.astype(np.int64) + (o + 1)
+            votes = [(wrap[lo], mag * (1 - frac)), (wrap[lo + 1], mag * frac)]
+        else:  # bin i holds [i*180/o, (i+1)*180/o) in float64, the comparisons of scikit-image's Cython loop
+            ang = np.rad2deg(np.arctan2(gr.astype(np.float64), gc.astype(np.float64))) % 180
+            votes = [(np.searchsorted((180.0 / o) * np.arange(1, o), ang, side="right"), mag)]
+        return np.concatenate([self._describe(votes, cell) for cell in self.cells], axis=1)
+
+    def _describe(self, votes, cell):
+        n, h, w = votes[0][0].shape
+        ch, cw, nh, nw, bh, bw = self._layout(h, w, cell)
+        rows, cols = np.arange(h) // ch, np.arange(w) // cw
+        inside = (rows[:, None] < nh) & (cols[None, :] < nw)
+        cell_of = np.where(inside, rows[:, None] * nw + cols[None, :], nh * nw)
+        hist = sum(_cell_histograms(cell_of, nh * nw, b, self.orientations, m) for b, m in votes)
+        hist = hist.reshape(n, nh, nw, self.orientations) / (ch * cw)
+        blocks = sliding_window_view(hist, (bh, bw), axis=(1, 2))  # (n, Bh, Bw, O, bh, bw)
+        blocks = blocks.transpose(0, 1, 2, 4, 5, 3).reshape(n, blocks.shape[1] * blocks.shape[2], -1)
+        eps2 = 1e-10  # scikit-image's eps = 1e-5, squared
+        blocks = blocks / np.sqrt((blocks ** 2).sum(-1, keepdims=True) + eps2)
+        blocks = np.minimum(blocks, 0.2)  # L2-Hys: clip, then renormalise (Lowe, IJCV 2004)
+        blocks = blocks / np.sqrt((blocks ** 2).sum(-1, keepdims=True) + eps2)
+        return blocks.reshape(n, -1)
+
+
+# ------------------------------------------------------------------------------------------------------- LBP
+class LBP(ImageFeatures):
+    """Uniform local binary pattern histograms per cell (Ojala et al., TPAMI 2002; per-cell histograms as in
+    Ahonen et al., ECCV 2004), per channel.
+
+    Codes equal `skimage.feature.local_binary_pattern(img, points, radius, "uniform")` on uint8 images:
+    `points` neighbours on a circle of `radius` px, bilinearly interpolated, zero outside the image; a pattern
+    with at most two 0/1 transitions gets its number of ones (0..points), any other points + 1. Each cell of a
+    `grid` (rows, cols) of near-equal cells gives the fraction of its pixels holding each of the points + 2 codes.
+    """
+
+    def __init__(self, points=8, radius=1, grid=(4, 4), shape=None, n_jobs=None):
+        self.points = points  # neighbours sampled on the circle
+        self.radius = radius  # circle radius in pixels
+        self.grid = grid  # (rows, cols) of cells, one histogram each
+        self.shape = shape
+        self.n_jobs = n_jobs
+
+    def _n_out(self, h, w, c):
+        return _grid_cells(h, w, self.grid)[1] * c * (self.points + 2)
+
+    def _extract(self, imgs):
+        n, h, w, c = imgs.shape
+        codes = self.codes(_per_channel(imgs).astype(np.float64))  # (n*C, H, W)
+        cell_of, cells = _grid_cells(h, w, self.grid)
+        counts = np.bincount(cell_of.ravel(), minlength=cells)[:, None]
+        hist = _cell_histograms(cell_of, cells, codes, self.points + 2) / counts  # (n*C, cells, P+2)
+        return hist.reshape(n, c, cells, -1).transpose(0, 2, 1, 3).reshape(n, -1)
+
+    def codes(self, img: np.ndarray) -> np.ndarray:
+        """float64 (n, H, W) on 0..255 -> uniform LBP codes (n, H, W) in 0..points + 1."""
+        n, h, w = img.shape
+        p, r = self.points, self.radius
+        pad = int(math.ceil(r)) + 1
+        padded = np.pad(img, ((0, 0), (pad, pad), (pad, pad)))  # zeros: scikit-image's constant mode
+        rows, cols = np.arange(h, dtype=np.float64)[:, None], np.arange(w, dtype=np.float64)[None, :]
+
+        def shifted(dr: int, dc: int) -> np.ndarray:  # img[y + dr, x + dc] for every pixel, zero outside
+            return padded[:, pad + dr:pad + dr + h, pad + dc:pad + dc + w]
+
+        ones = np.zeros((n, h, w), dtype=np.uint8)
+        changes = np.zeros((n, h, w), dtype=np.uint8)
+        prev = None
+        for i in range(p):
+            # scikit-image's sample positions (rounded to 5 decimals) and interpolation order, per pixel, so that
+            # ties (neighbour == centre counts as 1, common in flat regions) fall exactly as there
+            rr = rows + np.round(-r * np.sin(2 * np.pi * i / p), 5)
+            cc = cols + np.round(r * np.cos(2 * np.pi * i / p), 5)
+            dr, dc = rr - np.floor(rr), cc - np.floor(cc)  # (H, 1), (1, W)
+            r0, c0 = int(np.floor(rr[0, 0])), int(np.floor(cc[0, 0]))  # same integer offset for every pixel
+            r1, c1 = r0 + bool(dr.any()), c0 + bool(dc.any())
+            top = shifted(r0, c0) if c1 == c0 else (1 - dc) * shifted(r0, c0) + dc * shifted(r0, c1)
+            if r1 == r0:
+                sample = top
+            else:
+                bottom = shifted(r1, c0) if c1 == c0 else (1 - dc) * shifted(r1, c0) + dc * shifted(r1, c1)
+                sample = (1 - dr) * top + dr * bottom
+            bit = sample - img >= 0
+            ones += bit
+            if prev is not None:  # transitions along the circle, as scikit-image counts them (not wrapping)
+                changes += bit != prev
+            prev = bit
+        return np.where(changes <= 2, ones, p + 1)
+
+
+# ----------------------------------------------------------------------------------------------------- Sobel
+class Sobel(ImageFeatures):
+    """Sobel edge magnitude averaged over `pool` x `pool` px cells, plus a magnitude-weighted orientation
+    histogram (unsigned, `orientations` bins, L1-normalised) per cell of a coarser `grid`. The edge map keeps
+    where the edges are, the histograms which way they run; there is no block normalisation, so unlike HOG the
+    features keep contrast.
+    """
+
+    def __init__(self, pool=4, grid=(2, 2), orientations=8, shape=None, n_jobs=None):
+        self.pool = pool  # edge-map cell side in pixels
+        self.grid = grid  # (rows, cols) of orientation-histogram cells
+        self.orientations = orientations  # bins over 0..180 degrees
+        self.shape = shape
+        self.n_jobs = n_jobs
+
+    def _n_out(self, h, w, c):
+        return c * (_pool_cells(h, w, self.pool)[1] + _grid_cells(h, w, self.grid)[1] * self.orientations)
+
+    def _extract(self, imgs):
+        n, h, w, c = imgs.shape
+        p = np.pad(_per_channel(imgs), ((0, 0), (1, 1), (1, 1)), mode="reflect")  # OpenCV's BORDER_REFLECT_101
+        dx = p[:, :, 2:] - p[:, :, :-2]  # (n*C, H+2, W): horizontal differences, then [1, 2, 1] vertically
+        gx = (dx[:, :-2] + 2 * dx[:, 1:-1] + dx[:, 2:]) / 8
+        dy = p[:, 2:] - p[:, :-2]
+        gy = (dy[:, :, :-2] + 2 * dy[:, :, 1:-1] + dy[:, :, 2:]) / 8
+        mag = np.sqrt(gx * gx + gy * gy)  # (n*C, H, W), intensity units per pixel
+        zeros = np.zeros(mag.shape, dtype=np.int64)
+        cell_of, cells = _pool_cells(h, w, self.pool)
+        area = np.bincount(cell_of.ravel(), minlength=cells)
+        edge = _cell_histograms(cell_of, cells, zeros, 1, mag)[..., 0] / area / 255.0  # (n*C, cells)
+        ang = np.rad2deg(np.arctan2(gy, gx)) % 180
+        b = np.minimum((ang * (self.orientations / 180.0)).astype(np.int64), self.orientations - 1)
+        cell_of, cells = _grid_cells(h, w, self.grid)
+        hist = _cell_histograms(cell_of, cells, b, self.orientations, mag)
+        hist = hist / (hist.sum(-1, keepdims=True) + 1e-6)  # (n*C, cells, O)
+        return np.concatenate([edge.reshape(n, -1), hist.reshape(n, -1)], axis=1)
+
+
+# ------------------------------------------------------------------------------------------------ histograms
+class IntensityHistogram(ImageFeatures):
+    """Per-channel intensity histogram (`bins` equal bins over 0..255) per cell of a `grid`, as pixel fractions:
+    the gray-level histogram of gray images, a colour histogram (Swain & Ballard, IJCV 1991) of RGB ones."""
+
+    def __init__(self, bins=16, grid=(1, 1), shape=None, n_jobs=None):
+        self.bins = bins  # equal-width bins over 0..255
+        self.grid = grid  # (rows, cols) of cells
+        self.shape = shape
+        self.n_jobs = n_jobs
+
+    def _n_out(self, h, w, c):
+        return _grid_cells(h, w, self.grid)[1] * c * self.bins
+
+    def _extract(self, imgs):
+        n, h, w, c = imgs.shape
+        b = np.clip((_per_channel(imgs) * (self.bins / 256.0)).astype(np.int64), 0, self.bins - 1)
+        cell_of, cells = _grid_cells(h, w, self.grid)
+        hist = _cell_histograms(cell_of, cells, b, self.bins) / np.bincount(cell_of.ravel())[:, None]
+        return hist.reshape(n, c, cells, -1).transpose(0, 2, 1, 3).reshape(n, -1)
+
+
+class Pixels(ImageFeatures):
+    """Raw pixels in [0, 1], optionally averaged over `pool` x `pool` px cells (28x28 -> 14x14 for pool=2)."""
+
+    def __init__(self, pool=1, shape=None, n_jobs=None):
+        self.pool = pool  # pooling cell side in pixels; 1 keeps every pixel
+        self.shape = shape
+        self.n_jobs = n_jobs
+
+    def _n_out(self, h, w, c):
+        return _pool_cells(h, w, self.pool)[1] * c
+
+    def _extract(self, imgs):
+        n, h, w, c = imgs.shape
+        if self.pool == 1:
+            return imgs.reshape(n, -1) / np.float32(255)
+        cell_of, cells = _pool_cells(h, w, self.pool)
+        x = _per_channel(imgs)
+        sums = _cell_histograms(cell_of, cells, np.zeros(x.shape, dtype=np.int64), 1, x)[..., 0]
+        pooled = sums / np.bincount(cell_of.ravel()) / 255.0  # (n*C, cells)
+        return pooled.reshape(n, c, cells).transpose(0, 2, 1).reshape(n, -1)

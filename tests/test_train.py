@@ -1,0 +1,115 @@
+"""The shared training loop: exact resume, determinism, NaN handling, atomic checkpoints, bad config."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from recgen.config import TrainConfig, from_dict
+from recgen.errors import RecgenError
+from recgen.runs import Run
+from recgen.train import Trainer, TrainingDiverged, TrainTask
+
+
+class TinyTask(TrainTask):
+    monitor, monitor_mode = "val_loss", "min"
+
+    def __init__(self, bad_after: int | None = None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.modules = {"model": nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2),
+                                               nn.Linear(16, 3))}
+        self.bad_after, self.calls = bad_after, 0
+        g = torch.Generator().manual_seed(5)
+        self.val = (torch.randn(40, 6, generator=g), torch.randint(0, 3, (40,), generator=g))
+
+    def training_step(self, batch, g):
+        x, y = batch
+        x = x + 0.1 * torch.randn(x.shape, generator=g)  # stands in for augmentation drawn from the step's stream
+        loss = nn.functional.cross_entropy(self.modules["model"](x), y)
+        self.calls += 1
+        if self.bad_after is not None and self.calls > self.bad_after:
+            loss = loss * math.nan
+        return {"loss": loss}
+
+    def validate(self, modules):
+        m = modules["model"].eval()
+        with torch.no_grad():
+            return {"val_loss": nn.functional.cross_entropy(m(self.val[0]), self.val[1]).item()}
+
+
+def data():
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(200, 6, generator=g), torch.randint(0, 3, (200,), generator=g)
+
+
+def cfg(**kw):
+    return TrainConfig(**{"epochs": 3, "batch_size": 32, "lr": 1e-2, "ema": 0.9, **kw})
+
+
+def weights(run, which="last"):
+    return run.load_weights(which)
+
+
+@pytest.mark.parametrize("schedule,optimizer", [("onecycle", "adamw"), ("cosine", "sgd"), ("constant", "adamw")])
+def test_resume_is_exact(tmp_path, schedule, optimizer):
+    full = Run.create("t", "full", tmp_path)
+    Trainer(TinyTask(), cfg(schedule=schedule, optimizer=optimizer), full).fit(data())
+    part = Run.create("t", "part", tmp_path)
+    h = Trainer(TinyTask(), cfg(schedule=schedule, optimizer=optimizer, max_steps=8), part).fit(data())
+    assert h.stopped == "max_steps"  # stopped mid-epoch 2 (6 steps per epoch)
+    h2 = Trainer(TinyTask(), cfg(schedule=schedule, optimizer=optimizer), part).fit(data(), resume=True)
+    assert h2.stopped == "completed"
+    a, b = weights(full), weights(part)
+    assert a.keys() == b.keys() and any(k.startswith("ema.") for k in a)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_same_seed_same_metrics(tmp_path):
+    r1, r2 = Run.create("t", "a", tmp_path), Run.create("t", "a", tmp_path)
+    assert r1.path != r2.path
+    Trainer(TinyTask(), cfg(), r1).fit(data())
+    Trainer(TinyTask(), cfg(), r2).fit(data())
+    m1 = [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in r1.read_metrics()]
+    m2 = [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in r2.read_metrics()]
+    assert m1 == m2 and len(m1) == 3
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
+    run = Run.create("t", "nan", tmp_path)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 8 \(epoch 2\).*last good checkpoint"):
+        Trainer(TinyTask(bad_after=7), cfg(), run).fit(data())
+    w = weights(run)  # written after epoch 1 (step 6), before the NaN
+    assert all(torch.isfinite(v.float()).all() for v in w.values())
+    assert run.load_state()["step"] == 6
+    leftovers = [p for p in run.path.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_interrupt_checkpoints(tmp_path):
+    class Interrupting(TinyTask):
+        def training_step(self, batch, g):
+            if self.calls == 4:
+                raise KeyboardInterrupt
+            return super().training_step(batch, g)
+
+    run = Run.create("t", "int", tmp_path)
+    h = Trainer(Interrupting(), cfg(), run).fit(data())
+    assert h.stopped == "interrupted" and run.load_state()["step"] == 4
+
+
+def test_best_checkpoint_and_metrics_file(tmp_path):
+    run = Run.create("t", "best", tmp_path)
+    h = Trainer(TinyTask(), cfg(), run).fit(data())
+    rows = run.read_metrics()
+    assert h.best == min(r["val_loss"] for r in rows)
+    assert (run.path / "weights" / "best.safetensors").is_file()
+
+
+def test_unknown_option_suggests():
+    with pytest.raises(RecgenError, match="unknown option 'weight_decy'.*did you mean weight_decay"):
+        from_dict(TrainConfig, {"weight_decy": 1})
+    with pytest.raises(RecgenError, match="unknown option 'epoch' for TrainConfig; did you mean epochs"):
+        from_dict(TrainConfig, {"epoch": 1})
