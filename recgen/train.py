@@ -77,7 +77,8 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
     sched = torch.optim.lr_scheduler
     warm = max(1, int(cfg.warmup * total_steps))
     if cfg.schedule == "onecycle":  # arXiv 1708.07120
-        return sched.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total_steps, 2), pct_start=max(cfg.warmup, 1e-3),
+        total = max(total_steps, 4)  # OneCycleLR needs each phase to span at least one step
+        return sched.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=min(0.5, max(cfg.warmup, 2 / total)),
                                 cycle_momentum=cfg.optimizer == "sgd", div_factor=25.0, final_div_factor=1e3)
     if cfg.schedule == "cosine":  # arXiv 1608.03983, one cycle without restarts, after linear warmup
         return sched.SequentialLR(opt, [sched.LinearLR(opt, 1e-3, 1.0, total_iters=warm),

@@ -340,10 +340,16 @@ def _fit_classical(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: Imag
 def _resume(options: dict[str, Any]) -> ClassifierRun:
     run = Run.open(options["resume"], "classify")
     saved = run.options
-    extra = {k: v for k, v in options.items() if k != "resume" and v != saved.get(k)}
-    allowed = {"epochs", "max_steps", "time_budget", "device", "threads"}
-    changed = {k: v for k, v in extra.items() if k in allowed}
-    cfg = from_dict(ClassifyConfig, {**saved, **changed, "resume": ""})
+    # Exact resume continues the same schedule: only how far to go and where to run it may change.
+    allowed = {"max_steps", "time_budget", "device", "threads", "resume"}
+    changed = {k: v for k, v in options.items() if k not in allowed and v != saved.get(k)}
+    if changed:
+        raise RecgenError(f"--resume continues a run with its own options; cannot change {', '.join(changed)}")
+    limits = {"max_steps": 0, "time_budget": 0.0}  # the old run's stopping point is not the new one's
+    cfg = from_dict(ClassifyConfig, {**saved, **limits, **{k: v for k, v in options.items() if k != "resume"},
+                                     "resume": ""})
+    if run.config.get("stopped") == "completed":
+        raise RecgenError(f"{run.path}: this run already completed its {cfg.epochs} epochs; nothing to resume")
     if cfg.model != "cnn":
         raise RecgenError(f"{run.path}: only CNN runs can be resumed (this one is {cfg.model})")
     train_set, val, _ = load_splits(cfg)

@@ -1,0 +1,150 @@
+"""Recognition through the Python API and the CLI (as subprocesses), on tiny data."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+from recgen import classify
+from recgen.errors import RecgenError
+
+TINY = dict(stem_width=8, widths="16,32", blocks="0,1", batch_size=64, lr=1e-2, threads=1)
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return classify.train(model="cnn", data="digits", epochs=3, out=str(out), **TINY)
+
+
+def test_cnn_learns_and_writes_run_dir(cnn_run):
+    p = cnn_run.path
+    for f in ("config.yaml", "model.json", "metrics.csv", "report.html", "weights/last.safetensors",
+              "weights/best.safetensors", "state/last.json", "plots/confusion.png", "plots/curves.png"):
+        assert (p / f).is_file(), f
+    cfg = cnn_run.run.config
+    assert cfg["options"]["epochs"] == 3 and cfg["options"]["augment"] == "flip+crop"  # defaults resolved
+    assert len(cfg["data_fingerprint"]) == 16 and cfg["recgen_version"]
+    m = json.loads((p / "eval-test.json").read_text())
+    assert m["accuracy"] > 0.6  # chance is 0.1
+    assert len(m["per_class"]) == 10 and np.array(m["confusion_matrix"]).sum() == m["n"]
+    assert "Confusion matrix" in (p / "report.html").read_text()
+
+
+def test_reload_gives_same_predictions(cnn_run):
+    x = classify.load(cnn_run.path).run  # reopen from disk
+    again = classify.load(x.path)
+    imgs = np.random.default_rng(0).integers(0, 255, (5, 28, 28, 1), dtype=np.uint8)
+    assert np.allclose(again.predict_proba(imgs), cnn_run.predict_proba(imgs), atol=1e-6)
+
+
+def test_predict_files_folders_globs_and_explain(cnn_run, tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(3):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    res = cnn_run.predict([str(d / "0.png"), str(d), str(d / "*.png")], topk=2, explain=True, out=tmp_path / "cam")
+    assert len(res) == 7 and all(len(r["top"]) == 2 for r in res)
+    assert all(abs(sum(t["probability"] for t in r["top"])) <= 1.0001 for r in res)
+    assert all(Image.open(r["explanation"]).size == (224, 224) for r in res)
+    with pytest.raises(RecgenError, match="no such file"):
+        cnn_run.predict([str(tmp_path / "missing.png")])
+
+
+def test_gradcam_highlights_the_evidence():
+    """A planted bright square is the only evidence of class 1: Grad-CAM must peak on it."""
+    import torch
+
+    from recgen.classify.cnn import CNNConfig, build_cnn
+    from recgen.classify.gradcam import gradcam
+
+    torch.manual_seed(0)
+    net = build_cnn(CNNConfig(in_channels=1, num_classes=2, stem_width=8, widths=(16, 32), blocks=(0, 1)))
+    x = torch.rand(256, 1, 28, 28) * 0.2
+    y = torch.arange(256) % 2
+    pos = torch.randint(0, 20, (256, 2))
+    for i in range(256):
+        if y[i]:
+            x[i, 0, pos[i, 0]:pos[i, 0] + 8, pos[i, 1]:pos[i, 1] + 8] = 1.0
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    for _ in range(60):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    cams = gradcam(net, x[y == 1][:16], [1] * 16)
+    hits = 0
+    for cam, (r, c) in zip(cams, pos[y == 1][:16]):
+        inside = cam[r:r + 8, c:c + 8].mean()
+        hits += inside > cam.mean()
+    assert hits >= 13
+
+
+def test_cli_train_eval_predict(tmp_path):
+    out = tmp_path / "runs"
+    r = run_cli("classify", "train", "--data", "digits", "--limit", "40", "--epochs", "2", "--max-steps", "3",
+                "--batch-size", "64",
+                "--stem-width", "8",
+                "--widths", "16,32", "--blocks", "0,1", "--out", out)
+    assert r.returncode == 0, r.stderr
+    run = out / "classify" / "cnn-1"
+    assert "accuracy" in r.stdout and (run / "report.html").is_file()
+    r = run_cli("classify", "eval", run, "--json")
+    m = json.loads(r.stdout)
+    assert r.returncode == 0 and 0 <= m["accuracy"] <= 1 and "macro_f1" in m
+    img = tmp_path / "x.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(img)
+    r = run_cli("classify", "predict", run, img, "--json", "--topk", "3", "--explain")
+    res = json.loads(r.stdout)
+    assert r.returncode == 0 and len(res[0]["top"]) == 3 and res[0]["explanation"].endswith(".png")
+    # finish the run stopped at step 3 (5 steps per epoch): rows at steps 3, 5, 10
+    r = run_cli("classify", "train", "--resume", run)
+    assert r.returncode == 0, r.stderr
+    assert [line.split(",")[1] for line in (run / "metrics.csv").read_text().split()[1:]] == ["3", "5", "10"]
+    r = run_cli("classify", "train", "--resume", run)
+    assert r.returncode == 2 and "already completed its 2 epochs" in r.stderr
+    r = run_cli("classify", "train", "--resume", run, "--lr", "0.5")
+    assert r.returncode == 2 and "cannot change lr" in r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["classify", "train", "--data", "no-such-data"], "error: unknown dataset 'no-such-data'"),
+    (["classify", "train", "--model", "vgg"], "error: model must be one of cnn, svm, rf"),
+    (["classify", "train", "--augment", "flip+blur", "--data", "digits"], "error: augment: unknown 'blur'"),
+    (["classify", "eval", "/nonexistent/run"], "error: /nonexistent/run: not a recgen run directory"),
+    (["data", "show", "fashion-mnst"], "error: unknown dataset 'fashion-mnst'"),
+])
+def test_cli_bad_input_is_one_line_exit_2(args, message):
+    r = run_cli(*args)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith(message) and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_unknown_option_suggests():
+    r = run_cli("classify", "train", "--batch-sise", "3")
+    assert r.returncode == 2 and "--batch-size" in r.stderr
+
+
+def test_cli_bad_npz(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.zeros((3, 4, 4), np.uint8))
+    r = run_cli("classify", "train", "--data", bad)
+    assert r.returncode == 2 and "bad.npz: .npz must hold arrays 'x'" in r.stderr
+
+
+def test_cli_data_list_show_checks(tmp_path):
+    r = run_cli("data", "list")
+    assert r.returncode == 0 and "fashion-mnist" in r.stdout and "digits" in r.stdout
+    r = run_cli("data", "show", "digits", "--out", tmp_path / "g.png", "--json")
+    info = json.loads(r.stdout)
+    assert r.returncode == 0 and info["images"] == 1437 and (tmp_path / "g.png").is_file()
+    r = run_cli("checks")
+    assert r.returncode == 0 and "torch" in r.stdout and "device: cpu" in r.stdout
+
+
+def test_cli_demo_quick(tmp_path):
+    r = run_cli("demo", "--quick", "--out", tmp_path / "runs")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("report.html")
