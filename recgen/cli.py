@@ -238,7 +238,26 @@ def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budge
 
 
 def main() -> None:
-    app()
+    """Usage errors (unknown option, missing argument) also end as one line and exit code 2."""
+    try:  # recent typer vendors its own click
+        from typer._click import exceptions as cx
+    except ImportError:
+        from click import exceptions as cx
+
+    try:
+        rv = app(standalone_mode=False)
+    except cx.UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare `recgen classify`: the help was printed
+            sys.exit(0)
+        where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+        print(f"error: {e.format_message()}{where}", file=sys.stderr)
+        sys.exit(2)
+    except cx.ClickException as e:
+        print(f"error: {e.format_message()}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except (KeyboardInterrupt, getattr(cx, "Abort", KeyboardInterrupt)):
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

@@ -124,7 +124,8 @@ def test_cli_bad_input_is_one_line_exit_2(args, message):
 
 def test_cli_unknown_option_suggests():
     r = run_cli("classify", "train", "--batch-sise", "3")
-    assert r.returncode == 2 and "--batch-size" in r.stderr
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("error: No such option: --batch-sise") and "--batch-size" in r.stderr
 
 
 def test_cli_bad_npz(tmp_path):
