@@ -33,7 +33,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m pytest -q -m slow tests
-	$(BIN)/python bench/run.py
+	$(BIN)/recgen bench
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

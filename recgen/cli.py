@@ -237,6 +237,16 @@ def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budge
     typer.echo(f"report: {report}")
 
 
+@app.command("bench")
+@user_errors
+def bench(names: Annotated[Optional[list[str]], typer.Argument(help="benchmarks to run (default: all)")] = None,
+          out: str = "runs/bench", doc: str = "docs/BENCHMARKS.md"):
+    """Reproduce the figures of docs/BENCHMARKS.md and rewrite their sections there."""
+    from recgen.bench import run_benchmarks
+
+    run_benchmarks(list(names or []), out=out, doc=doc)
+
+
 def main() -> None:
     """Usage errors (unknown option, missing argument) also end as one line and exit code 2."""
     try:  # recent typer vendors its own click

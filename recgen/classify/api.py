@@ -92,10 +92,10 @@ class CNNTask(TrainTask):
     monitor, monitor_mode = "val_accuracy", "max"
 
     def __init__(self, net: nn.Module, cfg: ClassifyConfig, val: tuple[torch.Tensor, torch.Tensor] | None,
-                 device: torch.device):
+                 device: torch.device, val_name: str = "val"):
         super().__init__()
         self.modules = {"model": net}
-        self.cfg, self.val, self.device = cfg, val, device
+        self.cfg, self.val, self.device, self.val_name = cfg, val, device, val_name
         self.augment = build_augment(cfg.augment)
 
     def training_step(self, batch, g):
@@ -110,7 +110,8 @@ class CNNTask(TrainTask):
         x, y = self.val
         probs = predict_proba(modules["model"], x, tta=False, device=self.device)
         nll = F.nll_loss(torch.log(probs.clamp_min(1e-12)), y).item()
-        return {"val_loss": round(nll, 5), "val_accuracy": round((probs.argmax(1) == y).float().mean().item(), 5)}
+        acc = (probs.argmax(1) == y).float().mean().item()
+        return {f"{self.val_name}_loss": round(nll, 5), f"{self.val_name}_accuracy": round(acc, 5)}
 
 
 @torch.no_grad()
@@ -295,15 +296,16 @@ def train(**options: Any) -> ClassifierRun:
     run.write_config("classify", to_dict(cfg), data_fingerprint=train_set.fingerprint(),
                      classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0)
     if cfg.model == "cnn":
-        _fit_cnn(run, cfg, train_set, val, resume=False)
+        _fit_cnn(run, cfg, train_set, val, test, resume=False)
     else:
         _fit_classical(run, cfg, train_set, val)
     result = ClassifierRun(run)
-    result.evaluate()
+    result.evaluate(data=test or val)
     return result
 
 
-def _fit_cnn(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet | None, resume: bool):
+def _fit_cnn(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet | None, test: ImageSet | None,
+             resume: bool):
     c = train_set.shape[0]
     arch = cnn_config(cfg, c, train_set.num_classes)
     if not resume:
@@ -312,7 +314,10 @@ def _fit_cnn(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet |
     torch.manual_seed(cfg.seed)
     net = build_cnn(arch)
     device = resolve_device(cfg.device)
-    task = CNNTask(net, cfg, val.tensors() if val is not None else None, device)
+    # Without a validation split the test split is tracked per epoch for the curves (and time-to-accuracy), never
+    # for choosing weights: with no val_accuracy to monitor, "best" is simply the last epoch.
+    watch, name = (val, "val") if val is not None else (test, "test")
+    task = CNNTask(net, cfg, watch.tensors() if watch is not None else None, device, name)
     hist = Trainer(task, cfg, run, device).fit(train_set.tensors(), resume=resume)
     run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2))
     return hist
@@ -352,13 +357,13 @@ def _resume(options: dict[str, Any]) -> ClassifierRun:
         raise RecgenError(f"{run.path}: this run already completed its {cfg.epochs} epochs; nothing to resume")
     if cfg.model != "cnn":
         raise RecgenError(f"{run.path}: only CNN runs can be resumed (this one is {cfg.model})")
-    train_set, val, _ = load_splits(cfg)
+    train_set, val, test = load_splits(cfg)
     if train_set.fingerprint() != run.config.get("data_fingerprint"):
         raise RecgenError(f"{run.path}: the data changed since this run started (fingerprint differs)")
     run.update_config(options=to_dict(cfg))
-    _fit_cnn(run, cfg, train_set, val, resume=True)
+    _fit_cnn(run, cfg, train_set, val, test, resume=True)
     result = ClassifierRun(run)
-    result.evaluate()
+    result.evaluate(data=test or val)
     return result
 
 

@@ -1,0 +1,125 @@
+"""`recgen bench`: reproduce the figures in docs/BENCHMARKS.md.
+
+Each benchmark runs real recgen commands on the full data, prints its figures and rewrites its own section of
+docs/BENCHMARKS.md (between `<!-- bench:NAME -->` markers) with the command, the machine and the date, so every number
+in the docs comes with the command that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import time
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+from recgen.errors import RecgenError
+
+BENCHMARKS: dict[str, tuple[str, Callable[[str], dict]]] = {}
+
+
+def benchmark(name: str, title: str):
+    def register(fn):
+        BENCHMARKS[name] = (title, fn)
+        return fn
+
+    return register
+
+
+def machine() -> str:
+    import torch
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    dev = f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} cores ({cpu}), {dev}, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+# ----------------------------------------------------------------------------------------------- recognition
+CNN_RECIPE: dict = {}  # the defaults of ClassifyConfig are the recipe; overrides go here
+
+
+def _classify(out: str, **opts) -> dict:
+    from recgen import classify
+
+    t0 = time.perf_counter()
+    run = classify.train(out=out, **opts)
+    wall = time.perf_counter() - t0
+    ev = json.loads((run.path / "eval-test.json").read_text())
+    cfg = run.run.config
+    rows = run.run.read_metrics()
+    return {"run": str(run.path), "test_accuracy": ev["accuracy"], "macro_f1": ev["macro_f1"],
+            "train_seconds": cfg.get("train_seconds"), "wall_seconds": round(wall, 1),
+            "inference_images_per_s": ev["inference_images_per_s"], "rows": rows}
+
+
+@benchmark("cnn", "CNN on Fashion-MNIST (10-minute CPU budget)")
+def bench_cnn(out: str) -> dict:
+    opts = {"model": "cnn", "data": "fashion-mnist", "val_fraction": 0.0, **CNN_RECIPE}
+    r = _classify(out, **opts)
+    hit = next((row for row in r["rows"] if row.get("test_accuracy", 0) >= 0.93), None)
+    r["time_to_93_s"] = hit["seconds"] if hit else None
+    r["train_images_per_s"] = r["rows"][-1].get("images_per_s") if r["rows"] else None
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in opts.items())
+    r["command"] = f"recgen classify train {flags}"
+    return r
+
+
+@benchmark("classical", "Classical features + SVM / random forest on Fashion-MNIST")
+def bench_classical(out: str) -> dict:
+    res = {}
+    for model in ("svm", "rf"):
+        opts = {"model": model, "data": "fashion-mnist", "val_fraction": 0.0}
+        r = _classify(out, **opts)
+        r["command"] = f"recgen classify train --model {model} --data fashion-mnist --val-fraction 0"
+        r.pop("rows")
+        res[model] = r
+    return res
+
+
+# ----------------------------------------------------------------------------------------------------- docs
+def render(name: str, title: str, result: dict) -> str:
+    lines = [f"<!-- bench:{name} -->", f"### {title}", "",
+             f"Measured {date.today().isoformat()} on {machine()} with `recgen bench {name}`.", ""]
+    body = {k: v for k, v in result.items() if k != "rows"}
+    lines += ["```json", json.dumps(body, indent=2, default=str), "```"]
+    rows = result.get("rows")
+    if rows:
+        keys = list(rows[-1])
+        lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
+    lines.append(f"<!-- /bench:{name} -->")
+    return "\n".join(lines)
+
+
+def update_doc(doc: Path, name: str, section: str) -> None:
+    from recgen.runs import atomic_write
+
+    text = doc.read_text() if doc.is_file() else "# Benchmarks\n"
+    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    atomic_write(doc, text)
+
+
+def run_benchmarks(names: list[str], out: str = "runs/bench", doc: str = "docs/BENCHMARKS.md") -> dict:
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise RecgenError(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
+    results = {}
+    for name in names or list(BENCHMARKS):
+        title, fn = BENCHMARKS[name]
+        print(f"== {name}: {title}", flush=True)
+        result = fn(out)
+        print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2, default=str), flush=True)
+        update_doc(Path(doc), name, render(name, title, result))
+        results[name] = result
+    return results
