@@ -171,7 +171,7 @@ class Trainer:
         hist = History(rows=rows, best=best)
         stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
         t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
-        progress = _Progress(total, step, enabled=self.main and sys.stderr.isatty())
+        progress = _Progress(total, step, bar=self.main and sys.stderr.isatty(), quiet=not self.main)
         try:
             while step < stop_at:
                 epoch, start = divmod(step, steps_per_epoch)
@@ -211,7 +211,7 @@ class Trainer:
                     progress.log(_fmt_row(row))
                     better = self._is_better(metrics.get(task.monitor), best)
                     if better:
-                        best = metrics[task.monitor]
+                        best = metrics.get(task.monitor, best)
                     self._checkpoint(step, rows, best)
                     if better and self.main:
                         self.run.save_weights(self.weights(), "best")
@@ -264,8 +264,8 @@ class Trainer:
                     p.grad /= self.world
 
     def _is_better(self, value, best) -> bool:
-        if value is None:
-            return best is None
+        if value is None:  # no validation metric this epoch: the latest weights are the best we know
+            return True
         if best is None:
             return True
         return value < best if self.task.monitor_mode == "min" else value > best
@@ -298,9 +298,9 @@ def _fmt_row(row: dict[str, Any]) -> str:
 class _Progress:
     """A rich progress bar on a terminal; one line per epoch otherwise (CI logs, pipes)."""
 
-    def __init__(self, total: int, done: int, enabled: bool):
-        self.bar = None
-        if enabled:
+    def __init__(self, total: int, done: int, bar: bool, quiet: bool = False):
+        self.bar, self.quiet = None, quiet
+        if bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -315,7 +315,7 @@ class _Progress:
     def log(self, line: str) -> None:
         if self.bar is not None:
             self.bar.console.print(line)
-        else:
+        elif not self.quiet:
             print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
