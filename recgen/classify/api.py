@@ -300,7 +300,8 @@ def train(**options: Any) -> ClassifierRun:
     else:
         _fit_classical(run, cfg, train_set, val)
     result = ClassifierRun(run)
-    result.evaluate(data=test or val)
+    if test is not None or val is not None:
+        result.evaluate(data=test or val)
     return result
 
 

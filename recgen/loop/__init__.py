@@ -1,0 +1,1 @@
+"""The loop between recognition and generation: judging samples, feeding them back (augmentation)."""

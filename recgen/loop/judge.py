@@ -1,0 +1,174 @@
+"""Recognition judges generation: every score of a sample set, beside a real-vs-real floor and a noise ceiling.
+
+`judge_samples` works on any uint8 sample set (so tests can hand it real images); `recgen generate eval` feeds it a
+generator's samples. Scores: FID/KID/precision/recall in judge space, per-class FID, FID in HOG space,
+recognizability, Classification Accuracy Score (arXiv 1905.10887) and its reverse, memorization and mode-collapse
+indicators. Each result carries a metric card saying exactly what was measured.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import recgen
+from recgen import plots
+from recgen.data import ImageSet
+from recgen.evaluate.generation import (Judge, class_spread, fid_kid, frechet_distance, hog_features, memorization,
+                                        precision_recall, recognizability)
+
+# The CAS classifier: small and fast, the same for real and generated training data so the two are comparable.
+CAS_OPTIONS = dict(model="cnn", epochs=3, batch_size=128, lr=1e-2, val_fraction=0.0, stem_width=16,
+                   widths="32,64", blocks="0,1", augment="flip+crop")
+
+
+def _scores(judge: Judge, ref: np.ndarray, x: np.ndarray, ref_f: np.ndarray, x_f: np.ndarray) -> dict[str, float]:
+    out = fid_kid(judge, ref, x)
+    out.update(precision_recall(ref_f, x_f))
+    return out
+
+
+def noise_images(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """The ceiling: smooth random blobs (uniform noise upsampled), as unlike the data as a generator can be."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w, c = shape
+    small = rng.integers(0, 256, (n, max(h // 4, 1), max(w // 4, 1), c), dtype=np.uint8)
+    return np.stack([cv2.resize(s, (w, h), interpolation=cv2.INTER_CUBIC).reshape(h, w, c) for s in small])
+
+
+def cas(x: np.ndarray, y: np.ndarray, test: ImageSet, classes: list[str], seed: int, out: Path,
+        options: dict | None = None) -> tuple[float, Any]:
+    """Train the CAS classifier on (x, y) only; return its accuracy on the real test set and the run."""
+    from recgen import classify
+
+    path = Path(out) / f"cas-train-{seed}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x=x, y=y, classes=np.array(classes))
+    run = classify.train(data=str(path), out=str(out), name="cas", seed=seed, **{**CAS_OPTIONS, **(options or {})})
+    m = run.evaluate(data=test, write=False)
+    return m["accuracy"], run
+
+
+def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, train: ImageSet, test: ImageSet,
+                  seed: int = 0, with_cas: bool = True, work_dir: str | Path | None = None,
+                  plots_dir: Path | None = None, card: dict | None = None,
+                  cas_options: dict | None = None) -> dict[str, Any]:
+    """Score uint8 samples (N, H, W, C) against real data. fake_y: requested labels (None: unconditional)."""
+    rng = np.random.default_rng(seed)
+    n = min(len(fake), len(test), len(train))
+    fake = fake[:n]
+    fake_y = None if fake_y is None else fake_y[:n]
+    tr = train.subset(rng.permutation(len(train))[:n])
+    te = test.subset(rng.permutation(len(test))[:n])
+    noise = noise_images(n, te.x.shape[1:], seed)
+
+    f_tr, f_te, f_fake, f_noise = (judge.features(a) for a in (tr.x, te.x, fake, noise))
+    res: dict[str, Any] = {"model": _scores(judge, te.x, fake, f_te, f_fake),
+                           "floor": _scores(judge, te.x, tr.x, f_te, f_tr),  # real train subset vs real test
+                           "ceiling": _scores(judge, te.x, noise, f_te, f_noise)}
+    h_te = hog_features(te.x)
+    res["model"]["fid_hog"] = frechet_distance(h_te, hog_features(fake))
+    res["floor"]["fid_hog"] = frechet_distance(h_te, hog_features(tr.x))
+    res["ceiling"]["fid_hog"] = frechet_distance(h_te, hog_features(noise))
+
+    classes = test.classes
+    if fake_y is not None:
+        rec = recognizability(judge, fake, fake_y, classes)
+        res["model"].update(rec)
+        res["floor"]["recognizability"] = float((judge.predict(tr.x) == tr.y).mean())
+        res["model"]["fid_per_class"] = {
+            name: frechet_distance(f_te[te.y == c], f_fake[fake_y == c])
+            for c, name in enumerate(classes) if (fake_y == c).sum() > 10 and (te.y == c).sum() > 10}
+        spread = class_spread(f_fake, fake_y, f_te, te.y, len(classes))
+        res["model"]["spread_per_class"] = dict(zip(classes, spread))
+        res["model"]["min_class_spread"] = float(np.nanmin(spread))
+
+    # memorization: judge space against the full training set, pixel space as a second look
+    f_train_all = judge.features(train.x)
+    mem = memorization(f_train_all, judge.features(test.x[:2000]), f_fake)
+    px = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
+    mem_px = memorization(px(train.x), px(test.x[:2000]), px(fake))
+    res["model"].update({"copy_rate": mem["copy_rate"], "copy_rate_pixels": mem_px["copy_rate"],
+                         "nn_distance_ratio": mem["median_nn_distance_ratio"]})
+    res["floor"]["copy_rate"] = float(np.mean(nearest_ok(judge, f_train_all, te.x, mem["threshold"])))
+
+    if with_cas and fake_y is not None:
+        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+            cas_fake, _ = cas(fake, fake_y, test, classes, seed, Path(tmp), cas_options)
+            cas_real, real_run = cas(tr.x, tr.y, test, classes, seed, Path(tmp), cas_options)
+            reverse = real_run.evaluate(data=ImageSet(fake, fake_y, classes, "samples", "samples"), write=False)
+        res["model"]["cas"] = cas_fake
+        res["model"]["reverse_cas"] = reverse["accuracy"]
+        res["floor"]["cas"] = cas_real  # same classifier and budget trained on as many real images
+
+    if plots_dir is not None:
+        res["plots"] = _plots(judge, fake, fake_y, train, te, mem, Path(plots_dir))
+    res["card"] = {"judge": str(judge.run.path), "judge_weights_sha256": judge.weights_hash,
+                   "dataset": test.name, "reference_split": test.split, "n": n, "seed": seed,
+                   "recgen_version": recgen.__version__, **(card or {})}
+    flat = res["model"]
+    res["summary"] = {k: flat.get(k) for k in ("fid", "kid", "precision", "recall", "recognizability", "cas")}
+    return res
+
+
+def nearest_ok(judge: Judge, f_train: np.ndarray, x: np.ndarray, thr: float) -> np.ndarray:
+    from recgen.evaluate.generation import nearest
+
+    d, _ = nearest(judge.features(x), f_train)
+    return d < thr
+
+
+def _plots(judge: Judge, fake, fake_y, train: ImageSet, test: ImageSet, mem: dict, out: Path) -> dict[str, str]:
+    from recgen.classify.gradcam import gradcam, overlay
+
+    paths = {}
+    order = np.argsort(mem["nn_distance"])[:12]  # the closest sample/training pairs
+    pairs = np.concatenate([np.stack([fake[i], train.x[mem["nn_index"][i]]]) for i in order])
+    titles = [t for i in order for t in (f"sample d={mem['nn_distance'][i]:.2f}", "nearest train")]
+    paths["nearest_pairs"] = str(plots.image_grid(pairs, out / "nearest-pairs.png", titles, cols=8))
+    if fake_y is not None:
+        k = len(test.classes)
+        pick = np.concatenate([np.flatnonzero(fake_y == c)[:8] for c in range(k)])
+        paths["samples_per_class"] = str(plots.image_grid(fake[pick], out / "samples-per-class.png",
+                                                          [test.classes[fake_y[i]][:10] for i in pick], cols=8))
+        # Grad-CAM of the judge: where does it look on generated vs real images of the same class?
+        cols, titles = [], []
+        for c in range(k):
+            fi, ri = np.flatnonzero(fake_y == c)[:1], np.flatnonzero(test.y == c)[:1]
+            if len(fi) and len(ri):
+                for img, tag in ((fake[fi[0]], "gen"), (test.x[ri[0]], "real")):
+                    t = judge.to_input(img[None]).float() / 255
+                    cam = gradcam(judge.run.model, t, [c])[0]
+                    cols.append(overlay(judge.run.prepare(img[None])[0], cam, scale=4))
+                    titles.append(f"{tag}: {test.classes[c][:10]}")
+        if cols:
+            paths["gradcam"] = str(plots.image_grid(np.stack(cols), out / "gradcam-gen-vs-real.png", titles, cols=8))
+    return paths
+
+
+def format_table(res: dict) -> list[dict[str, Any]]:
+    """Rows metric | model | floor (real vs real) | ceiling (noise) for printing and reports."""
+    rows = []
+    for k in ("fid", "kid", "precision", "recall", "fid_hog", "recognizability", "cas", "reverse_cas", "copy_rate"):
+        if k in res["model"]:
+            rows.append({"metric": k, "model": res["model"][k], "floor (real vs real)": res["floor"].get(k, ""),
+                         "ceiling (noise)": res["ceiling"].get(k, "")})
+    return rows
+
+
+def to_jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items() if not isinstance(v, np.ndarray)}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    return obj
