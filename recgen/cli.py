@@ -204,6 +204,31 @@ def classify_predict(run: str, inputs: Annotated[list[str], typer.Argument(help=
         typer.echo(f"{r['input']}: {top}{extra}")
 
 
+# ------------------------------------------------------------------------------------------------- the loop
+def _augment(options: dict[str, Any]) -> None:
+    from recgen.loop.augment import run_augment
+
+    s = run_augment(**options)
+    typer.echo(f"{s['setting']} [{s['label']}], {s['seeds']} seed(s), generator {s['generator']}")
+    for a in s["arms"]:
+        typer.echo(f"  ratio {a['ratio']:g}: accuracy {a['accuracy_mean']:.4f} ± {a['accuracy_std']:.4f}  "
+                   f"gain {a['gain_points']:+.2f} ± {a['gain_std']:.2f} points")
+    for r, g in s.get("minority_recall_gain_points", {}).items():
+        typer.echo(f"  minority recall gain at ratio {r:g}: {g:+.2f} points")
+    typer.echo(f"report: {s['run']}/report.html")
+
+
+def _register_augment():
+    from recgen.loop.augment import AugmentConfig
+
+    app.command("augment", help="Generation feeds recognition: train recognizers on scarce or imbalanced real data "
+                                "with and without synthetic images; per-class gains over seeds.")(
+        config_command(AugmentConfig, _augment))
+
+
+_register_augment()
+
+
 # --------------------------------------------------------------------------------------------------- others
 @app.command("checks")
 @user_errors
