@@ -8,6 +8,8 @@ indicators. Each result carries a metric card saying exactly what was measured.
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import torch
 import recgen
 from recgen import plots
 from recgen.data import ImageSet
+from recgen.errors import RecgenError
 from recgen.evaluate.generation import (Judge, class_spread, fid_kid, frechet_distance, hog_features, memorization,
                                         precision_recall, recognizability)
 
@@ -172,3 +175,90 @@ def to_jsonable(obj):
     if isinstance(obj, torch.Tensor):
         return obj.tolist()
     return obj
+
+
+# ------------------------------------------------------------------------------------- judging a generator run
+JUDGE_ROOT = "runs/judges"
+# The reference judge: one documented command trains it (`recgen generate judge --data fashion-mnist`).
+JUDGE_OPTIONS = dict(model="cnn", epochs=6, batch_size=256, val_fraction=0.0)
+
+
+def default_judge_path(data: str) -> Path:
+    root = Path(os.environ.get("RECGEN_JUDGES", JUDGE_ROOT))
+    return root / Path(data).name
+
+
+def train_judge(data: str, out: str | None = None, **options) -> Path:
+    """Train and store the reference judge for `data` (a CNN on its full training split)."""
+    from recgen import classify
+
+    dest = Path(out) if out else default_judge_path(data)
+    run = classify.train(data=data, out=str(dest.parent / ".tmp-judge"), name="judge", **{**JUDGE_OPTIONS, **options})
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(run.path, dest)  # the judge appears whole or not at all
+    shutil.rmtree(dest.parent / ".tmp-judge", ignore_errors=True)
+    return dest
+
+
+def load_judge(spec: str, data: str) -> Judge:
+    from recgen import classify
+
+    if spec.startswith("inception"):
+        raise RecgenError("Inception features need torch-fidelity (which needs torchvision, not installable here) "
+                          "and local weights; use a recgen classifier run as --judge")
+    path = Path(spec) if spec else default_judge_path(data)
+    if not (path / "config.yaml").is_file():
+        raise RecgenError(f"no judge at {path}: train the reference judge once with "
+                          f"`recgen generate judge --data {data}` or pass --judge RUN (a recgen CNN run)")
+    return Judge.from_run(classify.load(path))
+
+
+def sample_many(gen, n: int, seed: int, batch: int = 500, **kw) -> tuple[np.ndarray, np.ndarray | None]:
+    """n samples in batches (classes in turn when conditional), each batch with its own derived seed."""
+    xs, ys = [], []
+    for i in range(0, n, batch):
+        x, y = gen.sample(min(batch, n - i), seed=seed * 100_003 + i, **kw)
+        xs.append(x)
+        ys.append(y)
+    return np.concatenate(xs), (None if ys[0] is None else np.concatenate(ys))
+
+
+def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int = 0, sampler: str | None = None,
+                       steps: int | None = None, guidance: float | None = None, with_cas: bool = True,
+                       cas_options: dict | None = None) -> dict[str, Any]:
+    """Sample n images from a generator run and judge them; writes eval-judge.json, plots and a report section."""
+    import time
+
+    from recgen import generate
+    from recgen.classify.api import load_splits
+    from recgen.data import load_dataset
+    from recgen.report import image, table, write_report
+
+    gen = generate.load(run_path)
+    cfg = gen.config
+    if n < 50:
+        raise RecgenError(f"n must be at least 50 samples for meaningful statistics, got {n}")
+    j = load_judge(judge, cfg.data)
+    kw = {k: v for k, v in (("sampler", sampler), ("steps", steps), ("guidance", guidance)) if v is not None}
+    t0 = time.perf_counter()
+    fake, fake_y = sample_many(gen, n, seed, **kw)
+    secs = time.perf_counter() - t0
+    train, _, _ = load_splits(cfg)  # exactly the images the generator trained on
+    test = load_dataset(cfg.data, "test", cfg.data_dir or None, gen.input_shape[1], gen.input_shape[0])
+    card = {"generator": str(gen.path), "family": gen.family, "conditioning": gen.arch.cond,
+            "sampler": kw.get("sampler", cfg.sampler) if gen.family == "diffusion" else None,
+            "steps": kw.get("steps", cfg.steps) if gen.family == "diffusion" else None,
+            "sampling_images_per_s": round(n / max(secs, 1e-9), 1)}
+    res = judge_samples(j, fake, fake_y, train, test, seed=seed, with_cas=with_cas, work_dir=gen.path,
+                        plots_dir=gen.run.plots, card=card, cas_options=cas_options)
+    out = to_jsonable(res)
+    gen.run.write_json("eval-judge.json", out)
+    sections = [("Judged by a recognizer", table(format_table(res)) + table(res["card"]))]
+    for key, caption in (("samples_per_class", "samples per class"),
+                         ("nearest_pairs", "closest sample / training-image pairs (memorization check)"),
+                         ("gradcam", "judge Grad-CAM: generated vs real, same class")):
+        if key in res.get("plots", {}):
+            sections.append((caption.capitalize(), image(gen.run, res["plots"][key], caption)))
+    write_report(gen.run, f"recgen generate: {gen.family} on {cfg.data} (judged)", sections)
+    return out
