@@ -254,11 +254,12 @@ def checks():
 
 @app.command("demo")
 @user_errors
-def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budget (smoke test)")] = False):
+def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budget (smoke test)")] = False,
+         data: Annotated[str, typer.Option(help="dataset (the budgets are sized for fashion-mnist)")] = "fashion-mnist"):
     """The main job: the whole recognition/generation chain on Fashion-MNIST, one HTML report."""
     from recgen.demo import run_demo
 
-    report = run_demo(out=out, quick=quick)
+    report = run_demo(out=out, quick=quick, data=data)
     typer.echo(f"report: {report}")
 
 

@@ -1,0 +1,98 @@
+"""What the four generator families share: the task base class (conditioning of a batch, per-epoch sample grids),
+pixel-range conversions and a sample-spread measure. Networks and training steps live in the family files."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from recgen import plots
+from recgen.generate.condition import batch_condition, phrase_table
+from recgen.runs import Run
+from recgen.train import TrainTask, seeded
+
+GRID_SEED = 1234  # the same noise every epoch, so successive grids show the model changing, not the noise
+
+
+def to_signed(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1], the range GAN and diffusion networks work in."""
+    return x * 2 - 1
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Float images (N, C, H, W) in [0, 1] -> uint8 (N, H, W, C)."""
+    return (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def from_uint8(x: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float (N, C, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float().div(255)
+
+
+def spread(x: torch.Tensor) -> float:
+    """Mean pairwise L2 distance between images of a batch (N, C, H, W): how varied a set of samples is."""
+    flat = x.flatten(1).float()
+    d = torch.cdist(flat, flat)
+    n = len(flat)
+    return float(d.sum() / max(n * (n - 1), 1))
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between Gaussian latents a, b (D,) at fractions t (T,) -> (T, D) (keeps the norm
+    typical of the prior, unlike a straight line; Shoemake 1985, as used for GAN latents by White, arXiv 1609.04468)."""
+    omega = torch.arccos(torch.clamp(torch.dot(a / a.norm(), b / b.norm()), -1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega)[:, None] * a + torch.sin(t * omega)[:, None] * b) / so
+
+
+def grid_labels(n: int, num_classes: int) -> torch.Tensor:
+    """Labels 0, 1, ..., K-1, 0, 1, ... so a grid with K columns holds one class per column."""
+    return torch.arange(n) % max(num_classes, 1)
+
+
+class GeneratorTask(TrainTask):
+    """Base of the family tasks: holds the architecture, the options, validation images and, for text
+    conditioning, the table of training-phrasing embeddings a batch draws from."""
+
+    grid_n: int = 40  # images in the per-epoch sample grid
+
+    def __init__(self, modules: dict[str, nn.Module], arch, cfg, val: tuple[torch.Tensor, torch.Tensor] | None,
+                 classes: list[str], device: torch.device):
+        super().__init__()
+        self.modules, self.arch, self.cfg, self.val, self.classes, self.device = modules, arch, cfg, val, classes, device
+        self.phrases = phrase_table(classes).to(device) if arch.cond == "text" else None  # (K, P, 384)
+
+    def condition(self, y: torch.Tensor, g: torch.Generator) -> torch.Tensor | None:
+        return batch_condition(self.arch.cond, y, self.phrases, g)
+
+    def grid_condition(self, n: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+        labels = grid_labels(n, len(self.classes))
+        if self.arch.cond == "none":
+            return None, labels
+        if self.arch.cond == "class":
+            return labels.to(self.device), labels
+        return self.phrases[labels.to(self.device), 0], labels  # phrasing 0 is the class name
+
+    def sample(self, modules: dict[str, nn.Module], c, n: int, g: torch.Generator) -> torch.Tensor:
+        """(n, C, H, W) in [0, 1]; each family implements it with its own sampling loop."""
+        raise NotImplementedError
+
+    def on_epoch_end(self, epoch: int, modules: dict[str, nn.Module], run: Run) -> None:
+        c, labels = self.grid_condition(self.grid_n)
+        for m in modules.values():
+            m.eval()
+        x = self.sample(modules, c, self.grid_n, seeded(GRID_SEED))
+        for m in self.modules.values():
+            m.train()
+        cols = len(self.classes) if self.arch.cond != "none" and len(self.classes) <= 16 else 8
+        titles = [self.classes[int(l)][:10] if i < cols and self.arch.cond != "none" else ""
+                  for i, l in enumerate(labels)]
+        plots.image_grid(to_uint8(x), run.plots / f"samples-epoch{epoch + 1:03d}.png", titles, cols=cols)
+
+
+def bits_per_dim(nll_nats: torch.Tensor | float, dims: int) -> float:
+    """Negative log-likelihood in nats per image -> bits per dimension."""
+    return float(nll_nats) / (dims * math.log(2))

