@@ -263,6 +263,22 @@ def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budge
     typer.echo(f"report: {report}")
 
 
+@app.command("export")
+@user_errors
+def export_cmd(run: str, format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
+               out: Annotated[str, typer.Option(help="output file (default RUN/model.onnx)")] = "",
+               json_: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
+    """Export a classifier to ONNX, with a parity check against PyTorch (onnxruntime, real images)."""
+    from recgen.export import export
+
+    info = export(run, format, out or None)
+    if json_:
+        emit(info, True)
+        return
+    typer.echo(f"{info['onnx']}: parity max |diff| {info['parity_max_abs_diff']:.2e}, top-1 agreement "
+               f"{info['parity_top1_agreement']:.4f} on {info['parity_images']} images")
+
+
 @app.command("bench")
 @user_errors
 def bench(names: Annotated[Optional[list[str]], typer.Argument(help="benchmarks to run (default: all)")] = None,

@@ -146,3 +146,17 @@ def test_cli_data_list_show_checks(tmp_path):
 
 
 
+
+
+def test_export_onnx_with_parity(cnn_run, tmp_path):
+    import onnxruntime as ort
+
+    r = run_cli("export", cnn_run.path, "--format", "onnx", "--out", tmp_path / "m.onnx", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["parity_max_abs_diff"] < 1e-4 and info["parity_top1_agreement"] == 1.0
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    p = sess.run(None, {"images": np.zeros((3, 1, 28, 28), np.float32)})[0]
+    assert p.shape == (3, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
+    r = run_cli("export", cnn_run.path, "--format", "tflite")
+    assert r.returncode == 2 and "format must be one of onnx" in r.stderr
