@@ -263,6 +263,21 @@ def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budge
     typer.echo(f"report: {report}")
 
 
+@app.command("serve")
+@user_errors
+def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] = "runs",
+          host: str = "127.0.0.1", port: int = 8000):
+    """REST API (/api/...) and a web UI (/) over the runs under ROOT."""
+    import uvicorn
+
+    from recgen.serve.app import create_app
+
+    if not Path(root).is_dir():
+        raise RecgenError(f"{root}: no such runs folder")
+    typer.echo(f"serving {Path(root).resolve()} at http://{host}:{port}/ (API docs at /docs)")
+    uvicorn.run(create_app(root), host=host, port=port, log_level="warning")
+
+
 @app.command("export")
 @user_errors
 def export_cmd(run: str, format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
