@@ -21,7 +21,7 @@ class TrainConfig:
     lr: float = 2e-3  # peak learning rate
     weight_decay: float = 5e-4  # decoupled (AdamW) or L2 (SGD) weight decay
     optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum 0.9)
-    schedule: str = "onecycle"  # onecycle | cosine | constant (with linear warmup over `warmup` of the steps)
+    schedule: str = "onecycle"  # onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)
     warmup: float = 0.1  # fraction of steps spent warming up (onecycle and cosine)
     ema: float = 0.0  # exponential moving average decay of the weights (0 = off), e.g. 0.999
     grad_clip: float = 0.0  # clip the gradient norm to this value (0 = off)

@@ -84,9 +84,13 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
         return sched.SequentialLR(opt, [sched.LinearLR(opt, 1e-3, 1.0, total_iters=warm),
                                         sched.CosineAnnealingLR(opt, T_max=max(1, total_steps - warm))],
                                   milestones=[warm])
+    if cfg.schedule == "linear":  # linear warmup then linear decay to zero (the airbench / ResNet-9 shape)
+        return sched.SequentialLR(opt, [sched.LinearLR(opt, 1e-3, 1.0, total_iters=warm),
+                                        sched.LinearLR(opt, 1.0, 0.0, total_iters=max(1, total_steps - warm))],
+                                  milestones=[warm])
     if cfg.schedule == "constant":
         return sched.LinearLR(opt, 1e-3, 1.0, total_iters=warm)
-    raise RecgenError(f"schedule must be onecycle, cosine or constant, got {cfg.schedule!r}")
+    raise RecgenError(f"schedule must be onecycle, cosine, linear or constant, got {cfg.schedule!r}")
 
 
 def resolve_device(name: str) -> torch.device:

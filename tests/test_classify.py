@@ -10,7 +10,7 @@ from conftest import run_cli
 from recgen import classify
 from recgen.errors import RecgenError
 
-TINY = dict(stem_width=8, widths="16,32", blocks="0,1", batch_size=64, lr=1e-2, threads=1)
+TINY = dict(stem_width=8, widths="16,32", blocks="0,1", batch_size=64, threads=1)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from recgen.evaluate.generation import (Judge, class_spread, fid_kid, frechet_di
 @pytest.fixture(scope="module")
 def judge(tmp_path_factory):
     run = classify.train(model="cnn", data="digits", epochs=4, stem_width=8, widths="16,32", blocks="0,1",
-                         batch_size=64, lr=1e-2, threads=1, out=str(tmp_path_factory.mktemp("j")))
+                         batch_size=64, threads=1, out=str(tmp_path_factory.mktemp("j")))
     return Judge.from_run(run)
 
 

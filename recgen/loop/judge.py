@@ -25,7 +25,7 @@ from recgen.evaluate.generation import (Judge, class_spread, fid_kid, frechet_di
                                         precision_recall, recognizability)
 
 # The CAS classifier: small and fast, the same for real and generated training data so the two are comparable.
-CAS_OPTIONS = dict(model="cnn", epochs=3, batch_size=128, lr=1e-2, val_fraction=0.0, stem_width=16,
+CAS_OPTIONS = dict(model="cnn", epochs=3, batch_size=128, val_fraction=0.0, stem_width=16,
                    widths="32,64", blocks="0,1", augment="flip+crop")
 
 
