@@ -64,7 +64,7 @@ class ClassifyConfig(TrainConfig):
     dropout: float = 0.0  # CNN: dropout before the classifier head
     channels_last: bool = True  # CNN: NHWC memory layout (measured 1.6x faster training on 2 CPU cores)
     # classical
-    features: str = "hog+lbp"  # svm/rf: feature extractors, '+'-joined (see `recgen.features`)
+    features: str = "hog+lbp+pixels"  # svm/rf: feature extractors, '+'-joined: hog lbp sobel hist pixels
     search: bool = False  # svm/rf: hyperparameter search on a subset before the final fit
 
 
@@ -197,7 +197,13 @@ class ClassifierRun:
             t = torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255)
             return predict_proba(self.model, t, tta=self.config.tta and "flip" in self.config.augment,
                                  device=self.device).numpy()
-        return self.model.predict_proba(x)
+        final = self.model.steps[-1][1]
+        if hasattr(final, "predict_proba"):
+            return self.model.predict_proba(x)
+        # A linear SVM has margins, not probabilities: a softmax over them ranks classes the same way.
+        d = np.asarray(self.model.decision_function(x), dtype=np.float64)
+        e = np.exp(d - d.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
 
     def evaluate(self, split: str = "test", data: ImageSet | None = None, write: bool = True) -> dict[str, Any]:
         """Metrics on the test split (or the validation split when the dataset has none, or `data`)."""
@@ -347,12 +353,13 @@ def _fit_classical(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: Imag
     from recgen.classify.classical import build_classical, save_classical, search_classical
 
     t0 = time.perf_counter()
-    pipe = build_classical(cfg.model, cfg.features, seed=cfg.seed)
-    if cfg.search:
-        pipe = search_classical(pipe, train_set.x, train_set.y, seed=cfg.seed)
+    best = {}
+    if cfg.search:  # successive halving on a subset, then the final fit on everything
+        best = search_classical(train_set.x, train_set.y, cfg.model, cfg.features, seed=cfg.seed)
+    pipe = build_classical(cfg.model, cfg.features, seed=cfg.seed, **best)
     pipe.fit(train_set.x, train_set.y)
     secs = time.perf_counter() - t0
-    run.write_model_json(cfg.model, {"features": cfg.features}, classes=train_set.classes,
+    run.write_model_json(cfg.model, {"features": cfg.features, **best}, classes=train_set.classes,
                          input_shape=list(train_set.shape))
     save_classical(pipe, run.path / "weights" / "model.skops")
     row = {"epoch": 1, "step": 1, "seconds": round(secs, 2)}

@@ -19,12 +19,16 @@ LBP reproduce scikit-image's output (tests/test_features.py checks both), so pub
 from __future__ import annotations
 
 import math
+from difflib import get_close_matches
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from recgen.errors import RecgenError
 
 CHUNK = 2048  # images per work unit: a few 10 MB temporaries per thread for 28x28 images
 
@@ -54,7 +58,8 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def _images(self, X, reset: bool) -> np.ndarray:
         """Any accepted X -> float32 (N, H, W, C) on the 0..255 scale."""
-        nd = getattr(X, "ndim", None) or np.ndim(X)
+        shape = getattr(X, "shape", None)  # arrays, DataFrames, sparse matrices; lists go through numpy
+        nd = len(shape) if shape is not None else np.asarray(X).ndim
         geometry = None
         if nd >= 3:  # an image batch is validated flattened, so n_features_in_ = H*W*C
             X = np.asarray(X)
@@ -63,7 +68,7 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             geometry = X.shape[1:] if nd == 4 else X.shape[1:] + (1,)
             X = X.reshape(len(X), -1)
         X = validate_data(self, X, reset=reset, dtype="numeric")
-        geometry = geometry or _row_geometry(X.shape[1], self.shape)
+        geometry = geometry or image_geometry(X.shape[1], self.shape)
         scale = 1.0 if np.issubdtype(X.dtype, np.integer) else 255.0
         return (X.astype(np.float32) * np.float32(scale)).reshape(len(X), *geometry)
 
@@ -74,7 +79,7 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return tags
 
 
-def _row_geometry(d: int, shape) -> tuple[int, int, int]:
+def image_geometry(d: int, shape) -> tuple[int, int, int]:
     if shape is not None:
         h, w, *c = shape
         c = c[0] if c else 1
@@ -337,3 +342,22 @@ class Pixels(ImageFeatures):
         sums = _cell_histograms(cell_of, cells, np.zeros(x.shape, dtype=np.int64), 1, x)[..., 0]
         pooled = sums / np.bincount(cell_of.ravel()) / 255.0  # (n*C, cells)
         return pooled.reshape(n, c, cells).transpose(0, 2, 1).reshape(n, -1)
+
+
+# --------------------------------------------------------------------------------------------------- factory
+# Spec names -> extractors; each class's defaults are the settings tuned on 28x28 Fashion-MNIST.
+FEATURES = {"hog": HOG, "lbp": LBP, "sobel": Sobel, "hist": IntensityHistogram, "pixels": Pixels}
+
+
+def make_features(spec: str, shape=None, n_jobs=None) -> FeatureUnion:
+    """"hog+lbp+pixels" -> FeatureUnion of those extractors (in spec order), each given `shape` and `n_jobs`."""
+    names = [part.strip().lower() for part in spec.split("+")]
+    valid = ", ".join(sorted(FEATURES))
+    for name in names:
+        if name not in FEATURES:
+            near = get_close_matches(name, list(FEATURES), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise RecgenError(f"unknown feature {name!r} in {spec!r}{hint}; valid names: {valid}, joined by '+'")
+    if len(set(names)) != len(names):
+        raise RecgenError(f"feature spec {spec!r} names an extractor twice; valid names: {valid}, joined by '+'")
+    return FeatureUnion([(name, FEATURES[name](shape=shape, n_jobs=n_jobs)) for name in names])

@@ -1,0 +1,211 @@
+"""Classical classifiers: image features -> standardise -> PCA -> (Nystroem RBF map) -> linear SVM, or a random
+forest on the features; a small hyperparameter search; and safe persistence with skops.
+
+The SVM is a kernel SVM made affordable: an exact RBF SVC on 60k images costs O(n^2) kernel evaluations on one
+core, so the RBF kernel is approximated by a Nystroem map onto `landmarks` sampled images (Williams & Seeger,
+NIPS 2000) and a linear SVM with squared hinge loss is trained on it (LinearSVC; Fan et al., JMLR 2008). Training
+also on mirrored images and averaging the decision over an image and its mirror (FlipPipeline) adds accuracy
+at twice the training cost.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields, replace
+from difflib import get_close_matches
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.kernel_approximation import Nystroem
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import Normalizer, StandardScaler
+from sklearn.svm import LinearSVC
+
+from recgen.errors import RecgenError
+from recgen.features import HOG, LBP, IntensityHistogram, Pixels, Sobel, make_features
+from recgen.features.extractors import image_geometry
+
+DEFAULT_FEATURES = "hog+lbp+pixels"
+
+
+@dataclass
+class SVMConfig:
+    pca: int = 128  # principal components kept of the standardised features
+    gamma: float = 1.0  # RBF exp(-gamma |a - b|^2) between unit-length PCA vectors (|a - b|^2 in [0, 4])
+    landmarks: int = 3000  # Nystroem components: kernel columns the RBF is approximated with
+    C: float = 1.0  # inverse L2 regularisation of the linear SVM
+    flip: bool = True  # also train on mirrored images, and average predictions over image and mirror
+    n_jobs: int = 2  # threads for feature extraction
+
+
+@dataclass
+class RFConfig:
+    n_estimators: int = 300  # trees
+    max_features: float | str = "sqrt"  # features tried per split
+    min_samples_leaf: int = 1  # smallest leaf
+    flip: bool = True
+    n_jobs: int = 2  # processes for trees and threads for features
+
+
+CONFIGS = {"svm": SVMConfig, "rf": RFConfig}
+
+
+# -------------------------------------------------------------------------------------------------- building
+class FlipPipeline(Pipeline):
+    """A Pipeline over images that trains on each image and its horizontal mirror (`flip`) and averages the
+    decision function (or class probabilities) over both at predict time. Clothes, shoes and bags keep their class
+    under mirroring, so this doubles the training set for free; a scikit-learn Pipeline cannot add samples in a
+    step, hence the subclass. `shape` reads flattened rows as in recgen.features."""
+
+    def __init__(self, steps, *, flip=True, shape=None, transform_input=None, memory=None, verbose=False):
+        super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
+        self.flip = flip  # train on mirrors and average over them at predict time
+        self.shape = shape  # (H, W[, C]) of flattened rows
+
+    def _mirror(self, X):
+        X = np.asarray(X)
+        if X.ndim >= 3:
+            return X[:, :, ::-1]
+        h, w, c = image_geometry(X.shape[1], self.shape)
+        return X.reshape(len(X), h, w, c)[:, :, ::-1].reshape(len(X), -1)
+
+    def fit(self, X, y=None, **params):
+        if self.flip:
+            X, y = np.concatenate([np.asarray(X), self._mirror(X)]), np.concatenate([y, y])
+        return super().fit(X, y, **params)
+
+    def _averaged(self, method, X):
+        out = getattr(super(), method)(X)
+        return (out + getattr(super(), method)(self._mirror(X))) / 2 if self.flip else out
+
+    def decision_function(self, X, **params):
+        return self._averaged("decision_function", X)
+
+    def predict_proba(self, X, **params):
+        return self._averaged("predict_proba", X)
+
+    def predict(self, X, **params):
+        if not self.flip:
+            return super().predict(X)
+        final = self.steps[-1][1]
+        score = self.predict_proba(X) if hasattr(final, "predict_proba") else self.decision_function(X)
+        return self.classes_[np.asarray(score).argmax(axis=1)]
+
+
+def resolve_config(model: str, **hyperparams):
+    """Model name and keyword overrides -> its config dataclass; unknown names fail with the nearest ones."""
+    if model not in CONFIGS:
+        raise RecgenError(f"unknown classical model {model!r}; valid: {', '.join(CONFIGS)}")
+    cls = CONFIGS[model]
+    valid = [f.name for f in fields(cls)]
+    for key in hyperparams:
+        if key not in valid:
+            near = get_close_matches(key, valid, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise RecgenError(f"unknown {model} hyperparameter {key!r}{hint}; valid: {', '.join(valid)}")
+    return replace(cls(), **hyperparams)
+
+
+def build_classical(model: str = "svm", features: str = DEFAULT_FEATURES, seed: int = 0, shape=None,
+                    **hyperparams) -> FlipPipeline:
+    """An unfitted Pipeline: features -> scaling -> PCA -> Nystroem -> LinearSVC ("svm") or features ->
+    RandomForest ("rf"). Keyword arguments override the fields of SVMConfig / RFConfig."""
+    cfg = resolve_config(model, **hyperparams)
+    steps = [("features", make_features(features, shape=shape, n_jobs=cfg.n_jobs))]
+    if model == "svm":
+        steps += [
+            ("scale", StandardScaler()),  # HOG, LBP and pixel values live on different scales
+            ("pca", PCA(cfg.pca, svd_solver="randomized", random_state=seed)),
+            # unit length makes gamma independent of the feature spec and the number of components
+            ("unit", Normalizer()),
+            ("rbf", Nystroem(gamma=cfg.gamma, n_components=cfg.landmarks, random_state=seed)),
+            ("svm", LinearSVC(C=cfg.C, random_state=seed)),
+        ]
+    else:
+        steps += [("rf", RandomForestClassifier(cfg.n_estimators, max_features=cfg.max_features,
+                                                min_samples_leaf=cfg.min_samples_leaf, n_jobs=cfg.n_jobs,
+                                                random_state=seed))]
+    return FlipPipeline(steps, flip=cfg.flip, shape=shape)
+
+
+# ---------------------------------------------------------------------------------------------------- search
+SEARCH_GRIDS = {  # small on purpose: each candidate refits features -> ... -> classifier
+    "svm": {"svm__C": [0.3, 1.0, 3.0], "rbf__gamma": [1.0, 2.0, 4.0]},
+    "rf": {"rf__max_features": ["sqrt", 0.1], "rf__min_samples_leaf": [1, 2]},
+}
+
+
+def search_classical(pipe: FlipPipeline, x: np.ndarray, y: np.ndarray, seed: int = 0, subset: int = 5000,
+                     grid: dict | None = None) -> FlipPipeline:
+    """Successive-halving grid search (Jamieson & Talwalkar, AISTATS 2016) with 3-fold CV on a stratified subset
+    of `subset` images; returns an unfitted copy of `pipe` with the best parameters, to fit on all the data.
+    The grid defaults to SEARCH_GRIDS for the pipeline's model. Features are computed once per fold (cached)."""
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV, train_test_split
+
+    model = "svm" if "svm" in pipe.named_steps else "rf"
+    if subset < len(y):
+        x, _, y, _ = train_test_split(x, y, train_size=subset, stratify=y, random_state=seed)
+    with tempfile.TemporaryDirectory(prefix="recgen-search-") as cache:
+        # Pipeline memory caches each fitted step by its input and parameters: the features are extracted once
+        # per fold, not once per candidate.
+        search = HalvingGridSearchCV(clone(pipe).set_params(memory=cache), grid or SEARCH_GRIDS[model], cv=3,
+                                     factor=3, random_state=seed, n_jobs=1)
+        search.fit(x, y)
+    return clone(pipe).set_params(**search.best_params_)
+
+
+# ----------------------------------------------------------------------------------------------- persistence
+# Types a saved classical model may contain beyond those skops trusts by default (numpy, scikit-learn
+# estimators): our own estimator classes, plus the scikit-learn decision tree structure, which skops rebuilds
+# from plain arrays with its own loader (no code from the file runs) but lists as untrusted.
+TRUSTED_TYPES = sorted({f"{c.__module__}.{c.__qualname__}" for c in (HOG, LBP, Sobel, IntensityHistogram, Pixels,
+                                                                       FlipPipeline)}
+                       | {"sklearn.tree._tree.Tree"})
+
+
+def save_classical(pipe, path) -> Path:
+    """skops file, written to a temporary file beside `path` and renamed: a crash never leaves half a model."""
+    import skops.io as sio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            sio.dump(pipe, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_classical(path):
+    """Load a model saved by save_classical. Every type in the file must be one skops trusts by default or in
+    TRUSTED_TYPES; anything else (a function, an unknown class) is refused before any object is built."""
+    import skops.io as sio
+
+    path = Path(path)
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as e:  # missing file, not a zip, bad schema: all "this is not a model we can read"
+        raise RecgenError(f"{path}: not a readable skops model ({type(e).__name__}: {e})") from None
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise RecgenError(f"{path}: refusing to load untrusted types {', '.join(refused)} "
+                          f"(allowed: scikit-learn/numpy types and recgen's feature extractors)")
+    return sio.load(path, trusted=untrusted)
+
+
+def config_dict(pipe) -> dict:
+    """Plain JSON-able description of a built pipeline, for run records."""
+    return {name: type(step).__name__ for name, step in pipe.steps} | {"flip": pipe.flip}
+
+
+__all__ = ["CONFIGS", "DEFAULT_FEATURES", "FlipPipeline", "RFConfig", "SVMConfig", "TRUSTED_TYPES",
+           "build_classical", "load_classical", "resolve_config", "save_classical", "search_classical", "asdict"]
