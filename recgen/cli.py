@@ -22,8 +22,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="recgen: image recognition and generation, trained, judged and improved by each other.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, show, download.")
 classify_app = typer.Typer(no_args_is_help=True, help="Recognition: train, eval, predict.")
+generate_app = typer.Typer(no_args_is_help=True, help="Generation: train, sample, interpolate, eval.")
 app.add_typer(data_app, name="data")
 app.add_typer(classify_app, name="classify")
+app.add_typer(generate_app, name="generate")
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -204,6 +206,140 @@ def classify_predict(run: str, inputs: Annotated[list[str], typer.Argument(help=
         typer.echo(f"{r['input']}: {top}{extra}")
 
 
+# ------------------------------------------------------------------------------------------------- generate
+def _generate_train(options: dict[str, Any]) -> None:
+    from recgen import generate
+
+    run = generate.train(**options)
+    m = json.loads(next(run.path.glob("eval-*.json")).read_text())
+    figures = {k: v for k, v in m.items() if k not in ("split", "n", "model", "cond", "seconds", "run", "data")}
+    typer.echo(f"{run.path}: {m['split']} " + "  ".join(f"{k} {v}" for k, v in figures.items()))
+    for h in run.run.config.get("health") or []:
+        typer.echo(f"warning: {h}", err=True)
+    typer.echo(f"report: {run.path / 'report.html'}")
+
+
+def _register_generate_train():
+    from recgen.generate.api import GenerateConfig
+
+    generate_app.command("train", help="Train a generator (gan | vae | pixelcnn | diffusion) through the shared loop, "
+                                       "unconditional, class- or text-conditional.")(
+        config_command(GenerateConfig, _generate_train))
+
+
+_register_generate_train()
+
+
+def _default_out(run: str, what: str, seed: int) -> Path:
+    return Path(run) / "samples" / f"{what}-seed{seed}.png"
+
+
+@generate_app.command("sample")
+@user_errors
+def generate_sample(
+        run: str,
+        n: Annotated[int, typer.Option(help="number of images")] = 64,
+        class_: Annotated[Optional[str], typer.Option("--class", help="class name or index")] = None,
+        prompt: Annotated[Optional[str], typer.Option(help="free text (text-conditional runs)")] = None,
+        like: Annotated[Optional[str], typer.Option(help="an image to make variations of (vae, diffusion, "
+                                                         "pixelcnn)")] = None,
+        strength: Annotated[float, typer.Option(help="with --like: how far from the image, in (0, 1]")] = 0.6,
+        sampler: Annotated[Optional[str], typer.Option(help="diffusion: ddpm | ddim | dpm")] = None,
+        steps: Annotated[Optional[int], typer.Option(help="diffusion: sampling steps")] = None,
+        guidance: Annotated[Optional[float], typer.Option(help="diffusion: classifier-free guidance scale")] = None,
+        temperature: Annotated[float, typer.Option(help="noise scale (gan, vae) or softmax temperature "
+                                                        "(pixelcnn)")] = 1.0,
+        seed: Annotated[int, typer.Option(help="same seed, same images")] = 0,
+        out: Annotated[str, typer.Option(help="grid PNG path; the .npz goes beside it")] = "",
+        per_image: Annotated[bool, typer.Option(help="also write one PNG per image")] = False,
+        json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
+    """Sample images: a grid PNG, an .npz (x uint8 (N, H, W, C), y labels, classes) and optionally single PNGs."""
+    from recgen import generate
+
+    gen = generate.load(run)
+    x, y = gen.sample(n, class_=class_, prompt=prompt, like=like, sampler=sampler, steps=steps, guidance=guidance,
+                      strength=strength, temperature=temperature, seed=seed)
+    cols = len(gen.classes) if y is not None and class_ is None and prompt is None and like is None \
+        and len(gen.classes) <= 16 else 8
+    paths = generate.save_samples(x, y, out or _default_out(run, "sample", seed), gen.classes, per_image, cols,
+                                  prompt=prompt)
+    if json_:
+        emit({**paths, "n": len(x), "labels": None if y is None else y.tolist()}, True)
+        return
+    typer.echo(f"{len(x)} images: {paths['grid']}, {paths['npz']}" +
+               (f", {paths['images']}/" if "images" in paths else ""))
+
+
+@generate_app.command("interpolate")
+@user_errors
+def generate_interpolate(
+        run: str,
+        a: Annotated[Optional[str], typer.Option(help="first image (vae)")] = None,
+        b: Annotated[Optional[str], typer.Option(help="second image (vae)")] = None,
+        n: Annotated[int, typer.Option(help="frames per row")] = 8,
+        class_: Annotated[Optional[str], typer.Option("--class", help="class name or index (default: one row "
+                                                                      "per class)")] = None,
+        seed: Annotated[int, typer.Option(help="picks the two latent endpoints")] = 0,
+        out: Annotated[str, typer.Option(help="grid PNG path; the .npz goes beside it")] = ""):
+    """Latent interpolation (gan, vae): between two images (vae) or two noise draws, one row per class."""
+    from recgen import generate
+
+    gen = generate.load(run)
+    x, y = gen.interpolate(a, b, n=n, class_=class_, seed=seed)
+    paths = generate.save_samples(x, y, out or _default_out(run, "interpolation", seed), gen.classes, cols=n)
+    typer.echo(f"{len(x)} frames: {paths['grid']}, {paths['npz']}")
+
+
+@generate_app.command("eval")
+@user_errors
+def generate_eval(
+        run: str,
+        judge: Annotated[str, typer.Option(help="recgen CNN run judging the samples (default: the reference judge "
+                                                "of the run's dataset, see `recgen generate judge`)")] = "",
+        no_judge: Annotated[bool, typer.Option(help="only the held-out likelihood figures, no judge")] = False,
+        n: Annotated[int, typer.Option(help="samples to judge")] = 10000,
+        seed: int = 0,
+        sampler: Annotated[Optional[str], typer.Option(help="diffusion: ddpm | ddim | dpm")] = None,
+        steps: Annotated[Optional[int], typer.Option(help="diffusion: sampling steps")] = None,
+        guidance: Annotated[Optional[float], typer.Option(help="diffusion: classifier-free guidance scale")] = None,
+        split: Annotated[str, typer.Option(help="likelihood figures on test | val")] = "test",
+        json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
+    """Judge samples with a recognizer (FID/KID/precision/recall in its feature space, recognizability, CAS,
+    memorization) beside the held-out likelihood figures (VAE ELBO, PixelCNN bits/dim, diffusion loss, GAN spread);
+    writes eval-*.json and report.html."""
+    from recgen import generate
+
+    out: dict[str, Any] = {}
+    if not no_judge:
+        from recgen.loop.judge import evaluate_generator, format_table
+
+        out["judged"] = evaluate_generator(run, judge, n=n, seed=seed, sampler=sampler, steps=steps,
+                                           guidance=guidance)
+    out["likelihood"] = generate.load(run).evaluate(split)  # rewrites report.html with every section
+    if json_:
+        emit(out, True)
+        return
+    if "judged" in out:
+        def num(v):
+            return f"{v:10.4g}" if isinstance(v, float) else f"{v!s:>10s}"
+
+        for r in format_table(out["judged"]):
+            typer.echo(f"  {r['metric']:16s} {num(r['model'])}   real-vs-real {num(r['floor (real vs real)'])}   "
+                       f"noise {num(r['ceiling (noise)'])}")
+    typer.echo("  ".join(f"{k} {v}" for k, v in out["likelihood"].items() if k != "run"))
+    typer.echo(f"report: {Path(run) / 'report.html'}")
+
+
+@generate_app.command("judge")
+@user_errors
+def generate_judge(data: Annotated[str, typer.Option(help="dataset the judge recognizes")] = "fashion-mnist",
+                   out: Annotated[str, typer.Option(help="where to keep it (default: runs/judges/<data>)")] = ""):
+    """Train the reference judge of a dataset once (a CNN on its full training split); `generate eval` uses it."""
+    from recgen.loop.judge import train_judge
+
+    typer.echo(f"reference judge: {train_judge(data, out or None)}")
+
+
 # ------------------------------------------------------------------------------------------------- the loop
 def _augment(options: dict[str, Any]) -> None:
     from recgen.loop.augment import run_augment
@@ -302,6 +438,18 @@ def bench(names: Annotated[Optional[list[str]], typer.Argument(help="benchmarks 
     from recgen.bench import run_benchmarks
 
     run_benchmarks(list(names or []), out=out, doc=doc)
+
+
+def _register_task_apps():
+    """Tasks whose commands live beside their code (each defines its typer app before importing this module)."""
+    from recgen.detect.cli import detect_app
+    from recgen.restore.cli import restore_app
+
+    app.add_typer(detect_app, name="detect")
+    app.add_typer(restore_app, name="restore")
+
+
+_register_task_apps()
 
 
 def main() -> None:

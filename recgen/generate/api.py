@@ -12,6 +12,7 @@ measures them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from recgen.config import TrainConfig, from_dict, to_dict
 from recgen.data import ImageSet, has_test_split, read_image, resize_batch, to_channels
 from recgen.errors import RecgenError
 from recgen.generate import diffusion, gan, pixelcnn, vae
-from recgen.generate.common import from_uint8, grid_labels, spread, to_uint8
+from recgen.generate.common import from_uint8, grid_labels, save_grid, to_uint8
 from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
 from recgen.report import image, table, write_report
 from recgen.runs import Run
@@ -45,7 +46,7 @@ FAMILY_DEFAULTS = {
     "gan": dict(epochs=4, batch_size=64, lr=2e-4, ema=0.999),
     "vae": dict(epochs=20, batch_size=128, lr=2e-3, ema=0.0),
     "pixelcnn": dict(epochs=2, batch_size=64, lr=2e-3, ema=0.0),
-    "diffusion": dict(epochs=2, batch_size=64, lr=1e-3, ema=0.999),
+    "diffusion": dict(epochs=2, batch_size=64, lr=1e-3, ema=0.995),
 }
 
 
@@ -55,9 +56,9 @@ class GenerateConfig(TrainConfig):
     batch_size: int = 0  # images per optimizer step (0 = the family's default)
     lr: float = 0.0  # peak learning rate (0 = the family's default; the GAN's discriminator uses twice this)
     weight_decay: float = 0.0  # decoupled weight decay (generators train without)
-    schedule: str = "cosine"  # onecycle | cosine | constant (with linear warmup over `warmup` of the steps)
+    schedule: str = "cosine"  # onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)
     warmup: float = 0.02  # fraction of steps spent warming up
-    ema: float = -1.0  # EMA decay of the sampled network's weights (0 = off, -1 = family default: 0.999 GAN/diffusion)
+    ema: float = -1.0  # EMA decay of the sampled weights (0 = off; -1 = family default: GAN 0.999, diffusion 0.995)
     model: str = "diffusion"  # gan | vae | pixelcnn | diffusion
     data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
     data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
@@ -66,7 +67,7 @@ class GenerateConfig(TrainConfig):
     limit: int = 0  # use at most this many training images per class (0 = all)
     val_fraction: float = 0.02  # share of the training set held out for per-epoch validation (0 = none)
     class_conditional: bool = True  # condition on the class label (sample with --class NAME)
-    text_conditional: bool = False  # condition on MiniLM embeddings of class descriptions instead (sample with --prompt)
+    text_conditional: bool = False  # condition on MiniLM embeddings of class descriptions (sample with --prompt)
     base: int = 0  # base channel width (0 = family default): GAN G/D 32, VAE 32, PixelCNN 32, UNet 32 (x1, x2, x2)
     latent_dim: int = 0  # GAN noise / VAE latent size (0 = family default: 64 / 16)
     layers: int = 0  # PixelCNN gated layers / UNet ResNet blocks per level (0 = family default: 8 / 1)
@@ -214,14 +215,13 @@ class GeneratorRun:
         temperature: noise scale (GAN, VAE) or softmax temperature (PixelCNN). Same seed -> same images."""
         if n <= 0:
             raise RecgenError(f"n must be positive, got {n}")
-        diff = self.family == "diffusion"
-        if not diff and (sampler is not None or steps is not None or guidance is not None):
-            raise RecgenError(f"--sampler/--steps/--guidance apply to diffusion runs; this is a {self.family} run")
         if steps is not None and steps <= 0:
             raise RecgenError(f"steps must be a positive number of sampling steps, got {steps}")
         if guidance is not None and self.arch.cond == "none":
             raise RecgenError("--guidance (classifier-free guidance) needs a class- or text-conditional run; "
                               f"{self.path} is unconditional")
+        if self.family != "diffusion" and (sampler is not None or steps is not None or guidance is not None):
+            raise RecgenError(f"--sampler/--steps/--guidance apply to diffusion runs; this is a {self.family} run")
         if not 0.0 < strength <= 1.0:
             raise RecgenError(f"strength must be in (0, 1], got {strength}")
         if temperature <= 0:
@@ -337,14 +337,11 @@ class GeneratorRun:
                 out = pixelcnn.evaluate(m["model"], x, y, condition)
                 out["data"] = "8-bit" if a.levels == 256 else f"quantised to {a.levels} levels"
             elif self.family == "diffusion":
-                task = diffusion.DiffusionTask(m, a, self.config, (x[:2000].cpu(), y[:2000].cpu()), self.classes,
-                                               self.device)
-                out = {"loss": task.validate(m)["val_loss"]}
-                m["model"].eval()
+                out = diffusion.evaluate(m["model"], a, x[:2000], y[:2000], condition)
             else:
-                k = min(500, len(x))
+                k = min(1000, len(x))
                 fake = gan.sample(m, a, condition(y[:k], g), k, g)
-                out = {"spread_ratio": round(spread(fake) / spread(x[:k]), 4)}
+                out = {"spread_ratio": round(gan.spread_ratio(fake, x[:k], y[:k] if a.cond != "none" else None), 4)}
         out = {"split": data.split, "n": len(x), "model": self.family, "cond": a.cond, **out,
                "seconds": round(time.perf_counter() - t0, 2), "run": str(self.path)}
         if write:
@@ -357,6 +354,15 @@ class GeneratorRun:
         sections = []
         if metrics:
             sections.append((f"Evaluation ({metrics.get('split')})", table(metrics)))
+        judged = self.run.path / "eval-judge.json"
+        if judged.is_file():  # written by `recgen generate eval` (recgen.loop.judge)
+            from recgen.loop.judge import format_table
+
+            res = json.loads(judged.read_text())
+            figs = "".join(image(self.run, self.run.plots / f"{k}.png", k.replace("-", " "))
+                           for k in ("samples-per-class", "nearest-pairs", "gradcam-gen-vs-real")
+                           if (self.run.plots / f"{k}.png").is_file())
+            sections.append(("Judged by a recognizer", table(format_table(res)) + table(res.get("card", {})) + figs))
         health = self.run.config.get("health")
         if health:
             sections.append(("Training health", "".join(f"<p><b>warning:</b> {h}</p>" for h in health)))
@@ -370,8 +376,10 @@ class GeneratorRun:
             if (self.run.plots / name).is_file():
                 sections.append(("Interpolation", image(self.run, self.run.plots / name, caption)))
         if rows:
-            sections.append(("Training curves", image(self.run, plots.curves(rows, self.run.plots / "curves.png"))
-                             + table(rows)))
+            keys = [k for k in ("train_loss", "val_bpd", "val_loss", "val_recon_mse", "d_loss", "g_loss",
+                                "gan_spread_ratio") if k in rows[-1]]
+            sections.append(("Training curves", image(self.run, plots.curves(rows, self.run.plots / "curves.png",
+                                                                             keys)) + table(rows)))
         return write_report(self.run, f"recgen generate: {self.family} ({self.arch.cond}-conditional) on "
                                       f"{self.config.data}", sections)
 
@@ -386,8 +394,8 @@ def save_samples(images: np.ndarray, labels: np.ndarray | None, out: str | Path,
     if out.suffix.lower() != ".png":
         out = out.with_suffix(".png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    titles = [classes[int(k)][:10] for k in labels] if labels is not None else None
-    plots.image_grid(images, out, titles, cols=cols)
+    titles = [classes[int(k)] for k in labels[:cols]] if labels is not None else None
+    save_grid(images, out, cols, titles)
     arrays = {"x": images, "classes": np.array(classes)}
     if labels is not None:
         arrays["y"] = labels
@@ -437,7 +445,7 @@ def _fit(run: Run, cfg: GenerateConfig, arch, train_set: ImageSet, val: ImageSet
     result = GeneratorRun(run)
     if cfg.model in ("gan", "vae"):
         x, labels = result.interpolate(n=8, seed=0)
-        plots.image_grid(x, run.plots / "interpolation.png", cols=8)
+        save_grid(x, run.plots / "interpolation.png", cols=8)
     if val is not None or has_test_split(cfg.data):  # a subset handed over as .npz may have neither
         result.evaluate()
     return result

@@ -3,13 +3,14 @@ pixel-range conversions and a sample-spread measure. Networks and training steps
 
 from __future__ import annotations
 
+import io
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from recgen import plots
 from recgen.generate.condition import batch_condition, phrase_table
 from recgen.runs import Run
 from recgen.train import TrainTask, seeded
@@ -62,7 +63,8 @@ class GeneratorTask(TrainTask):
     def __init__(self, modules: dict[str, nn.Module], arch, cfg, val: tuple[torch.Tensor, torch.Tensor] | None,
                  classes: list[str], device: torch.device):
         super().__init__()
-        self.modules, self.arch, self.cfg, self.val, self.classes, self.device = modules, arch, cfg, val, classes, device
+        self.modules, self.arch, self.cfg, self.val = modules, arch, cfg, val
+        self.classes, self.device = classes, device
         self.phrases = phrase_table(classes).to(device) if arch.cond == "text" else None  # (K, P, 384)
 
     def condition(self, y: torch.Tensor, g: torch.Generator) -> torch.Tensor | None:
@@ -88,9 +90,37 @@ class GeneratorTask(TrainTask):
         for m in self.modules.values():
             m.train()
         cols = len(self.classes) if self.arch.cond != "none" and len(self.classes) <= 16 else 8
-        titles = [self.classes[int(l)][:10] if i < cols and self.arch.cond != "none" else ""
-                  for i, l in enumerate(labels)]
-        plots.image_grid(to_uint8(x), run.plots / f"samples-epoch{epoch + 1:03d}.png", titles, cols=cols)
+        titles = list(self.classes) if self.arch.cond != "none" and cols == len(self.classes) else None
+        save_grid(to_uint8(x), run.plots / f"samples-epoch{epoch + 1:03d}.png", cols, titles)
+
+
+def save_grid(images: np.ndarray, path: Path, cols: int = 8, col_titles: list[str] | None = None,
+              scale: int = 2) -> Path:
+    """uint8 images (N, H, W, C) tiled into one PNG (pixel-exact, nearest-neighbour enlarged `scale` times), with
+    optional column titles. Milliseconds even for thousands of images, unlike one matplotlib axis per image."""
+    from PIL import Image, ImageDraw
+
+    from recgen.runs import atomic_write
+
+    n, h, w, c = images.shape
+    cols = max(1, min(cols, n))
+    rows, gap = -(-n // cols), 2
+    head = 12 if col_titles else 0
+    canvas = np.full((head + rows * (h + gap) + gap, cols * (w + gap) + gap, c), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, k = divmod(i, cols)
+        top, left = head + gap + r * (h + gap), gap + k * (w + gap)
+        canvas[top:top + h, left:left + w] = im
+    pil = Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+    pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
+    if col_titles:
+        draw = ImageDraw.Draw(pil)
+        for k, t in enumerate(col_titles[:cols]):
+            draw.text(((gap + k * (w + gap)) * scale, 2), t[: max(1, (w + gap) * scale // 6)], fill=0)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    atomic_write(Path(path), buf.getvalue())
+    return Path(path)
 
 
 def bits_per_dim(nll_nats: torch.Tensor | float, dims: int) -> float:

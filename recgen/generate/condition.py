@@ -25,6 +25,7 @@ from torch import nn
 from recgen.errors import RecgenError
 
 TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence-embedding width
+TEXT_JITTER = 0.02  # per-dimension Gaussian noise on training text embeddings (norm ~0.4 on a unit vector)
 MODES = ("none", "class", "text")
 
 
@@ -32,15 +33,16 @@ class Conditioner(nn.Module):
     """Condition -> (B, dim). mode 'class': an embedding table with one extra row for "no condition"; mode 'text':
     a two-layer MLP on the sentence embedding plus a learned "no condition" vector."""
 
-    def __init__(self, mode: str, num_classes: int, dim: int):
+    def __init__(self, mode: str, num_classes: int, dim: int, sn: bool = False):
         super().__init__()
         if mode not in ("class", "text"):
             raise ValueError(f"Conditioner mode must be class or text, got {mode!r}")
         self.mode, self.num_classes, self.dim = mode, num_classes, dim
+        norm = nn.utils.parametrizations.spectral_norm if sn else (lambda m: m)  # sn: for a GAN discriminator
         if mode == "class":
-            self.table = nn.Embedding(num_classes + 1, dim)  # row num_classes = no condition
+            self.table = norm(nn.Embedding(num_classes + 1, dim))  # row num_classes = no condition
         else:
-            self.proj = nn.Sequential(nn.Linear(TEXT_DIM, dim), nn.SiLU(), nn.Linear(dim, dim))
+            self.proj = nn.Sequential(norm(nn.Linear(TEXT_DIM, dim)), nn.SiLU(), norm(nn.Linear(dim, dim)))
             self.null = nn.Parameter(torch.zeros(dim))
 
     def forward(self, c: torch.Tensor | None, drop: torch.Tensor | None = None, n: int = 0) -> torch.Tensor:
@@ -60,8 +62,8 @@ class Conditioner(nn.Module):
         return out
 
 
-def make_conditioner(mode: str, num_classes: int, dim: int) -> Conditioner | None:
-    return None if mode == "none" else Conditioner(mode, num_classes, dim)
+def make_conditioner(mode: str, num_classes: int, dim: int, sn: bool = False) -> Conditioner | None:
+    return None if mode == "none" else Conditioner(mode, num_classes, dim, sn)
 
 
 def batch_condition(mode: str, y: torch.Tensor, phrases: torch.Tensor | None, g: torch.Generator):
@@ -72,7 +74,11 @@ def batch_condition(mode: str, y: torch.Tensor, phrases: torch.Tensor | None, g:
     if mode == "class":
         return y
     k = torch.randint(0, phrases.shape[1], (len(y),), generator=g).to(y.device)
-    return phrases[y, k]
+    e = phrases[y, k]
+    # Jitter each embedding (cosine ~0.93 to the original) so the map from sentence space to images is smooth
+    # between the few training phrasings, where unseen wording lands.
+    e = e + TEXT_JITTER * torch.randn(e.shape, generator=g).to(e.device)
+    return nn.functional.normalize(e, dim=-1)
 
 
 def drop_mask(n: int, p: float, g: torch.Generator, device: torch.device) -> torch.Tensor | None:
@@ -88,7 +94,8 @@ def resolve_class(value: int | str, classes: list[str]) -> int:
     if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
         i = int(value)
         if not 0 <= i < len(classes):
-            raise RecgenError(f"class index {i} out of range: this run has {len(classes)} classes (0-{len(classes) - 1})")
+            raise RecgenError(f"class index {i} out of range: this run has {len(classes)} classes "
+                              f"(0-{len(classes) - 1})")
         return i
     name = str(value).strip().lower()
     lowered = [c.lower() for c in classes]

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, UNet2DModel
 from torch import nn
 
 from recgen.errors import RecgenError
@@ -26,7 +25,8 @@ from recgen.generate.common import GeneratorTask, to_signed
 from recgen.generate.condition import drop_mask, make_conditioner
 from recgen.train import seeded
 
-SAMPLERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}
+SAMPLERS = {"ddpm": "DDPMScheduler", "ddim": "DDIMScheduler", "dpm": "DPMSolverMultistepScheduler"}  # diffusers
+# diffusers is imported where it is used: it takes seconds to import, and only diffusion runs need it.
 
 
 @dataclass
@@ -51,6 +51,8 @@ class Denoiser(nn.Module):
     """UNet2DModel plus the conditioner whose vector it adds to its time embedding."""
 
     def __init__(self, cfg: DiffusionConfig):
+        from diffusers import UNet2DModel
+
         super().__init__()
         n = len(cfg.block_out_channels)
         if any(c % cfg.norm_groups for c in cfg.block_out_channels):
@@ -83,7 +85,9 @@ def make_scheduler(cfg: DiffusionConfig, sampler: str = "ddpm"):
         kw.update(algorithm_type="dpmsolver++", solver_order=2)
     else:
         kw.update(clip_sample=True, clip_sample_range=1.0)
-    return SAMPLERS[sampler](**kw)
+    import diffusers
+
+    return getattr(diffusers, SAMPLERS[sampler])(**kw)
 
 
 # ------------------------------------------------------------------------------------------------------ sampling
@@ -120,43 +124,50 @@ def sample(modules, cfg: DiffusionConfig, c, n: int, g: torch.Generator, sampler
     return ((x + 1) / 2).clamp(0, 1)
 
 
+def diffusion_loss(model: Denoiser, noise, x0: torch.Tensor, c, g: torch.Generator, drop=None) -> torch.Tensor:
+    """The simplified DDPM objective (arXiv 2006.11239, eq. 14) for x0 in [-1, 1]:
+    || eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t) ||^2, t uniform, eps ~ N(0, I) from g."""
+    t = torch.randint(0, noise.config.num_train_timesteps, (len(x0),), generator=g).to(x0.device)
+    eps = torch.randn(x0.shape, generator=g).to(x0.device)
+    return F.mse_loss(model(noise.add_noise(x0, eps, t), t, c, drop), eps)
+
+
+@torch.no_grad()
+def evaluate(model: Denoiser, cfg: DiffusionConfig, x: torch.Tensor, y: torch.Tensor, condition,
+             batch: int = 250) -> dict:
+    """The training loss on images x in [0, 1] with timesteps and noise from a fixed seed (comparable across
+    epochs and runs of the same schedule)."""
+    noise, g, total = make_scheduler(cfg), seeded(17), 0.0
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch]
+        total += float(diffusion_loss(model, noise, to_signed(xb), condition(y[i:i + batch], g), g)) * len(xb)
+    return {"loss": round(total / len(x), 5)}
+
+
 # ------------------------------------------------------------------------------------------------------ training
 class DiffusionTask(GeneratorTask):
     monitor, monitor_mode = "val_loss", "min"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.noise = make_scheduler(self.arch, "ddpm")
-
-    def diffusion_loss(self, model, x0, c, g, drop) -> torch.Tensor:
-        """The simplified DDPM objective: || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2."""
-        t = torch.randint(0, self.arch.train_timesteps, (len(x0),), generator=g).to(x0.device)
-        eps = torch.randn(x0.shape, generator=g).to(x0.device)
-        xt = self.noise.add_noise(x0, eps, t)
-        return F.mse_loss(model(xt, t, c, drop), eps)
+        self.noise = make_scheduler(self.arch)  # weightless: holds the noise schedule for q(x_t | x_0)
 
     def training_step(self, batch, g):
         x, y = batch
         c = self.condition(y, g)
         drop = drop_mask(len(x), self.arch.cond_dropout, g, x.device) if c is not None else None
-        return {"loss": self.diffusion_loss(self.modules["model"], to_signed(x), c, g, drop)}
+        return {"loss": diffusion_loss(self.modules["model"], self.noise, to_signed(x), c, g, drop)}
 
     def sample(self, modules, c, n, g):
         return sample(modules, self.arch, c, n, g, self.cfg.sampler, self.cfg.steps,
                       self.cfg.guidance if c is not None else 1.0)
 
-    @torch.no_grad()
     def validate(self, modules):
-        """The training loss on up to 1000 validation images with fixed timesteps and noise (comparable across
-        epochs)."""
+        """The loss on up to 1000 validation images with fixed timesteps and noise."""
         if self.val is None:
             return {}
         model = modules["model"].eval()
-        g, total, n = seeded(17), 0.0, 0
-        x, y = self.val[0][:1000].to(self.device), self.val[1][:1000].to(self.device)
-        for i in range(0, len(x), 250):
-            xb = x[i:i + 250]
-            total += float(self.diffusion_loss(model, to_signed(xb), self.condition(y[i:i + 250], g), g, None)) * len(xb)
-            n += len(xb)
+        out = evaluate(model, self.arch, self.val[0][:1000].to(self.device), self.val[1][:1000].to(self.device),
+                       self.condition)
         self.modules["model"].train()
-        return {"val_loss": round(total / n, 5)}
+        return {"val_loss": out["loss"]}

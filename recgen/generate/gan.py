@@ -2,8 +2,9 @@
 normalisation in the discriminator (arXiv 1802.05957), conditioned through conditional BatchNorm in the generator
 and a projection discriminator (arXiv 1802.05637).
 
-    G: z (z_dim) -> linear -> (4b, H/4, W/4) -> [CBN, ReLU, convT 4x4/2] x2 -> CBN, ReLU -> conv3x3 -> tanh
-    D: x -> conv3x3 (b) -> conv4x4/2 (2b) -> conv3x3 -> conv4x4/2 (4b) -> conv3x3, leaky ReLU between, all
+    G: z (z_dim) -> linear -> (4b, H/4, W/4) -> CBN, ReLU, convT 4x4/2 (2b) -> CBN, ReLU, convT 4x4/2 (C) -> tanh
+       (the last layer goes straight to pixels, as in DCGAN: ~7M multiply-adds per 28x28 image at b = 32)
+    D: x -> conv3x3 (b) -> conv4x4/2 (2b) -> conv4x4/2 (4b) -> conv3x3 (4b), leaky ReLU between, all
        spectrally normalised -> sum over positions = phi (4b) -> psi(phi) + <embed(c), phi>
 
 The training step watches for the two classic failures and reports them (metrics `gan_collapse`, `gan_diverging`
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from recgen.generate.common import GeneratorTask, grid_labels, slerp, spread, to_signed
+from recgen.generate.common import GeneratorTask, slerp, spread, to_signed
 from recgen.generate.condition import make_conditioner
 from recgen.train import make_schedule, seeded
 
@@ -71,18 +72,16 @@ class Generator(nn.Module):
         self.cond = make_conditioner(cfg.cond, cfg.num_classes, cfg.cond_dim)
         cd = cfg.cond_dim if self.cond is not None else 0
         self.fc = nn.Linear(cfg.z_dim, 4 * b * self.h0 * self.w0)
-        self.bn0, self.bn1, self.bn2 = CondBN(4 * b, cd), CondBN(2 * b, cd), CondBN(b, cd)
+        self.bn0, self.bn1 = CondBN(4 * b, cd), CondBN(2 * b, cd)
         self.up1 = nn.ConvTranspose2d(4 * b, 2 * b, 4, 2, 1)
-        self.up2 = nn.ConvTranspose2d(2 * b, b, 4, 2, 1)
-        self.out = nn.Conv2d(b, cfg.channels, 3, padding=1)
+        self.up2 = nn.ConvTranspose2d(2 * b, cfg.channels, 4, 2, 1)  # straight to pixels, as in DCGAN
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, z_dim), c labels (B,) or text embeddings (B, 384) -> images (B, C, H, W) in [-1, 1]."""
         e = self.cond(c) if self.cond is not None else None
         h = self.fc(z).view(len(z), -1, self.h0, self.w0)  # (B, 4b, H/4, W/4)
         h = self.up1(F.relu(self.bn0(h, e)))  # (B, 2b, H/2, W/2)
-        h = self.up2(F.relu(self.bn1(h, e)))  # (B, b, H, W)
-        return torch.tanh(self.out(F.relu(self.bn2(h, e))))
+        return torch.tanh(self.up2(F.relu(self.bn1(h, e))))  # (B, C, H, W)
 
 
 class Discriminator(nn.Module):
@@ -91,10 +90,9 @@ class Discriminator(nn.Module):
         b = cfg.d_base
         sn = spectral_norm
         self.convs = nn.ModuleList([sn(nn.Conv2d(cfg.channels, b, 3, 1, 1)), sn(nn.Conv2d(b, 2 * b, 4, 2, 1)),
-                                    sn(nn.Conv2d(2 * b, 2 * b, 3, 1, 1)), sn(nn.Conv2d(2 * b, 4 * b, 4, 2, 1)),
-                                    sn(nn.Conv2d(4 * b, 4 * b, 3, 1, 1))])
+                                    sn(nn.Conv2d(2 * b, 4 * b, 4, 2, 1)), sn(nn.Conv2d(4 * b, 4 * b, 3, 1, 1))])
         self.psi = sn(nn.Linear(4 * b, 1))
-        self.embed = make_conditioner(cfg.cond, cfg.num_classes, 4 * b)
+        self.embed = make_conditioner(cfg.cond, cfg.num_classes, 4 * b, sn=True)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """Images (B, C, H, W) in [-1, 1] -> realness scores (B,)."""
@@ -135,12 +133,19 @@ def interpolate(modules, cfg: GANConfig, c, n: int, g: torch.Generator) -> torch
     return decode(modules["G"], z.to(dev), cc)
 
 
+def spread_ratio(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None) -> float:
+    """Within-class spread of samples over that of real images with the same labels (overall when None)."""
+    groups = [labels == k for k in labels.unique()] if labels is not None else [torch.ones(len(real), dtype=bool)]
+    groups = [m for m in groups if m.sum() >= 2]
+    return sum(spread(fake[m]) for m in groups) / max(sum(spread(real[m]) for m in groups), 1e-12)
+
+
 def health(d_loss: float, g_loss: float, spread_ratio: float) -> list[str]:
     """Plain-language problems read from one epoch's GAN statistics (empty when training looks healthy)."""
     problems = []
     if spread_ratio < COLLAPSE_RATIO:
         problems.append(f"mode collapse suspected: samples from different noise vary {spread_ratio:.2f}x as much "
-                        f"as real images (below {COLLAPSE_RATIO}); try a lower --lr or more data")
+                        f"as real images of the same class (below {COLLAPSE_RATIO}); try a lower --lr or more data")
     if d_loss < DIVERGE_D_LOSS and g_loss > DIVERGE_G_LOSS:
         problems.append(f"training diverging: the discriminator separates real from fake outright (hinge loss "
                         f"{d_loss:.3f}) while the generator loss climbs ({g_loss:.2f}); try a lower --lr")
@@ -159,10 +164,10 @@ class GANTask(GeneratorTask):
         self.n_steps = 0
 
     def configure_optimizers(self, cfg, total_steps):
-        # Adam with beta1 = 0.5 (DCGAN); the discriminator learns at twice the generator's rate (TTUR, 1706.08500).
+        # Adam(0, 0.9) with the discriminator at twice the generator's rate (TTUR, arXiv 1706.08500; SAGAN).
         out = []
         for name, lr in (("D", 2 * cfg.lr), ("G", cfg.lr)):
-            opt = torch.optim.Adam(self.modules[name].parameters(), lr=lr, betas=(0.5, 0.999))
+            opt = torch.optim.Adam(self.modules[name].parameters(), lr=lr, betas=(0.0, 0.9))
             out.append((opt, make_schedule(opt, cfg, total_steps)))
         self.optims = out
         return out
@@ -200,22 +205,21 @@ class GANTask(GeneratorTask):
         return sample(modules, self.arch, c, n, g)
 
     def validate(self, modules):
-        """Epoch means of the losses, and the spread of 200 samples from fixed noise relative to real images."""
+        """Epoch means of the losses, and how varied samples from fixed noise are relative to real images of the same
+        classes (within-class spread, so a generator that draws one image per class is caught too). `modules` holds
+        the EMA generator, which lags behind; health is judged on the one being trained."""
         means = {k: v / max(self.n_steps, 1) for k, v in self.sums.items()}
         self.sums, self.n_steps = {}, 0
-        n = 200 if self.val is None else min(200, len(self.val[0]))
-        real = self.val[0][:n] if self.val is not None else None
-        labels = grid_labels(n, len(self.classes)) if self.val is None else self.val[1][:n]
-        G = modules["G"]
-        was = G.training
-        G.eval()
-        c = self.condition(labels.to(self.device), seeded(7)) if self.arch.cond != "none" else None
-        fake = sample(modules, self.arch, c, n, seeded(7))
-        G.train(was)
-        ratio = spread(fake) / spread(real) if real is not None else 1.0
+        out = {k: round(v, 4) for k, v in means.items()}
+        if self.val is None:
+            return out
+        real, labels = self.val[0][:500].to(self.device), self.val[1][:500].to(self.device)
+        G = self.modules["G"].eval()
+        fake = sample({"G": G}, self.arch, self.condition(labels, seeded(7)), len(real), seeded(7))
+        G.train()
+        ratio = spread_ratio(fake, real, labels if self.arch.cond != "none" else None)
         problems = health(means.get("d_loss", 1.0), means.get("g_loss", 0.0), ratio)
         for p in problems:
             warnings.warn(p, stacklevel=2)
-        return {**{k: round(v, 4) for k, v in means.items()}, "gan_spread_ratio": round(ratio, 4),
-                "gan_collapse": int(any("collapse" in p for p in problems)),
+        return {**out, "gan_spread_ratio": round(ratio, 4), "gan_collapse": int(any("collapse" in p for p in problems)),
                 "gan_diverging": int(any("diverging" in p for p in problems))}

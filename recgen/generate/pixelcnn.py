@@ -165,7 +165,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, condition, batc
 # ------------------------------------------------------------------------------------------------------ training
 class PixelCNNTask(GeneratorTask):
     monitor, monitor_mode = "val_bpd", "min"
-    grid_n = 20  # pixel-by-pixel sampling is slow: a small grid per epoch
+    grid_n = 10  # pixel-by-pixel sampling is slow: a small grid per epoch (one image per class)
 
     def training_step(self, batch, g):
         x, y = batch

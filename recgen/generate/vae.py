@@ -1,7 +1,7 @@
 """Convolutional VAE (arXiv 1312.6114), optionally conditioned on a class or text (a CVAE, Sohn et al. 2015).
 
     encoder: x -> conv3x3 (b) -> conv4x4/2 (2b) -> conv4x4/2 (4b) -> flatten (+ condition) -> mu, log var (latent_dim)
-    decoder: z (+ condition) -> linear -> (2b, H/4, W/4) -> convT 4x4/2 (b) -> convT 4x4/2 (b/2) -> conv3x3 -> mean
+    decoder: z (+ condition) -> linear -> (2b, H/4, W/4) -> convT 4x4/2 (b) -> convT 4x4/2 (C) -> sigmoid
 
 The decoder is a Gaussian with a learned per-channel scale (the calibrated "sigma-VAE", arXiv 2006.13202), trained
 on uniformly dequantised pixels y = (x_255 + u) / 256, so the ELBO is a bound on a proper density on [0, 1]^D and
@@ -63,15 +63,14 @@ class Decoder(nn.Module):
         zin = cfg.latent_dim + (cfg.cond_dim if self.cond is not None else 0)
         self.fc = nn.Linear(zin, 2 * b * self.h0 * self.w0)
         self.net = nn.Sequential(nn.SiLU(), nn.ConvTranspose2d(2 * b, b, 4, 2, 1), nn.SiLU(),
-                                 nn.ConvTranspose2d(b, b // 2, 4, 2, 1), nn.SiLU(),
-                                 nn.Conv2d(b // 2, cfg.channels, 3, 1, 1))
+                                 nn.ConvTranspose2d(b, cfg.channels, 4, 2, 1))  # straight to pixels
         self.log_sigma = nn.Parameter(torch.full((cfg.channels,), math.log(0.1)))  # learned decoder scale
 
     def forward(self, z: torch.Tensor, c=None) -> torch.Tensor:
-        """Latents (B, latent_dim) -> mean images (B, C, H, W), roughly in [0, 1]."""
+        """Latents (B, latent_dim) -> mean images (B, C, H, W) in (0, 1)."""
         if self.cond is not None:
             z = torch.cat([z, self.cond(c)], 1)
-        return self.net(self.fc(z).view(len(z), -1, self.h0, self.w0))
+        return torch.sigmoid(self.net(self.fc(z).view(len(z), -1, self.h0, self.w0)))
 
 
 def build(cfg: VAEConfig) -> dict[str, nn.Module]:

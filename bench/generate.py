@@ -1,0 +1,155 @@
+"""Generation benchmark, per family: training time for a budget, parameter count, sampling images/s (diffusion at
+10/20/50/250 steps for each sampler), bits/dim (PixelCNN; VAE bound), and optionally recognizability (a recgen CNN
+run as judge: the share of class-conditional samples it classifies as the class asked for).
+
+Run it alone on the machine (timings are wall-clock on 2 cores):
+
+    flock /tmp/recgen-bench.lock .venv/bin/python bench/generate.py                     # default budgets, ~20 min each
+    flock /tmp/recgen-bench.lock .venv/bin/python bench/generate.py --families gan,vae --max-steps 300   # short
+    flock /tmp/recgen-bench.lock .venv/bin/python bench/generate.py --runs runs/generate/gan-1 ...       # trained runs
+    flock /tmp/recgen-bench.lock .venv/bin/python bench/generate.py --speed-only         # untrained, sampling only
+
+Results go to bench/results/generate-<time>.json and a table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from recgen import generate
+from recgen.generate.api import FAMILIES
+
+STEPS = (10, 20, 50, 250)
+SAMPLERS = ("ddpm", "ddim", "dpm")
+
+
+def best_rate(fn, n: int, repeats: int = 3) -> float:
+    """Images per second of fn() producing n images: the best of `repeats` timed calls after one warm-up."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return round(n / best, 1)
+
+
+def sampling_speed(run, family: str, quick: bool) -> dict:
+    if family in ("gan", "vae"):
+        n = 2000
+        return {"decoder_images_per_s": best_rate(lambda: run.sample(n, seed=0), n)}
+    if family == "pixelcnn":
+        n = 10
+        return {"images_per_s": best_rate(lambda: run.sample(n, seed=0), n, repeats=1)}
+    out, n = {}, 32
+    for sampler in SAMPLERS:
+        for steps in STEPS[:2] if quick else STEPS:
+            out[f"{sampler}_{steps}_images_per_s"] = best_rate(
+                lambda: run.sample(n, sampler=sampler, steps=steps, seed=0), n, repeats=1)
+    return out
+
+
+def recognizability(run, judge: str, n: int = 1000) -> dict:
+    """The share of samples the judge assigns to the class asked for: classes in turn, and for text runs also the
+    held-out phrasings of recgen/resources/prompts.json (never seen in training), 20 samples each."""
+    from recgen import classify
+    from recgen.generate.condition import class_prompts
+
+    j = classify.load(judge)
+    x, y = run.sample(n, seed=1)
+    out = {"classes": round(float((j.predict_proba(x).argmax(1) == y).mean()), 4)}
+    if run.arch.cond == "text":
+        hits = total = 0
+        for k, phrases in enumerate(class_prompts(run.classes, "heldout")):
+            for p in phrases:
+                x, _ = run.sample(20, prompt=p, seed=2)
+                hits += int((j.predict_proba(x).argmax(1) == k).sum())
+                total += len(x)
+        out["heldout_prompts"] = round(hits / total, 4)
+    return out
+
+
+def untrained(family: str, out: str):
+    """A run directory holding the default network at 28x28, trained for one step (for --speed-only)."""
+    return generate.train(model=family, data="digits", limit=2, max_steps=1, val_fraction=0.0, out=out,
+                          name=f"speed-{family}", batch_size=8)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--families", default="gan,vae,pixelcnn,diffusion")
+    ap.add_argument("--data", default="fashion-mnist")
+    ap.add_argument("--max-steps", type=int, default=0, help="short budget: stop training after this many steps")
+    ap.add_argument("--time-budget", type=float, default=0.0, help="short budget: stop after this many seconds")
+    ap.add_argument("--runs", nargs="*", default=[], help="benchmark these trained runs instead of training")
+    ap.add_argument("--speed-only", action="store_true", help="untrained default networks, sampling speed only")
+    ap.add_argument("--judge", default="", help="a recgen classify run to measure recognizability with")
+    ap.add_argument("--quick-sampling", action="store_true", help="diffusion: only 10 and 20 steps")
+    ap.add_argument("--text", action="store_true", help="train text-conditional instead of class-conditional")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="runs/bench")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    results = []
+    todo = [(generate.load(r).family, r) for r in args.runs] or [(f, None) for f in args.families.split(",")]
+    for family, path in todo:
+        if family not in FAMILIES:
+            raise SystemExit(f"unknown family {family!r}")
+        t0 = time.perf_counter()
+        if path:
+            run = generate.load(path)
+        elif args.speed_only:
+            run = untrained(family, args.out)
+        else:
+            opts = dict(model=family, data=args.data, threads=args.threads, out=args.out,
+                        max_steps=args.max_steps, time_budget=args.time_budget, text_conditional=args.text)
+            run = generate.train(**{k: v for k, v in opts.items() if v})
+        wall = time.perf_counter() - t0
+        cfg = run.run.config
+        rows = run.run.read_metrics()
+        steps = rows[-1]["step"] if rows else 0
+        row = {"family": family, "run": str(run.path), "cond": run.arch.cond,
+               "params": {k: sum(p.numel() for p in m.parameters()) for k, m in run.modules.items()},
+               "epochs_planned": run.config.epochs, "batch_size": run.config.batch_size, "steps": steps,
+               "stopped": cfg.get("stopped"), "train_seconds": cfg.get("train_seconds"),
+               "train_images_per_s": rows[-1].get("images_per_s") if rows else None,
+               "wall_seconds_incl_eval": round(wall, 1) if not path else None}
+        ev = run.run.path / "eval-test.json"
+        if ev.is_file() and not args.speed_only:
+            m = json.loads(ev.read_text())
+            row["eval"] = {k: v for k, v in m.items() if k not in ("run", "model", "cond")}
+        row["sampling"] = sampling_speed(run, family, args.quick_sampling)
+        if args.judge and run.arch.cond != "none":
+            row["recognizability"] = recognizability(run, args.judge)
+        results.append(row)
+        print(json.dumps(row), flush=True)
+
+    doc = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": platform.node(),
+           "cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
+           "budget": {"max_steps": args.max_steps, "time_budget": args.time_budget, "speed_only": args.speed_only,
+                      "runs": args.runs}, "results": results}
+    dest = Path(__file__).resolve().parent / "results" / f"generate-{datetime.now():%Y%m%d-%H%M%S}.json"
+    dest.parent.mkdir(exist_ok=True)
+    dest.write_text(json.dumps(doc, indent=2))
+    print(f"\n{'family':10s} {'params':>9s} {'steps':>6s} {'train s':>8s} {'img/s':>7s}  eval / sampling")
+    for r in results:
+        params = sum(r["params"].values())
+        ev = r.get("eval", {})
+        key = {k: ev[k] for k in ("bpd", "elbo", "recon_mse", "loss", "spread_ratio") if k in ev}
+        print(f"{r['family']:10s} {params:9d} {r['steps']:6d} {r['train_seconds'] or 0:8.1f} "
+              f"{r['train_images_per_s'] or 0:7.1f}  {key} {r['sampling']}"
+              + (f" recognizability {r['recognizability']}" if "recognizability" in r else ""))
+    print(f"written: {dest}")
+
+
+if __name__ == "__main__":
+    main()

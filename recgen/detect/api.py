@@ -1,0 +1,406 @@
+"""Detection: locate and classify objects, with a CenterNet-style network (the shared loop) or a classical baseline.
+
+    run = recgen.detect.train(data="fashion-mnist")          # synthetic scenes of Fashion-MNIST objects, CenterNet
+    run = recgen.detect.train(model="classical")             # contour proposals + HOG/logistic-regression + NMS
+    run = recgen.detect.train(data="my_coco_dir")            # train.json [+ test.json] and the images they name
+    run.evaluate()                                           # COCO mAP@[.5:.95], mAP@.5, per-class AP, report.html
+    run.predict(["street.png"])                              # boxes, labels and scores, drawn and returned
+    run = recgen.detect.load("runs/detect/centernet-1")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from recgen import plots
+from recgen.config import TrainConfig, from_dict, to_dict
+from recgen.data import read_image, to_channels
+from recgen.data.sources import IMAGE_SUFFIXES
+from recgen.detect.augment import augment
+from recgen.detect.boxes import draw_boxes, letterbox
+from recgen.detect.centernet import CenterNetConfig, build_centernet, centernet_loss, decode
+from recgen.detect.coco import DetectionSet, coco_files, read_coco
+from recgen.detect.evaluate import Detections, coco_map
+from recgen.detect.scenes import SceneOptions, make_scenes
+from recgen.errors import RecgenError
+from recgen.report import image, table, write_report
+from recgen.runs import Run, atomic_write
+from recgen.train import Trainer, TrainTask, resolve_device
+
+MODELS = ("centernet", "classical")
+
+
+@dataclass
+class DetectConfig(SceneOptions, TrainConfig):
+    epochs: int = 12  # passes over the training scenes
+    batch_size: int = 32  # scenes per optimizer step
+    lr: float = 3e-3  # peak learning rate
+    model: str = "centernet"  # centernet (anchor-free network) | classical (contour proposals + classifier + NMS)
+    data: str = "fashion-mnist"  # scene objects (a classification dataset) or COCO: a .json, or a dir with train.json
+    canvas: int = 96  # input side in pixels (a multiple of 16): scenes are this size, COCO images letterboxed to it
+    images: str = ""  # COCO: folder that file_name entries are relative to (default: the JSON file's folder)
+    bad_annotations: str = "refuse"  # COCO: refuse | skip images and boxes that are bad (both report them)
+    channels: int = 0  # COCO: convert images to 1 or 3 channels (0 = the data's own)
+    val_fraction: float = 0.05  # share of the training scenes held out for per-epoch validation mAP (0 = none)
+    # CenterNet
+    widths: str = "24,48,96,160"  # centernet: channels of the stages at strides 2, 4, 8, 16
+    blocks: str = "0,1,1,1"  # centernet: residual blocks per stage
+    neck: int = 48  # centernet: channels of the stride-4 output map and the heads
+    giou_weight: float = 2.0  # centernet: weight of the GIoU box loss (the L1 box loss has weight 1)
+    flip: float = 0.5  # augmentation: probability of a horizontal flip (boxes follow)
+    scale_jitter: float = 0.0  # augmentation: zoom about the centre by a factor in [1 - s, 1 + s] (resamples)
+    translate: float = 0.1  # augmentation: shift by up to this fraction of the side
+    # classical
+    classifier: str = ""  # classical: a classify run to score proposals (default: fit HOG + logistic regression)
+    fit_scenes: int = 3000  # classical: training scenes whose crops fit the proposal classifier
+    nms_iou: float = 0.5  # classical: boxes of one class overlapping more than this IoU are suppressed
+    # inference
+    score_threshold: float = 0.01  # detections scoring below this are dropped (low keeps mAP honest)
+    max_detections: int = 100  # detections kept per image (COCO's limit)
+
+
+def _ints(s: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in str(s).split(",") if v.strip())
+    except ValueError:
+        raise RecgenError(f"{what}: expected comma-separated integers, got {s!r}") from None
+
+
+def centernet_config(cfg: DetectConfig, channels: int, num_classes: int) -> CenterNetConfig:
+    try:
+        return CenterNetConfig(in_channels=channels, num_classes=num_classes, widths=_ints(cfg.widths, "widths"),
+                               blocks=_ints(cfg.blocks, "blocks"), neck=cfg.neck)
+    except ValueError as e:
+        raise RecgenError(str(e)) from None
+
+
+def _read_sets(cfg: DetectConfig, splits: tuple[str, ...]) -> dict[str, DetectionSet]:
+    if cfg.canvas % 16:
+        raise RecgenError(f"canvas must be a multiple of 16 (the network's deepest stride), got {cfg.canvas}")
+    files = coco_files(cfg.data)
+    if files is None:
+        return make_scenes(cfg, splits)
+    return {s: read_coco(p, cfg.canvas, cfg.channels or None, cfg.images or None, cfg.bad_annotations, s)[0]
+            for s, p in files.items() if s in splits}
+
+
+def load_test(cfg: DetectConfig) -> DetectionSet | None:
+    """The test split alone (held-out scenes, or the COCO dataset's test.json), None when there is none."""
+    return _read_sets(cfg, ("test",)).get("test")
+
+
+def load_splits(cfg: DetectConfig) -> tuple[DetectionSet, DetectionSet | None, DetectionSet | None]:
+    """(train, val, test): synthetic scenes or a COCO dataset; val is None when val_fraction is 0."""
+    sets = _read_sets(cfg, ("train", "test"))
+    train, test = sets["train"], sets.get("test")
+    if test is not None and test.classes != train.classes:
+        raise RecgenError(f"{cfg.data}: test categories {test.classes[:4]}... differ from train's "
+                          f"{train.classes[:4]}...")
+    val = None
+    if cfg.val_fraction:
+        if not 0 < cfg.val_fraction < 1:
+            raise RecgenError(f"val_fraction must be in [0, 1), got {cfg.val_fraction}")
+        order = np.random.default_rng(cfg.seed).permutation(len(train))
+        n_val = int(round(len(train) * cfg.val_fraction))
+        if n_val == 0 or n_val == len(train):
+            raise RecgenError(f"{train.name}: too few images ({len(train)}) to hold out {cfg.val_fraction:.0%}")
+        val, train = train.subset(np.sort(order[:n_val]), "val"), train.subset(np.sort(order[n_val:]), "train")
+    return train, val, test
+
+
+# ------------------------------------------------------------------------------------------ CenterNet training
+class DetectTask(TrainTask):
+    monitor, monitor_mode = "val_map", "max"
+
+    def __init__(self, net: torch.nn.Module, cfg: DetectConfig, val: DetectionSet | None, device: torch.device,
+                 val_name: str = "val"):
+        super().__init__()
+        self.modules = {"model": net}
+        self.cfg, self.val, self.device, self.val_name = cfg, val, device, val_name
+
+    def training_step(self, batch, g):
+        x, targets = batch  # uint8 (B, C, S, S), (B, M, 5)
+        x, targets = augment(x.float().div_(255), targets, g, self.cfg.flip, self.cfg.scale_jitter,
+                             self.cfg.translate)
+        net = self.modules["model"]
+        return centernet_loss(*net(x), targets, net.cfg, giou_weight=self.cfg.giou_weight)
+
+    def validate(self, modules):
+        if self.val is None:
+            return {}
+        dets = detect_centernet(modules["model"], self.val.images, self.device, self.cfg.score_threshold,
+                                self.cfg.max_detections)
+        m = coco_map(self.val, dets)
+        return {f"{self.val_name}_map": m["map"], f"{self.val_name}_map50": m["map50"]}
+
+
+@torch.no_grad()
+def detect_centernet(net: torch.nn.Module, images: np.ndarray, device: torch.device, threshold: float = 0.01,
+                     top_k: int = 100, batch_size: int = 256) -> Detections:
+    """uint8 (N, S, S, C) -> per image (boxes xyxy, scores, labels) as numpy, in the images' pixels."""
+    was = net.training
+    net.eval()
+    out: Detections = []
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(images[i:i + batch_size]).to(device).permute(0, 3, 1, 2).float().div_(255)
+        for b, s, c in decode(*net(x), net.cfg.stride, top_k, threshold):
+            out.append((b.cpu().numpy(), s.cpu().numpy(), c.cpu().numpy()))
+    net.train(was)
+    return out
+
+
+# -------------------------------------------------------------------------------------------------- run object
+class DetectorRun:
+    """A trained detector in its run directory: evaluate, predict."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.config = from_dict(DetectConfig, run.options)
+        self.info = run.read_model_json()
+        self.classes: list[str] = self.info["classes"]
+        self.category_ids: list[int] = self.info["category_ids"]
+        self.input_shape: tuple[int, int, int] = tuple(self.info["input_shape"])  # (C, S, S)
+        self.device = resolve_device(self.config.device)
+        self._model = None
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    def __repr__(self) -> str:
+        return f"DetectorRun({str(self.path)!r}, model={self.config.model!r})"
+
+    @property
+    def model(self):
+        """The CenterNet network (EMA weights when trained with EMA) or the classical detector."""
+        if self._model is None:
+            if self.info["family"] == "centernet":
+                net = build_centernet(CenterNetConfig(**self.info["args"]))
+                w = self.run.load_weights("best")
+                prefix = "ema.model." if any(k.startswith("ema.model.") for k in w) else "model."
+                net.load_state_dict({k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)})
+                self._model = net.to(self.device).eval()
+            else:
+                from recgen.detect.classical import ClassicalDetector
+
+                self._model = ClassicalDetector.load(self.run)
+        return self._model
+
+    def detect(self, images: np.ndarray) -> Detections:
+        """uint8 (N, S, S, C) at the run's input size -> per image (boxes xyxy, scores, labels)."""
+        c, s, _ = self.input_shape
+        if images.shape[1:] != (s, s, c):
+            raise RecgenError(f"images must be (N, {s}, {s}, {c}), got {images.shape}; predict() letterboxes any")
+        if self.info["family"] == "centernet":
+            return detect_centernet(self.model, images, self.device, self.config.score_threshold,
+                                    self.config.max_detections)
+        return self.model.detect(images, self.config.score_threshold, self.config.max_detections)
+
+    def evaluate(self, split: str = "test", data: DetectionSet | str | None = None,
+                 write: bool = True) -> dict[str, Any]:
+        """COCO metrics on the test scenes (or the validation split when there is no test split), or on `data`: a
+        DetectionSet or a COCO .json file."""
+        if isinstance(data, (str, Path)):
+            data = read_coco(data, self.input_shape[1], self.input_shape[0], None, self.config.bad_annotations,
+                             "test")[0]
+            _check_classes(data, self.classes)
+        if data is None:
+            test = load_test(self.config) if split == "test" else None
+            data = test if test is not None else load_splits(self.config)[1]
+            if data is None:
+                raise RecgenError(f"{self.config.data}: no test split and no validation split to evaluate on")
+        self.detect(data.images[:2])  # warm-up: the first call pays for lazy initialisation
+        t0 = time.perf_counter()
+        dets = self.detect(data.images)
+        secs = time.perf_counter() - t0
+        m = coco_map(data, dets, agnostic=True)
+        m.update({"split": data.split, "data": self.config.data, "run": str(self.path), "model": self.config.model,
+                  "inference_images_per_s": round(len(data) / max(secs, 1e-9), 1),
+                  "threads": torch.get_num_threads()})
+        if write:
+            self.run.write_json(f"eval-{data.split}.json", m)
+            self._write_eval_report(m, data, dets)
+        return m
+
+    def _write_eval_report(self, m: dict, data: DetectionSet, dets: Detections) -> None:
+        k = min(16, len(data))
+        drawn = []
+        for i in range(k):
+            b, s, c = dets[i]
+            keep = s >= 0.3
+            drawn.append(draw_boxes(data.images[i], b[keep], [self.classes[j] for j in c[keep]], s[keep], 192))
+        grid = plots.image_grid(np.stack(drawn), self.run.plots / "detections.png", cols=4, scale=2.5)
+        ap = plots.bars({r["class"]: r["ap"] or 0.0 for r in m["per_class"]}, self.run.plots / "per_class_ap.png",
+                        "AP@[.5:.95] per class")
+        rows = self.run.read_metrics()
+        curves = plots.curves(rows, self.run.plots / "curves.png")
+        summary = {k: m[k] for k in ("split", "images", "objects", "map", "map50", "map75", "mar100", "map_agnostic",
+                                     "map50_agnostic", "inference_images_per_s")}
+        sections = [("Evaluation (COCO, pycocotools)", table(summary)),
+                    ("Per class", table(m["per_class"]) + image(self.run, ap)),
+                    ("Detections", image(self.run, grid, "first test images, detections scoring >= 0.3"))]
+        if rows:
+            sections.insert(1, ("Training curves", image(self.run, curves) + table(rows)))
+        write_report(self.run, f"recgen detect: {self.config.model} on {self.config.data}", sections)
+
+    def predict(self, inputs: list[str] | np.ndarray, min_score: float = 0.3, out: str | Path | None = None,
+                draw: bool = True) -> list[dict[str, Any]]:
+        """Boxes (x1, y1, x2, y2 in the input's own pixels), classes and scores for image files, folders, globs or
+        a uint8 array (N, H, W, C); `draw` writes each image with its labelled boxes as PNG under `out`."""
+        c, s, _ = self.input_shape
+        if isinstance(inputs, np.ndarray):
+            arr = inputs if inputs.ndim == 4 else inputs[..., None]
+            names, originals = [f"#{i}" for i in range(len(arr))], list(arr)
+        else:
+            names, originals = read_images(inputs)
+        boxed = [letterbox(to_channels(im[None], c)[0], s) for im in originals]
+        dets = self.detect(np.stack([b[0] for b in boxed]))
+        out = Path(out) if out else self.path / "predictions"
+        results = []
+        for i, (name, im, (_, scale), (b, sc, lab)) in enumerate(zip(names, originals, boxed, dets)):
+            keep = sc >= min_score
+            h, w = im.shape[:2]
+            boxes = (b[keep] / scale).clip(0, [w, h, w, h])
+            found = [{"class": self.classes[j], "category_id": self.category_ids[j], "score": round(float(p), 4),
+                      "box": [round(float(v), 1) for v in bx]} for bx, p, j in zip(boxes, sc[keep], lab[keep])]
+            r = {"input": name, "width": w, "height": h, "detections": found}
+            if draw:
+                pic = draw_boxes(im, boxes, [d["class"] for d in found], sc[keep])
+                p = out / f"{i:04d}-{Path(name).stem[:40] or 'image'}-detect.png"
+                atomic_write(p, cv2.imencode(".png", pic[..., ::-1])[1].tobytes())
+                r["drawing"] = str(p)
+            results.append(r)
+        return results
+
+
+def _check_classes(data: DetectionSet, classes: list[str]) -> None:
+    if data.classes != classes:
+        raise RecgenError(f"{data.name}: categories {data.classes[:5]}... differ from the run's {classes[:5]}...")
+
+
+def read_images(inputs: list[str]) -> tuple[list[str], list[np.ndarray]]:
+    """Files, folders (recursively) and globs -> names and uint8 (H, W, C) images at their own size. Unreadable
+    files inside folders or globs are skipped with a warning; an unreadable named file is an error."""
+    files: list[tuple[Path, bool]] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            files += [(f, False) for f in sorted(p.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
+        elif p.is_file():
+            files.append((p, True))
+        else:
+            hits = sorted(glob.glob(s, recursive=True))
+            if not hits:
+                raise RecgenError(f"{s}: no such file, folder or matching glob")
+            files += [(Path(f), False) for f in hits if Path(f).is_file()]
+    names, images, bad = [], [], []
+    for f, explicit in files:
+        try:
+            images.append(read_image(f))
+            names.append(str(f))
+        except RecgenError:
+            if explicit:
+                raise
+            bad.append(str(f))
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable file(s): {', '.join(bad[:3])}", stacklevel=2)
+    if not images:
+        raise RecgenError("no readable images among the inputs")
+    return names, images
+
+
+# ---------------------------------------------------------------------------------------------------- train/load
+def train(**options: Any) -> DetectorRun:
+    """Train a detector; every keyword is a DetectConfig field (the same names as the CLI flags)."""
+    if options.get("resume"):
+        return _resume(options)
+    cfg = from_dict(DetectConfig, options, "detect train")
+    if cfg.model not in MODELS:
+        raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
+    train_set, val, test = load_splits(cfg)
+    run = Run.create("detect", cfg.name or cfg.model, cfg.out)
+    run.write_config("detect", to_dict(cfg), data_fingerprint=train_set.fingerprint(), classes=train_set.classes,
+                     n_train=len(train_set), n_val=len(val) if val else 0, n_test=len(test) if test else 0)
+    if cfg.model == "centernet":
+        _fit_centernet(run, cfg, train_set, val, test, resume=False)
+    else:
+        _fit_classical(run, cfg, train_set, val)
+    result = DetectorRun(run)
+    result.evaluate(data=test or val)
+    return result
+
+
+def _model_json(run: Run, family: str, args: dict, ds: DetectionSet) -> None:
+    run.write_model_json(family, args, classes=ds.classes, category_ids=ds.category_ids,
+                         input_shape=[ds.channels, ds.size, ds.size])
+
+
+def _fit_centernet(run: Run, cfg: DetectConfig, train_set: DetectionSet, val: DetectionSet | None,
+                   test: DetectionSet | None, resume: bool):
+    arch = centernet_config(cfg, train_set.channels, len(train_set.classes))
+    if not resume:
+        _model_json(run, "centernet", dataclasses.asdict(arch), train_set)
+    torch.manual_seed(cfg.seed)
+    net = build_centernet(arch)
+    device = resolve_device(cfg.device)
+    # Without a validation split the test split is tracked per epoch for the curves, never for choosing weights.
+    watch, name = (val, "val") if val is not None else (test, "test")
+    task = DetectTask(net, cfg, watch, device, name)
+    hist = Trainer(task, cfg, run, device).fit(train_set.tensors(), resume=resume)
+    run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2))
+    return hist
+
+
+def _fit_classical(run: Run, cfg: DetectConfig, train_set: DetectionSet, val: DetectionSet | None):
+    from recgen.detect.classical import ClassicalDetector
+
+    t0 = time.perf_counter()
+    det = ClassicalDetector(classifier=cfg.classifier, nms_iou=cfg.nms_iou, seed=cfg.seed)
+    det.fit(train_set.subset(np.arange(min(len(train_set), cfg.fit_scenes))))
+    secs = time.perf_counter() - t0
+    _model_json(run, "classical", det.get_params(), train_set)
+    det.save(run)
+    row = {"epoch": 1, "step": 1, "seconds": round(secs, 2)}
+    if val is not None:
+        row["val_map"] = coco_map(val, det.detect(val.images, cfg.score_threshold, cfg.max_detections))["map"]
+    run.write_metrics([row])
+    run.update_config(stopped="completed", train_seconds=round(secs, 2))
+
+
+def _resume(options: dict[str, Any]) -> DetectorRun:
+    run = Run.open(options["resume"], "detect")
+    saved = run.options
+    # Exact resume continues the same schedule: only how far to go and where to run it may change.
+    allowed = {"max_steps", "time_budget", "device", "threads", "resume"}
+    changed = {k: v for k, v in options.items() if k not in allowed and v != saved.get(k)}
+    if changed:
+        raise RecgenError(f"--resume continues a run with its own options; cannot change {', '.join(changed)}")
+    limits = {"max_steps": 0, "time_budget": 0.0}  # the old run's stopping point is not the new one's
+    cfg = from_dict(DetectConfig, {**saved, **limits, **{k: v for k, v in options.items() if k != "resume"},
+                                   "resume": ""})
+    if run.config.get("stopped") == "completed":
+        raise RecgenError(f"{run.path}: this run already completed its {cfg.epochs} epochs; nothing to resume")
+    if cfg.model != "centernet":
+        raise RecgenError(f"{run.path}: only centernet runs can be resumed (this one is {cfg.model})")
+    train_set, val, test = load_splits(cfg)
+    if train_set.fingerprint() != run.config.get("data_fingerprint"):
+        raise RecgenError(f"{run.path}: the data changed since this run started (fingerprint differs)")
+    run.update_config(options=to_dict(cfg))
+    _fit_centernet(run, cfg, train_set, val, test, resume=True)
+    result = DetectorRun(run)
+    result.evaluate(data=test or val)
+    return result
+
+
+def load(path: str | Path) -> DetectorRun:
+    return DetectorRun(Run.open(path, "detect"))

@@ -1,0 +1,269 @@
+"""Restoration: train a restorer through the shared loop, or restore with a trained diffusion generator.
+
+    run = recgen.restore.train(task="denoise", data="fashion-mnist")     # a restorer run in runs/restore/
+    model = recgen.restore.load("runs/restore/denoise-1")                # or a diffusion run in runs/generate/
+    x = model.restore(recgen.restore.corrupt(clean, "denoise", seed=0, sigma=0.2))
+    recgen.restore.evaluate("runs/restore/denoise-1", task="denoise", judge="runs/classify/cnn-1")
+    recgen.restore.restore_files("runs/restore/inpaint-1", "inpaint", ["shirt.png"], out="restored")
+
+Both kinds of model answer the same three calls: `check(task, method, scale)`, `restore(obs, ...)` and
+`describe(...)`; the classical baselines (recgen.restore.baselines) run beside them everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recgen.classify.api import _ints, load_splits
+from recgen.config import TrainConfig, from_dict, to_dict
+from recgen.errors import RecgenError
+from recgen.restore import guided
+from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
+from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
+from recgen.runs import Run
+from recgen.train import Trainer, resolve_device, seeded
+
+METHODS = ("auto", "restorer", "ddnm", "repaint")
+
+
+@dataclass
+class RestoreConfig(TrainConfig):
+    epochs: int = 2  # passes over the training set (each sees freshly drawn corruptions)
+    batch_size: int = 64  # images per optimizer step
+    lr: float = 2e-3  # peak learning rate
+    weight_decay: float = 0.0  # decoupled weight decay (restorers train without)
+    schedule: str = "cosine"  # onecycle | cosine | constant (with linear warmup over `warmup` of the steps)
+    warmup: float = 0.03  # fraction of steps spent warming up
+    ema: float = 0.99  # EMA decay of the weights the restorer is saved with (0 = off); ~70-step half-life
+    task: str = "denoise"  # inpaint | denoise | superres
+    data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
+    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
+    size: int = 0  # resize images to size x size (0 = the dataset's own size)
+    channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
+    limit: int = 0  # use at most this many training images per class (0 = all)
+    val_fraction: float = 0.02  # share of the training set held out for per-epoch validation PSNR (0 = none)
+    widths: str = "32,64,96"  # U-Net channels per level (H, H/2, H/4)
+    blocks: int = 1  # residual blocks per U-Net level on each side
+    loss: str = "mse"  # mse (what PSNR measures) | l1
+    scale: int = 2  # superres: upscaling factor (2 or 4)
+    sigma_max: float = 0.4  # denoise: training noise std drawn uniformly from [0, sigma_max] (images in [0, 1])
+    mask_kind: str = "box+strokes"  # inpaint: training masks, box | strokes | box+strokes
+    ratio_min: float = 0.05  # inpaint: smallest masked share of an image during training
+    ratio_max: float = 0.5  # inpaint: largest masked share of an image during training
+
+
+def _check(cfg: RestoreConfig) -> RestorerConfig:
+    if cfg.task not in TASKS:
+        raise RecgenError(f"task must be one of {', '.join(TASKS)}, got {cfg.task!r}")
+    check_scale(cfg.scale)
+    if not 0 < cfg.sigma_max <= 1:
+        raise RecgenError(f"sigma_max must be in (0, 1] (images in [0, 1]), got {cfg.sigma_max}")
+    if not 0 < cfg.ratio_min <= cfg.ratio_max < 1:
+        raise RecgenError(f"need 0 < ratio_min <= ratio_max < 1, got {cfg.ratio_min}, {cfg.ratio_max}")
+    if any(k not in MASK_KINDS for k in cfg.mask_kind.split("+")):
+        raise RecgenError(f"mask_kind must be box, strokes or box+strokes, got {cfg.mask_kind!r}")
+    if cfg.loss not in ("mse", "l1"):
+        raise RecgenError(f"loss must be mse or l1, got {cfg.loss!r}")
+    widths = _ints(cfg.widths, "widths")
+    if not widths or min(widths) <= 0 or cfg.blocks < 0:
+        raise RecgenError(f"widths must be positive channel counts and blocks >= 0, got {cfg.widths!r}, {cfg.blocks}")
+    return RestorerConfig(task=cfg.task, scale=cfg.scale, widths=widths, blocks=cfg.blocks)
+
+
+def corruptions(cfg: RestoreConfig) -> Corruptions:
+    return Corruptions(mask_kind=cfg.mask_kind, ratio=(cfg.ratio_min, cfg.ratio_max), sigma=(0.0, cfg.sigma_max),
+                       scale=cfg.scale)
+
+
+# --------------------------------------------------------------------------------------------------- run objects
+class RestorerRun:
+    """A trained restorer in its run directory (runs/restore/<name>)."""
+
+    kind = "restorer"
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.config = from_dict(RestoreConfig, run.options)
+        self.info = run.read_model_json()
+        self.arch = RestorerConfig(**self.info["args"])
+        self.input_shape: tuple[int, int, int] = tuple(self.info["input_shape"])  # (C, H, W) it trained on
+        self.device = resolve_device(self.config.device)
+        self._net = None
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    @property
+    def channels(self) -> int:
+        return self.arch.channels
+
+    @property
+    def data(self) -> tuple[str, str]:
+        return self.config.data, self.config.data_dir
+
+    def __repr__(self) -> str:
+        return f"RestorerRun({str(self.path)!r}, task={self.arch.task!r})"
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """The U-Net with its best weights (the EMA copy where one was kept), in eval mode."""
+        if self._net is None:
+            net = build(self.arch)["model"]
+            w = self.run.load_weights("best")
+            prefix = "ema.model." if any(k.startswith("ema.model.") for k in w) else "model."
+            net.load_state_dict({k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)})
+            self._net = net.to(self.device).eval()
+        return self._net
+
+    def check(self, task: str, method: str = "auto", scale: int = 2) -> None:
+        if task != self.arch.task:
+            raise RecgenError(f"{self.path}: this restorer was trained to {self.arch.task}, not to {task}; train one "
+                              f"with `recgen restore train --task {task}` or pass a diffusion generator run")
+        if method not in ("auto", "restorer"):
+            raise RecgenError(f"method {method!r} needs a diffusion generator run; {self.path} is a restorer run")
+        if task == "superres" and scale != self.arch.scale:
+            raise RecgenError(f"scale {scale} not supported by {self.path}: it was trained for x{self.arch.scale}")
+
+    def describe(self, method: str = "auto", steps: int = 0) -> str:
+        return f"restorer U-Net ({self.arch.task})"
+
+    def fixed_size(self) -> tuple[int, int] | None:
+        return None  # fully convolutional: any size (padded to a multiple of 4 inside)
+
+    def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0) -> torch.Tensor:
+        self.check(obs.task, method, obs.scale)
+        return restore(self.net, self.arch, obs)
+
+
+class DiffusionRestorer:
+    """A diffusion generator run (recgen.generate) used for restoration by DDNM / RePaint / entering the reverse
+    process at the noise level of the input."""
+
+    kind = "diffusion"
+    DEFAULT_STEPS = {"ddnm": 20, "repaint": 50, "denoise": 1}
+
+    def __init__(self, gen):
+        self.gen = gen
+        self.run = gen.run
+        self.input_shape = gen.input_shape
+
+    @property
+    def path(self) -> Path:
+        return self.gen.path
+
+    @property
+    def channels(self) -> int:
+        return self.input_shape[0]
+
+    @property
+    def data(self) -> tuple[str, str]:
+        return self.gen.config.data, self.gen.config.data_dir
+
+    def __repr__(self) -> str:
+        return f"DiffusionRestorer({str(self.path)!r})"
+
+    def _method(self, task: str, method: str) -> str:
+        return "ddnm" if method == "auto" else method
+
+    def check(self, task: str, method: str = "auto", scale: int = 2) -> None:
+        m = self._method(task, method)
+        if m == "restorer":
+            raise RecgenError(f"method 'restorer' needs a restorer run; {self.path} is a {self.gen.family} run")
+        guided.check_generator(self.gen, task, m)
+        if task == "superres":
+            check_scale(scale, self.input_shape[1:])
+
+    def describe(self, method: str = "auto", steps: int = 0) -> str:
+        return f"diffusion {self._method('', method)}, {steps or 'default'} steps"
+
+    def fixed_size(self) -> tuple[int, int] | None:
+        return self.input_shape[1], self.input_shape[2]
+
+    def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0) -> torch.Tensor:
+        m = self._method(obs.task, method)
+        self.check(obs.task, m, obs.scale)
+        g = seeded(seed, 7)
+        if obs.task == "denoise":
+            return guided.denoise(self.gen, obs, g, steps or self.DEFAULT_STEPS["denoise"])
+        if m == "repaint":
+            return guided.repaint(self.gen, obs, g, steps or self.DEFAULT_STEPS["repaint"])
+        return guided.ddnm(self.gen, obs, g, steps or self.DEFAULT_STEPS["ddnm"])
+
+
+def load(path: str | Path) -> RestorerRun | DiffusionRestorer:
+    """A restorer run, or a generator run wrapped for restoration (checked per task when used)."""
+    run = Run.open(path)
+    task = run.config.get("task")
+    if task == "restore":
+        return RestorerRun(run)
+    if task == "generate":
+        from recgen import generate
+
+        return DiffusionRestorer(generate.load(path))
+    raise RecgenError(f"{path}: a {task!r} run cannot restore images; pass a restorer run "
+                      f"(recgen restore train) or a diffusion generator run (recgen generate train --model diffusion)")
+
+
+# ------------------------------------------------------------------------------------------------------- train
+def train(**options: Any) -> RestorerRun:
+    """Train a restorer; every keyword is a RestoreConfig field (the same names as the CLI flags)."""
+    if options.get("resume"):
+        return _resume(options)
+    cfg = from_dict(RestoreConfig, options, "restore train")
+    arch = _check(cfg)
+    train_set, val, _ = load_splits(cfg)
+    arch = dataclasses.replace(arch, channels=train_set.shape[0])
+    if cfg.task == "superres":
+        check_scale(cfg.scale, train_set.shape[1:])
+    run = Run.create("restore", cfg.name or cfg.task, cfg.out)
+    run.write_config("restore", to_dict(cfg), data_fingerprint=train_set.fingerprint(), classes=train_set.classes,
+                     n_train=len(train_set), n_val=len(val) if val else 0)
+    run.write_model_json("restorer", dataclasses.asdict(arch), classes=train_set.classes,
+                         input_shape=list(train_set.shape))
+    return _fit(run, cfg, arch, train_set, val, resume=False)
+
+
+def _fit(run: Run, cfg: RestoreConfig, arch: RestorerConfig, train_set, val, resume: bool) -> RestorerRun:
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    task = RestoreTask(build(arch), arch, corruptions(cfg), val.tensors()[0] if val is not None else None, device,
+                       cfg.loss)
+    hist = Trainer(task, cfg, run, device).fit((train_set.tensors()[0],), resume=resume)
+    run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2))
+    result = RestorerRun(run)
+    from recgen.data import has_test_split
+    from recgen.restore.evaluate import evaluate
+
+    if has_test_split(cfg.data):  # a quick look at the standard setting, written to the run's report
+        evaluate(result, cfg.task, n=500, seeds=(0,), judge="none", scale=cfg.scale)
+    return result
+
+
+def _resume(options: dict[str, Any]) -> RestorerRun:
+    run = Run.open(options["resume"], "restore")
+    saved = run.options
+    # Exact resume continues the same schedule: only how far to go and where to run it may change.
+    allowed = {"max_steps", "time_budget", "device", "threads", "resume"}
+    changed = {k: v for k, v in options.items() if k not in allowed and v != saved.get(k)}
+    if changed:
+        raise RecgenError(f"--resume continues a run with its own options; cannot change {', '.join(changed)}")
+    limits = {"max_steps": 0, "time_budget": 0.0}  # the old run's stopping point is not the new one's
+    cfg = from_dict(RestoreConfig, {**saved, **limits, **{k: v for k, v in options.items() if k != "resume"},
+                                    "resume": ""})
+    if run.config.get("stopped") == "completed":
+        raise RecgenError(f"{run.path}: this run already completed its {cfg.epochs} epochs; nothing to resume")
+    train_set, val, _ = load_splits(cfg)
+    if train_set.fingerprint() != run.config.get("data_fingerprint"):
+        raise RecgenError(f"{run.path}: the data changed since this run started (fingerprint differs)")
+    run.update_config(options=to_dict(cfg))
+    arch = RestorerConfig(**run.read_model_json()["args"])
+    return _fit(run, cfg, arch, train_set, val, resume=True)
+
+
+__all__ = ["METHODS", "SCALES", "DiffusionRestorer", "RestoreConfig", "RestorerRun", "load", "train"]

@@ -1,0 +1,141 @@
+"""`recgen restore`: train a restorer; inpaint, denoise or super-resolve images with a restorer or a diffusion run,
+beside the classical baselines; evaluate against them on the test split. Registered in recgen/cli.py with
+`app.add_typer(restore_app, name="restore")`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+# Defined before importing recgen.cli, which imports this module to register it: either import order works.
+restore_app = typer.Typer(no_args_is_help=True, help="Restoration: inpaint, denoise, super-resolve; train, eval.")
+
+from recgen.cli import config_command, emit, user_errors  # noqa: E402
+from recgen.errors import RecgenError  # noqa: E402
+
+Run_ = Annotated[str, typer.Argument(help="a restorer run (recgen restore train) or a diffusion generator run")]
+Inputs = Annotated[list[str], typer.Argument(help="image files, folders, globs or .npz files (array x)")]
+Out = Annotated[str, typer.Option(help="folder for restored images, grid.png, restored.npz and results.json")]
+Simulate = Annotated[bool, typer.Option(help="inputs are clean ground truth: corrupt them first and score the result")]
+Method = Annotated[str, typer.Option(help="auto | restorer | ddnm | repaint (the last two need a diffusion run)")]
+Steps = Annotated[int, typer.Option(help="diffusion steps (0 = the method's default)")]
+Seed = Annotated[int, typer.Option(help="seeds drawn masks, added noise and diffusion sampling")]
+Baselines = Annotated[bool, typer.Option(help="also run the classical baselines")]
+Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+MaskKind = Annotated[str, typer.Option(help="masks drawn when no --mask is given: box | strokes")]
+Ratio = Annotated[float, typer.Option(help="share of the image a drawn mask covers")]
+
+
+def _train(options: dict[str, Any]) -> None:
+    from recgen.restore.api import train
+
+    run = train(**options)
+    typer.echo(f"{run.path}: trained to {run.arch.task}")
+    ev = run.path / f"eval-restore-{run.arch.task}.json"
+    if ev.is_file():
+        import json
+
+        _print_eval(json.loads(ev.read_text()))
+    typer.echo(f"report: {run.path / 'report.html'}")
+
+
+def _register_train():
+    from recgen.restore.api import RestoreConfig
+
+    restore_app.command("train", help="Train a restorer U-Net through the shared loop on (corrupted, clean) pairs "
+                                      "made on the fly from a dataset.")(config_command(RestoreConfig, _train))
+
+
+_register_train()
+
+
+def _run(task: str, run: str, inputs: list[str], out: str, as_json: bool, **kw) -> None:
+    from recgen.restore.files import restore_files
+
+    s = restore_files(run, task, inputs, out, **kw)
+    if as_json:
+        emit(s, True)
+        return
+    typer.echo(f"{s['n']} image(s) restored with {s['model']} -> {s['out']}")
+    for name, m in s.get("mean", {}).items():
+        typer.echo(f"  {name:15s} PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.4f}")
+    if s["grid"]:
+        typer.echo(f"grid: {s['grid']}")
+
+
+@restore_app.command("inpaint")
+@user_errors
+def inpaint(run: Run_, inputs: Inputs, out: Out = "restored",
+            mask: Annotated[str, typer.Option(help="mask image, white = missing (default: draw masks)")] = "",
+            mask_kind: MaskKind = "box", ratio: Ratio = 0.25, simulate: Simulate = False, method: Method = "auto",
+            steps: Steps = 0, seed: Seed = 0, baselines: Baselines = True, json_: Json = False):
+    """Fill masked regions (baselines: OpenCV Telea and Navier-Stokes)."""
+    _run("inpaint", run, inputs, out, json_, mask=mask or None, mask_kind=mask_kind, ratio=ratio, simulate=simulate,
+         method=method, steps=steps, seed=seed, baselines=baselines)
+
+
+@restore_app.command("denoise")
+@user_errors
+def denoise(run: Run_, inputs: Inputs, out: Out = "restored",
+            sigma: Annotated[float, typer.Option(help="noise std of the inputs, images in [0, 1] (0 = estimate)")] = 0.0,
+            simulate: Simulate = False, method: Method = "auto", steps: Steps = 0, seed: Seed = 0,
+            baselines: Baselines = True, json_: Json = False):
+    """Remove Gaussian noise of a known or estimated sigma (baseline: non-local means)."""
+    _run("denoise", run, inputs, out, json_, sigma=sigma, simulate=simulate, method=method, steps=steps, seed=seed,
+         baselines=baselines)
+
+
+@restore_app.command("superres")
+@user_errors
+def superres(run: Run_, inputs: Inputs, out: Out = "restored",
+             scale: Annotated[int, typer.Option(help="upscaling factor (2; diffusion runs also 4)")] = 2,
+             simulate: Simulate = False, method: Method = "auto", steps: Steps = 0, seed: Seed = 0,
+             baselines: Baselines = True, json_: Json = False):
+    """Upscale low-resolution images (baseline: bicubic)."""
+    _run("superres", run, inputs, out, json_, scale=scale, simulate=simulate, method=method, steps=steps, seed=seed,
+         baselines=baselines)
+
+
+def _print_eval(r: dict[str, Any]) -> None:
+    typer.echo(f"{r['task']} with {r['model']} on {r['data']}, seeds {r['seeds']}, {r['settings']}")
+    for name, m in r["methods"].items():
+        acc = f"  judge accuracy {r['accuracy'][name]:.4f}" if "accuracy" in r else ""
+        typer.echo(f"  {name:15s} PSNR {m['psnr']:6.2f} ± {m['psnr_std_over_seeds']:.2f} dB  SSIM {m['ssim']:.4f}"
+                   f"{acc}")
+    if "accuracy" in r:
+        typer.echo(f"  clean images: judge accuracy {r['accuracy']['clean']:.4f} ({r['judge']})")
+    for k, t in r["targets"].items():
+        figure = f"gain {t['gain_db']:+.2f} dB" if k == "psnr" else f"{t['share_of_clean']:.1%} of clean"
+        typer.echo(f"  target {t['rule']}: {figure} -> {'reached' if t['reached'] else 'NOT reached'}")
+    typer.echo(f"grid: {r['grid']}")
+
+
+@restore_app.command("eval")
+@user_errors
+def eval_(run: Run_, task: Annotated[str, typer.Option(help="inpaint | denoise | superres")] = "",
+          n: Annotated[int, typer.Option(help="test images (the first n)")] = 1000,
+          seeds: Annotated[str, typer.Option(help="comma-separated corruption seeds")] = "0",
+          mask_kind: MaskKind = "box", ratio: Ratio = 0.25,
+          sigma: Annotated[float, typer.Option(help="noise std, images in [0, 1]")] = 0.2,
+          scale: Annotated[int, typer.Option(help="super-resolution factor")] = 2,
+          judge: Annotated[str, typer.Option(help="classify run judging recognition ('' = reference judge if "
+                                                  "trained, 'none' = skip)")] = "",
+          method: Method = "auto", steps: Steps = 0,
+          out: Annotated[Optional[str], typer.Option(help="folder for the JSON and grid (default: the run)")] = None,
+          json_: Json = False):
+    """PSNR / SSIM against ground truth and the judge's accuracy, recgen vs classical baselines vs nothing."""
+    from recgen.restore.evaluate import evaluate
+
+    if not task:
+        raise RecgenError("--task is required: inpaint, denoise or superres")
+    try:
+        seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
+    except ValueError:
+        raise RecgenError(f"seeds: expected comma-separated integers, got {seeds!r}") from None
+    r = evaluate(run, task, n=n, seeds=seed_list, mask_kind=mask_kind, ratio=ratio, sigma=sigma, scale=scale,
+                 judge=judge, method=method, steps=steps, out=out)
+    if json_:
+        emit(r, True)
+        return
+    _print_eval(r)

@@ -1,0 +1,106 @@
+"""Classical pipelines on the bundled digits (28x28, 10 classes): they learn, persist through skops with
+identical predictions, and refuse files holding types outside the allowlist."""
+
+import os
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import FunctionTransformer
+
+from recgen.classify.classical import (FlipPipeline, build_classical, load_classical, save_classical,
+                                       search_classical)
+from recgen.data import load_dataset
+from recgen.errors import RecgenError
+
+# Tiny settings: a few hundred images, 200 landmarks, 20 trees.
+TINY = {"svm": {"pca": 32, "landmarks": 200}, "rf": {"n_estimators": 20}}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    return train.x[:400], train.y[:400], test.x[:200], test.y[:200]
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    x, y, _, _ = digits
+    return {m: build_classical(m, "hog+pixels", seed=0, **TINY[m]).fit(x, y) for m in ("svm", "rf")}
+
+
+@pytest.mark.parametrize("model, floor", [("svm", 0.85), ("rf", 0.8)])
+def test_beats_chance(fitted, digits, model, floor):
+    _, _, xt, yt = digits
+    pipe = fitted[model]
+    assert isinstance(pipe, FlipPipeline)
+    acc = (pipe.predict(xt) == yt).mean()
+    assert acc > floor, f"{model}: accuracy {acc:.3f} on digits (chance 0.1)"
+    proba = pipe.predict_proba(xt)
+    assert proba.shape == (len(xt), 10)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(1), pipe.predict(xt))
+
+
+def test_flattened_rows_with_shape(digits):
+    x, y, xt, _ = digits
+    a = build_classical("rf", "hog", seed=0, n_estimators=5).fit(x, y).predict(xt)
+    b = build_classical("rf", "hog", seed=0, shape=(28, 28), n_estimators=5).fit(
+        x.reshape(len(x), -1), y).predict(xt.reshape(len(xt), -1))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_hyperparameter_suggests_nearest():
+    with pytest.raises(RecgenError, match="did you mean 'landmarks'"):
+        build_classical("svm", "hog", seed=0, landmark=100)
+    with pytest.raises(RecgenError, match="svm, rf"):
+        build_classical("knn", "hog", seed=0)
+
+
+@pytest.mark.parametrize("model", ["svm", "rf"])
+def test_skops_round_trip(fitted, digits, tmp_path, model):
+    _, _, xt, _ = digits
+    path = save_classical(fitted[model], tmp_path / "sub" / "model.skops")
+    assert [p.name for p in path.parent.iterdir()] == ["model.skops"]  # the temporary file was renamed away
+    loaded = load_classical(path)
+    np.testing.assert_array_equal(loaded.predict(xt), fitted[model].predict(xt))
+    np.testing.assert_array_equal(loaded.predict_proba(xt), fitted[model].predict_proba(xt))
+
+
+class Untrusted(TransformerMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return X
+
+
+@pytest.mark.parametrize("step", [Untrusted(), FunctionTransformer(os.system)])
+def test_untrusted_types_are_refused(digits, tmp_path, step):
+    x, y, _, _ = digits
+    pipe = build_classical("rf", "pixels", seed=0, n_estimators=2)
+    pipe.steps.insert(1, ("extra", step))
+    pipe.fit(x[:50], y[:50])
+    path = tmp_path / "evil.skops"
+    sio.dump(pipe, path)
+    with pytest.raises(RecgenError) as err:
+        load_classical(path)
+    msg = str(err.value)
+    assert str(path) in msg and ("Untrusted" in msg or "system" in msg)
+
+
+def test_unreadable_file_is_a_recgen_error(tmp_path):
+    bad = tmp_path / "model.skops"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(RecgenError, match="not a readable skops model"):
+        load_classical(bad)
+
+
+def test_search_returns_a_configured_pipeline(digits):
+    x, y, _, _ = digits
+    pipe = build_classical("rf", "hog", seed=0, n_estimators=5)
+    best = search_classical(pipe, x, y, seed=0, subset=150, grid={"rf__min_samples_leaf": [1, 4]})
+    assert isinstance(best, FlipPipeline) and best.memory is None
+    assert best.get_params()["rf__min_samples_leaf"] in (1, 4)
+    assert not hasattr(best[-1], "estimators_")  # unfitted: the caller fits it on all the data

@@ -1,0 +1,316 @@
+"""Generation: one conformance suite over the four families (train, save, load, seeded sampling, exact resume,
+conditional labels, grayscale and RGB), family-specific checks, and the CLI as a user runs it."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run_cli
+from recgen import generate
+from recgen.errors import RecgenError
+
+FAMILIES = ["gan", "vae", "pixelcnn", "diffusion"]
+# Tiny networks: a few training steps each, on 1 thread.
+TINY = {"gan": dict(base=8, latent_dim=8), "vae": dict(base=8, latent_dim=4),
+        "pixelcnn": dict(base=8, layers=2, levels=16), "diffusion": dict(base=8, steps=2)}
+COMMON = dict(data="digits", limit=5, epochs=2, batch_size=12, val_fraction=0.2, threads=1)  # 3 steps/epoch
+SIDE = {"pixelcnn": 12}  # pixel-by-pixel sampling: a smaller grayscale image keeps the suite fast (RGB stays 32)
+
+
+def tiny(family, **kw):
+    return {**COMMON, "model": family, **TINY[family], **kw}
+
+
+@pytest.fixture(scope="module")
+def rgb_npz(tmp_path_factory):
+    """Three named classes of 32x32 RGB images: a coloured square on noise."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 60, (24, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(24) % 3
+    for i in range(24):
+        r, c = rng.integers(2, 18, 2)
+        x[i, r:r + 12, c:c + 12, y[i]] = 230
+    p = tmp_path_factory.mktemp("data") / "squares.npz"
+    np.savez(p, x=x, y=y, classes=np.array(["red", "green", "blue"]))
+    return p
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def trained(request, tmp_path_factory):
+    """(family, uninterrupted run, run stopped at step 4 and resumed)."""
+    fam = request.param
+    out = tmp_path_factory.mktemp(f"runs-{fam}")
+    side = SIDE.get(fam, 0)
+    full = generate.train(**tiny(fam, out=str(out), name="full", size=side))
+    part = generate.train(**tiny(fam, out=str(out), name="part", max_steps=4, size=side))
+    assert part.run.config["stopped"] == "max_steps"
+    resumed = generate.train(resume=str(part.path))
+    return fam, full, resumed
+
+
+def test_run_directory_and_report(trained):
+    fam, run, _ = trained
+    p = run.path
+    for f in ("config.yaml", "model.json", "metrics.csv", "report.html", "weights/last.safetensors",
+              "weights/best.safetensors", "state/last.json", "plots/samples-epoch001.png",
+              "plots/samples-epoch002.png", "eval-test.json"):
+        assert (p / f).is_file(), f
+    opts = run.run.config["options"]
+    assert opts["model"] == fam and opts["epochs"] == 2 and opts["lr"] > 0  # family defaults resolved and recorded
+    info = json.loads((p / "model.json").read_text())
+    side = SIDE.get(fam, 28)
+    assert info["family"] == fam and info["input_shape"] == [1, side, side] and info["args"]["cond"] == "class"
+    html = (p / "report.html").read_text()
+    assert "samples-epoch002.png" in html and "Training curves" in html
+    rows = run.run.read_metrics()
+    assert [r["step"] for r in rows] == [3, 6]
+
+
+def test_load_and_seeded_sampling(trained):
+    fam, run, _ = trained
+    again = generate.load(run.path)
+    x1, y1 = again.sample(6, seed=3)
+    x2, y2 = generate.load(run.path).sample(6, seed=3)
+    side = SIDE.get(fam, 28)
+    assert x1.dtype == np.uint8 and x1.shape == (6, side, side, 1)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    assert np.array_equal(x1, run.sample(6, seed=3)[0])  # the object from train() and the reloaded one agree
+    assert not np.array_equal(x1, again.sample(6, seed=4)[0])
+    assert list(y1) == [0, 1, 2, 3, 4, 5]  # classes in turn when none is asked for
+
+
+def test_resume_is_exact(trained):
+    fam, full, resumed = trained
+    a, b = full.run.load_weights("last"), resumed.run.load_weights("last")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert [r["step"] for r in resumed.run.read_metrics()] == [3, 4, 6]
+
+
+def test_conditional_samples_carry_labels(trained):
+    _, run, _ = trained
+    x, y = run.sample(3, class_="7", seed=0)
+    assert list(y) == [7, 7, 7] and len(x) == 3
+    x, y = run.sample(2, class_=2, seed=0)
+    assert list(y) == [2, 2]
+    with pytest.raises(RecgenError, match="unknown class 'seven'"):
+        run.sample(2, class_="seven")
+    with pytest.raises(RecgenError, match="steps must be a positive"):
+        run.sample(2, steps=0)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_rgb_32(family, rgb_npz, tmp_path):
+    run = generate.train(**tiny(family, data=str(rgb_npz), epochs=1, max_steps=2, out=str(tmp_path)))
+    assert run.input_shape == (3, 32, 32) and run.classes == ["red", "green", "blue"]
+    x, y = run.sample(4, class_="green", seed=1)
+    assert x.shape == (4, 32, 32, 3) and list(y) == [1] * 4
+    assert np.array_equal(x, generate.load(run.path).sample(4, class_="green", seed=1)[0])
+
+
+# --------------------------------------------------------------------------------------------- family specifics
+def test_gan_health_flags_collapse_and_divergence():
+    from recgen.generate.gan import health
+
+    assert health(1.2, 0.5, 0.9) == []
+    assert "mode collapse" in health(1.0, 0.5, 0.05)[0]
+    assert "diverging" in health(0.01, 9.0, 0.8)[0]
+
+
+def test_gan_validate_reports_a_collapsed_generator():
+    from recgen.generate import gan
+    from recgen.generate.api import GenerateConfig
+
+    arch = gan.GANConfig(g_base=8, d_base=8, z_dim=8)
+    mods = gan.build(arch)
+    with torch.no_grad():  # every noise vector -> the same image
+        mods["G"].fc.weight.zero_()
+    val = (torch.rand(50, 1, 28, 28), torch.arange(50) % 10)
+    task = gan.GANTask(mods, arch, GenerateConfig(model="gan"), val, [str(i) for i in range(10)], torch.device("cpu"))
+    with pytest.warns(UserWarning, match="mode collapse"):
+        m = task.validate(mods)
+    assert m["gan_collapse"] == 1 and m["gan_spread_ratio"] < 0.35
+
+
+def test_pixelcnn_is_causal_and_untrained_is_near_8_bits():
+    from recgen.generate.pixelcnn import PixelCNN, PixelCNNConfig, evaluate, quantise
+
+    torch.manual_seed(0)
+    net = PixelCNN(PixelCNNConfig(hidden=8, layers=3, head=16, cond="none")).eval()
+    x = torch.randint(0, 256, (1, 1, 28, 28))
+    with torch.no_grad():
+        base = net(x)
+        y = x.clone()
+        y[0, 0, 10, 12] = 255 - y[0, 0, 10, 12]
+        changed = (net(y) - base).abs().amax(dim=(1, 2))[0] > 0  # (H, W)
+        r = 20  # the rows above the receptive field change nothing: sampling crops them
+        top = r - net.rows_above
+        assert torch.allclose(net(x[:, :, top:r + 1])[..., -1, :], base[..., r, :], atol=1e-5)
+    order = torch.arange(28 * 28).view(28, 28)
+    assert not changed[order <= 10 * 28 + 12].any()  # nothing at or before the pixel in raster order
+    assert changed[11, 12]
+    imgs = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (20, 1, 28, 28))).float() / 255
+    bpd = evaluate(net, imgs, torch.zeros(20, dtype=torch.long), lambda y, g: None)["bpd"]
+    assert 7.5 < bpd < 8.5  # an untrained softmax over 256 levels is close to uniform: log2(256) = 8
+    assert quantise(torch.tensor([0.0, 1.0]), 16).tolist() == [0, 15]
+
+
+def test_pixelcnn_reports_bits_per_dim(trained):
+    fam, run, _ = trained
+    if fam != "pixelcnn":
+        pytest.skip("pixelcnn only")
+    m = json.loads((run.path / "eval-test.json").read_text())
+    assert 0 < m["bpd"] < 4.5 and m["data"] == "quantised to 16 levels"  # log2(16) = 4 bits at chance
+    assert "val_bpd" in run.run.read_metrics()[-1]
+
+
+def test_vae_elbo_interpolation_and_variations(trained):
+    fam, run, _ = trained
+    if fam != "vae":
+        pytest.skip("vae only")
+    m = json.loads((run.path / "eval-test.json").read_text())
+    assert {"elbo", "bpd", "recon_mse", "kl"} <= set(m) and 0 <= m["recon_mse"] < 1
+    img = (np.random.default_rng(0).random((28, 28, 1)) * 255).astype(np.uint8)
+    frames, y = run.interpolate(img, img[::-1], n=5, class_=3)
+    assert frames.shape == (5, 28, 28, 1) and list(y) == [3] * 5
+    rows, y = run.interpolate(n=4)  # one row per class between two noise draws
+    assert rows.shape == (40, 28, 28, 1) and list(y[:8]) == [0] * 4 + [1] * 4
+    x, y = run.sample(3, like=img, strength=0.3, seed=0)
+    assert x.shape == (3, 28, 28, 1) and y is not None and len(set(y.tolist())) == 1  # the inferred class
+    z = run.embed(x)
+    assert z.shape == (3, 4) and run.decode(z, class_=int(y[0])).shape == (3, 28, 28, 1)
+
+
+def test_diffusion_samplers_guidance_and_sdedit(trained):
+    fam, run, _ = trained
+    if fam != "diffusion":
+        pytest.skip("diffusion only")
+    for sampler in ("ddpm", "ddim", "dpm"):
+        x, _ = run.sample(2, class_=1, sampler=sampler, steps=3, guidance=3.0, seed=0)
+        assert x.shape == (2, 28, 28, 1)
+        assert np.array_equal(x, run.sample(2, class_=1, sampler=sampler, steps=3, guidance=3.0, seed=0)[0])
+    img = np.full((28, 28, 1), 200, np.uint8)
+    near, _ = run.sample(2, like=img, strength=0.2, steps=10, seed=0)
+    far, _ = run.sample(2, like=img, strength=1.0, steps=10, seed=0)
+    assert np.abs(near.astype(float) - 200).mean() < np.abs(far.astype(float) - 200).mean()
+    with pytest.raises(RecgenError, match="sampler must be one of"):
+        run.sample(2, sampler="euler")
+
+
+def test_text_conditioning(rgb_npz, tmp_path):
+    from recgen.generate.condition import class_prompts, embed_texts, nearest_class
+    from recgen.data import FASHION_CLASSES
+
+    # the held-out phrasings of the prompt file land on their class in MiniLM space (never trained on)
+    held = class_prompts(FASHION_CLASSES, "heldout")
+    flat = [p for ps in held for p in ps]
+    truth = torch.tensor([k for k, ps in enumerate(held) for _ in ps])
+    assert (nearest_class(embed_texts(flat), FASHION_CLASSES) == truth).float().mean() >= 0.8
+    for fam in ("vae", "diffusion"):
+        run = generate.train(**tiny(fam, data=str(rgb_npz), epochs=1, max_steps=2, out=str(tmp_path),
+                                    text_conditional=True))
+        assert run.arch.cond == "text"
+        x, y = run.sample(2, prompt="something coloured green", seed=0)
+        assert x.shape == (2, 32, 32, 3) and list(y) == [1, 1]
+        assert np.array_equal(x, run.sample(2, prompt="something coloured green", seed=0)[0])
+        x, y = run.sample(3, class_="blue", seed=0)  # a class name is a prompt too
+        assert list(y) == [2, 2, 2]
+        with pytest.raises(RecgenError, match="empty prompt"):
+            run.sample(2, prompt="  ")
+
+
+def test_unconditional_run(tmp_path):
+    run = generate.train(**tiny("gan", epochs=1, max_steps=2, out=str(tmp_path), class_conditional=False))
+    x, y = run.sample(3, seed=0)
+    assert y is None and x.shape == (3, 28, 28, 1)
+    with pytest.raises(RecgenError, match="unconditional"):
+        run.sample(2, class_=1)
+    with pytest.raises(RecgenError, match="guidance.*needs a class- or text-conditional run"):
+        run.sample(2, guidance=2.0)
+
+
+# ---------------------------------------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def cli_runs(rgb_npz, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli")
+    vae = generate.train(**tiny("vae", data=str(rgb_npz), epochs=1, max_steps=2, out=str(out)))
+    unc = generate.train(**tiny("diffusion", data=str(rgb_npz), epochs=1, max_steps=1, out=str(out),
+                                class_conditional=False))
+    return out, vae.path, unc.path
+
+
+def cli(*args) -> "object":
+    """The `recgen` command in-process (no interpreter start-up): for the cheaper CLI checks."""
+    from typer.testing import CliRunner
+
+    from recgen.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_train_and_sample(rgb_npz, tmp_path):
+    r = run_cli("generate", "train", "--model", "gan", "--data", rgb_npz, "--epochs", "1", "--max-steps", "2",
+                "--val-fraction", "0.25",
+                "--batch-size", "8", "--base", "8", "--latent-dim", "8", "--threads", "1", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "generate" / "gan-1"
+    assert "report:" in r.stdout and (run / "report.html").is_file() and (run / "plots/interpolation.png").is_file()
+    out = tmp_path / "s" / "boots.png"
+    r = run_cli("generate", "sample", run, "--n", "5", "--class", "blue", "--seed", "2", "--out", out,
+                "--per-image")
+    assert r.returncode == 0, r.stderr
+    z = np.load(out.with_suffix(".npz"))
+    assert z["x"].shape == (5, 32, 32, 3) and z["x"].dtype == np.uint8 and z["y"].tolist() == [2] * 5
+    assert list(z["classes"]) == ["red", "green", "blue"]
+    assert len(list((tmp_path / "s" / "boots").glob("*-blue.png"))) == 5 and out.is_file()
+    r = cli("generate", "sample", run, "--n", "5", "--class", "blue", "--seed", "2", "--out", tmp_path / "b.png")
+    assert r.exit_code == 0 and np.array_equal(np.load(tmp_path / "b.npz")["x"], z["x"])  # same seed, same images
+    r = cli("generate", "interpolate", run, "--n", "4", "--out", tmp_path / "i.png")
+    assert r.exit_code == 0 and np.load(tmp_path / "i.npz")["x"].shape == (12, 32, 32, 3)
+    r = cli("generate", "eval", run, "--no-judge", "--json")
+    m = json.loads(r.stdout)["likelihood"]
+    assert r.exit_code == 0 and m["split"] == "val" and 0 < m["spread_ratio"] < 10
+
+
+@pytest.mark.parametrize("args,message", [  # the issue's list, each as a user would hit it
+    (["--class", "gren"], "error: unknown class 'gren'; did you mean 'green'"),
+    (["--prompt", ""], "error: empty prompt"),
+    (["--prompt", "a green square"], "error: --prompt needs a run trained with --text-conditional"),
+    (["--steps", "0"], "error: steps must be a positive number"),
+    (["--like", "JUNK"], "error: "),
+    (["--guidance", "3", "UNC"], "error: --guidance (classifier-free guidance) needs a class- or text"),
+])
+def test_cli_sample_bad_input_is_one_line_exit_2(cli_runs, args, message):
+    out, vae, unc = cli_runs
+    run = unc if "UNC" in args else vae
+    args = [a for a in args if a != "UNC"]
+    if "JUNK" in args:
+        junk = out / "junk.png"
+        junk.write_text("not an image")
+        args = ["--like", str(junk)]
+        message = f"error: {junk}: not a readable image"
+    r = run_cli("generate", "sample", run, "--n", "2", "--out", out / "x.png", *args)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().startswith(message) and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["sample", "{vae}", "--class", "1", "--prompt", "x"], "error: give either a class or a prompt"),
+    (["sample", "{unc}", "--steps", "-2"], "error: steps must be a positive number"),
+    (["sample", "{vae}", "--sampler", "ddim"], "error: --sampler/--steps/--guidance apply to diffusion runs"),
+    (["sample", "{vae}", "--like", "/no/such.png"], "error: /no/such.png: no such image file"),
+    (["interpolate", "{unc}"], "error: interpolation needs a gan or vae run"),
+    (["train", "--model", "vqgan"], "error: model must be one of gan, vae, pixelcnn, diffusion"),
+    (["train", "--modle", "gan"], "No such option"),
+    (["sample", "/nonexistent/run"], "error: /nonexistent/run: not a recgen run directory"),
+])
+def test_cli_bad_input_other(cli_runs, args, message):
+    out, vae, unc = cli_runs
+    r = cli("generate", *[a.format(unc=unc, vae=vae) for a in args])
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and "Traceback" not in r.stderr
