@@ -80,8 +80,8 @@ class Untrusted(TransformerMixin, BaseEstimator):
 def test_untrusted_types_are_refused(digits, tmp_path, step):
     x, y, _, _ = digits
     pipe = build_classical("rf", "pixels", seed=0, n_estimators=2)
-    pipe.steps.insert(1, ("extra", step))
     pipe.fit(x[:50], y[:50])
+    pipe.steps.insert(1, ("extra", step))  # after fitting: the payload must never run, not even here
     path = tmp_path / "evil.skops"
     sio.dump(pipe, path)
     with pytest.raises(RecgenError) as err:

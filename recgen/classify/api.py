@@ -197,13 +197,7 @@ class ClassifierRun:
             t = torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255)
             return predict_proba(self.model, t, tta=self.config.tta and "flip" in self.config.augment,
                                  device=self.device).numpy()
-        final = self.model.steps[-1][1]
-        if hasattr(final, "predict_proba"):
-            return self.model.predict_proba(x)
-        # A linear SVM has margins, not probabilities: a softmax over them ranks classes the same way.
-        d = np.asarray(self.model.decision_function(x), dtype=np.float64)
-        e = np.exp(d - d.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
+        return self.model.predict_proba(x)
 
     def evaluate(self, split: str = "test", data: ImageSet | None = None, write: bool = True) -> dict[str, Any]:
         """Metrics on the test split (or the validation split when the dataset has none, or `data`)."""

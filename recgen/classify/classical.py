@@ -86,7 +86,12 @@ class FlipPipeline(Pipeline):
         return self._averaged("decision_function", X)
 
     def predict_proba(self, X, **params):
-        return self._averaged("predict_proba", X)
+        if hasattr(self.steps[-1][1], "predict_proba"):
+            return self._averaged("predict_proba", X)
+        # A linear SVM has margins, not probabilities: a softmax over them ranks the classes the same way.
+        d = np.asarray(self.decision_function(X), dtype=np.float64)
+        e = np.exp(d - d.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
 
     def predict(self, X, **params):
         if not self.flip:
