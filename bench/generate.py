@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from recgen import generate
-from recgen.generate.api import FAMILIES
+from recgen.generate.config import FAMILIES
 
 STEPS = (10, 20, 50, 250)
 SAMPLERS = ("ddpm", "ddim", "dpm")

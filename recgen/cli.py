@@ -220,7 +220,7 @@ def _generate_train(options: dict[str, Any]) -> None:
 
 
 def _register_generate_train():
-    from recgen.generate.api import GenerateConfig
+    from recgen.generate.config import GenerateConfig
 
     generate_app.command("train", help="Train a generator (gan | vae | pixelcnn | diffusion) through the shared loop, "
                                        "unconditional, class- or text-conditional.")(

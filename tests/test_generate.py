@@ -159,19 +159,17 @@ def test_pixelcnn_is_causal_and_untrained_is_near_8_bits():
     assert quantise(torch.tensor([0.0, 1.0]), 16).tolist() == [0, 15]
 
 
+@pytest.mark.parametrize("trained", ["pixelcnn"], indirect=True)
 def test_pixelcnn_reports_bits_per_dim(trained):
     fam, run, _ = trained
-    if fam != "pixelcnn":
-        pytest.skip("pixelcnn only")
     m = json.loads((run.path / "eval-test.json").read_text())
     assert 0 < m["bpd"] < 4.5 and m["data"] == "quantised to 16 levels"  # log2(16) = 4 bits at chance
     assert "val_bpd" in run.run.read_metrics()[-1]
 
 
+@pytest.mark.parametrize("trained", ["vae"], indirect=True)
 def test_vae_elbo_interpolation_and_variations(trained):
     fam, run, _ = trained
-    if fam != "vae":
-        pytest.skip("vae only")
     m = json.loads((run.path / "eval-test.json").read_text())
     assert {"elbo", "bpd", "recon_mse", "kl"} <= set(m) and 0 <= m["recon_mse"] < 1
     img = (np.random.default_rng(0).random((28, 28, 1)) * 255).astype(np.uint8)
@@ -185,10 +183,9 @@ def test_vae_elbo_interpolation_and_variations(trained):
     assert z.shape == (3, 4) and run.decode(z, class_=int(y[0])).shape == (3, 28, 28, 1)
 
 
+@pytest.mark.parametrize("trained", ["diffusion"], indirect=True)
 def test_diffusion_samplers_guidance_and_sdedit(trained):
     fam, run, _ = trained
-    if fam != "diffusion":
-        pytest.skip("diffusion only")
     for sampler in ("ddpm", "ddim", "dpm"):
         x, _ = run.sample(2, class_=1, sampler=sampler, steps=3, guidance=3.0, seed=0)
         assert x.shape == (2, 28, 28, 1)

@@ -186,7 +186,8 @@ def test_cli_restores_files_folders_and_npz(runs, inputs, tmp_path):
     ("denoise", ["--sigma", "-0.1"], "sigma must be a non-negative"),
     ("superres", ["--scale", "3"], "scale 3 not supported"),
     ("superres", ["--scale", "4"], "trained for x2"),
-    ("denoise", ["--method", "ddnm"], "needs a diffusion generator run"),
+    ("denoise", ["--method", "reverse"], "needs a diffusion generator run"),
+    ("denoise", ["--method", "magic"], "method must be one of"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(task, extra, message, runs, inputs):
     extra = [str(inputs / e) if e.startswith("masks/") else e for e in extra]

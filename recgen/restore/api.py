@@ -28,7 +28,7 @@ from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, bu
 from recgen.runs import Run
 from recgen.train import Trainer, resolve_device, seeded
 
-METHODS = ("auto", "restorer", "ddnm", "repaint")
+METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
 
 
 @dataclass
@@ -73,6 +73,13 @@ def _check(cfg: RestoreConfig) -> RestorerConfig:
     if not widths or min(widths) <= 0 or cfg.blocks < 0:
         raise RecgenError(f"widths must be positive channel counts and blocks >= 0, got {cfg.widths!r}, {cfg.blocks}")
     return RestorerConfig(task=cfg.task, scale=cfg.scale, widths=widths, blocks=cfg.blocks)
+
+
+def check_method(task: str, method: str) -> None:
+    if task not in TASKS:
+        raise RecgenError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if method not in METHODS:
+        raise RecgenError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
 def corruptions(cfg: RestoreConfig) -> Corruptions:
@@ -122,6 +129,7 @@ class RestorerRun:
         return self._net
 
     def check(self, task: str, method: str = "auto", scale: int = 2) -> None:
+        check_method(task, method)
         if task != self.arch.task:
             raise RecgenError(f"{self.path}: this restorer was trained to {self.arch.task}, not to {task}; train one "
                               f"with `recgen restore train --task {task}` or pass a diffusion generator run")
@@ -130,7 +138,7 @@ class RestorerRun:
         if task == "superres" and scale != self.arch.scale:
             raise RecgenError(f"scale {scale} not supported by {self.path}: it was trained for x{self.arch.scale}")
 
-    def describe(self, method: str = "auto", steps: int = 0) -> str:
+    def describe(self, task: str, method: str = "auto", steps: int = 0) -> str:
         return f"restorer U-Net ({self.arch.task})"
 
     def fixed_size(self) -> tuple[int, int] | None:
@@ -146,7 +154,7 @@ class DiffusionRestorer:
     process at the noise level of the input."""
 
     kind = "diffusion"
-    DEFAULT_STEPS = {"ddnm": 20, "repaint": 50, "denoise": 1}
+    DEFAULT_STEPS = {"ddnm": 20, "repaint": 50, "reverse": 1}
 
     def __init__(self, gen):
         self.gen = gen
@@ -169,9 +177,10 @@ class DiffusionRestorer:
         return f"DiffusionRestorer({str(self.path)!r})"
 
     def _method(self, task: str, method: str) -> str:
-        return "ddnm" if method == "auto" else method
+        return guided.METHODS[task][0] if method == "auto" else method
 
     def check(self, task: str, method: str = "auto", scale: int = 2) -> None:
+        check_method(task, method)
         m = self._method(task, method)
         if m == "restorer":
             raise RecgenError(f"method 'restorer' needs a restorer run; {self.path} is a {self.gen.family} run")
@@ -179,8 +188,9 @@ class DiffusionRestorer:
         if task == "superres":
             check_scale(scale, self.input_shape[1:])
 
-    def describe(self, method: str = "auto", steps: int = 0) -> str:
-        return f"diffusion {self._method('', method)}, {steps or 'default'} steps"
+    def describe(self, task: str, method: str = "auto", steps: int = 0) -> str:
+        m = self._method(task, method)
+        return f"diffusion {m}, {steps or self.DEFAULT_STEPS[m]} steps"
 
     def fixed_size(self) -> tuple[int, int] | None:
         return self.input_shape[1], self.input_shape[2]
@@ -188,12 +198,8 @@ class DiffusionRestorer:
     def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0) -> torch.Tensor:
         m = self._method(obs.task, method)
         self.check(obs.task, m, obs.scale)
-        g = seeded(seed, 7)
-        if obs.task == "denoise":
-            return guided.denoise(self.gen, obs, g, steps or self.DEFAULT_STEPS["denoise"])
-        if m == "repaint":
-            return guided.repaint(self.gen, obs, g, steps or self.DEFAULT_STEPS["repaint"])
-        return guided.ddnm(self.gen, obs, g, steps or self.DEFAULT_STEPS["ddnm"])
+        fn = {"ddnm": guided.ddnm, "repaint": guided.repaint, "reverse": guided.denoise}[m]
+        return fn(self.gen, obs, seeded(seed, 7), steps or self.DEFAULT_STEPS[m])
 
 
 def load(path: str | Path) -> RestorerRun | DiffusionRestorer:

@@ -18,7 +18,7 @@ Run_ = Annotated[str, typer.Argument(help="a restorer run (recgen restore train)
 Inputs = Annotated[list[str], typer.Argument(help="image files, folders, globs or .npz files (array x)")]
 Out = Annotated[str, typer.Option(help="folder for restored images, grid.png, restored.npz and results.json")]
 Simulate = Annotated[bool, typer.Option(help="inputs are clean ground truth: corrupt them first and score the result")]
-Method = Annotated[str, typer.Option(help="auto | restorer | ddnm | repaint (the last two need a diffusion run)")]
+Method = Annotated[str, typer.Option(help="auto | restorer | ddnm | repaint | reverse (the last three: diffusion runs)")]
 Steps = Annotated[int, typer.Option(help="diffusion steps (0 = the method's default)")]
 Seed = Annotated[int, typer.Option(help="seeds drawn masks, added noise and diffusion sampling")]
 Baselines = Annotated[bool, typer.Option(help="also run the classical baselines")]
@@ -78,7 +78,8 @@ def inpaint(run: Run_, inputs: Inputs, out: Out = "restored",
 @restore_app.command("denoise")
 @user_errors
 def denoise(run: Run_, inputs: Inputs, out: Out = "restored",
-            sigma: Annotated[float, typer.Option(help="noise std of the inputs, images in [0, 1] (0 = estimate)")] = 0.0,
+            sigma: Annotated[float, typer.Option(help="noise std of the inputs, images in [0, 1] "
+                                                      "(0 = estimate)")] = 0.0,
             simulate: Simulate = False, method: Method = "auto", steps: Steps = 0, seed: Seed = 0,
             baselines: Baselines = True, json_: Json = False):
     """Remove Gaussian noise of a known or estimated sigma (baseline: non-local means)."""

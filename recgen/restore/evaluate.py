@@ -105,7 +105,7 @@ def evaluate(model, task: str, n: int = 1000, seeds: tuple[int, ...] = (0,), mas
         if shown is None:
             shown = (obs, outs)
 
-    res: dict[str, Any] = {"task": task, "run": str(model.path), "model": model.describe(method, steps),
+    res: dict[str, Any] = {"task": task, "run": str(model.path), "model": model.describe(task, method, steps),
                            "data": f"{test.name} test split, first {len(x)} images", "n": len(x),
                            "seeds": list(seeds), "settings": settings(task, mask_kind, ratio, sigma, scale)}
     if task == "inpaint":

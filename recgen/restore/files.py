@@ -97,32 +97,45 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
     items = read_inputs(inputs)
     mask_arr = read_image(Path(mask)) if mask else None
     c = model.channels
-    results, arrays, rows = [], {}, []
-    for i, (name, im) in enumerate(items):
-        fold = c == 1 and im.shape[-1] == 3  # a gray model restores each colour channel on its own
-        x = from_uint8(np.array(im.transpose(2, 0, 1)[..., None] if fold else to_channels(im[None], c)))  # (B, c, H, W)
-        obs, truth = _observe(task, x, mask_arr, mask, mask_kind, ratio, sigma, scale, simulate, seed + i,
-                              model.fixed_size())
-        outs = {"recgen": model.restore(obs, method=method, steps=steps, seed=seed + i)}
+    groups: dict[tuple, list[int]] = {}  # images of one shape are restored as one batch
+    for i, (_, im) in enumerate(items):
+        groups.setdefault(im.shape, []).append(i)
+    results: list = [None] * len(items)
+    for g, ((h, w, ch), idx) in enumerate(groups.items()):
+        arr = np.stack([items[i][1] for i in idx])  # (N, H, W, C) uint8
+        k = 3 if c == 1 and ch == 3 else 1  # a gray model restores each colour channel on its own
+        x = from_uint8(arr.transpose(0, 3, 1, 2).reshape(-1, h, w, 1) if k == 3 else to_channels(arr, c))
+        obs, truth = _observe(task, x, k, mask_arr, mask, mask_kind, ratio, sigma, scale, simulate,
+                              seed + 1000 * g, model.fixed_size())
+        outs = {"recgen": model.restore(obs, method=method, steps=steps, seed=seed + g)}
         if baselines:
-            outs.update({k: fn(obs) for k, fn in BASELINES[task].items()})
-        if fold:  # (3, 1, H, W) -> (1, 3, H, W)
-            obs = _unfold_obs(obs)
-            outs = {k: v.permute(1, 0, 2, 3) for k, v in outs.items()}
-            truth = None if truth is None else truth.permute(1, 0, 2, 3)
+            outs.update({name: fn(obs) for name, fn in BASELINES[task].items()})
+        if k == 3:  # (3N, 1, H, W) -> (N, 3, H, W)
+            obs = Observation(task, _unfold(obs.y), None if obs.mask is None else obs.mask[::3],
+                              None if obs.sigma is None else obs.sigma[::3], obs.scale)
+            outs = {name: _unfold(v) for name, v in outs.items()}
+            truth = None if truth is None else _unfold(truth)
+        for j, i in enumerate(idx):
+            results[i] = (items[i][0], obs.subset(slice(j, j + 1)), {name: v[j:j + 1] for name, v in outs.items()},
+                          None if truth is None else truth[j:j + 1])
+    rows = []
+    for name, obs, outs, truth in results:
         row = {"input": name}
         if truth is not None:
-            row.update({f"{k}_psnr": round(float(psnr(v, truth)[0]), 3) for k, v in outs.items()})
-            row.update({f"{k}_ssim": round(float(ssim(v, truth)[0]), 4) for k, v in outs.items()})
+            row.update({f"{m}_psnr": round(float(psnr(v, truth)[0]), 3) for m, v in outs.items()})
+            row.update({f"{m}_ssim": round(float(ssim(v, truth)[0]), 4) for m, v in outs.items()})
         if task == "denoise":
             row["sigma"] = round(float(obs.sigma[0]), 4)
         rows.append(row)
-        results.append((name, obs, outs, truth))
     return _write(model, task, out, results, rows, method, steps)
 
 
-def _observe(task, x, mask_arr, mask_path, mask_kind, ratio, sigma, scale, simulate, seed, fixed):
-    """One image (B, C, H, W) -> (observation, ground truth or None)."""
+def _unfold(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1, 3, *t.shape[-2:])
+
+
+def _observe(task, x, k, mask_arr, mask_path, mask_kind, ratio, sigma, scale, simulate, seed, fixed):
+    """Images (B, C, H, W), k channels folded per image -> (observation, ground truth or None)."""
     n, _, h, w = x.shape
     if fixed is not None:
         want = fixed if task != "superres" or simulate else (fixed[0] // scale, fixed[1] // scale)
@@ -130,24 +143,18 @@ def _observe(task, x, mask_arr, mask_path, mask_kind, ratio, sigma, scale, simul
             raise RecgenError(f"this diffusion model restores {want[0]}x{want[1]} inputs, got {h}x{w}")
     if task == "inpaint":
         if mask_arr is not None:
-            m = mask_from_image(mask_arr, (h, w), str(mask_path))
-        else:
-            m = draw_masks(1, h, w, mask_kind, ratio, seed)
-        m = m.expand(n, 1, h, w)
+            m = mask_from_image(mask_arr, (h, w), str(mask_path)).expand(n, 1, h, w)
+        else:  # one mask per image, shared by its folded channels
+            m = draw_masks(n // k, h, w, mask_kind, ratio, seed).repeat_interleave(k, 0)
         known = mask_arr is None or simulate
         return Observation(task, quantize(apply_mask(x, m)), mask=m), (x if known else None)
     if task == "denoise":
         y = add_noise(x, sigma, torch.Generator().manual_seed(seed)) if simulate else x
-        s = torch.full((n,), float(sigma)) if sigma > 0 else estimate_sigma(y).mean().expand(n).clone()
+        s = torch.full((n,), float(sigma)) if sigma > 0 else \
+            estimate_sigma(y).reshape(-1, k).mean(1).repeat_interleave(k)
         return Observation(task, y, sigma=s), (x if simulate else None)
     y = downscale(x, scale) if simulate else x
     return Observation(task, y, scale=scale), (x if simulate else None)
-
-
-def _unfold_obs(obs: Observation) -> Observation:
-    """The observation of a colour image restored channel by channel, (3, 1, h, w) -> (1, 3, h, w)."""
-    return Observation(obs.task, obs.y.permute(1, 0, 2, 3), None if obs.mask is None else obs.mask[:1],
-                       None if obs.sigma is None else obs.sigma[:1], obs.scale)
 
 
 def _write(model, task, out, results, rows, method, steps) -> dict[str, Any]:
@@ -180,7 +187,7 @@ def _write(model, task, out, results, rows, method, steps) -> dict[str, Any]:
         grid = str(write_grid(obs, outs, truth, out / "grid.png", rows=16))
         np.savez_compressed(out / "restored.npz", names=np.array(names),
                             **{m: to_uint8(torch.cat([widen(r[2][m]) for r in results])) for m in outs})
-    summary = {"task": task, "run": str(model.path), "model": model.describe(method, steps), "n": len(results),
+    summary = {"task": task, "run": str(model.path), "model": model.describe(task, method, steps), "n": len(results),
                "out": str(out), "grid": grid, "images": written, "per_image": rows}
     scored = [r for r in rows if "recgen_psnr" in r]
     if scored:

@@ -8,7 +8,7 @@
              (diffusers, prediction_type="sample"), so the update rule stays the scheduler's.
     repaint  RePaint (arXiv 2201.09865), inpainting only: the known region is re-noised to each step's level and
              pasted in, with forward "jumps" that let the generated region harmonise (diffusers' RePaintScheduler).
-    denoise  Gaussian noise of std sigma (on [0, 1]) is the forward process itself at the step t* where
+    reverse  denoising: Gaussian noise of std sigma (on [0, 1]) is the forward process itself at the step t* where
              sqrt((1 - a_t) / a_t) = 2 sigma (images in [-1, 1]): scale y by sqrt(a_t*) and run the reverse process
              from t*. One step is Tweedie's posterior mean E[x0 | x_t*] (the MMSE estimate, best PSNR); more steps
              give sharper samples.
@@ -25,7 +25,8 @@ from diffusers import DDIMScheduler, RePaintScheduler
 from recgen.errors import RecgenError
 from recgen.restore.degrade import Observation, consistent, project
 
-METHODS = {"inpaint": ("ddnm", "repaint"), "denoise": ("ddnm",), "superres": ("ddnm",)}
+# The first of each task is its default.
+METHODS = {"inpaint": ("ddnm", "repaint"), "denoise": ("reverse",), "superres": ("ddnm",)}
 
 
 def check_generator(gen, task: str, method: str) -> None:
@@ -109,6 +110,8 @@ def denoise(gen, obs: Observation, g: torch.Generator, steps: int = 1) -> torch.
                 break
             a_next = abar[int(ts[i + 1])].to(x)
             eps = (x - abar[t].sqrt().to(x) * x0) / (1 - abar[t]).sqrt().to(x)
-            x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps  # deterministic DDIM step t -> ts[i+1]
+            # deterministic DDIM step (eta = 0, arXiv 2010.02502 eq. 12) between the irregular timesteps
+            # t*, ..., 0 that the fixed-stride diffusers scheduler cannot take
+            x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
         out[idx] = ((x + 1) / 2).clamp(0, 1).cpu()
     return out

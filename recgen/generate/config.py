@@ -1,0 +1,99 @@
+"""Options of `recgen generate train` (GenerateConfig: the CLI flags, config.yaml keys and Python keywords), the
+per-family defaults, and the mapping from those options to each family's architecture config."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from recgen.config import TrainConfig
+from recgen.errors import RecgenError
+from recgen.generate import diffusion, gan, pixelcnn, vae
+
+FAMILIES = {  # module, architecture config, training task
+    "gan": (gan, gan.GANConfig, gan.GANTask),
+    "vae": (vae, vae.VAEConfig, vae.VAETask),
+    "pixelcnn": (pixelcnn, pixelcnn.PixelCNNConfig, pixelcnn.PixelCNNTask),
+    "diffusion": (diffusion, diffusion.DiffusionConfig, diffusion.DiffusionTask),
+}
+# Training options each family fills in when left at 0 (-1 for ema), sized for about 20 minutes of 2 CPU cores on
+# Fashion-MNIST (58.8k training images at 28x28) from per-step times measured on a lightly loaded machine:
+#   gan        ~0.35 s per step of 64  -> 4 epochs  = 3.7k steps
+#   vae        ~0.17 s per step of 128 -> 10 epochs = 4.6k steps
+#   pixelcnn   ~1.0 s per step of 64   -> 1 epoch   = 0.9k steps (pixel-by-pixel models are the slow ones here)
+#   diffusion  ~0.7 s per step of 64   -> 2 epochs  = 1.8k steps
+# bench/generate.py measures what a default run really takes.
+FAMILY_DEFAULTS = {
+    "gan": dict(epochs=4, batch_size=64, lr=2e-4, ema=0.999),
+    "vae": dict(epochs=10, batch_size=128, lr=2e-3, ema=0.0),
+    "pixelcnn": dict(epochs=1, batch_size=64, lr=2e-3, ema=0.0),
+    "diffusion": dict(epochs=2, batch_size=64, lr=1e-3, ema=0.995),
+}
+
+
+@dataclass
+class GenerateConfig(TrainConfig):
+    epochs: int = 0  # passes over the training set (0 = the family's default, sized for ~20 min on 2 CPU cores)
+    batch_size: int = 0  # images per optimizer step (0 = the family's default)
+    lr: float = 0.0  # peak learning rate (0 = the family's default; the GAN's discriminator uses twice this)
+    weight_decay: float = 0.0  # decoupled weight decay (generators train without)
+    schedule: str = "cosine"  # onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)
+    warmup: float = 0.02  # fraction of steps spent warming up
+    ema: float = -1.0  # EMA decay of the sampled weights (0 = off; -1 = family default: GAN 0.999, diffusion 0.995)
+    model: str = "diffusion"  # gan | vae | pixelcnn | diffusion
+    data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
+    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
+    size: int = 0  # resize images to size x size (0 = the dataset's own size; gan/vae/diffusion need a multiple of 4)
+    channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
+    limit: int = 0  # use at most this many training images per class (0 = all)
+    val_fraction: float = 0.02  # share of the training set held out for per-epoch validation (0 = none)
+    class_conditional: bool = True  # condition on the class label (sample with --class NAME)
+    text_conditional: bool = False  # condition on MiniLM embeddings of class descriptions (sample with --prompt)
+    base: int = 0  # base channel width (0 = family default): GAN G/D 32, VAE 32, PixelCNN 32, UNet 32 (x1, x2, x2)
+    latent_dim: int = 0  # GAN noise / VAE latent size (0 = family default: 64 / 16)
+    layers: int = 0  # PixelCNN gated layers / UNet ResNet blocks per level (0 = family default: 8 / 1)
+    levels: int = 256  # PixelCNN softmax levels per channel (256 = 8-bit data; fewer quantise the data)
+    cond_dropout: float = 0.1  # diffusion: share of images trained without their condition (classifier-free guidance)
+    sampler: str = "dpm"  # diffusion sampler for the per-epoch grids and `sample`'s default: ddpm | ddim | dpm
+    steps: int = 20  # diffusion sampling steps for the grids and `sample`'s default
+    guidance: float = 2.0  # classifier-free guidance scale for the grids and `sample`'s default (1 = none)
+
+
+def cond_mode(cfg: GenerateConfig) -> str:
+    return "text" if cfg.text_conditional else "class" if cfg.class_conditional else "none"
+
+
+def resolve(cfg: GenerateConfig) -> GenerateConfig:
+    """Check the options and fill in the family's defaults, so config.yaml records what actually ran."""
+    if cfg.model not in FAMILIES:
+        raise RecgenError(f"model must be one of {', '.join(FAMILIES)}, got {cfg.model!r}")
+    fill = {k: v for k, v in FAMILY_DEFAULTS[cfg.model].items()
+            if getattr(cfg, k) == (-1.0 if k == "ema" else 0)}
+    cfg = dataclasses.replace(cfg, **fill)
+    if cfg.steps <= 0:
+        raise RecgenError(f"steps must be a positive number of sampling steps, got {cfg.steps}")
+    if cfg.sampler not in diffusion.SAMPLERS:
+        raise RecgenError(f"sampler must be one of {', '.join(diffusion.SAMPLERS)}, got {cfg.sampler!r}")
+    if not 2 <= cfg.levels <= 256:
+        raise RecgenError(f"levels must be between 2 and 256, got {cfg.levels}")
+    return cfg
+
+
+def arch_config(cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: int):
+    """The family's architecture config from the generic options and the data's (C, H, W)."""
+    c, h, w = shape
+    if cfg.model != "pixelcnn" and (h % 4 or w % 4):
+        raise RecgenError(f"{cfg.model} needs image sides divisible by 4, got {h}x{w}; pass --size 28 or --size 32")
+    common = dict(channels=c, height=h, width=w, num_classes=num_classes, cond=cond_mode(cfg))
+    b, z, n = cfg.base, cfg.latent_dim, cfg.layers
+    if cfg.model == "gan":
+        return gan.GANConfig(**common, **({"g_base": b, "d_base": b} if b else {}), **({"z_dim": z} if z else {}))
+    if cfg.model == "vae":
+        return vae.VAEConfig(**common, **({"base": b} if b else {}), **({"latent_dim": z} if z else {}))
+    if cfg.model == "pixelcnn":
+        return pixelcnn.PixelCNNConfig(**common, levels=cfg.levels, **({"hidden": b} if b else {}),
+                                       **({"layers": n} if n else {}))
+    d = diffusion.DiffusionConfig(**common, cond_dropout=cfg.cond_dropout, **({"layers_per_block": n} if n else {}))
+    if b:
+        d.block_out_channels, d.norm_groups = (b, 2 * b, 2 * b), min(8, b)
+    return d
