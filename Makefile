@@ -31,9 +31,16 @@ test: setup
 demo: setup
 	$(BIN)/recgen demo
 
+# Long runs (about 2 hours on 2 cores): each step prints its figures and rewrites its section of docs/BENCHMARKS.md.
+GEN_BUDGET ?= 600
 bench: setup
 	$(BIN)/python -m pytest -q -m slow tests
-	$(BIN)/recgen bench
+	$(BIN)/recgen bench classical cnn
+	$(BIN)/python bench/detect.py --out runs/bench
+	$(BIN)/python bench/restore.py --out runs/bench-restore
+	test -f runs/judges/fashion-mnist/config.yaml || $(BIN)/recgen generate judge --data fashion-mnist
+	$(BIN)/python bench/generate.py --time-budget $(GEN_BUDGET) --judge runs/judges/fashion-mnist --eval-n 5000
+	$(BIN)/recgen bench demo
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from recgen import detect  # noqa: E402
-from recgen.bench import machine  # noqa: E402
+from recgen.bench import machine, record  # noqa: E402
 
 TARGET_MAP, TARGET_IPS = 0.75, 50.0
 
@@ -64,6 +64,7 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", choices=["centernet", "classical"], default=None)
     p.add_argument("--set", nargs="*", default=[], help="extra DetectConfig options for centernet, key=value")
+    p.add_argument("--no-record", dest="record", action="store_false", help="do not write docs/BENCHMARKS.md")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     extra = dict(kv.split("=", 1) for kv in a.set)
@@ -81,6 +82,9 @@ def main(argv=None) -> dict:
         res["targets"] = {f"map >= {TARGET_MAP}": c["map"] >= TARGET_MAP,
                           f"images_per_s >= {TARGET_IPS}": c["images_per_s_batched"] >= TARGET_IPS}
     print(json.dumps(res, indent=2), flush=True)
+    if a.record:
+        record("detect", "Detection: CenterNet and the classical baseline on Fashion-MNIST scenes", res,
+               " ".join(["python", "bench/detect.py", *(argv if argv is not None else sys.argv[1:])]))
     return res
 
 

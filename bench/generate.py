@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,6 +78,20 @@ def recognizability(run, judge: str, n: int = 1000) -> dict:
     return out
 
 
+def judged(run, judge: str, n: int) -> dict:
+    """`recgen generate eval RUN --judge JUDGE --n N`: judge-space scores beside the real-vs-real floor and the noise
+    ceiling (the full card stays in the run's eval-judge.json)."""
+    from recgen.loop.judge import evaluate_generator
+
+    t0 = time.perf_counter()
+    res = evaluate_generator(str(run.path), judge=judge, n=n, seed=0)
+    keep = ("fid", "kid", "precision", "recall", "fid_hog", "recognizability", "cas", "reverse_cas",
+            "copy_rate", "min_class_spread")
+    return {"n": res["card"]["n"], "seconds": round(time.perf_counter() - t0, 1),
+            **{part: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res[part].items() if k in keep}
+               for part in ("model", "floor", "ceiling")}}
+
+
 def untrained(family: str, out: str):
     """A run directory holding the default network at 28x28, trained for one step (for --speed-only)."""
     return generate.train(model=family, data="digits", limit=2, max_steps=1, val_fraction=0.0, out=out,
@@ -91,7 +106,11 @@ def main() -> None:
     ap.add_argument("--time-budget", type=float, default=0.0, help="short budget: stop after this many seconds")
     ap.add_argument("--runs", nargs="*", default=[], help="benchmark these trained runs instead of training")
     ap.add_argument("--speed-only", action="store_true", help="untrained default networks, sampling speed only")
-    ap.add_argument("--judge", default="", help="a recgen classify run to measure recognizability with")
+    ap.add_argument("--judge", default="", help="a recgen classify run to judge samples with (recognizability, and "
+                    "with --eval-n the full `recgen generate eval` card)")
+    ap.add_argument("--eval-n", type=int, default=0, help="judge this many samples per family: FID/KID/P/R, "
+                    "recognizability, CAS (0 = skip); PixelCNN gets a fifth of it (pixel-by-pixel sampling)")
+    ap.add_argument("--no-record", dest="record", action="store_false", help="do not write docs/BENCHMARKS.md")
     ap.add_argument("--quick-sampling", action="store_true", help="diffusion: only 10 and 20 steps")
     ap.add_argument("--text", action="store_true", help="train text-conditional instead of class-conditional")
     ap.add_argument("--threads", type=int, default=2)
@@ -130,6 +149,8 @@ def main() -> None:
         row["sampling"] = sampling_speed(run, family, args.quick_sampling)
         if args.judge and run.arch.cond != "none":
             row["recognizability"] = recognizability(run, args.judge)
+        if args.judge and args.eval_n:
+            row["judged"] = judged(run, args.judge, args.eval_n // 5 if family == "pixelcnn" else args.eval_n)
         results.append(row)
         print(json.dumps(row), flush=True)
 
@@ -149,6 +170,11 @@ def main() -> None:
               f"{r['train_images_per_s'] or 0:7.1f}  {key} {r['sampling']}"
               + (f" recognizability {r['recognizability']}" if "recognizability" in r else ""))
     print(f"written: {dest}")
+    if args.record and not args.speed_only:
+        from recgen.bench import record
+
+        record("generate", "Generation: four families on " + args.data, {k: v for k, v in doc.items()},
+               " ".join(["python", "bench/generate.py", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from recgen.bench import machine  # noqa: E402
+from recgen.bench import machine, record  # noqa: E402
 
 # The settings of the targets; inpainting is measured with both mask kinds.
 EVALS = [("inpaint", {"mask_kind": "box", "ratio": 0.25}), ("inpaint", {"mask_kind": "strokes", "ratio": 0.25}),
@@ -45,6 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.add_argument(f"--{t}", default="", help=f"an existing {t} restorer run (default: train one)")
     p.add_argument("--diffusion", default="", help="a diffusion generator run to evaluate too")
     p.add_argument("--diffusion-n", type=int, default=200, help="test images for the diffusion evaluations")
+    p.add_argument("--no-record", dest="record", action="store_false", help="do not write docs/BENCHMARKS.md")
     p.add_argument("--diffusion-steps", type=int, default=0, help="diffusion steps (0 = each method's default)")
     return p.parse_args(argv)
 
@@ -120,9 +121,15 @@ def main(argv=None) -> dict:
 
     Path(a.out).mkdir(parents=True, exist_ok=True)
     (Path(a.out) / "restore-bench.json").write_text(json.dumps(res, indent=2, default=str))
-    print(json.dumps({"summary": [{"task": r["task"], "model": r["model"], "settings": r["settings"],
-                                   "targets": r["targets"], "psnr": {k: m["psnr"] for k, m in r["methods"].items()},
-                                   "accuracy": r.get("accuracy")} for r in res["evaluations"]]}, indent=1))
+    summary = [{"task": r["task"], "model": r["model"], "settings": r["settings"], "targets": r["targets"],
+                "psnr": {k: m["psnr"] for k, m in r["methods"].items()},
+                "ssim": {k: m["ssim"] for k, m in r["methods"].items()},
+                "accuracy": r.get("accuracy"), "wall_s": r["wall_s"]} for r in res["evaluations"]]
+    print(json.dumps({"summary": summary}, indent=1))
+    if a.record:
+        record("restore", "Restoration: inpainting, denoising, x2 super-resolution vs classical baselines",
+               {k: res[k] for k in ("machine", "commands", "runs")} | {"summary": summary},
+               " ".join(["python", "bench/restore.py", *(argv if argv is not None else sys.argv[1:])]))
     return res
 
 

@@ -86,10 +86,22 @@ def bench_classical(out: str) -> dict:
     return res
 
 
+@benchmark("demo", "`recgen demo`: the whole chain on Fashion-MNIST (target: about 10 minutes)")
+def bench_demo(out: str) -> dict:
+    from recgen.demo import run_demo
+
+    t0 = time.perf_counter()
+    report = run_demo(out=out)
+    summary = json.loads((report.parent / "summary.json").read_text())
+    return {"report": str(report), "wall_seconds": round(time.perf_counter() - t0, 1), "command": "recgen demo",
+            **summary}
+
+
 # ----------------------------------------------------------------------------------------------------- docs
-def render(name: str, title: str, result: dict) -> str:
+def render(name: str, title: str, result: dict, command: str = "") -> str:
+    command = command or f"recgen bench {name}"
     lines = [f"<!-- bench:{name} -->", f"### {title}", "",
-             f"Measured {date.today().isoformat()} on {machine()} with `recgen bench {name}`.", ""]
+             f"Measured {date.today().isoformat()} on {machine()} with `{command}`.", ""]
     body = {k: v for k, v in result.items() if k != "rows"}
     lines += ["```json", json.dumps(body, indent=2, default=str), "```"]
     rows = result.get("rows")
@@ -108,6 +120,12 @@ def update_doc(doc: Path, name: str, section: str) -> None:
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
     atomic_write(doc, text)
+
+
+def record(name: str, title: str, result: dict, command: str, doc: str | Path | None = None) -> None:
+    """Write a benchmark script's result into its own section of docs/BENCHMARKS.md (bench/*.py call this)."""
+    doc = Path(doc) if doc else Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
+    update_doc(doc, name, render(name, title, result, command))
 
 
 def run_benchmarks(names: list[str], out: str = "runs/bench", doc: str = "docs/BENCHMARKS.md") -> dict:

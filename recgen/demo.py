@@ -78,17 +78,21 @@ def run_demo(out: str = "runs", quick: bool = False, data: str = "fashion-mnist"
     aug_rows = [{"ratio (synthetic per real)": a["ratio"], "accuracy": round(a["accuracy_mean"], 4),
                  "gain (points)": round(a["gain_points"], 2)} for a in aug["arms"]]
     p = demo.plots
+    summary = {
+        "recognizer test accuracy": round(rec_eval["accuracy"], 4),
+        "recognizer macro F1": round(rec_eval["macro_f1"], 4),
+        "generator": f"{gen.family}, class-conditional",
+        "FID (judge space)": round(judged["model"]["fid"], 3),
+        "FID floor (real vs real)": round(judged["floor"]["fid"], 3),
+        "FID ceiling (noise)": round(judged["ceiling"]["fid"], 3),
+        "recognizability": round(judged["model"].get("recognizability", float("nan")), 4),
+        "CAS (trained on samples only)": round(judged["model"].get("cas", float("nan")), 4),
+        "CAS floor (same budget, real images)": round(judged["floor"].get("cas", float("nan")), 4),
+        "augmentation gain at 10 real/class (points)": round(aug["best_gain_points"], 2),
+        "total seconds": round(secs, 1)}
+    demo.write_json("summary.json", summary)
     sections = [
-        ("Summary", table({
-            "recognizer test accuracy": round(rec_eval["accuracy"], 4),
-            "recognizer macro F1": round(rec_eval["macro_f1"], 4),
-            "generator": f"{gen.family}, class-conditional",
-            "FID (judge space)": round(judged["model"]["fid"], 3),
-            "FID floor (real vs real)": round(judged["floor"]["fid"], 3),
-            "recognizability": round(judged["model"].get("recognizability", float("nan")), 4),
-            "CAS (trained on samples only)": round(judged["model"].get("cas", float("nan")), 4),
-            "augmentation gain at 10 real/class (points)": round(aug["best_gain_points"], 2),
-            "total seconds": round(secs, 1)})),
+        ("Summary", table(summary)),
         ("1. Recognizer", image(demo, p / "recognizer-curves.png", "training curves")
          + image(demo, p / "recognizer-confusion.png", "confusion matrix (test set)")
          + f"<p>Run: {rec.path}</p>"),

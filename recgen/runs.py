@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import yaml
@@ -230,3 +230,27 @@ def _num(v: str) -> Any:
     except (TypeError, ValueError):
         return v
     return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
+
+
+def reopen_for_resume(options: dict[str, Any], task: str, config_cls: type, load_splits: Callable) -> tuple:
+    """Open the run named by options["resume"] and rebuild its config for an exact resume.
+
+    Exact resume continues the same schedule, so only how far to go and where to run it may change. Returns
+    (run, config, (train, val, test)); refuses a completed run and one whose training data changed."""
+    from recgen.config import from_dict
+
+    run = Run.open(options["resume"], task)
+    saved = run.options
+    allowed = {"max_steps", "time_budget", "device", "threads", "resume"}
+    changed = {k: v for k, v in options.items() if k not in allowed and v != saved.get(k)}
+    if changed:
+        raise RecgenError(f"--resume continues a run with its own options; cannot change {', '.join(changed)}")
+    limits = {"max_steps": 0, "time_budget": 0.0}  # the old run's stopping point is not the new one's
+    cfg = from_dict(config_cls, {**saved, **limits, **{k: v for k, v in options.items() if k != "resume"},
+                                 "resume": ""})
+    if run.config.get("stopped") == "completed":
+        raise RecgenError(f"{run.path}: this run already completed its {cfg.epochs} epochs; nothing to resume")
+    splits = load_splits(cfg)
+    if splits[0].fingerprint() != run.config.get("data_fingerprint"):
+        raise RecgenError(f"{run.path}: the data changed since this run started (fingerprint differs)")
+    return run, cfg, splits

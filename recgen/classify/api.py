@@ -31,7 +31,7 @@ from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
 from recgen.report import image, table, write_report
-from recgen.runs import Run
+from recgen.runs import Run, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
 
 MODELS = ("cnn", "svm", "rf")
@@ -364,23 +364,9 @@ def _fit_classical(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: Imag
 
 
 def _resume(options: dict[str, Any]) -> ClassifierRun:
-    run = Run.open(options["resume"], "classify")
-    saved = run.options
-    # Exact resume continues the same schedule: only how far to go and where to run it may change.
-    allowed = {"max_steps", "time_budget", "device", "threads", "resume"}
-    changed = {k: v for k, v in options.items() if k not in allowed and v != saved.get(k)}
-    if changed:
-        raise RecgenError(f"--resume continues a run with its own options; cannot change {', '.join(changed)}")
-    limits = {"max_steps": 0, "time_budget": 0.0}  # the old run's stopping point is not the new one's
-    cfg = from_dict(ClassifyConfig, {**saved, **limits, **{k: v for k, v in options.items() if k != "resume"},
-                                     "resume": ""})
-    if run.config.get("stopped") == "completed":
-        raise RecgenError(f"{run.path}: this run already completed its {cfg.epochs} epochs; nothing to resume")
+    run, cfg, (train_set, val, test) = reopen_for_resume(options, "classify", ClassifyConfig, load_splits)
     if cfg.model != "cnn":
         raise RecgenError(f"{run.path}: only CNN runs can be resumed (this one is {cfg.model})")
-    train_set, val, test = load_splits(cfg)
-    if train_set.fingerprint() != run.config.get("data_fingerprint"):
-        raise RecgenError(f"{run.path}: the data changed since this run started (fingerprint differs)")
     run.update_config(options=to_dict(cfg))
     _fit_cnn(run, cfg, train_set, val, test, resume=True)
     result = ClassifierRun(run)

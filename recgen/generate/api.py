@@ -20,13 +20,12 @@ import torch
 from recgen.classify.api import load_splits
 from recgen.config import from_dict, to_dict
 from recgen.data import ImageSet, has_test_split
-from recgen.errors import RecgenError
 from recgen.generate import gan
 from recgen.generate.common import save_grid
 from recgen.generate.config import (FAMILIES, FAMILY_DEFAULTS, GenerateConfig, arch_config,  # noqa: F401 (re-export)
                                     cond_mode, resolve)
 from recgen.generate.run import GeneratorRun, save_samples  # noqa: F401 (re-export)
-from recgen.runs import Run
+from recgen.runs import Run, reopen_for_resume
 from recgen.train import Trainer, resolve_device
 
 
@@ -71,21 +70,7 @@ def _fit(run: Run, cfg: GenerateConfig, arch, train_set: ImageSet, val: ImageSet
 
 
 def _resume(options: dict[str, Any]) -> GeneratorRun:
-    run = Run.open(options["resume"], "generate")
-    saved = run.options
-    # Exact resume continues the same schedule: only how far to go and where to run it may change.
-    allowed = {"max_steps", "time_budget", "device", "threads", "resume"}
-    changed = {k: v for k, v in options.items() if k not in allowed and v != saved.get(k)}
-    if changed:
-        raise RecgenError(f"--resume continues a run with its own options; cannot change {', '.join(changed)}")
-    limits = {"max_steps": 0, "time_budget": 0.0}  # the old run's stopping point is not the new one's
-    cfg = from_dict(GenerateConfig, {**saved, **limits, **{k: v for k, v in options.items() if k != "resume"},
-                                     "resume": ""})
-    if run.config.get("stopped") == "completed":
-        raise RecgenError(f"{run.path}: this run already completed its {cfg.epochs} epochs; nothing to resume")
-    train_set, val, _ = load_splits(cfg)
-    if train_set.fingerprint() != run.config.get("data_fingerprint"):
-        raise RecgenError(f"{run.path}: the data changed since this run started (fingerprint differs)")
+    run, cfg, (train_set, val, _) = reopen_for_resume(options, "generate", GenerateConfig, load_splits)
     run.update_config(options=to_dict(cfg))
     info = run.read_model_json()
     arch = FAMILIES[info["family"]][1](**info["args"])

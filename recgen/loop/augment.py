@@ -9,8 +9,6 @@ such a generator is refused, or with --allow-leak the result is labelled LEAKY.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path

@@ -25,7 +25,7 @@ from recgen.errors import RecgenError
 from recgen.restore import guided
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
-from recgen.runs import Run
+from recgen.runs import Run, reopen_for_resume
 from recgen.train import Trainer, resolve_device, seeded
 
 METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
@@ -252,21 +252,7 @@ def _fit(run: Run, cfg: RestoreConfig, arch: RestorerConfig, train_set, val, res
 
 
 def _resume(options: dict[str, Any]) -> RestorerRun:
-    run = Run.open(options["resume"], "restore")
-    saved = run.options
-    # Exact resume continues the same schedule: only how far to go and where to run it may change.
-    allowed = {"max_steps", "time_budget", "device", "threads", "resume"}
-    changed = {k: v for k, v in options.items() if k not in allowed and v != saved.get(k)}
-    if changed:
-        raise RecgenError(f"--resume continues a run with its own options; cannot change {', '.join(changed)}")
-    limits = {"max_steps": 0, "time_budget": 0.0}  # the old run's stopping point is not the new one's
-    cfg = from_dict(RestoreConfig, {**saved, **limits, **{k: v for k, v in options.items() if k != "resume"},
-                                    "resume": ""})
-    if run.config.get("stopped") == "completed":
-        raise RecgenError(f"{run.path}: this run already completed its {cfg.epochs} epochs; nothing to resume")
-    train_set, val, _ = load_splits(cfg)
-    if train_set.fingerprint() != run.config.get("data_fingerprint"):
-        raise RecgenError(f"{run.path}: the data changed since this run started (fingerprint differs)")
+    run, cfg, (train_set, val, _) = reopen_for_resume(options, "restore", RestoreConfig, load_splits)
     run.update_config(options=to_dict(cfg))
     arch = RestorerConfig(**run.read_model_json()["args"])
     return _fit(run, cfg, arch, train_set, val, resume=True)
