@@ -296,6 +296,8 @@ def generate_eval(
         run: str,
         judge: Annotated[str, typer.Option(help="recgen CNN run judging the samples (default: the reference judge "
                                                 "of the run's dataset, see `recgen generate judge`)")] = "",
+        inception: Annotated[str, typer.Option(help="also FID/KID in Inception-v3 space from this local weights file "
+                                                    "(torch-fidelity's pt_inception-2015-12-05; needs torch-fidelity)")] = "",
         no_judge: Annotated[bool, typer.Option(help="only the held-out likelihood figures, no judge")] = False,
         n: Annotated[int, typer.Option(help="samples to judge")] = 10000,
         seed: int = 0,
@@ -314,7 +316,7 @@ def generate_eval(
         from recgen.loop.judge import evaluate_generator, format_table
 
         out["judged"] = evaluate_generator(run, judge, n=n, seed=seed, sampler=sampler, steps=steps,
-                                           guidance=guidance)
+                                           guidance=guidance, inception=inception)
     out["likelihood"] = generate.load(run).evaluate(split)  # rewrites report.html with every section
     if json_:
         emit(out, True)

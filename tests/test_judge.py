@@ -5,7 +5,8 @@ import pytest
 
 from recgen import classify
 from recgen.data import limit_per_class, load_dataset
-from recgen.evaluate.generation import Judge
+from recgen.errors import RecgenError
+from recgen.evaluate.generation import InceptionJudge, Judge
 from recgen.loop.judge import format_table, judge_samples, noise_images
 
 
@@ -42,3 +43,40 @@ def test_planted_training_images_raise_the_copy_rate(setup):
     fake[:100] = train.x[:100]
     r = judge_samples(judge, fake, None, train, test, with_cas=False)
     assert r["model"]["copy_rate"] >= 0.45 and r["model"]["copy_rate_pixels"] >= 0.45
+
+
+def test_inception_space_needs_local_weights_and_torch_fidelity(tmp_path):
+    from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
+
+    with pytest.raises(RecgenError, match="no Inception weights file"):
+        InceptionJudge(tmp_path / "pt_inception.pth")
+    (tmp_path / "w.pth").write_bytes(b"not weights")
+    if not _TORCH_FIDELITY_AVAILABLE:
+        with pytest.raises(RecgenError, match="need torch-fidelity"):
+            InceptionJudge(tmp_path / "w.pth")
+
+
+def test_a_second_feature_space_is_scored_beside_the_judge(setup, tmp_path):
+    """The Inception path's plumbing, with a stand-in network (Inception weights cannot exist on this machine):
+    pooled pixels behind InceptionJudge's interface. Real images must sit at the floor, noise at the ceiling."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    class PooledPixels(nn.Module):
+        num_features = 3 * 4 * 4
+
+        def forward(self, x):
+            return F.adaptive_avg_pool2d(x.float() / 255.0, 4).flatten(1)
+
+    judge, train, test, _ = setup
+    stand_in = InceptionJudge.__new__(InceptionJudge)
+    stand_in.path, stand_in.embedder = tmp_path / "w.pth", PooledPixels()
+    stand_in.path.write_bytes(b"weights")
+    real = judge_samples(judge, test.x, test.y, train, test, with_cas=False, inception=stand_in)
+    noise = judge_samples(judge, noise_images(300, test.x.shape[1:], 0), None, train, test, with_cas=False,
+                          inception=stand_in)
+    assert real["model"]["fid_inception"] < 0.2 * real["ceiling"]["fid_inception"]
+    assert noise["model"]["fid_inception"] > 5 * real["model"]["fid_inception"]
+    assert real["floor"]["kid_inception"] < real["ceiling"]["kid_inception"]
+    assert len(real["card"]["inception_weights_sha256"]) == 16
+    assert "fid_inception" in {r["metric"] for r in format_table(real)}

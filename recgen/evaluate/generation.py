@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -72,9 +73,44 @@ class Judge:
         return self.run.predict_proba(x).argmax(1)
 
 
-def fid_kid(judge: Judge, real: np.ndarray, fake: np.ndarray, batch_size: int = 500,
+class InceptionJudge:
+    """The conventional FID space: Inception-v3 pool features (2048-d) through torchmetrics' NoTrainInceptionV3,
+    from a weights file the user already has (torch-fidelity's `pt_inception-2015-12-05-6726825d.pth`); nothing
+    is downloaded. torch-fidelity, which torchmetrics uses for this network, needs torchvision: where either is
+    missing this says so in one line. The weights are read by torch-fidelity with torch.load, whose default since
+    torch 2.6 (weights_only) refuses pickled code."""
+
+    def __init__(self, weights: str | Path):
+        self.path = Path(weights)
+        if not self.path.is_file():
+            raise RecgenError(f"{self.path}: no Inception weights file there (expected torch-fidelity's "
+                              "pt_inception-2015-12-05-6726825d.pth; recgen never downloads it)")
+        from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
+
+        if not _TORCH_FIDELITY_AVAILABLE:
+            raise RecgenError("Inception features need torch-fidelity (pip install torch-fidelity, which needs "
+                              "torchvision); the recgen judge's FID works without them")
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
+        self.embedder = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                           feature_extractor_weights_path=str(self.path))
+
+    @property
+    def weights_hash(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+
+    def to_input(self, x: np.ndarray) -> torch.Tensor:
+        """uint8 (N, H, W[, C]) -> uint8 (N, 3, H, W); the network resizes to 299x299 itself."""
+        if x.ndim == 3:
+            x = x[..., None]
+        t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+        return t.expand(-1, 3, -1, -1).contiguous() if t.shape[1] == 1 else t.contiguous()
+
+
+def fid_kid(judge: Judge | InceptionJudge, real: np.ndarray, fake: np.ndarray, batch_size: int = 500,
             kid_subset: int = 1000) -> dict[str, float]:
-    """FID and KID (mean, std over subsets) between uint8 image sets, in judge space, via torchmetrics."""
+    """FID and KID (mean, std over subsets) between uint8 image sets, in the judge's feature space (a recgen CNN or
+    Inception-v3), via torchmetrics."""
     fid = FrechetInceptionDistance(feature=judge.embedder, reset_real_features=True, normalize=False)
     n_min = min(len(real), len(fake))
     kid = KernelInceptionDistance(feature=judge.embedder, subsets=50, subset_size=min(kid_subset, n_min),

@@ -21,7 +21,7 @@ import recgen
 from recgen import plots
 from recgen.data import ImageSet
 from recgen.errors import RecgenError
-from recgen.evaluate.generation import (Judge, class_spread, fid_kid, frechet_distance, hog_features, memorization,
+from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features, memorization,
                                         precision_recall, recognizability)
 
 # The CAS classifier: small and fast, the same for real and generated training data so the two are comparable.
@@ -61,8 +61,9 @@ def cas(x: np.ndarray, y: np.ndarray, test: ImageSet, classes: list[str], seed: 
 def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, train: ImageSet, test: ImageSet,
                   seed: int = 0, with_cas: bool = True, work_dir: str | Path | None = None,
                   plots_dir: Path | None = None, card: dict | None = None,
-                  cas_options: dict | None = None) -> dict[str, Any]:
-    """Score uint8 samples (N, H, W, C) against real data. fake_y: requested labels (None: unconditional)."""
+                  cas_options: dict | None = None, inception: InceptionJudge | None = None) -> dict[str, Any]:
+    """Score uint8 samples (N, H, W, C) against real data. fake_y: requested labels (None: unconditional).
+    inception: also FID/KID in Inception-v3 space (the conventional one), as a second opinion."""
     rng = np.random.default_rng(seed)
     n = min(len(fake), len(test), len(train))
     fake = fake[:n]
@@ -79,6 +80,10 @@ def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, tra
     res["model"]["fid_hog"] = frechet_distance(h_te, hog_features(fake))
     res["floor"]["fid_hog"] = frechet_distance(h_te, hog_features(tr.x))
     res["ceiling"]["fid_hog"] = frechet_distance(h_te, hog_features(noise))
+    if inception is not None:
+        for part, x in (("model", fake), ("floor", tr.x), ("ceiling", noise)):
+            r = fid_kid(inception, te.x, x)
+            res[part].update(fid_inception=r["fid"], kid_inception=r["kid"])
 
     classes = test.classes
     if fake_y is not None:
@@ -115,6 +120,8 @@ def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, tra
     res["card"] = {"judge": str(judge.run.path), "judge_weights_sha256": judge.weights_hash,
                    "dataset": test.name, "reference_split": test.split, "n": n, "seed": seed,
                    "recgen_version": recgen.__version__, **(card or {})}
+    if inception is not None:
+        res["card"]["inception_weights_sha256"] = inception.weights_hash
     flat = res["model"]
     res["summary"] = {k: flat.get(k) for k in ("fid", "kid", "precision", "recall", "recognizability", "cas")}
     return res
@@ -158,7 +165,8 @@ def _plots(judge: Judge, fake, fake_y, train: ImageSet, test: ImageSet, mem: dic
 def format_table(res: dict) -> list[dict[str, Any]]:
     """Rows metric | model | floor (real vs real) | ceiling (noise) for printing and reports."""
     rows = []
-    for k in ("fid", "kid", "precision", "recall", "fid_hog", "recognizability", "cas", "reverse_cas", "copy_rate"):
+    for k in ("fid", "kid", "precision", "recall", "fid_hog", "fid_inception", "kid_inception", "recognizability",
+              "cas", "reverse_cas", "copy_rate"):
         if k in res["model"]:
             rows.append({"metric": k, "model": res["model"][k], "floor (real vs real)": res["floor"].get(k, ""),
                          "ceiling (noise)": res["ceiling"].get(k, "")})
@@ -205,8 +213,8 @@ def load_judge(spec: str, data: str) -> Judge:
     from recgen import classify
 
     if spec.startswith("inception"):
-        raise RecgenError("Inception features need torch-fidelity (which needs torchvision, not installable here) "
-                          "and local weights; use a recgen classifier run as --judge")
+        raise RecgenError("the judge must be a recgen CNN run (it also classifies: recognizability, Grad-CAM); "
+                          "for Inception-space FID/KID beside it pass --inception WEIGHTS")
     path = Path(spec) if spec else default_judge_path(data)
     if not (path / "config.yaml").is_file():
         raise RecgenError(f"no judge at {path}: train the reference judge once with "
@@ -226,7 +234,7 @@ def sample_many(gen, n: int, seed: int, batch: int = 500, **kw) -> tuple[np.ndar
 
 def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int = 0, sampler: str | None = None,
                        steps: int | None = None, guidance: float | None = None, with_cas: bool = True,
-                       cas_options: dict | None = None) -> dict[str, Any]:
+                       cas_options: dict | None = None, inception: str = "") -> dict[str, Any]:
     """Sample n images from a generator run and judge them; writes eval-judge.json, plots and a report section."""
     import time
 
@@ -239,6 +247,7 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
     cfg = gen.config
     if n < 50:
         raise RecgenError(f"n must be at least 50 samples for meaningful statistics, got {n}")
+    inc = InceptionJudge(inception) if inception else None  # fails before any sampling when unusable
     j = load_judge(judge, cfg.data)
     kw = {k: v for k, v in (("sampler", sampler), ("steps", steps), ("guidance", guidance)) if v is not None}
     t0 = time.perf_counter()
@@ -251,7 +260,7 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
             "steps": kw.get("steps", cfg.steps) if gen.family == "diffusion" else None,
             "sampling_images_per_s": round(n / max(secs, 1e-9), 1)}
     res = judge_samples(j, fake, fake_y, train, test, seed=seed, with_cas=with_cas, work_dir=gen.path,
-                        plots_dir=gen.run.plots, card=card, cas_options=cas_options)
+                        plots_dir=gen.run.plots, card=card, cas_options=cas_options, inception=inc)
     out = to_jsonable(res)
     gen.run.write_json("eval-judge.json", out)
     sections = [("Judged by a recognizer", table(format_table(res)) + table(res["card"]))]
