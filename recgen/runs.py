@@ -72,6 +72,12 @@ def git_commit() -> str:
 
 
 # --------------------------------------------------------------- nested state (optimizer, scheduler) without pickle
+def module_state(weights: dict[str, torch.Tensor], name: str = "model") -> dict[str, torch.Tensor]:
+    """Module `name`'s state dict out of a run's weights file: its EMA copy when training kept one."""
+    prefix = f"ema.{name}." if any(k.startswith(f"ema.{name}.") for k in weights) else f"{name}."
+    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+
+
 def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "s") -> Any:
     """Replace every tensor in a nested dict/list/tuple by a reference into `tensors`; keep the rest JSON-able.
     Dicts become key/value pair lists so integer keys (optimizer state indices) survive JSON."""

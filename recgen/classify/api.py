@@ -31,7 +31,7 @@ from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
 from recgen.report import image, table, write_report
-from recgen.runs import Run, reopen_for_resume
+from recgen.runs import Run, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
 
 MODELS = ("cnn", "svm", "rf")
@@ -174,8 +174,7 @@ class ClassifierRun:
             if self.config.model == "cnn":
                 net = build_cnn(CNNConfig(**self.info["args"]))
                 w = self.run.load_weights("best")
-                prefix = "ema.model." if any(k.startswith("ema.model.") for k in w) else "model."
-                net.load_state_dict({k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)})
+                net.load_state_dict(module_state(w))
                 if self.config.channels_last:
                     net = net.to(memory_format=torch.channels_last)
                 self._model = net.to(self.device).eval()

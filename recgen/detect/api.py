@@ -34,7 +34,7 @@ from recgen.detect.evaluate import Detections, coco_map
 from recgen.detect.scenes import SceneOptions, make_scenes
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
-from recgen.runs import Run, atomic_write, reopen_for_resume
+from recgen.runs import Run, atomic_write, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
 
 MODELS = ("centernet", "classical")
@@ -187,8 +187,7 @@ class DetectorRun:
             if self.info["family"] == "centernet":
                 net = build_centernet(CenterNetConfig(**self.info["args"]))
                 w = self.run.load_weights("best")
-                prefix = "ema.model." if any(k.startswith("ema.model.") for k in w) else "model."
-                net.load_state_dict({k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)})
+                net.load_state_dict(module_state(w))
                 self._model = net.to(self.device).eval()
             else:
                 from recgen.detect.classical import ClassicalDetector

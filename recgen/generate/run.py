@@ -22,7 +22,7 @@ from recgen.generate.common import from_uint8, grid_labels, save_grid, to_uint8
 from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
 from recgen.generate.config import FAMILIES, GenerateConfig
 from recgen.report import image, table, write_report
-from recgen.runs import Run
+from recgen.runs import Run, module_state
 from recgen.train import resolve_device, seeded
 
 
@@ -56,8 +56,7 @@ class GeneratorRun:
             mods = self.family_module.build(self.arch)
             w = self.run.load_weights("best")
             for name, m in mods.items():
-                prefix = f"ema.{name}." if any(k.startswith(f"ema.{name}.") for k in w) else f"{name}."
-                m.load_state_dict({k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)})
+                m.load_state_dict(module_state(w, name))
                 m.to(self.device).eval()
             self._modules = mods
         return self._modules

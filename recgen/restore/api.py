@@ -25,7 +25,7 @@ from recgen.errors import RecgenError
 from recgen.restore import guided
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
-from recgen.runs import Run, reopen_for_resume
+from recgen.runs import Run, module_state, reopen_for_resume
 from recgen.train import Trainer, resolve_device, seeded
 
 METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
@@ -123,8 +123,7 @@ class RestorerRun:
         if self._net is None:
             net = build(self.arch)["model"]
             w = self.run.load_weights("best")
-            prefix = "ema.model." if any(k.startswith("ema.model.") for k in w) else "model."
-            net.load_state_dict({k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)})
+            net.load_state_dict(module_state(w))
             self._net = net.to(self.device).eval()
         return self._net
 
