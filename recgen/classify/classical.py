@@ -3,9 +3,12 @@ forest on the features; a small hyperparameter search; and safe persistence with
 
 The SVM is a kernel SVM made affordable: an exact RBF SVC on 60k images costs O(n^2) kernel evaluations on one
 core, so the RBF kernel is approximated by a Nystroem map onto `landmarks` sampled images (Williams & Seeger,
-NIPS 2000) and a linear SVM with squared hinge loss is trained on it (LinearSVC; Fan et al., JMLR 2008). Training
-also on mirrored images and averaging the decision over an image and its mirror (FlipPipeline) adds accuracy
-at twice the training cost.
+NIPS 2000) and a linear SVM (hinge loss, L2 penalty) is trained on it by averaged SGD (scikit-learn's
+SGDClassifier, one-vs-rest over both cores). Measured on Fashion-MNIST (bench/classical.py, 120k flipped images x
+3000 landmarks): liblinear's exact LinearSVC ran past 8 minutes on one core, while 20 SGD epochs take about 2
+minutes for 91.5 % (L-BFGS on the same squared-hinge objective: 91.8 % after 300 iterations, still rising).
+Training also on mirrored images and averaging the decision over an image and its mirror (FlipPipeline) adds
+accuracy at twice the training cost.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.kernel_approximation import Nystroem
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
-from sklearn.svm import LinearSVC
+from sklearn.linear_model import SGDClassifier
 
 from recgen.errors import RecgenError
 from recgen.features import HOG, LBP, IntensityHistogram, Pixels, Sobel, make_features
@@ -37,7 +40,8 @@ class SVMConfig:
     pca: int = 128  # principal components kept of the standardised features
     gamma: float = 1.0  # RBF exp(-gamma |a - b|^2) between unit-length PCA vectors (|a - b|^2 in [0, 4])
     landmarks: int = 3000  # Nystroem components: kernel columns the RBF is approximated with
-    C: float = 1.0  # inverse L2 regularisation of the linear SVM
+    alpha: float = 2e-6  # L2 penalty of the linear SVM (C = 1 / (alpha * n_samples): about 4 for 120k images)
+    epochs: int = 20  # SGD passes over the training set
     flip: bool = True  # also train on mirrored images, and average predictions over image and mirror
     n_jobs: int = 2  # threads for feature extraction
 
@@ -117,7 +121,7 @@ def resolve_config(model: str, **hyperparams):
 
 def build_classical(model: str = "svm", features: str = DEFAULT_FEATURES, seed: int = 0, shape=None,
                     **hyperparams) -> FlipPipeline:
-    """An unfitted Pipeline: features -> scaling -> PCA -> Nystroem -> LinearSVC ("svm") or features ->
+    """An unfitted Pipeline: features -> scaling -> PCA -> Nystroem -> linear SVM ("svm") or features ->
     RandomForest ("rf"). Keyword arguments override the fields of SVMConfig / RFConfig."""
     cfg = resolve_config(model, **hyperparams)
     steps = [("features", make_features(features, shape=shape, n_jobs=cfg.n_jobs))]
@@ -128,7 +132,9 @@ def build_classical(model: str = "svm", features: str = DEFAULT_FEATURES, seed: 
             # unit length makes gamma independent of the feature spec and the number of components
             ("unit", Normalizer()),
             ("rbf", Nystroem(gamma=cfg.gamma, n_components=cfg.landmarks, random_state=seed)),
-            ("svm", LinearSVC(C=cfg.C, random_state=seed)),
+            # tol=None: exactly `epochs` passes, so the fit time is known in advance
+            ("svm", SGDClassifier(loss="hinge", alpha=cfg.alpha, max_iter=cfg.epochs, tol=None, average=True,
+                                  n_jobs=cfg.n_jobs, random_state=seed)),
         ]
     else:
         steps += [("rf", RandomForestClassifier(cfg.n_estimators, max_features=cfg.max_features,
@@ -139,7 +145,7 @@ def build_classical(model: str = "svm", features: str = DEFAULT_FEATURES, seed: 
 
 # ---------------------------------------------------------------------------------------------------- search
 SEARCH_GRIDS = {  # small on purpose: each candidate refits features -> ... -> classifier
-    "svm": {"svm__C": [0.3, 1.0, 3.0], "rbf__gamma": [1.0, 2.0, 4.0]},
+    "svm": {"svm__alpha": [1e-6, 5e-6, 2e-5], "rbf__gamma": [1.0, 2.0, 4.0]},
     "rf": {"rf__max_features": ["sqrt", 0.1], "rf__min_samples_leaf": [1, 2]},
 }
 
