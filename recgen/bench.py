@@ -108,7 +108,8 @@ def render(name: str, title: str, result: dict, command: str = "") -> str:
     if rows:
         keys = list(rows[-1])
         lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-        lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
+        cell = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+        lines += ["| " + " | ".join(cell(r.get(k, "")) for k in keys) + " |" for r in rows]
     lines.append(f"<!-- /bench:{name} -->")
     return "\n".join(lines)
 
