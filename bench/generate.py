@@ -105,6 +105,8 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=0, help="short budget: stop training after this many steps")
     ap.add_argument("--epochs", default="", help="per-family epochs, e.g. gan=2,vae=5 (default: the family's own, "
                     "sized for ~20 min); unlike --time-budget the schedule then fits the shorter run")
+    ap.add_argument("--limit", default="", help="per-family training images per class, e.g. pixelcnn=3000 "
+                    "(default: all)")
     ap.add_argument("--time-budget", type=float, default=0.0, help="short budget: stop after this many seconds")
     ap.add_argument("--runs", nargs="*", default=[], help="benchmark these trained runs instead of training")
     ap.add_argument("--speed-only", action="store_true", help="untrained default networks, sampling speed only")
@@ -131,8 +133,10 @@ def main() -> None:
         elif args.speed_only:
             run = untrained(family, args.out)
         else:
-            epochs = dict((k, int(v)) for k, v in (kv.split("=") for kv in args.epochs.split(",") if kv))
+            epochs, limit = (dict((k, int(v)) for k, v in (kv.split("=") for kv in spec.split(",") if kv))
+                             for spec in (args.epochs, args.limit))
             opts = dict(model=family, data=args.data, threads=args.threads, out=args.out, epochs=epochs.get(family),
+                        limit=limit.get(family),
                         max_steps=args.max_steps, time_budget=args.time_budget, text_conditional=args.text)
             run = generate.train(**{k: v for k, v in opts.items() if v})
         wall = time.perf_counter() - t0
