@@ -35,16 +35,18 @@ demo: setup
 # The CNN trained by `recgen bench cnn` is the judge of the restoration and generation benchmarks. Generation runs
 # at reduced budgets (the families' defaults are sized for ~20 minutes each).
 JUDGE := runs/bench/classify/cnn-1
-GEN := --epochs gan=1,vae=3,pixelcnn=1,diffusion=1 --limit pixelcnn=2500
+GEN := --epochs gan=1,vae=3,pixelcnn=1,diffusion=1 --limit pixelcnn=1500
 bench: setup
 	$(BIN)/python -m pytest -q -m slow tests
 	rm -rf runs/bench runs/bench-restore
 	$(BIN)/recgen bench classical cnn
 	$(BIN)/python bench/detect.py --out runs/bench
-	$(BIN)/python bench/restore.py --out runs/bench-restore --judge $(JUDGE)
-	$(BIN)/python bench/generate.py $(GEN) --judge $(JUDGE) --eval-n 2000
+	$(BIN)/python bench/restore.py --out runs/bench-restore --judge $(JUDGE) --epochs 1 --limit 2000 --n 500 --seeds 0,1
+	$(BIN)/python bench/generate.py $(GEN) --judge $(JUDGE) --eval-n 1000 --quick-sampling \
+	  --fid-n 200 --fid-steps 20,250 --fid-samplers dpm
 	$(BIN)/recgen bench demo
-	$(BIN)/python bench/generate.py --families vae --text --epochs vae=3 --judge $(JUDGE)
+	$(BIN)/python bench/generate.py --families vae --text --epochs vae=3 --threads 1 --judge $(JUDGE) \
+	  --out runs/bench-text
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

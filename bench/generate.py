@@ -23,6 +23,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from recgen import generate
@@ -92,6 +93,29 @@ def judged(run, judge: str, n: int) -> dict:
                for part in ("model", "floor", "ceiling")}}
 
 
+def fid_by_steps(run, judge: str, n: int, steps_list: list[int], samplers: list[str]) -> dict:
+    """Diffusion: judge-space FID of n samples at each number of steps, per sampler, against the whole test set,
+    beside the real-vs-real floor at the same n (n training images against the same test set)."""
+    from recgen.data import load_dataset
+    from recgen.evaluate.generation import fid_kid
+    from recgen.loop.judge import load_judge, sample_many
+
+    j = load_judge(judge, run.config.data)
+    c, h, _ = run.input_shape
+    test = load_dataset(run.config.data, "test", run.config.data_dir or None, h, c)
+    train = load_dataset(run.config.data, "train", run.config.data_dir or None, h, c)
+    pick = np.random.default_rng(0).permutation(len(train))[:n]
+    out = {"n": n, "floor": round(fid_kid(j, test.x, train.x[pick])["fid"], 4)}
+    for sampler in samplers:
+        for steps in steps_list:
+            t0 = time.perf_counter()
+            x, _ = sample_many(run, n, seed=0, sampler=sampler, steps=steps)
+            out[f"{sampler}_{steps}"] = {"fid": round(fid_kid(j, test.x, x)["fid"], 4),
+                                         "sampling_s": round(time.perf_counter() - t0, 1)}
+            print(f"  fid {sampler} {steps} steps: {out[f'{sampler}_{steps}']}", flush=True)
+    return out
+
+
 def untrained(family: str, out: str):
     """A run directory holding the default network at 28x28, trained for one step (for --speed-only)."""
     return generate.train(model=family, data="digits", limit=2, max_steps=1, val_fraction=0.0, out=out,
@@ -114,6 +138,10 @@ def main() -> None:
                     "with --eval-n the full `recgen generate eval` card)")
     ap.add_argument("--eval-n", type=int, default=0, help="judge this many samples per family: FID/KID/P/R, "
                     "recognizability, CAS (0 = skip); PixelCNN gets a fifth of it (pixel-by-pixel sampling)")
+    ap.add_argument("--fid-n", type=int, default=0, help="diffusion: judge-space FID of this many samples at each "
+                    "of --fid-steps for every sampler (0 = skip)")
+    ap.add_argument("--fid-steps", default="10,20,50,250")
+    ap.add_argument("--fid-samplers", default="ddpm,ddim,dpm")
     ap.add_argument("--no-record", dest="record", action="store_false", help="do not write docs/BENCHMARKS.md")
     ap.add_argument("--quick-sampling", action="store_true", help="diffusion: only 10 and 20 steps")
     ap.add_argument("--text", action="store_true", help="train text-conditional instead of class-conditional")
@@ -156,6 +184,10 @@ def main() -> None:
         row["sampling"] = sampling_speed(run, family, args.quick_sampling)
         if args.judge and run.arch.cond != "none":
             row["recognizability"] = recognizability(run, args.judge)
+        if args.judge and args.fid_n and family == "diffusion":
+            row["fid_by_steps"] = fid_by_steps(run, args.judge, args.fid_n,
+                                               [int(v) for v in args.fid_steps.split(",")],
+                                               args.fid_samplers.split(","))
         if args.judge and args.eval_n:
             row["judged"] = judged(run, args.judge, args.eval_n // 5 if family == "pixelcnn" else args.eval_n)
         results.append(row)

@@ -39,6 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=1000, help="test images per evaluation")
     p.add_argument("--seeds", default="0,1,2", help="corruption seeds")
     p.add_argument("--epochs", type=int, default=0, help="restorer epochs (0 = RestoreConfig's default)")
+    p.add_argument("--limit", type=int, default=0, help="restorer training images per class (0 = all)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--judge", default="", help="an existing classify run (default: train one)")
     for t in ("inpaint", "denoise", "superres"):
@@ -82,7 +83,7 @@ def main(argv=None) -> dict:
             runs[task] = given
             continue
         opts = {"task": task, "data": a.data, "out": a.out, "threads": a.threads,
-                **({"epochs": a.epochs} if a.epochs else {})}
+                **({"epochs": a.epochs} if a.epochs else {}), **({"limit": a.limit} if a.limit else {})}
         note(f"recgen restore train {flags(opts)}")
         t0, c0 = time.perf_counter(), time.process_time()
         run = restore.train(**opts)
