@@ -212,7 +212,9 @@ def main() -> None:
     if args.record and not args.speed_only:
         from recgen.bench import record
 
-        record("generate-text" if args.text else "generate",
+        fams = [f for f, _ in todo]
+        name = "generate" + ("-text" if args.text else "") + ("" if len(fams) == len(FAMILIES) else "-" + "-".join(fams))
+        record(name,
                f"Generation ({'text' if args.text else 'class'}-conditional) on {args.data}", {k: v for k, v in doc.items()},
                " ".join(["python", "bench/generate.py", *sys.argv[1:]]))
 

@@ -114,3 +114,20 @@ def test_unknown_option_suggests():
         from_dict(TrainConfig, {"weight_decy": 1})
     with pytest.raises(RecgenError, match="unknown option 'epoch' for TrainConfig; did you mean epochs"):
         from_dict(TrainConfig, {"epoch": 1})
+
+
+def test_ema_warms_up_before_reaching_its_decay():
+    import torch
+
+    from recgen.train import ema_with_warmup
+
+    update = ema_with_warmup(0.999)
+    avg = [torch.zeros(3)]
+    update(avg, [torch.ones(3)], torch.tensor(0))  # first update: decay 1/10, mostly the new weights
+    assert torch.allclose(avg[0], torch.full((3,), 0.9))
+    avg = [torch.zeros(3)]
+    update(avg, [torch.ones(3)], torch.tensor(100_000))  # late: the full decay
+    assert torch.allclose(avg[0], torch.full((3,), 0.001))
+    steps = [torch.zeros(2, dtype=torch.int64)]
+    update(steps, [torch.full((2,), 10, dtype=torch.int64)], torch.tensor(0))  # integer buffers still update
+    assert steps[0].tolist() == [9, 9]
