@@ -220,6 +220,18 @@ def test_text_conditioning(rgb_npz, tmp_path):
             run.sample(2, prompt="  ")
 
 
+def test_text_condition_is_not_drowned_at_init():
+    """Phrasings of different classes must give clearly different condition vectors from the first step; fed raw,
+    unit-norm MiniLM embeddings spread by ~0.006 per entry (vs ~1 for a class table) and generators learned to
+    ignore the text (17 % of samples on the prompted class after 3 VAE epochs)."""
+    from recgen.data import FASHION_CLASSES
+    from recgen.generate.condition import Conditioner, phrase_table
+
+    torch.manual_seed(0)
+    out = Conditioner("text", 10, 64)(phrase_table(FASHION_CLASSES)[:, 0])  # one phrasing per class
+    assert out.std(0).mean() > 0.05
+
+
 def test_unconditional_run(tmp_path):
     run = generate.train(**tiny("gan", epochs=1, max_steps=2, out=str(tmp_path), class_conditional=False))
     x, y = run.sample(3, seed=0)
