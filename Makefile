@@ -44,7 +44,7 @@ bench: setup
 	$(BIN)/python bench/restore.py --out runs/bench-restore --judge $(JUDGE) --epochs 1 --limit 2000 --n 500 --seeds 0,1
 	$(BIN)/python bench/generate.py $(GEN) --judge $(JUDGE) --eval-n 1000 --quick-sampling \
 	  --fid-n 200 --fid-steps 20,250 --fid-samplers dpm
-	$(BIN)/recgen bench demo
+	$(BIN)/recgen bench demo augment
 	$(BIN)/python bench/generate.py --families vae --text --epochs vae=3 --threads 1 --judge $(JUDGE) \
 	  --out runs/bench-text
 

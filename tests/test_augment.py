@@ -26,6 +26,9 @@ def test_augment_end_to_end(tmp_path):
 def test_imbalance_reports_minority_recall(tmp_path):
     s = run_augment(out=str(tmp_path), **{**TINY, "real_per_class": 10, "imbalance": 0.2, "minority": "3,8"})
     assert set(s["minority_recall_gain_points"]) == {0.0, 1.0} and "imbalance 0.2 for 3, 8" in s["setting"]
+    # synthesis rebalances: only the two minority classes (2 real images each) get synthetic ones, 1 per real
+    work = tmp_path / "augment" / "augment-1" / "work"
+    assert sorted(p.name for p in work.glob("train-0-*.npz")) == ["train-0-84.npz", "train-0-88.npz"]
 
 
 def test_leaking_generator_refused_or_labelled(tmp_path):

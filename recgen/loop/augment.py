@@ -36,7 +36,8 @@ class AugmentConfig:
     generator_steps: int = 1500  # optimizer steps for that generator
     allow_leak: bool = False  # use a --generator trained on more data anyway; results are labelled LEAKY
     ratios: str = "0,1,4"  # synthetic images per real image of a targeted class (0 = real only)
-    target_weak: int = 0  # aim synthesis at the k classes with the lowest real-only recall (0 = all classes)
+    target_weak: int = 0  # aim synthesis at the k classes with the lowest real-only recall (0 = all classes, or
+    #                       the minority classes with --imbalance)
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
     steps: int = 500  # recognizer optimizer steps, the same for every arm
     batch_size: int = 64  # recognizer batch size
@@ -137,6 +138,8 @@ def run_augment(**options: Any) -> dict[str, Any]:
         targets = list(range(k))
         if cfg.target_weak:
             targets = list(np.argsort(base["recall"])[:cfg.target_weak])
+        elif cfg.imbalance:  # rebalance: synthesize the minority classes only
+            targets = _classes(cfg.minority, full.classes)
         for r in ratios:
             if r == 0:
                 continue
