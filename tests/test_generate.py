@@ -198,6 +198,31 @@ def test_diffusion_samplers_guidance_and_sdedit(trained):
         run.sample(2, sampler="euler")
 
 
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm"])
+def test_samplers_stay_in_range_when_the_first_step_is_off(sampler):
+    """A denoiser that is exact for mid-gray data inside the range it trained on (|x| <= 4) but 0.02 off everywhere.
+    At the first step sqrt(abar) ~ 5e-5, so that error puts the x0 estimate hundreds of units out; a sampler that
+    does not clip x0 then leaves the trained range and never comes back (DPM-Solver++ without thresholding: every
+    pixel saturated)."""
+    from recgen.generate import diffusion
+    from recgen.train import seeded
+
+    cfg = diffusion.DiffusionConfig(cond="none")
+    abar = diffusion.make_scheduler(cfg).alphas_cumprod
+
+    class Oracle(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, t, c=None, drop=None):
+            return x.clamp(-4, 4) / (1 - abar[t.long()]).sqrt()[:, None, None, None] + 0.02
+
+    for steps in (10, 20):
+        x = diffusion.sample({"model": Oracle()}, cfg, None, 4, seeded(0), sampler, steps, 1.0)
+        assert (x - 0.5).abs().mean() < 0.01
+
+
 def test_text_conditioning(rgb_npz, tmp_path):
     from recgen.generate.condition import class_prompts, embed_texts, nearest_class
     from recgen.data import FASHION_CLASSES
