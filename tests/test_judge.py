@@ -7,7 +7,7 @@ from recgen import classify
 from recgen.data import limit_per_class, load_dataset
 from recgen.errors import RecgenError
 from recgen.evaluate.generation import InceptionJudge, Judge
-from recgen.loop.judge import format_table, judge_samples, noise_images
+from recgen.loop.judge import CAS_STEPS, cas, format_table, judge_samples, noise_images
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def setup(tmp_path_factory):
 def test_real_samples_score_like_the_floor_and_noise_like_the_ceiling(setup):
     judge, train, test, out = setup
     real = judge_samples(judge, test.x, test.y, train, test, with_cas=True, plots_dir=out / "plots",
-                         cas_options=dict(epochs=12, batch_size=32, threads=1))
+                         cas_options=dict(steps=150, batch_size=32, threads=1))
     m, floor, ceil = real["model"], real["floor"], real["ceiling"]
     assert m["fid"] < 0.5 * ceil["fid"] and m["precision"] > 0.5 and m["recognizability"] > 0.6
     # CAS of real data is close to the accuracy of the same classifier trained on real data
@@ -35,6 +35,29 @@ def test_real_samples_score_like_the_floor_and_noise_like_the_ceiling(setup):
     assert {r["metric"] for r in format_table(real)} >= {"fid", "cas", "copy_rate"}
     assert all((out / "plots" / f).is_file() for f in ("nearest-pairs.png", "samples-per-class.png",
                                                         "gradcam-gen-vs-real.png"))
+
+
+def test_cas_budget_is_steps_whatever_the_sample_count(monkeypatch, tmp_path):
+    """1,000 and 10,000 samples both get CAS_STEPS optimizer steps (epochs were 24 steps for 1,000 samples)."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(**kw):
+        seen.append(kw)
+        raise Stop
+
+    monkeypatch.setattr(classify, "train", fake_train)
+    x, y = np.zeros((1000, 8, 8, 1), np.uint8), np.arange(1000) % 10
+    for n in (1000, 10000):
+        with pytest.raises(Stop):
+            cas(np.repeat(x, n // 1000, 0), np.tile(y, n // 1000), None, [str(c) for c in range(10)], 0, tmp_path)
+    for kw, n in zip(seen, (1000, 10000)):
+        assert kw["max_steps"] == CAS_STEPS and kw["epochs"] * (n // kw["batch_size"] + 1) >= CAS_STEPS
+    with pytest.raises(Stop):  # explicit epochs are honoured as given
+        cas(x, y, None, [str(c) for c in range(10)], 0, tmp_path, dict(epochs=2))
+    assert seen[-1]["epochs"] == 2 and "max_steps" not in seen[-1]
 
 
 def test_planted_training_images_raise_the_copy_rate(setup):
