@@ -260,3 +260,32 @@ def reopen_for_resume(options: dict[str, Any], task: str, config_cls: type, load
     if splits[0].fingerprint() != run.config.get("data_fingerprint"):
         raise RecgenError(f"{run.path}: the data changed since this run started (fingerprint differs)")
     return run, cfg, splits
+
+
+class TrainedRun:
+    """What every trained-model object (ClassifierRun, GeneratorRun, DetectorRun, RestorerRun) opens the same way:
+    its run directory, the resolved config (`config_class`), model.json, and the device to run on."""
+
+    config_class: type
+
+    def __init__(self, run: Run):
+        from recgen.config import from_dict
+        from recgen.train import resolve_device  # recgen.train imports this module
+
+        self.run = run
+        self.config = from_dict(self.config_class, run.options)
+        self.info = run.read_model_json()
+        self.classes: list[str] = self.info.get("classes", [])
+        self.input_shape: tuple[int, int, int] = tuple(self.info["input_shape"])  # (C, H, W) it trained on
+        self.device = resolve_device(self.config.device)
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    def _describe(self) -> str:
+        """What __repr__ shows after the path."""
+        return f"model={self.config.model!r}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, {self._describe()})"

@@ -31,7 +31,7 @@ from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
 from recgen.report import image, table, write_report
-from recgen.runs import Run, module_state, reopen_for_resume
+from recgen.runs import Run, TrainedRun, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
 
 MODELS = ("cnn", "svm", "rf")
@@ -148,24 +148,14 @@ def predict_proba(model: nn.Module, x: torch.Tensor, tta: bool = False, device: 
 
 
 # --------------------------------------------------------------------------------------------------- run object
-class ClassifierRun:
+class ClassifierRun(TrainedRun):
     """A trained recognizer in its run directory: evaluate, predict, explain."""
 
+    config_class = ClassifyConfig
+
     def __init__(self, run: Run):
-        self.run = run
-        self.config = from_dict(ClassifyConfig, run.options)
-        self.info = run.read_model_json()
-        self.classes: list[str] = self.info["classes"]
-        self.input_shape: tuple[int, int, int] = tuple(self.info["input_shape"])  # (C, H, W)
-        self.device = resolve_device(self.config.device)
+        super().__init__(run)
         self._model = None
-
-    @property
-    def path(self) -> Path:
-        return self.run.path
-
-    def __repr__(self) -> str:
-        return f"ClassifierRun({str(self.path)!r}, model={self.config.model!r})"
 
     @property
     def model(self):

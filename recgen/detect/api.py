@@ -34,7 +34,7 @@ from recgen.detect.evaluate import Detections, coco_map
 from recgen.detect.scenes import SceneOptions, make_scenes
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
-from recgen.runs import Run, atomic_write, module_state, reopen_for_resume
+from recgen.runs import Run, TrainedRun, atomic_write, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
 
 MODELS = ("centernet", "classical")
@@ -160,25 +160,15 @@ def detect_centernet(net: torch.nn.Module, images: np.ndarray, device: torch.dev
 
 
 # -------------------------------------------------------------------------------------------------- run object
-class DetectorRun:
+class DetectorRun(TrainedRun):
     """A trained detector in its run directory: evaluate, predict."""
 
+    config_class = DetectConfig
+
     def __init__(self, run: Run):
-        self.run = run
-        self.config = from_dict(DetectConfig, run.options)
-        self.info = run.read_model_json()
-        self.classes: list[str] = self.info["classes"]
+        super().__init__(run)
         self.category_ids: list[int] = self.info["category_ids"]
-        self.input_shape: tuple[int, int, int] = tuple(self.info["input_shape"])  # (C, S, S)
-        self.device = resolve_device(self.config.device)
         self._model = None
-
-    @property
-    def path(self) -> Path:
-        return self.run.path
-
-    def __repr__(self) -> str:
-        return f"DetectorRun({str(self.path)!r}, model={self.config.model!r})"
 
     @property
     def model(self):

@@ -14,7 +14,6 @@ import torch
 
 from recgen import plots
 from recgen.classify.api import load_splits
-from recgen.config import from_dict
 from recgen.data import ImageSet, read_image, resize_batch, to_channels
 from recgen.errors import RecgenError
 from recgen.generate import diffusion, gan, pixelcnn, vae
@@ -22,32 +21,25 @@ from recgen.generate.common import from_uint8, grid_labels, save_grid, to_uint8
 from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
 from recgen.generate.config import FAMILIES, GenerateConfig
 from recgen.report import image, table, write_report
-from recgen.runs import Run, module_state
-from recgen.train import resolve_device, seeded
+from recgen.runs import Run, TrainedRun, module_state
+from recgen.train import seeded
 
 
-class GeneratorRun:
+class GeneratorRun(TrainedRun):
     """A trained generator in its run directory: sample, interpolate, decode, embed, evaluate."""
 
+    config_class = GenerateConfig
+
     def __init__(self, run: Run):
-        self.run = run
-        self.config = from_dict(GenerateConfig, run.options)
-        self.info = run.read_model_json()
+        super().__init__(run)
         self.family: str = self.info["family"]
         mod, arch_cls, _ = FAMILIES[self.family]
         self.family_module = mod
         self.arch = arch_cls(**self.info["args"])
-        self.classes: list[str] = self.info["classes"]
-        self.input_shape: tuple[int, int, int] = tuple(self.info["input_shape"])  # (C, H, W)
-        self.device = resolve_device(self.config.device)
         self._modules = None
 
-    @property
-    def path(self) -> Path:
-        return self.run.path
-
-    def __repr__(self) -> str:
-        return f"GeneratorRun({str(self.path)!r}, model={self.family!r}, cond={self.arch.cond!r})"
+    def _describe(self) -> str:
+        return f"model={self.family!r}, cond={self.arch.cond!r}"
 
     @property
     def modules(self) -> dict[str, torch.nn.Module]:

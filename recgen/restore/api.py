@@ -25,7 +25,7 @@ from recgen.errors import RecgenError
 from recgen.restore import guided
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
-from recgen.runs import Run, module_state, reopen_for_resume
+from recgen.runs import Run, TrainedRun, module_state, reopen_for_resume
 from recgen.train import Trainer, resolve_device, seeded
 
 METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
@@ -88,23 +88,17 @@ def corruptions(cfg: RestoreConfig) -> Corruptions:
 
 
 # --------------------------------------------------------------------------------------------------- run objects
-class RestorerRun:
+class RestorerRun(TrainedRun):
     """A trained restorer in its run directory (runs/restore/<name>)."""
 
     kind = "restorer"
 
-    def __init__(self, run: Run):
-        self.run = run
-        self.config = from_dict(RestoreConfig, run.options)
-        self.info = run.read_model_json()
-        self.arch = RestorerConfig(**self.info["args"])
-        self.input_shape: tuple[int, int, int] = tuple(self.info["input_shape"])  # (C, H, W) it trained on
-        self.device = resolve_device(self.config.device)
-        self._net = None
+    config_class = RestoreConfig
 
-    @property
-    def path(self) -> Path:
-        return self.run.path
+    def __init__(self, run: Run):
+        super().__init__(run)
+        self.arch = RestorerConfig(**self.info["args"])
+        self._net = None
 
     @property
     def channels(self) -> int:
@@ -114,8 +108,8 @@ class RestorerRun:
     def data(self) -> tuple[str, str]:
         return self.config.data, self.config.data_dir
 
-    def __repr__(self) -> str:
-        return f"RestorerRun({str(self.path)!r}, task={self.arch.task!r})"
+    def _describe(self) -> str:
+        return f"task={self.arch.task!r}"
 
     @property
     def net(self) -> torch.nn.Module:
