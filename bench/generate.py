@@ -47,7 +47,8 @@ def best_rate(fn, n: int, repeats: int = 3) -> float:
 def sampling_speed(run, family: str, quick: bool) -> dict:
     if family in ("gan", "vae"):
         n = 2000
-        return {"decoder_images_per_s": best_rate(lambda: run.sample(n, seed=0), n)}
+        return {"decoder_images_per_s": best_rate(lambda: run.sample(n, seed=0), n),
+                "decoder_bf16_images_per_s": best_rate(lambda: run.sample(n, seed=0, precision="bf16"), n)}
     if family == "pixelcnn":
         n = 10
         return {"images_per_s": best_rate(lambda: run.sample(n, seed=0), n, repeats=1)}

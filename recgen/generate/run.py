@@ -103,14 +103,16 @@ class GeneratorRun(TrainedRun):
     def sample(self, n: int = 64, class_: int | str | None = None, prompt: str | None = None,
                like: str | Path | np.ndarray | None = None, sampler: str | None = None, steps: int | None = None,
                guidance: float | None = None, strength: float = 0.6, temperature: float = 1.0,
-               seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+               seed: int = 0, precision: str = "fp32") -> tuple[np.ndarray, np.ndarray | None]:
         """n images as uint8 (n, H, W, C) and their class labels (n,) (None when unconditional).
 
         class_: index or name; prompt: free text (text-conditional runs); neither: classes in turn.
         like: an image to vary (VAE: re-encode and mix with prior noise; diffusion: SDEdit; PixelCNN: keep the top
         rows and complete the rest), `strength` in (0, 1] says how far from it to go.
         sampler / steps / guidance: diffusion only (defaults from the run's config).
-        temperature: noise scale (GAN, VAE) or softmax temperature (PixelCNN). Same seed -> same images."""
+        temperature: noise scale (GAN, VAE) or softmax temperature (PixelCNN). Same seed -> same images.
+        precision: fp32, or bf16 (autocast: convolutions and matrix products in bfloat16; about 2x faster GAN
+        decoding on CPUs with AMX, pixel values within about one uint8 level of fp32)."""
         if n <= 0:
             raise RecgenError(f"n must be positive, got {n}")
         if steps is not None and steps <= 0:
@@ -124,6 +126,8 @@ class GeneratorRun(TrainedRun):
             raise RecgenError(f"strength must be in (0, 1], got {strength}")
         if temperature <= 0:
             raise RecgenError(f"temperature must be positive, got {temperature}")
+        if precision not in ("fp32", "bf16"):
+            raise RecgenError(f"precision must be fp32 or bf16, got {precision!r}")
         sampler = sampler or self.config.sampler
         steps = steps or self.config.steps
         guidance = self.config.guidance if guidance is None else guidance
@@ -135,7 +139,7 @@ class GeneratorRun(TrainedRun):
         if start is not None and class_ is None and prompt is None and self.arch.cond != "none":
             c, labels = self._like_condition(start, n, g)
         m, a = self.modules, self.arch
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=precision == "bf16"):
             if self.family == "diffusion":
                 x = diffusion.sample(m, a, c, n, g, sampler, steps, guidance if c is not None else 1.0,
                                      start=None if start is None else start.expand(n, -1, -1, -1), strength=strength)
@@ -146,7 +150,7 @@ class GeneratorRun(TrainedRun):
                 x = pixelcnn.sample(m, a, c, n, g, temperature, start.expand(n, -1, -1, -1), from_row)
             else:
                 x = self.family_module.sample(m, a, c, n, g, temperature)
-        return to_uint8(x), labels
+        return to_uint8(x.float()), labels
 
     def _like_condition(self, start: torch.Tensor, n: int, g: torch.Generator):
         """The condition for varying an image when none is given: the class the model finds the image most likely
