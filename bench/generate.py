@@ -183,14 +183,16 @@ def main() -> None:
             m = json.loads(ev.read_text())
             row["eval"] = {k: v for k, v in m.items() if k not in ("run", "model", "cond")}
         row["sampling"] = sampling_speed(run, family, args.quick_sampling)
-        if args.judge and run.arch.cond != "none":
-            row["recognizability"] = recognizability(run, args.judge)
+        if args.judge and args.eval_n:
+            row["judged"] = judged(run, args.judge, args.eval_n // 5 if family == "pixelcnn" else args.eval_n)
+        if args.judge and run.arch.cond == "class" and "judged" in row:  # the judged samples already tell it
+            row["recognizability"] = {"classes": row["judged"]["model"]["recognizability"]}
+        elif args.judge and run.arch.cond != "none":
+            row["recognizability"] = recognizability(run, args.judge, 200 if family == "pixelcnn" else 1000)
         if args.judge and args.fid_n and family == "diffusion":
             row["fid_by_steps"] = fid_by_steps(run, args.judge, args.fid_n,
                                                [int(v) for v in args.fid_steps.split(",")],
                                                args.fid_samplers.split(","))
-        if args.judge and args.eval_n:
-            row["judged"] = judged(run, args.judge, args.eval_n // 5 if family == "pixelcnn" else args.eval_n)
         results.append(row)
         print(json.dumps(row), flush=True)
 
