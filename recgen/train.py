@@ -93,6 +93,11 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
     raise RecgenError(f"schedule must be onecycle, cosine, linear or constant, got {cfg.schedule!r}")
 
 
+def epochs_for_steps(steps: int, batch_size: int, n: int) -> int:
+    """Epochs over n images that give at least `steps` optimizer steps (the loop drops the last partial batch)."""
+    return max(1, math.ceil(steps / max(1, n // batch_size)))
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

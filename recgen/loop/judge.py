@@ -8,7 +8,6 @@ indicators. Each result carries a metric card saying exactly what was measured.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import tempfile
@@ -54,6 +53,7 @@ def cas(x: np.ndarray, y: np.ndarray, test: ImageSet, classes: list[str], seed: 
     """Train the CAS classifier on (x, y) only; return its accuracy on the real test set and the run.
     options: classify.train options over CAS_OPTIONS, plus `steps` (default CAS_STEPS) unless `epochs` is given."""
     from recgen import classify
+    from recgen.train import epochs_for_steps
 
     path = Path(out) / f"cas-train-{seed}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ def cas(x: np.ndarray, y: np.ndarray, test: ImageSet, classes: list[str], seed: 
     opts = {**CAS_OPTIONS, **(options or {})}
     steps = opts.pop("steps", CAS_STEPS)
     if "epochs" not in opts:
-        opts.update(epochs=max(1, math.ceil(steps * opts["batch_size"] / len(x))), max_steps=steps)
+        opts.update(epochs=epochs_for_steps(steps, opts["batch_size"], len(x)), max_steps=steps)
     run = classify.train(data=str(path), out=str(out), name="cas", seed=seed, **opts)
     m = run.evaluate(data=test, write=False)
     return m["accuracy"], run
