@@ -41,3 +41,16 @@ def test_leaking_generator_refused_or_labelled(tmp_path):
     r = run_cli("augment", "--data", "digits", "--generator", gen.path, "--real-per-class", "4", "--seeds", "1",
                 "--out", tmp_path)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "leak" in r.stderr
+
+
+def _last_step(run_dir):
+    return int((run_dir / "metrics.csv").read_text().strip().splitlines()[-1].split(",")[1])
+
+
+def test_every_arm_and_the_generator_get_their_full_step_budget(tmp_path):
+    """The loop drops the last partial batch: budgets counted as steps * batch / n came up short (320 of 500)."""
+    run_augment(out=str(tmp_path), **{**TINY, "real_per_class": 10, "batch_size": 32, "steps": 20})
+    work = tmp_path / "augment" / "augment-1" / "work"
+    recognizers = sorted((work / "classify").iterdir())
+    assert len(recognizers) == 2 and [_last_step(r) for r in recognizers] == [20, 20]  # 100 and 200 images
+    assert _last_step(work / "generate" / "gen-vae-1") == 20  # 100 images at batch 64

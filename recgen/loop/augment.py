@@ -9,7 +9,6 @@ such a generator is refused, or with --allow-leak the result is labelled LEAKY.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,9 +73,10 @@ def _save_npz(ds: ImageSet, path: Path) -> Path:
 def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, work: Path) -> dict[str, Any]:
     from recgen import classify
     from recgen.loop.judge import CAS_OPTIONS
+    from recgen.train import epochs_for_steps
 
     path = _save_npz(train, work / f"train-{seed}-{len(train)}.npz")
-    epochs = max(1, math.ceil(cfg.steps * cfg.batch_size / len(train)))
+    epochs = epochs_for_steps(cfg.steps, cfg.batch_size, len(train))
     run = classify.train(**{**CAS_OPTIONS, "data": str(path), "epochs": epochs, "max_steps": cfg.steps,
                             "batch_size": cfg.batch_size, "seed": seed, "threads": cfg.threads, "device": cfg.device,
                             "out": str(work), "name": "recognizer"})
@@ -86,6 +86,7 @@ def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, 
 
 def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path):
     from recgen import generate
+    from recgen.train import epochs_for_steps
 
     if cfg.generator:
         gen = generate.load(cfg.generator)
@@ -99,8 +100,9 @@ def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path):
         return gen, (not clean)
     path = _save_npz(subset, work / f"subset-{seed}.npz")
     bs = min(64, len(subset))
-    epochs = max(1, math.ceil(cfg.generator_steps * bs / len(subset)))
+    epochs = epochs_for_steps(cfg.generator_steps, bs, len(subset))
     gen = generate.train(model=cfg.generator_model, data=str(path), val_fraction=0.0, epochs=epochs,
+                         max_steps=cfg.generator_steps,
                          batch_size=bs, seed=seed, threads=cfg.threads, device=cfg.device, out=str(work),
                          name=f"gen-{cfg.generator_model}", class_conditional=True)
     return gen, False
