@@ -12,8 +12,8 @@ max(0, mean distance - distance) at every position, averaged over a `grid` x `gr
     flock /tmp/recgen-bench.lock .venv/bin/python bench/svm_features.py --kmeans 200         # + k-means features
 
 Prints one JSON line: the settings, test accuracy and seconds. The k-means encoder here is a straightforward
-prototype (unfold + distances in float32), far too slow for the 5-minute budget: about 8 minutes for k = 200 and
-24 minutes for k = 400 on 140k images while the machine was shared.
+prototype (unfold + distances in float32), far too slow for the 5-minute budget: 400 s for k = 200 on the 140k
+training and test images on a quiet machine (2026-11-30), 24 minutes for k = 400 while the machine was shared.
 """
 
 from __future__ import annotations
