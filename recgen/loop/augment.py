@@ -21,6 +21,7 @@ from recgen.data import ImageSet, load_dataset
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
 from recgen.runs import Run
+from recgen.train import epochs_for_steps
 
 
 @dataclass
@@ -73,7 +74,6 @@ def _save_npz(ds: ImageSet, path: Path) -> Path:
 def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, work: Path) -> dict[str, Any]:
     from recgen import classify
     from recgen.loop.judge import CAS_OPTIONS
-    from recgen.train import epochs_for_steps
 
     path = _save_npz(train, work / f"train-{seed}-{len(train)}.npz")
     epochs = epochs_for_steps(cfg.steps, cfg.batch_size, len(train))
@@ -86,7 +86,6 @@ def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, 
 
 def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path):
     from recgen import generate
-    from recgen.train import epochs_for_steps
 
     if cfg.generator:
         gen = generate.load(cfg.generator)

@@ -23,6 +23,7 @@ from recgen.data import ImageSet
 from recgen.errors import RecgenError
 from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features, memorization,
                                         precision_recall, recognizability)
+from recgen.train import epochs_for_steps
 
 # The CAS classifier: small and fast, the same for real and generated training data so the two are comparable.
 CAS_OPTIONS = dict(model="cnn", batch_size=128, val_fraction=0.0, stem_width=16,
@@ -53,7 +54,6 @@ def cas(x: np.ndarray, y: np.ndarray, test: ImageSet, classes: list[str], seed: 
     """Train the CAS classifier on (x, y) only; return its accuracy on the real test set and the run.
     options: classify.train options over CAS_OPTIONS, plus `steps` (default CAS_STEPS) unless `epochs` is given."""
     from recgen import classify
-    from recgen.train import epochs_for_steps
 
     path = Path(out) / f"cas-train-{seed}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
