@@ -1,11 +1,12 @@
 """Can better features or a closer kernel map lift the classical SVM to 93 %? An ablation with the fast proxy
 solver (kernel ridge on the Nystroem map: 90.83 % where the default's averaged-SGD hinge gets 91.49 %).
 
-Pipeline as in recgen/classify/classical.py: features of the 60k training images and their mirrors ->
-standardise -> PCA -> unit length -> Nystroem RBF map -> RidgeClassifier, decision averaged over each test image and
-its mirror. The candidate extra features are single-layer k-means patch features (Coates, Lee & Ng, AISTATS 2011):
-`k` centroids of contrast-normalised, ZCA-whitened `patch` x `patch` patches, "triangle" activations
-max(0, mean distance - distance) at every position, averaged over a `grid` x `grid` pooling grid.
+Features of the 60k training images and their mirrors -> the default SVM's map (`kernel_map` of
+recgen/classify/classical.py: standardise -> PCA -> unit length -> Nystroem RBF) -> RidgeClassifier, decision
+averaged over each test image and its mirror. The candidate extra features are single-layer k-means patch
+features (Coates, Lee & Ng, AISTATS 2011): `k` centroids of contrast-normalised, ZCA-whitened `patch` x `patch`
+patches, "triangle" activations max(0, mean distance - distance) at every position, averaged over a `grid` x
+`grid` pooling grid.
 
     flock /tmp/recgen-bench.lock .venv/bin/python bench/svm_features.py                      # the default map
     flock /tmp/recgen-bench.lock .venv/bin/python bench/svm_features.py --landmarks 6000
@@ -26,11 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.cluster import MiniBatchKMeans
-from sklearn.decomposition import PCA
-from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import RidgeClassifier
-from sklearn.preprocessing import Normalizer, StandardScaler
 
+from recgen.classify.classical import kernel_map
 from recgen.data import load_dataset
 from recgen.features import make_features
 
@@ -100,12 +99,9 @@ def main() -> None:
                                  a.kmeans, a.patch, a.grid)
         A, B = np.concatenate([ka, A], 1), np.concatenate([kb, B], 1)
     t1 = time.perf_counter()
-    scale = StandardScaler().fit(A)
-    pca = PCA(a.pca, svd_solver="randomized", random_state=0).fit(scale.transform(A))
-    unit = Normalizer()
-    za, zb = (unit.transform(pca.transform(scale.transform(m))) for m in (A, B))
-    ny = Nystroem(gamma=a.gamma, n_components=a.landmarks, random_state=0).fit(za)
-    ka, kb = ny.transform(za).astype(np.float32), ny.transform(zb).astype(np.float32)
+    rbf_map = kernel_map(pca=a.pca, gamma=a.gamma, landmarks=a.landmarks)
+    ka = rbf_map.fit_transform(A).astype(np.float32)
+    kb = rbf_map.transform(B).astype(np.float32)
     clf = RidgeClassifier(alpha=a.ridge).fit(ka, y)
     dec = clf.decision_function(kb)
     nt = len(te.y)

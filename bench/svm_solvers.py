@@ -15,13 +15,10 @@ import time
 
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.decomposition import PCA
-from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import RidgeClassifier, SGDClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import LinearSVC
 
+from recgen.classify.classical import kernel_map
 from recgen.data import load_dataset
 from recgen.features import make_features
 
@@ -74,8 +71,7 @@ def main() -> None:
     train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
     t0 = time.perf_counter()
     feats = make_features("hog+lbp+pixels", n_jobs=2)
-    pre = make_pipeline(StandardScaler(), PCA(128, svd_solver="randomized", random_state=0), Normalizer(),
-                        Nystroem(gamma=1.0, n_components=a.landmarks, random_state=0))
+    pre = kernel_map(landmarks=a.landmarks)  # the default SVM's map: PCA 128, gamma 1
     z = pre.fit_transform(feats.fit_transform(np.concatenate([train.x, train.x[:, :, ::-1]]))).astype(np.float32)
     y = np.concatenate([train.y, train.y])
     zt, ztm = (pre.transform(feats.transform(v)).astype(np.float32) for v in (test.x, test.x[:, :, ::-1]))

@@ -126,12 +126,7 @@ def build_classical(model: str = "svm", features: str = DEFAULT_FEATURES, seed: 
     cfg = resolve_config(model, **hyperparams)
     steps = [("features", make_features(features, shape=shape, n_jobs=cfg.n_jobs))]
     if model == "svm":
-        steps += [
-            ("scale", StandardScaler()),  # HOG, LBP and pixel values live on different scales
-            ("pca", PCA(cfg.pca, svd_solver="randomized", random_state=seed)),
-            # unit length makes gamma independent of the feature spec and the number of components
-            ("unit", Normalizer()),
-            ("rbf", Nystroem(gamma=cfg.gamma, n_components=cfg.landmarks, random_state=seed)),
+        steps += kernel_map(seed, **hyperparams).steps + [
             # tol=None: exactly `epochs` passes, so the fit time is known in advance
             ("svm", SGDClassifier(loss="hinge", alpha=cfg.alpha, max_iter=cfg.epochs, tol=None, average=True,
                                   n_jobs=cfg.n_jobs, random_state=seed)),
@@ -141,6 +136,19 @@ def build_classical(model: str = "svm", features: str = DEFAULT_FEATURES, seed: 
                                                 min_samples_leaf=cfg.min_samples_leaf, n_jobs=cfg.n_jobs,
                                                 random_state=seed))]
     return FlipPipeline(steps, flip=cfg.flip, shape=shape)
+
+
+def kernel_map(seed: int = 0, **hyperparams) -> Pipeline:
+    """The SVM's feature map on feature vectors: standardise -> PCA -> unit length -> Nystroem RBF map.
+    Keyword arguments override SVMConfig fields (the ones that are not the map's are ignored here)."""
+    cfg = resolve_config("svm", **hyperparams)
+    return Pipeline([
+        ("scale", StandardScaler()),  # HOG, LBP and pixel values live on different scales
+        ("pca", PCA(cfg.pca, svd_solver="randomized", random_state=seed)),
+        # unit length makes gamma independent of the feature spec and the number of components
+        ("unit", Normalizer()),
+        ("rbf", Nystroem(gamma=cfg.gamma, n_components=cfg.landmarks, random_state=seed)),
+    ])
 
 
 # ---------------------------------------------------------------------------------------------------- search
@@ -219,4 +227,5 @@ def config_dict(pipe) -> dict:
 
 
 __all__ = ["CONFIGS", "DEFAULT_FEATURES", "FlipPipeline", "RFConfig", "SVMConfig", "TRUSTED_TYPES",
-           "build_classical", "load_classical", "resolve_config", "save_classical", "search_classical", "asdict"]
+           "build_classical", "kernel_map", "load_classical", "resolve_config", "save_classical",
+           "search_classical", "asdict"]
