@@ -28,7 +28,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     gen = generate.load(a.run)
-    judge = load_judge(a.judge, gen.run.config.get("data", "fashion-mnist"))
+    judge = load_judge(a.judge, gen.config.data)
     for temp in (float(t) for t in a.temperatures.split(",")):
         t0 = time.perf_counter()
         x, y = sample_many(gen, a.n, a.seed, batch=100, temperature=temp)

@@ -8,6 +8,7 @@ from conftest import run_cli
 from recgen import generate
 from recgen.errors import RecgenError
 from recgen.loop.augment import run_augment
+from recgen.runs import Run
 
 TINY = dict(data="digits", real_per_class=4, generator_model="vae", generator_steps=20, ratios="0,1", seeds=1,
             steps=20, threads=1)
@@ -44,7 +45,7 @@ def test_leaking_generator_refused_or_labelled(tmp_path):
 
 
 def _last_step(run_dir):
-    return int((run_dir / "metrics.csv").read_text().strip().splitlines()[-1].split(",")[1])
+    return Run(run_dir).read_metrics()[-1]["step"]
 
 
 def test_every_arm_and_the_generator_get_their_full_step_budget(tmp_path):
