@@ -21,7 +21,8 @@ from recgen.runs import Run
 
 # Budgets for 2 CPU cores; `quick` shrinks everything to a smoke test of the same chain.
 # Measured with 3 recognizer epochs and 6 VAE epochs: 858 s (recognizer 223 s, VAE 412 s, judging 96 s,
-# augmentation 127 s), so both training stages were cut by a third: 510 s with 2 and 4 epochs (recgen bench demo).
+# augmentation 127 s), so both training stages were cut by a third: 596 s with 2 and 4 epochs (recgen bench demo,
+# 2026-11-30, with the augmentation at its full step budgets).
 FULL = dict(
     recognizer=dict(model="cnn", epochs=2, batch_size=256, val_fraction=0.0),
     generator=dict(model="vae", epochs=4),
