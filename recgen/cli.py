@@ -379,11 +379,13 @@ def checks():
 
     import recgen
     from recgen.data.sources import fashion_mnist_dir
+    from recgen.train import resolve_device, resolve_precision
 
     typer.echo(f"recgen {recgen.__version__}  python {platform.python_version()}  torch {torch.__version__}")
     cuda = torch.cuda.is_available()
     typer.echo(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if cuda else 'cpu'}, "
-               f"{torch.get_num_threads()} torch threads")
+               f"{torch.get_num_threads()} torch threads, "
+               f"training precision auto = {resolve_precision('auto', resolve_device('auto'))}")
     try:
         typer.echo(f"fashion-mnist: {fashion_mnist_dir()}")
     except RecgenError as e:

@@ -27,6 +27,9 @@ class TrainConfig:
     grad_clip: float = 0.0  # clip the gradient norm to this value (0 = off)
     seed: int = 0  # seeds the weights, the data order and the augmentation stream
     device: str = "auto"  # auto | cpu | cuda
+    # auto = bf16 where the hardware multiplies bfloat16 natively (CPUs with AMX, CUDA GPUs with bf16), else fp32;
+    # $RECGEN_PRECISION overrides auto (figures measured before bf16 existed: RECGEN_PRECISION=fp32)
+    precision: str = "auto"  # auto | fp32 | bf16 (training forward passes under autocast; weights stay fp32)
     threads: int = 0  # torch intra-op threads (0 = leave torch's default)
     time_budget: float = 0.0  # stop training after this many seconds (0 = no limit); the schedule is not stretched
     max_steps: int = 0  # stop after this many optimizer steps (0 = all epochs); for tests and partial runs

@@ -106,6 +106,28 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """fp32 or bf16 for a TrainConfig.precision on `device`. Autocast to bfloat16 keeps fp32 master weights and
+    optimizer state; measured on 2 AMX cores it trains the CNN 1.8x, the diffusion UNet 1.8x and the GAN 1.6x
+    faster per step (docs/BENCHMARKS.md). Without AMX a CPU emulates bf16 and gets slower, hence auto."""
+    if name == "auto":
+        name = os.environ.get("RECGEN_PRECISION", "") or "auto"
+        if name not in PRECISIONS:
+            raise RecgenError(f"$RECGEN_PRECISION must be one of fp32, bf16, got {name!r}")
+    if name not in PRECISIONS:
+        raise RecgenError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    if name == "bf16" and device.type == "cuda" and not native:
+        raise RecgenError("precision bf16 requested but this GPU does not support bfloat16; use --precision fp32")
+    return name if name != "auto" else ("bf16" if native else "fp32")
+
+
 def seeded(*parts: int) -> torch.Generator:
     """A CPU generator seeded from several integers (seed, epoch) or (seed, step), mixed so neighbours differ."""
     s = 0x9E3779B97F4A7C15
@@ -151,6 +173,7 @@ class Trainer:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.main = self.rank == 0
         self.ema: dict[str, AveragedModel] = {}
+        self.precision = resolve_precision(cfg.precision, self.device)
 
     # ------------------------------------------------------------------------------------------- state
     def weights(self) -> dict[str, torch.Tensor]:
@@ -196,6 +219,8 @@ class Trainer:
         step, best, rows = 0, None, []
         if resume:
             step, best, rows = self._restore()
+        if self.main and (self.run.path / "config.yaml").is_file():
+            self.run.update_config(precision=self.precision)  # what auto resolved to on this machine
         hist = History(rows=rows, best=best)
         stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
         t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
@@ -261,12 +286,18 @@ class Trainer:
 
     def _step(self, batch, g) -> dict[str, torch.Tensor]:
         task = self.task
+        # Forward passes in bf16 where chosen; backward follows the forward's dtypes, the loss and the weights stay
+        # fp32 (no loss scaling needed: bf16 has fp32's exponent range). A manual step (GAN) runs its own backward
+        # inside, where autocast leaves it alone.
+        autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16")
         if task.manual_optimization:
-            logs = task.training_step(batch, g)
+            with autocast:
+                logs = task.training_step(batch, g)
         else:
             opt, sched = self.optims[0]
             opt.zero_grad(set_to_none=True)
-            logs = task.training_step(batch, g)
+            with autocast:
+                logs = task.training_step(batch, g)
             loss = logs["loss"]
             if not torch.isfinite(loss):
                 return logs

@@ -131,3 +131,51 @@ def test_ema_warms_up_before_reaching_its_decay():
     steps = [torch.zeros(2, dtype=torch.int64)]
     update(steps, [torch.full((2,), 10, dtype=torch.int64)], torch.tensor(0))  # integer buffers still update
     assert steps[0].tolist() == [9, 9]
+
+
+class DtypeTask(TinyTask):
+    """Records the dtype the first linear layer computed in."""
+
+    def training_step(self, batch, g):
+        self.seen = self.modules["model"][0](batch[0]).dtype
+        return super().training_step(batch, g)
+
+
+@pytest.mark.parametrize("precision,dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_precision_sets_the_forward_dtype_and_is_recorded(tmp_path, precision, dtype):
+    run = Run.create("t", "p", tmp_path)
+    run.write_config("t", {})
+    task = DtypeTask()
+    Trainer(task, cfg(precision=precision, epochs=1), run).fit(data())
+    assert task.seen == dtype
+    assert run.config["precision"] == precision
+    w = run.load_weights("last")
+    assert all(v.dtype == torch.float32 for k, v in w.items() if v.is_floating_point())  # weights stay fp32
+
+
+def test_bf16_resume_is_exact_and_deterministic(tmp_path):
+    full = Run.create("t", "full", tmp_path)
+    Trainer(TinyTask(), cfg(precision="bf16"), full).fit(data())
+    part = Run.create("t", "part", tmp_path)
+    Trainer(TinyTask(), cfg(precision="bf16", max_steps=8), part).fit(data())
+    Trainer(TinyTask(), cfg(precision="bf16"), part).fit(data(), resume=True)
+    a, b = weights(full), weights(part)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_precision_auto_follows_the_environment_and_bad_values_are_refused(monkeypatch):
+    from recgen.train import resolve_precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.setenv("RECGEN_PRECISION", "fp32")
+    assert resolve_precision("auto", cpu) == "fp32"
+    assert resolve_precision("bf16", cpu) == "bf16"  # an explicit choice beats the environment
+    monkeypatch.setenv("RECGEN_PRECISION", "fp16")
+    with pytest.raises(RecgenError, match="RECGEN_PRECISION"):
+        resolve_precision("auto", cpu)
+    monkeypatch.delenv("RECGEN_PRECISION")
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    assert resolve_precision("auto", cpu) == ("bf16" if amx else "fp32")
+    with pytest.raises(RecgenError, match="precision must be one of auto, fp32, bf16, got 'half'"):
+        resolve_precision("half", cpu)
