@@ -17,17 +17,18 @@ FAMILIES = {  # module, architecture config, training task
     "diffusion": (diffusion, diffusion.DiffusionConfig, diffusion.DiffusionTask),
 }
 # Training options each family fills in when left at 0 (-1 for ema), sized for about 20 minutes of 2 CPU cores on
-# Fashion-MNIST (58.8k training images at 28x28) from per-step times measured on a lightly loaded machine:
-#   gan        ~0.35 s per step of 64  -> 4 epochs  = 3.7k steps
-#   vae        ~0.17 s per step of 128 -> 10 epochs = 4.6k steps
-#   pixelcnn   ~1.0 s per step of 64   -> 1 epoch   = 0.9k steps (pixel-by-pixel models are the slow ones here)
-#   diffusion  ~0.7 s per step of 64   -> 2 epochs  = 1.8k steps
+# Fashion-MNIST (58.8k training images at 28x28) from per-step times measured on a lightly loaded machine, in fp32
+# and, where re-sized, in bf16 (--precision auto on a CPU with AMX):
+#   gan        ~0.35 s per step of 64 (bf16 ~0.15) -> 8 epochs  = 7.3k steps
+#   vae        ~0.17 s per step of 128             -> 10 epochs = 4.6k steps
+#   pixelcnn   ~1.0 s per step of 64               -> 1 epoch   = 0.9k steps (pixel-by-pixel models are the slow ones)
+#   diffusion  ~0.7 s per step of 64 (bf16 ~0.37)  -> 3 epochs  = 2.8k steps
 # bench/generate.py measures what a default run really takes.
 FAMILY_DEFAULTS = {
-    "gan": dict(epochs=4, batch_size=64, lr=2e-4, ema=0.999),
+    "gan": dict(epochs=8, batch_size=64, lr=2e-4, ema=0.999),
     "vae": dict(epochs=10, batch_size=128, lr=2e-3, ema=0.0),
     "pixelcnn": dict(epochs=1, batch_size=64, lr=2e-3, ema=0.0),
-    "diffusion": dict(epochs=2, batch_size=64, lr=1e-3, ema=0.995),
+    "diffusion": dict(epochs=3, batch_size=64, lr=1e-3, ema=0.995),
 }
 
 
