@@ -306,6 +306,8 @@ def generate_eval(
         steps: Annotated[Optional[int], typer.Option(help="diffusion: sampling steps")] = None,
         guidance: Annotated[Optional[float], typer.Option(help="diffusion: classifier-free guidance scale")] = None,
         split: Annotated[str, typer.Option(help="likelihood figures on test | val")] = "test",
+        precision: Annotated[str, typer.Option(help="sampling precision: fp32 | bf16 (faster on CPUs with AMX and "
+                                                    "on GPUs; the judge stays fp32)")] = "fp32",
         json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Judge samples with a recognizer (FID/KID/precision/recall in its feature space, recognizability, CAS,
     memorization) beside the held-out likelihood figures (VAE ELBO, PixelCNN bits/dim, diffusion loss, GAN spread);
@@ -317,7 +319,7 @@ def generate_eval(
         from recgen.loop.judge import evaluate_generator, format_table
 
         out["judged"] = evaluate_generator(run, judge, n=n, seed=seed, sampler=sampler, steps=steps,
-                                           guidance=guidance, inception=inception)
+                                           guidance=guidance, inception=inception, precision=precision)
     out["likelihood"] = generate.load(run).evaluate(split)  # rewrites report.html with every section
     if json_:
         emit(out, True)

@@ -103,3 +103,19 @@ def test_a_second_feature_space_is_scored_beside_the_judge(setup, tmp_path):
     assert real["floor"]["kid_inception"] < real["ceiling"]["kid_inception"]
     assert len(real["card"]["inception_weights_sha256"]) == 16
     assert "fid_inception" in {r["metric"] for r in format_table(real)}
+
+
+def test_evaluate_generator_samples_in_the_requested_precision(setup, tmp_path):
+    from recgen import generate
+    from recgen.loop.judge import evaluate_generator
+
+    judge, _, _, _ = setup
+    gen = generate.train(model="gan", data="digits", epochs=1, max_steps=2, base=8, latent_dim=8, batch_size=32,
+                         val_fraction=0.0, threads=1, out=str(tmp_path))
+    judge_path = str(judge.run.run.path)
+    res = evaluate_generator(str(gen.path), judge_path, n=60, with_cas=False, precision="bf16")
+    card = res["card"]
+    assert card["sampling_precision"] == "bf16" and card["n"] == 60 and card["guidance"] is None
+    assert 0.0 <= res["model"]["recognizability"] <= 1.0
+    with pytest.raises(RecgenError, match="precision must be fp32 or bf16, got 'fp16'"):
+        evaluate_generator(str(gen.path), judge_path, n=60, with_cas=False, precision="fp16")

@@ -243,8 +243,9 @@ def sample_many(gen, n: int, seed: int, batch: int = 500, **kw) -> tuple[np.ndar
 
 def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int = 0, sampler: str | None = None,
                        steps: int | None = None, guidance: float | None = None, with_cas: bool = True,
-                       cas_options: dict | None = None, inception: str = "") -> dict[str, Any]:
-    """Sample n images from a generator run and judge them; writes eval-judge.json, plots and a report section."""
+                       cas_options: dict | None = None, inception: str = "", precision: str = "fp32") -> dict[str, Any]:
+    """Sample n images from a generator run and judge them; writes eval-judge.json, plots and a report section.
+    precision: the generator's sampling precision (fp32 | bf16, see GeneratorRun.sample); the judge stays fp32."""
     import time
 
     from recgen import generate
@@ -260,14 +261,15 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
     j = load_judge(judge, cfg.data)
     kw = {k: v for k, v in (("sampler", sampler), ("steps", steps), ("guidance", guidance)) if v is not None}
     t0 = time.perf_counter()
-    fake, fake_y = sample_many(gen, n, seed, **kw)
+    fake, fake_y = sample_many(gen, n, seed, precision=precision, **kw)
     secs = time.perf_counter() - t0
     train, _, _ = load_splits(cfg)  # exactly the images the generator trained on
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, gen.input_shape[1], gen.input_shape[0])
     card = {"generator": str(gen.path), "family": gen.family, "conditioning": gen.arch.cond,
             "sampler": kw.get("sampler", cfg.sampler) if gen.family == "diffusion" else None,
             "steps": kw.get("steps", cfg.steps) if gen.family == "diffusion" else None,
-            "sampling_images_per_s": round(n / max(secs, 1e-9), 1)}
+            "guidance": kw.get("guidance", cfg.guidance) if gen.family == "diffusion" else None,
+            "sampling_precision": precision, "sampling_images_per_s": round(n / max(secs, 1e-9), 1)}
     res = judge_samples(j, fake, fake_y, train, test, seed=seed, with_cas=with_cas, work_dir=gen.path,
                         plots_dir=gen.run.plots, card=card, cas_options=cas_options, inception=inc)
     out = to_jsonable(res)
