@@ -132,6 +132,21 @@ def test_gan_health_flags_collapse_and_divergence():
     assert "diverging" in health(0.01, 9.0, 0.8)[0]
 
 
+def test_gan_health_names_a_class_that_collapsed_alone():
+    from recgen.generate.gan import class_spread_ratios, health, spread_ratio
+
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(40, 1, 8, 8, generator=g), torch.rand(40, 1, 8, 8, generator=g)
+    labels = torch.arange(40) % 4
+    fake[labels == 2] = fake[labels == 2][0]  # class 2: one image whatever the noise
+    ratios = class_spread_ratios(fake, real, labels)
+    assert ratios[2] == 0 and min(ratios[k] for k in (0, 1, 3)) > 0.8
+    overall = spread_ratio(fake, real, labels)
+    assert overall > 0.35  # the overall ratio alone would miss it
+    problems = health(1.0, 0.5, overall, {"bag": ratios[2], "coat": ratios[0]})
+    assert len(problems) == 1 and "1 class(es): bag (0.00x)" in problems[0] and "coat" not in problems[0]
+
+
 def test_gan_validate_reports_a_collapsed_generator():
     from recgen.generate import gan
     from recgen.generate.api import GenerateConfig
@@ -144,7 +159,7 @@ def test_gan_validate_reports_a_collapsed_generator():
     task = gan.GANTask(mods, arch, GenerateConfig(model="gan"), val, [str(i) for i in range(10)], torch.device("cpu"))
     with pytest.warns(UserWarning, match="mode collapse"):
         m = task.validate(mods)
-    assert m["gan_collapse"] == 1 and m["gan_spread_ratio"] < 0.35
+    assert m["gan_collapse"] == 1 and m["gan_spread_ratio"] < 0.35 and m["gan_min_class_spread"] < 0.35
 
 
 def test_pixelcnn_is_causal_and_untrained_is_near_8_bits():

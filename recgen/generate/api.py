@@ -56,7 +56,8 @@ def _fit(run: Run, cfg: GenerateConfig, arch, train_set: ImageSet, val: ImageSet
     if cfg.model == "gan":
         last = (run.read_metrics() or [{}])[-1]
         extra["health"] = gan.health(last.get("d_loss", 1.0), last.get("g_loss", 0.0),
-                                     last.get("gan_spread_ratio", 1.0))
+                                     last.get("gan_spread_ratio", 1.0),
+                                     {"the least varied class": last.get("gan_min_class_spread", 1.0)})
     run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2), **extra)
     result = GeneratorRun(run)
     if cfg.model in ("gan", "vae"):

@@ -2,14 +2,21 @@
 normalisation in the discriminator (arXiv 1802.05957), conditioned through conditional BatchNorm in the generator
 and a projection discriminator (arXiv 1802.05637).
 
-    G: z (z_dim) -> linear -> (4b, H/4, W/4) -> CBN, ReLU, convT 4x4/2 (2b) -> CBN, ReLU, convT 4x4/2 (C) -> tanh
+    G: [z, e] (z_dim + cond_dim) -> linear -> (4b, H/4, W/4) -> CBN, ReLU, convT 4x4/2 (2b) -> CBN, ReLU,
+       convT 4x4/2 (C) -> tanh
        (the last layer goes straight to pixels, as in DCGAN: ~7M multiply-adds per 28x28 image at b = 32)
     D: x -> conv3x3 (b) -> conv4x4/2 (2b) -> conv4x4/2 (4b) -> conv3x3 (4b), leaky ReLU between, all
        spectrally normalised -> sum over positions = phi (4b) -> psi(phi) + <embed(c), phi>
 
-The training step watches for the two classic failures and reports them (metrics `gan_collapse`, `gan_diverging`
-and a warning): mode collapse, when samples from fixed noise vary far less than real images do, and divergence, when
-the discriminator wins outright (hinge loss near 0) while the generator loss keeps growing.
+The condition vector e enters twice: with the noise at the input (as in the conditional GAN, arXiv 1411.1784) and
+in the CBN gains. With e only in the CBN gains, the class could steer the image only by rescaling channels of a
+class-blind 7x7 layout; measured at 8 epochs on Fashion-MNIST, three of ten classes (t-shirt, pullover, bag)
+collapsed into stripe and checkerboard textures while the others were well formed.
+
+The training step watches for the two classic failures and reports them (metrics `gan_collapse`, `gan_diverging`,
+`gan_min_class_spread` and a warning): mode collapse, when samples from fixed noise vary far less than real images
+do, overall or within any one class, and divergence, when the discriminator wins outright (hinge loss near 0) while
+the generator loss keeps growing.
 """
 
 from __future__ import annotations
@@ -71,7 +78,7 @@ class Generator(nn.Module):
         b, self.h0, self.w0 = cfg.g_base, cfg.height // 4, cfg.width // 4
         self.cond = make_conditioner(cfg.cond, cfg.num_classes, cfg.cond_dim)
         cd = cfg.cond_dim if self.cond is not None else 0
-        self.fc = nn.Linear(cfg.z_dim, 4 * b * self.h0 * self.w0)
+        self.fc = nn.Linear(cfg.z_dim + cd, 4 * b * self.h0 * self.w0)  # noise and condition together
         self.bn0, self.bn1 = CondBN(4 * b, cd), CondBN(2 * b, cd)
         self.up1 = nn.ConvTranspose2d(4 * b, 2 * b, 4, 2, 1)
         self.up2 = nn.ConvTranspose2d(2 * b, cfg.channels, 4, 2, 1)  # straight to pixels, as in DCGAN
@@ -79,7 +86,7 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, z_dim), c labels (B,) or text embeddings (B, 384) -> images (B, C, H, W) in [-1, 1]."""
         e = self.cond(c) if self.cond is not None else None
-        h = self.fc(z).view(len(z), -1, self.h0, self.w0)  # (B, 4b, H/4, W/4)
+        h = self.fc(z if e is None else torch.cat([z, e], 1)).view(len(z), -1, self.h0, self.w0)  # (B, 4b, H/4, W/4)
         h = self.up1(F.relu(self.bn0(h, e)))  # (B, 2b, H/2, W/2)
         return torch.tanh(self.up2(F.relu(self.bn1(h, e))))  # (B, C, H, W)
 
@@ -140,12 +147,23 @@ def spread_ratio(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | 
     return sum(spread(fake[m]) for m in groups) / max(sum(spread(real[m]) for m in groups), 1e-12)
 
 
-def health(d_loss: float, g_loss: float, spread_ratio: float) -> list[str]:
-    """Plain-language problems read from one epoch's GAN statistics (empty when training looks healthy)."""
+def class_spread_ratios(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> dict[int, float]:
+    """spread_ratio per class label: one collapsed class hides in the overall ratio when the others are varied."""
+    return {int(k): spread(fake[labels == k]) / max(spread(real[labels == k]), 1e-12)
+            for k in labels.unique() if (labels == k).sum() >= 2}
+
+
+def health(d_loss: float, g_loss: float, spread_ratio: float, class_ratios: dict[str, float] | None = None) -> list[str]:
+    """Plain-language problems read from one epoch's GAN statistics (empty when training looks healthy).
+    class_ratios: per-class spread ratios by class name (conditional models)."""
     problems = []
     if spread_ratio < COLLAPSE_RATIO:
         problems.append(f"mode collapse suspected: samples from different noise vary {spread_ratio:.2f}x as much "
                         f"as real images of the same class (below {COLLAPSE_RATIO}); try a lower --lr or more data")
+    elif low := {k: v for k, v in (class_ratios or {}).items() if v < COLLAPSE_RATIO}:
+        names = ", ".join(f"{k} ({v:.2f}x)" for k, v in sorted(low.items(), key=lambda kv: kv[1]))
+        problems.append(f"mode collapse suspected in {len(low)} class(es): {names} vary far less than real images "
+                        f"of the class (below {COLLAPSE_RATIO}); try a lower --lr or more epochs")
     if d_loss < DIVERGE_D_LOSS and g_loss > DIVERGE_G_LOSS:
         problems.append(f"training diverging: the discriminator separates real from fake outright (hinge loss "
                         f"{d_loss:.3f}) while the generator loss climbs ({g_loss:.2f}); try a lower --lr")
@@ -217,9 +235,13 @@ class GANTask(GeneratorTask):
         G = self.modules["G"].eval()
         fake = sample({"G": G}, self.arch, self.condition(labels, seeded(7)), len(real), seeded(7))
         G.train()
-        ratio = spread_ratio(fake, real, labels if self.arch.cond != "none" else None)
-        problems = health(means.get("d_loss", 1.0), means.get("g_loss", 0.0), ratio)
+        cond = self.arch.cond != "none"
+        ratio = spread_ratio(fake, real, labels if cond else None)
+        per_class = {self.classes[k]: v for k, v in class_spread_ratios(fake, real, labels).items()} if cond else {}
+        problems = health(means.get("d_loss", 1.0), means.get("g_loss", 0.0), ratio, per_class)
         for p in problems:
             warnings.warn(p, stacklevel=2)
-        return {**out, "gan_spread_ratio": round(ratio, 4), "gan_collapse": int(any("collapse" in p for p in problems)),
+        return {**out, "gan_spread_ratio": round(ratio, 4),
+                "gan_min_class_spread": round(min(per_class.values(), default=ratio), 4),
+                "gan_collapse": int(any("collapse" in p for p in problems)),
                 "gan_diverging": int(any("diverging" in p for p in problems))}
