@@ -20,12 +20,12 @@ from recgen.report import image, table, write_report
 from recgen.runs import Run
 
 # Budgets for 2 CPU cores; `quick` shrinks everything to a smoke test of the same chain.
-# Measured with 3 recognizer epochs and 6 VAE epochs: 858 s (recognizer 223 s, VAE 412 s, judging 96 s,
-# augmentation 127 s), so both training stages were cut by a third: 596 s with 2 and 4 epochs (recgen bench demo,
-# 2026-11-30, with the augmentation at its full step budgets).
+# In fp32, 3 recognizer epochs and 6 VAE epochs took 858 s (recognizer 223 s, VAE 412 s, judging 96 s,
+# augmentation 127 s), so both were cut to 2 and 4 epochs (596 s). bf16 training (--precision auto on CPUs with AMX)
+# roughly halves the training stages, so the demo is back at 3 and 6: 516 s (recgen bench demo, 2026-11-30).
 FULL = dict(
-    recognizer=dict(model="cnn", epochs=2, batch_size=256, val_fraction=0.0),
-    generator=dict(model="vae", epochs=4),
+    recognizer=dict(model="cnn", epochs=3, batch_size=256, val_fraction=0.0),
+    generator=dict(model="vae", epochs=6),
     judge_n=2000,
     cas=dict(steps=300),  # CAS classifier steps (the benchmarks use 800; at 32 steps even real images scored 59 %)
     augment=dict(real_per_class=10, ratios="0,4", seeds=1, steps=300, generator_model="vae", generator_steps=800),
