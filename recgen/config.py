@@ -37,6 +37,11 @@ class TrainConfig:
     name: str = ""  # run name (default: the model name); a number is appended to keep runs apart
     resume: str = ""  # run directory to continue from (exact: optimizer, schedule, RNG and step restored)
 
+    def __post_init__(self):
+        # checked here, before any run directory is created (the loop resolves auto against the device later)
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise RecgenError(f"precision must be one of auto, fp32, bf16, got {self.precision!r}")
+
 
 def field_names(cls) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]

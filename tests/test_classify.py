@@ -113,6 +113,8 @@ def test_cli_train_eval_predict(tmp_path):
     (["classify", "train", "--model", "vgg"], "error: model must be one of cnn, svm, rf"),
     (["classify", "train", "--augment", "flip+blur", "--data", "digits"], "error: augment: unknown 'blur'"),
     (["classify", "eval", "/nonexistent/run"], "error: /nonexistent/run: not a recgen run directory"),
+    (["classify", "train", "--precision", "half", "--data", "digits"],
+     "error: precision must be one of auto, fp32, bf16, got 'half'"),
     (["data", "show", "fashion-mnst"], "error: unknown dataset 'fashion-mnst'"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, message):
