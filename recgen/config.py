@@ -38,9 +38,16 @@ class TrainConfig:
     resume: str = ""  # run directory to continue from (exact: optimizer, schedule, RNG and step restored)
 
     def __post_init__(self):
-        # checked here, before any run directory is created (the loop resolves auto against the device later)
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise RecgenError(f"precision must be one of auto, fp32, bf16, got {self.precision!r}")
+        check_precision(self.precision)  # before any run directory exists; the loop resolves auto later
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def check_precision(name: str) -> None:
+    """The one check of a precision name (TrainConfig at construction, recgen.train.resolve_precision for callers)."""
+    if name not in PRECISIONS:
+        raise RecgenError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
 
 
 def field_names(cls) -> list[str]:
