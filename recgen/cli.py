@@ -172,11 +172,13 @@ _register_classify_train()
 @classify_app.command("eval")
 @user_errors
 def classify_eval(run: str, split: Annotated[str, typer.Option(help="test | val")] = "test",
+                  tta: Annotated[str, typer.Option(help="CNN test-time views, e.g. none, flip, flip+shift "
+                                                        "(default: the run's own)")] = "",
                   json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Accuracy, macro precision/recall/F1, per-class figures and the confusion matrix; writes report.html."""
     from recgen import classify
 
-    m = classify.load(run).evaluate(split)
+    m = classify.load(run).evaluate(split, tta=tta or None)
     if json_:
         emit(m, True)
         return

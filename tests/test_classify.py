@@ -29,6 +29,7 @@ def test_cnn_learns_and_writes_run_dir(cnn_run):
     assert len(cfg["data_fingerprint"]) == 16 and cfg["recgen_version"]
     m = json.loads((p / "eval-test.json").read_text())
     assert m["accuracy"] > 0.6  # chance is 0.1
+    assert m["tta"] == "flip+shift" == cfg["options"]["tta"]  # both views: trained with flip and crop
     assert len(m["per_class"]) == 10 and np.array(m["confusion_matrix"]).sum() == m["n"]
     assert "Confusion matrix" in (p / "report.html").read_text()
 
@@ -51,6 +52,35 @@ def test_predict_files_folders_globs_and_explain(cnn_run, tmp_path):
     assert all(Image.open(r["explanation"]).size == (224, 224) for r in res)
     with pytest.raises(RecgenError, match="no such file"):
         cnn_run.predict([str(tmp_path / "missing.png")])
+
+
+def test_tta_views_average_the_mirror_and_shifts():
+    import torch
+
+    from recgen.classify.api import _shifted, check_tta, predict_proba
+
+    x = torch.rand(4, 1, 8, 8)
+    moved = _shifted(x, 1, -1)  # down one row, left one column, zeros coming in
+    assert torch.equal(moved[:, :, 1:, :-1], x[:, :, :-1, 1:])
+    assert moved[:, :, 0].abs().sum() == 0 and moved[:, :, :, -1].abs().sum() == 0
+
+    class Spy(torch.nn.Module):  # a "network" whose output is the mean of the first row: sees each view apart
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, v):
+            return torch.stack([v[:, 0, 0, 0], v[:, 0, 0, -1]], 1) * 50
+
+    for tta, views in (("none", [x]), ("flip", [x, x.flip(-1)]),
+                       ("shift+flip", [s for v in (x, _shifted(x, 1, 0), _shifted(x, -1, 0), _shifted(x, 0, 1),
+                                                    _shifted(x, 0, -1)) for s in (v, v.flip(-1))])):
+        want = torch.stack([Spy()(v).softmax(1) for v in views]).mean(0)
+        assert torch.allclose(predict_proba(Spy(), x, tta=tta), want, atol=1e-6), tta
+    # runs written when tta was a bool still load: true meant the mirror only
+    assert check_tta(True) == "flip" and check_tta("False") == "none" and check_tta("shift+flip") == "flip+shift"
+    cfg = classify.ClassifyConfig(tta="true")
+    assert cfg.tta == "flip"
 
 
 def test_gradcam_highlights_the_evidence():
@@ -116,6 +146,7 @@ def test_cli_train_eval_predict(tmp_path):
     (["classify", "train", "--precision", "half", "--data", "digits"],
      "error: precision must be one of auto, fp32, bf16, got 'half'"),
     (["data", "show", "fashion-mnst"], "error: unknown dataset 'fashion-mnst'"),
+    (["classify", "train", "--tta", "flip+rot", "--data", "digits"], "error: tta: unknown view 'rot'"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, message):
     r = run_cli(*args)

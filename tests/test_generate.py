@@ -162,6 +162,32 @@ def test_gan_validate_reports_a_collapsed_generator():
     assert m["gan_collapse"] == 1 and m["gan_spread_ratio"] < 0.35 and m["gan_min_class_spread"] < 0.35
 
 
+def test_gan_mode_seeking_pairs_two_noises_under_one_condition():
+    """The generator step's second half repeats the first half's conditions, and the mode-seeking term rewards
+    image distance per unit of noise distance (MSGAN): a generator that ignores its noise pays for it."""
+    from recgen.generate import gan
+    from recgen.generate.api import GenerateConfig, resolve
+    from recgen.train import seeded
+
+    arch = gan.GANConfig(g_base=8, d_base=8, z_dim=8)
+    x, y = torch.rand(10, 1, 28, 28), torch.arange(10)
+    seen = []
+    for lam in (1.0, 0.0):
+        mods = gan.build(arch)
+        cfg = resolve(GenerateConfig(model="gan", mode_seeking=lam))
+        task = gan.GANTask(mods, arch, cfg, None, [str(i) for i in range(10)], torch.device("cpu"))
+        task.configure_optimizers(cfg, 10)
+        conds = []
+        mods["G"].register_forward_pre_hook(lambda m, a: conds.append(a[1].clone()))
+        out = task.training_step((x, y), seeded(0))
+        seen.append((out, conds))
+    (on, conds_on), (off, conds_off) = seen
+    assert on["mode_seeking"] > 0 and "mode_seeking" not in off
+    assert torch.equal(conds_on[1], torch.cat([y[:5], y[:5]]))  # the generator step: pairs share a class
+    assert torch.equal(conds_off[1], y)
+    assert on["loss"] > on["d_loss"] + on["g_loss"]  # the term is in the generator's loss (1 / distance > 0)
+
+
 def test_pixelcnn_is_causal_and_untrained_is_near_8_bits():
     from recgen.generate.pixelcnn import PixelCNN, PixelCNNConfig, evaluate, quantise
 

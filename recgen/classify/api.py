@@ -58,7 +58,7 @@ class ClassifyConfig(TrainConfig):
     # CNN
     augment: str = "flip+crop"  # training augmentations, '+'-joined: flip crop affine rotate jitter erase noise
     label_smoothing: float = 0.1  # cross-entropy label smoothing (arXiv 1512.00567)
-    tta: bool = True  # test-time augmentation: average predictions over the image and its mirror
+    tta: str = "flip+shift"  # test-time views averaged, '+'-joined: flip (mirror), shift (4 one-pixel shifts); none
     stem_width: int = 16  # CNN: channels of the full-resolution stem
     widths: str = "32,64,128"  # CNN: channels per stage (each stage halves resolution)
     blocks: str = "1,0,1"  # CNN: residual blocks per stage
@@ -67,6 +67,29 @@ class ClassifyConfig(TrainConfig):
     # classical
     features: str = "hog+lbp+pixels"  # svm/rf: feature extractors, '+'-joined: hog lbp sobel hist pixels
     search: bool = False  # svm/rf: hyperparameter search on a subset before the final fit
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.tta = check_tta(self.tta)
+
+
+TTA_VIEWS = ("flip", "shift")
+
+
+def check_tta(spec: str | bool) -> str:
+    """Normalise a --tta value: '+'-joined views from TTA_VIEWS, or 'none'. Runs written before 2026-11-30 stored
+    a bool (true = the mirror only), so true/false still read as 'flip'/'none'."""
+    s = str(spec).strip().lower()
+    if s in ("true", "1", "yes", "on"):
+        return "flip"
+    if s in ("false", "0", "no", "off", "", "none"):
+        return "none"
+    views = s.split("+")
+    bad = [v for v in views if v not in TTA_VIEWS]
+    if bad:
+        raise RecgenError(f"tta: unknown view {bad[0]!r}; expected '+'-joined views from {', '.join(TTA_VIEWS)}, "
+                          "or none")
+    return "+".join(v for v in TTA_VIEWS if v in views)  # canonical order
 
 
 def _ints(s: str, what: str) -> tuple[int, ...]:
@@ -120,16 +143,27 @@ class CNNTask(TrainTask):
         if self.val is None:
             return {}
         x, y = self.val
-        probs = predict_proba(modules["model"], x, tta=False, device=self.device)
+        probs = predict_proba(modules["model"], x, tta="none", device=self.device)
         nll = F.nll_loss(torch.log(probs.clamp_min(1e-12)), y).item()
         acc = (probs.argmax(1) == y).float().mean().item()
         return {f"{self.val_name}_loss": round(nll, 5), f"{self.val_name}_accuracy": round(acc, 5)}
 
 
+def _shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """x moved by (dy, dx) pixels with zeros coming in, as the pad-and-crop training augmentation moves it."""
+    h, w = x.shape[-2:]
+    p = F.pad(x, (1, 1, 1, 1))
+    return p[..., 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
+
+
 @torch.no_grad()
-def predict_proba(model: nn.Module, x: torch.Tensor, tta: bool = False, device: torch.device | None = None,
+def predict_proba(model: nn.Module, x: torch.Tensor, tta: str | bool = "none", device: torch.device | None = None,
                   batch_size: int = 1000) -> torch.Tensor:
-    """Softmax probabilities (N, K) for float images (N, C, H, W) in [0, 1]; TTA averages with the mirror image."""
+    """Softmax probabilities (N, K) for float images (N, C, H, W) in [0, 1], averaged over the test-time views in
+    `tta`: 'flip' adds the mirror image, 'shift' the four one-pixel shifts (of each, with flip): 10 views for
+    'flip+shift'. On Fashion-MNIST the shifts add 0.19 points to the mirror alone (bench/cnn_tta.py)."""
+    views = check_tta(tta).split("+")
+    offsets = [(0, 0)] + ([(1, 0), (-1, 0), (0, 1), (0, -1)] if "shift" in views else [])
     was = model.training
     model.eval()
     w = next(model.parameters())
@@ -140,10 +174,16 @@ def predict_proba(model: nn.Module, x: torch.Tensor, tta: bool = False, device: 
         xb = x[i:i + batch_size].to(device)
         if nhwc:  # feed the layout the weights are in
             xb = xb.contiguous(memory_format=torch.channels_last)
-        p = model(xb).softmax(1)
-        if tta:
-            p = (p + model(xb.flip(-1)).softmax(1)) / 2
-        out.append(p.cpu())
+        p = 0
+        for dy, dx in offsets:
+            xs = xb
+            if (dy, dx) != (0, 0):
+                xs = _shifted(xb, dy, dx)
+                xs = xs.contiguous(memory_format=torch.channels_last) if nhwc else xs.contiguous()
+            p = p + model(xs).softmax(1)
+            if "flip" in views:
+                p = p + model(xs.flip(-1)).softmax(1)
+        out.append((p / (len(offsets) * (2 if "flip" in views else 1))).cpu())
     model.train(was)
     return torch.cat(out)
 
@@ -180,29 +220,41 @@ class ClassifierRun(TrainedRun):
         c, h, w = self.input_shape
         return resize_batch(to_channels(x, c), (h, w))
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, K) for uint8 images (N, H, W, C)."""
+    def tta_views(self, tta: str | None = None) -> str:
+        """The test-time views asked for (`tta`, else the run's --tta) that the network was trained to be invariant
+        to: the mirror only after flip augmentation, shifts only after crop (translate) or affine augmentation."""
+        trained = set(self.config.augment.split("+"))
+        keep = {"flip": "flip" in trained, "shift": bool(trained & {"crop", "affine"})}
+        views = [v for v in check_tta(self.config.tta if tta is None else tta).split("+") if keep.get(v)]
+        return "+".join(views) or "none"
+
+    def predict_proba(self, x: np.ndarray, tta: str | None = None) -> np.ndarray:
+        """Class probabilities (N, K) for uint8 images (N, H, W, C); `tta` overrides the run's test-time views."""
         x = self.prepare(x)
         if self.config.model == "cnn":
             t = torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255)
-            return predict_proba(self.model, t, tta=self.config.tta and "flip" in self.config.augment,
+            return predict_proba(self.model, t, tta=self.tta_views(tta),
                                  device=self.device).numpy()
         return self.model.predict_proba(x)
 
-    def evaluate(self, split: str = "test", data: ImageSet | None = None, write: bool = True) -> dict[str, Any]:
-        """Metrics on the test split (or the validation split when the dataset has none, or `data`)."""
+    def evaluate(self, split: str = "test", data: ImageSet | None = None, write: bool = True,
+                 tta: str | None = None) -> dict[str, Any]:
+        """Metrics on the test split (or the validation split when the dataset has none, or `data`); `tta`
+        overrides the run's test-time views (CNN)."""
         if data is None:
             train, val, test = load_splits(self.config)
             data = test if split == "test" and test is not None else val
             if data is None:
                 raise RecgenError(f"{self.config.data}: no test split and no validation split to evaluate on")
         t0 = time.perf_counter()
-        probs = self.predict_proba(data.x)
+        probs = self.predict_proba(data.x, tta)
         secs = time.perf_counter() - t0
         pred = probs.argmax(1)
         m = classification_metrics(data.y, pred, self.classes)
         m.update({"split": data.split, "data": self.config.data, "run": str(self.path), "model": self.config.model,
                   "inference_images_per_s": round(len(data) / max(secs, 1e-9), 1)})
+        if self.config.model == "cnn":
+            m["tta"] = self.tta_views(tta)  # the inference speed above counts every view
         if write:
             self.run.write_json(f"eval-{data.split}.json", m)
             self._write_eval_report(m, data, pred, probs)

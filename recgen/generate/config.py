@@ -54,6 +54,7 @@ class GenerateConfig(TrainConfig):
     latent_dim: int = 0  # GAN noise / VAE latent size (0 = family default: 64 / 16)
     layers: int = 0  # PixelCNN gated layers / UNet ResNet blocks per level (0 = family default: 8 / 1)
     levels: int = 256  # PixelCNN softmax levels per channel (256 = 8-bit data; fewer quantise the data)
+    mode_seeking: float = 1.0  # gan: weight of the mode-seeking term against a noise-blind generator (0 = off)
     cond_dropout: float = 0.1  # diffusion: share of images trained without their condition (classifier-free guidance)
     sampler: str = "dpm"  # diffusion sampler for the per-epoch grids and `sample`'s default: ddpm | ddim | dpm
     steps: int = 20  # diffusion sampling steps for the grids and `sample`'s default

@@ -205,18 +205,34 @@ class GANTask(GeneratorTask):
         d_loss.backward()
         opt_d.step()
         sched_d.step()
-        # 2. generator: raise the discriminator's score of fresh samples
-        fake = G(z[1], c)
-        g_loss = -D(fake, c).mean()
+        # 2. generator: raise the discriminator's score of fresh samples. The second half of the batch repeats the
+        # first half's conditions with other noise, so that the mode-seeking term (MSGAN, arXiv 1903.05628) can ask
+        # two noises under one condition for two different images: a conditional generator otherwise learns to
+        # ignore its noise (measured: recall 0.01 at 8 epochs with the class at the input).
+        h = len(x) // 2
+        lam = self.cfg.mode_seeking
+        if lam and h:
+            c2 = None if c is None else torch.cat([c[:h], c[:h], c[2 * h:]])  # odd batch: the last keeps its own
+            fake = G(z[1], c2)
+            g_adv = -D(fake, c2).mean()
+            dz = (z[1, :h] - z[1, h:2 * h]).abs().mean(1)  # (h,)
+            dx = (fake[:h] - fake[h:2 * h]).abs().flatten(1).mean(1).float()
+            ms = (dx / dz).mean()
+            g_loss = g_adv + lam / (ms + 1e-5)
+        else:
+            fake = G(z[1], c)
+            g_adv = g_loss = -D(fake, c).mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
         sched_g.step()
-        stats = {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "d_real": d_real.mean().item(),
+        stats = {"d_loss": d_loss.item(), "g_loss": g_adv.item(), "d_real": d_real.mean().item(),
                  "d_fake": d_fake.mean().item()}
         for k, v in stats.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
         self.n_steps += 1
+        if lam and h:
+            stats["mode_seeking"] = ms.item()  # image distance per unit of noise distance, same condition
         return {"loss": d_loss.detach() + g_loss.detach(), **stats}
 
     def sample(self, modules, c, n, g):
