@@ -228,11 +228,11 @@ class GANTask(GeneratorTask):
         sched_g.step()
         stats = {"d_loss": d_loss.item(), "g_loss": g_adv.item(), "d_real": d_real.mean().item(),
                  "d_fake": d_fake.mean().item()}
+        if lam and h:
+            stats["mode_seeking"] = ms.item()  # image distance per unit of noise distance, same condition
         for k, v in stats.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
         self.n_steps += 1
-        if lam and h:
-            stats["mode_seeking"] = ms.item()  # image distance per unit of noise distance, same condition
         return {"loss": d_loss.detach() + g_loss.detach(), **stats}
 
     def sample(self, modules, c, n, g):
