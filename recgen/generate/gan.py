@@ -13,6 +13,11 @@ in the CBN gains. With e only in the CBN gains, the class could steer the image 
 class-blind 7x7 layout; measured at 8 epochs on Fashion-MNIST, three of ten classes (t-shirt, pullover, bag)
 collapsed into stripe and checkerboard textures while the others were well formed.
 
+With the class at the input, the generator learned to ignore its noise (measured at 8 epochs: recall 0.010, every
+class drawn the same way whatever z). The generator step therefore adds the mode-seeking term of MSGAN (arXiv
+1903.05628): half of each batch repeats the other half's conditions with fresh noise, and the loss grows as the image
+distance per unit of noise distance shrinks (same budget: FID 152.6 -> 76.0, recall 0.010 -> 0.294).
+
 The training step watches for the two classic failures and reports them (metrics `gan_collapse`, `gan_diverging`,
 `gan_min_class_spread` and a warning): mode collapse, when samples from fixed noise vary far less than real images
 do, overall or within any one class, and divergence, when the discriminator wins outright (hinge loss near 0) while
