@@ -122,7 +122,9 @@ def test_cli_train_eval_predict(tmp_path):
     assert "accuracy" in r.stdout and (run / "report.html").is_file()
     r = run_cli("classify", "eval", run, "--json")
     m = json.loads(r.stdout)
-    assert r.returncode == 0 and 0 <= m["accuracy"] <= 1 and "macro_f1" in m
+    assert r.returncode == 0 and 0 <= m["accuracy"] <= 1 and "macro_f1" in m and m["tta"] == "flip+shift"
+    r = run_cli("classify", "eval", run, "--json", "--tta", "none")  # other views, same weights
+    assert r.returncode == 0 and json.loads(r.stdout)["tta"] == "none"
     img = tmp_path / "x.png"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(img)
     r = run_cli("classify", "predict", run, img, "--json", "--topk", "3", "--explain")

@@ -21,13 +21,13 @@ FAMILIES = {  # module, architecture config, training task
 # and, where re-sized, in bf16 (--precision auto on a CPU with AMX):
 #   gan        ~0.35 s per step of 64 (bf16 ~0.15) -> 8 epochs  = 7.3k steps
 #   vae        ~0.17 s per step of 128             -> 10 epochs = 4.6k steps
-#   pixelcnn   ~1.0 s per step of 64               -> 1 epoch   = 0.9k steps (pixel-by-pixel models are the slow ones)
+#   pixelcnn   ~1.0 s per step of 64 (bf16 ~0.6)   -> 2 epochs  = 1.8k steps (pixel-by-pixel models are the slow ones)
 #   diffusion  ~0.7 s per step of 64 (bf16 ~0.37)  -> 3 epochs  = 2.8k steps
 # bench/generate.py measures what a default run really takes.
 FAMILY_DEFAULTS = {
     "gan": dict(epochs=8, batch_size=64, lr=2e-4, ema=0.999),
     "vae": dict(epochs=10, batch_size=128, lr=2e-3, ema=0.0),
-    "pixelcnn": dict(epochs=1, batch_size=64, lr=2e-3, ema=0.0),
+    "pixelcnn": dict(epochs=2, batch_size=64, lr=2e-3, ema=0.0),
     "diffusion": dict(epochs=3, batch_size=64, lr=1e-3, ema=0.995),
 }
 
