@@ -214,9 +214,9 @@ class GANTask(GeneratorTask):
         # first half's conditions with other noise, so that the mode-seeking term (MSGAN, arXiv 1903.05628) can ask
         # two noises under one condition for two different images: a conditional generator otherwise learns to
         # ignore its noise (measured: recall 0.01 at 8 epochs with the class at the input).
-        h = len(x) // 2
-        lam = self.cfg.mode_seeking
-        if lam and h:
+        h, lam = len(x) // 2, self.cfg.mode_seeking
+        seek = bool(lam and h)  # a batch of one has no pair
+        if seek:
             c2 = None if c is None else torch.cat([c[:h], c[:h], c[2 * h:]])  # odd batch: the last keeps its own
             fake = G(z[1], c2)
             g_adv = -D(fake, c2).mean()
@@ -233,7 +233,7 @@ class GANTask(GeneratorTask):
         sched_g.step()
         stats = {"d_loss": d_loss.item(), "g_loss": g_adv.item(), "d_real": d_real.mean().item(),
                  "d_fake": d_fake.mean().item()}
-        if lam and h:
+        if seek:
             stats["mode_seeking"] = ms.item()  # image distance per unit of noise distance, same condition
         for k, v in stats.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
