@@ -188,11 +188,13 @@ def test_gan_mode_seeking_pairs_two_noises_under_one_condition():
     assert on["loss"] > on["d_loss"] + on["g_loss"]  # the term is in the generator's loss (1 / distance > 0)
 
 
-def test_pixelcnn_is_causal_and_untrained_is_near_8_bits():
+@pytest.mark.parametrize("dilations", ["1", "2,4"])
+def test_pixelcnn_is_causal_and_untrained_is_near_8_bits(dilations):
     from recgen.generate.pixelcnn import PixelCNN, PixelCNNConfig, evaluate, quantise
 
     torch.manual_seed(0)
-    net = PixelCNN(PixelCNNConfig(hidden=8, layers=3, head=16, cond="none")).eval()
+    net = PixelCNN(PixelCNNConfig(hidden=8, layers=3, head=16, cond="none", dilations=dilations)).eval()
+    assert net.rows_above == {"1": 6, "2,4": 10}[dilations]  # 1 (shift) + 3 (7x7 first layer) + sum of dilations
     x = torch.randint(0, 256, (1, 1, 28, 28))
     with torch.no_grad():
         base = net(x)

@@ -93,7 +93,8 @@ def arch_config(cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: i
     if cfg.model == "vae":
         return vae.VAEConfig(**common, **({"base": b} if b else {}), **({"latent_dim": z} if z else {}))
     if cfg.model == "pixelcnn":
-        return pixelcnn.PixelCNNConfig(**common, levels=cfg.levels, **({"hidden": b} if b else {}),
+        return pixelcnn.PixelCNNConfig(**common, levels=cfg.levels, dilations=pixelcnn.DILATIONS,
+                                       **({"hidden": b} if b else {}),
                                        **({"layers": n} if n else {}))
     d = diffusion.DiffusionConfig(**common, cond_dropout=cfg.cond_dropout, **({"layers_per_block": n} if n else {}))
     if b:
