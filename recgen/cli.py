@@ -310,6 +310,8 @@ def generate_eval(
         split: Annotated[str, typer.Option(help="likelihood figures on test | val")] = "test",
         precision: Annotated[str, typer.Option(help="sampling precision: fp32 | bf16 (faster on CPUs with AMX and "
                                                     "on GPUs; the judge stays fp32)")] = "fp32",
+        cas_classifier: Annotated[str, typer.Option(help="CAS classifier: small (fast, 800 steps) | recognizer "
+                                                         "(the default CNN's network, 2,400 steps)")] = "small",
         json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Judge samples with a recognizer (FID/KID/precision/recall in its feature space, recognizability, CAS,
     memorization) beside the held-out likelihood figures (VAE ELBO, PixelCNN bits/dim, diffusion loss, GAN spread);
@@ -321,7 +323,8 @@ def generate_eval(
         from recgen.loop.judge import evaluate_generator, format_table
 
         out["judged"] = evaluate_generator(run, judge, n=n, seed=seed, sampler=sampler, steps=steps,
-                                           guidance=guidance, inception=inception, precision=precision)
+                                           guidance=guidance, inception=inception, precision=precision,
+                                           cas_classifier=cas_classifier)
     out["likelihood"] = generate.load(run).evaluate(split)  # rewrites report.html with every section
     if json_:
         emit(out, True)

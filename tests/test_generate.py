@@ -364,6 +364,8 @@ def test_cli_train_and_sample(rgb_npz, tmp_path):
     assert r.exit_code == 0 and m["split"] == "val" and 0 < m["spread_ratio"] < 10
     r = cli("generate", "eval", run, "--inception", tmp_path / "none.pth")  # Inception weights are never fetched
     assert r.exit_code == 2 and "none.pth: no Inception weights file" in r.output
+    r = cli("generate", "eval", run, "--cas-classifier", "huge")  # refused before any sampling
+    assert r.exit_code == 2 and "cas_classifier must be one of small, recognizer, got 'huge'" in r.output
 
 
 @pytest.mark.parametrize("args,message", [  # the list, each as a user would hit it

@@ -7,7 +7,7 @@ from recgen import classify
 from recgen.data import limit_per_class, load_dataset
 from recgen.errors import RecgenError
 from recgen.evaluate.generation import InceptionJudge, Judge
-from recgen.loop.judge import CAS_STEPS, cas, format_table, judge_samples, noise_images
+from recgen.loop.judge import CAS_STEPS, cas, cas_options_for, format_table, judge_samples, noise_images
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,11 @@ def test_cas_budget_is_steps_whatever_the_sample_count(monkeypatch, tmp_path):
     with pytest.raises(Stop):  # explicit epochs are honoured as given
         cas(x, y, None, [str(c) for c in range(10)], 0, tmp_path, dict(epochs=2))
     assert seen[-1]["epochs"] == 2 and "max_steps" not in seen[-1]
+    with pytest.raises(Stop):  # --cas-classifier recognizer: the default CNN's network at its own step budget
+        cas(x, y, None, [str(c) for c in range(10)], 0, tmp_path, cas_options_for("recognizer"))
+    assert seen[-1]["widths"] == "32,64,128" and seen[-1]["max_steps"] == 2400 and seen[-1]["tta"] == "flip"
+    with pytest.raises(RecgenError, match="cas_classifier must be one of small, recognizer, got 'resnet'"):
+        cas_options_for("resnet")
 
 
 def test_planted_training_images_raise_the_copy_rate(setup):
