@@ -10,6 +10,7 @@ Two stacks per layer remove the blind spot of the original masked PixelCNN:
     horizontal conv (1, k//2 + 1) over the pixels to the left and the current one, plus the vertical stack
                shifted down one row (so it only ever sees rows strictly above)
     both gated: tanh(a + V_f h) * sigmoid(b + V_g h), h = the condition vector; residual on the horizontal stack
+The layers after the first are dilated in turn (DILATIONS), which widens what a pixel sees without more cost.
 The first layer shifts the horizontal stack one pixel right, so no output sees its own pixel (mask 'A').
 Padding is only ever on the top and left, so the logits of row r are a function of rows <= r alone: sampling feeds
 only the rows inside the receptive field (`rows_above`).
