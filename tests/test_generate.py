@@ -406,3 +406,13 @@ def test_cli_bad_input_other(cli_runs, args, message):
     r = cli("generate", *[a.format(unc=unc, vae=vae) for a in args])
     assert r.exit_code == 2, r.output
     assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_long_runs_keep_at_most_twenty_sample_grids(tmp_path):
+    """100+ tiny epochs (`recgen augment` on 100 images) must not pay for a sample grid each."""
+    from recgen import generate
+
+    gen = generate.train(model="vae", data="digits", limit=5, epochs=45, batch_size=50, base=8, val_fraction=0.0,
+                         threads=1, out=str(tmp_path))
+    grids = sorted(p.name for p in gen.run.plots.glob("samples-epoch*.png"))
+    assert grids == [f"samples-epoch{e:03d}.png" for e in range(3, 46, 3)]  # every 3rd epoch, the last included

@@ -15,6 +15,7 @@ from recgen.generate.condition import batch_condition, phrase_table
 from recgen.runs import Run
 from recgen.train import TrainTask, seeded
 
+MAX_GRIDS = 20  # per-epoch sample grids kept by a run at most
 GRID_SEED = 1234  # the same noise every epoch, so successive grids show the model changing, not the noise
 
 
@@ -83,6 +84,11 @@ class GeneratorTask(TrainTask):
         raise NotImplementedError
 
     def on_epoch_end(self, epoch: int, modules: dict[str, nn.Module], run: Run) -> None:
+        # at most ~MAX_GRIDS grids per run (and always the last epoch's): on a 100-image subset (`recgen augment`)
+        # 1,500 steps are 100+ epochs, and a diffusion grid per epoch would cost more than the training
+        every = max(1, math.ceil(self.cfg.epochs / MAX_GRIDS))
+        if (epoch + 1) % every and epoch + 1 < self.cfg.epochs:
+            return
         c, labels = self.grid_condition(self.grid_n)
         for m in modules.values():
             m.eval()
