@@ -25,7 +25,7 @@ import numpy as np
 from recgen import generate
 from recgen.classify.api import load_splits
 from recgen.data import load_dataset
-from recgen.loop.judge import CAS_CLASSIFIERS, CAS_OPTIONS, cas, cas_options_for, sample_many
+from recgen.loop.judge import CAS_CLASSIFIERS, CAS_OPTIONS, cas, cas_options_for, real_references, sample_many
 
 
 def main() -> None:
@@ -63,10 +63,8 @@ def main() -> None:
     cfg = gen.config
     train, _, _ = load_splits(cfg)
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, gen.input_shape[1], gen.input_shape[0])
-    # the floor's real images: drawn as judge_samples draws them (same rng, same order)
-    rng = np.random.default_rng(a.seed)
     n = min(len(fake), len(test), len(train))
-    real = train.subset(rng.permutation(len(train))[:n])
+    real, _ = real_references(train, test, n, a.seed)  # the floor's real images, exactly those of generate eval
 
     lines = []
     for spec in a.budgets.split(","):

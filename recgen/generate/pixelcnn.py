@@ -82,7 +82,7 @@ def shift_right(x: torch.Tensor) -> torch.Tensor:
 class GatedLayer(nn.Module):
     def __init__(self, c_in: int, p: int, k: int, first: bool, cond_dim: int, dilation: int = 1):
         super().__init__()
-        self.k, self.first, self.pad = k, first, dilation * (k // 2)
+        self.first, self.pad = first, dilation * (k // 2)
         self.v = nn.Conv2d(c_in, 2 * p, (k // 2 + 1, k), dilation=dilation)
         self.h = nn.Conv2d(c_in, 2 * p, (1, k // 2 + 1), dilation=dilation)
         self.v2h = nn.Conv2d(2 * p, 2 * p, 1)

@@ -82,18 +82,23 @@ def cas(x: np.ndarray, y: np.ndarray, test: ImageSet, classes: list[str], seed: 
     return m["accuracy"], run
 
 
+def real_references(train: ImageSet, test: ImageSet, n: int, seed: int) -> tuple[ImageSet, ImageSet]:
+    """The n real training images (the floor's samples, and the real CAS classifier's data) and the n test images
+    that every score of a seed is measured against."""
+    rng = np.random.default_rng(seed)
+    return train.subset(rng.permutation(len(train))[:n]), test.subset(rng.permutation(len(test))[:n])
+
+
 def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, train: ImageSet, test: ImageSet,
                   seed: int = 0, with_cas: bool = True, work_dir: str | Path | None = None,
                   plots_dir: Path | None = None, card: dict | None = None,
                   cas_options: dict | None = None, inception: InceptionJudge | None = None) -> dict[str, Any]:
     """Score uint8 samples (N, H, W, C) against real data. fake_y: requested labels (None: unconditional).
     inception: also FID/KID in Inception-v3 space (the conventional one), as a second opinion."""
-    rng = np.random.default_rng(seed)
     n = min(len(fake), len(test), len(train))
     fake = fake[:n]
     fake_y = None if fake_y is None else fake_y[:n]
-    tr = train.subset(rng.permutation(len(train))[:n])
-    te = test.subset(rng.permutation(len(test))[:n])
+    tr, te = real_references(train, test, n, seed)
     noise = noise_images(n, te.x.shape[1:], seed)
 
     f_tr, f_te, f_fake, f_noise = (judge.features(a) for a in (tr.x, te.x, fake, noise))
