@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from conftest import run_cli
 from recgen import generate
@@ -213,6 +212,34 @@ def test_pixelcnn_is_causal_and_untrained_is_near_8_bits(dilations):
     assert quantise(torch.tensor([0.0, 1.0]), 16).tolist() == [0, 15]
 
 
+def test_pixelcnn_guidance_mixes_conditional_and_null_logits():
+    from recgen.generate.pixelcnn import PixelCNN, PixelCNNConfig, guided_logits
+
+    torch.manual_seed(0)
+    net = PixelCNN(PixelCNNConfig(hidden=8, layers=2, head=16, levels=16, cond_dropout=0.1)).eval()
+    q, c = torch.randint(0, 16, (3, 1, 28, 28)), torch.tensor([0, 4, 9])
+    with torch.no_grad():
+        cond, null = net(q, c), net(q, c, torch.ones(3, dtype=torch.bool))
+        assert not torch.allclose(cond, null)  # the null token is a different condition
+        assert torch.allclose(guided_logits(net, q, c, 1.0), cond)
+        assert torch.allclose(guided_logits(net, q, c, 0.0), null, atol=1e-5)
+        assert torch.allclose(guided_logits(net, q, c, 3.0), null + 3 * (cond - null), atol=1e-4)
+
+
+def test_pixelcnn_trained_with_cond_dropout_samples_guided(tmp_path):
+    run = generate.train(**tiny("pixelcnn", out=str(tmp_path), size=12, max_steps=2))
+    assert run.arch.cond_dropout == 0.1 and run.guided  # new runs learn the null condition
+    a, la = run.sample(4, guidance=3.0, seed=1)
+    b, _ = run.sample(4, guidance=1.0, seed=1)
+    assert a.shape == (4, 12, 12, 1) and la.tolist() == [0, 1, 2, 3]
+    assert np.array_equal(a, run.sample(4, guidance=3.0, seed=1)[0]) and not np.array_equal(a, b)
+    old = generate.train(**tiny("pixelcnn", out=str(tmp_path), size=12, max_steps=1, cond_dropout=0.0))
+    assert not old.guided  # like runs written before cond_dropout: no null condition to guide against
+    with pytest.raises(RecgenError, match="pixelcnn run trained with cond_dropout > 0.*without it"):
+        old.sample(2, guidance=2.0)
+    assert old.sample(2, seed=0)[0].shape == (2, 12, 12, 1)  # unguided by default
+
+
 @pytest.mark.parametrize("trained", ["pixelcnn"], indirect=True)
 def test_pixelcnn_reports_bits_per_dim(trained):
     fam, run, _ = trained
@@ -394,7 +421,8 @@ def test_cli_sample_bad_input_is_one_line_exit_2(cli_runs, args, message):
 @pytest.mark.parametrize("args,message", [
     (["sample", "{vae}", "--class", "1", "--prompt", "x"], "error: give either a class or a prompt"),
     (["sample", "{unc}", "--steps", "-2"], "error: steps must be a positive number"),
-    (["sample", "{vae}", "--sampler", "ddim"], "error: --sampler/--steps/--guidance apply to diffusion runs"),
+    (["sample", "{vae}", "--sampler", "ddim"], "error: --sampler/--steps apply to diffusion runs"),
+    (["sample", "{vae}", "--guidance", "2"], "error: --guidance needs a diffusion run or a pixelcnn run trained"),
     (["sample", "{vae}", "--like", "/no/such.png"], "error: /no/such.png: no such image file"),
     (["interpolate", "{unc}"], "error: interpolation needs a gan or vae run"),
     (["train", "--model", "vqgan"], "error: model must be one of gan, vae, pixelcnn, diffusion"),

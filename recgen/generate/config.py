@@ -55,7 +55,7 @@ class GenerateConfig(TrainConfig):
     layers: int = 0  # PixelCNN gated layers / UNet ResNet blocks per level (0 = family default: 8 / 1)
     levels: int = 256  # PixelCNN softmax levels per channel (256 = 8-bit data; fewer quantise the data)
     mode_seeking: float = 1.0  # gan: weight of the mode-seeking term against a noise-blind generator (0 = off)
-    cond_dropout: float = 0.1  # diffusion: share of images trained without their condition (classifier-free guidance)
+    cond_dropout: float = 0.1  # diffusion, pixelcnn: share of images trained without their condition (for guidance)
     sampler: str = "dpm"  # diffusion sampler for the per-epoch grids and `sample`'s default: ddpm | ddim | dpm
     steps: int = 20  # diffusion sampling steps for the grids and `sample`'s default
     guidance: float = 2.0  # classifier-free guidance scale for the grids and `sample`'s default (1 = none)
@@ -94,6 +94,7 @@ def arch_config(cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: i
         return vae.VAEConfig(**common, **({"base": b} if b else {}), **({"latent_dim": z} if z else {}))
     if cfg.model == "pixelcnn":
         return pixelcnn.PixelCNNConfig(**common, levels=cfg.levels, dilations=pixelcnn.DILATIONS,
+                                       cond_dropout=cfg.cond_dropout,
                                        **({"hidden": b} if b else {}),
                                        **({"layers": n} if n else {}))
     d = diffusion.DiffusionConfig(**common, cond_dropout=cfg.cond_dropout, **({"layers_per_block": n} if n else {}))

@@ -14,6 +14,8 @@ The layers after the first are dilated in turn (DILATIONS), which widens what a 
 The first layer shifts the horizontal stack one pixel right, so no output sees its own pixel (mask 'A').
 Padding is only ever on the top and left, so the logits of row r are a function of rows <= r alone: sampling feeds
 only the rows inside the receptive field (`rows_above`).
+Runs trained with cond_dropout > 0 also learn a "no condition" prediction, and sampling can then apply
+classifier-free guidance to each pixel's logits (`guided_logits`), as diffusion does to its noise prediction.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from torch import nn
 
 from recgen.errors import RecgenError
 from recgen.generate.common import GeneratorTask, bits_per_dim
-from recgen.generate.condition import make_conditioner
+from recgen.generate.condition import drop_mask, make_conditioner
 
 
 @dataclass
@@ -47,6 +49,9 @@ class PixelCNNConfig:
     # dilation of the gated layers after the first, repeated in turn ('1' = none, as in the paper; runs written
     # before 2026-11-30 have no such field and load as '1'); new runs get DILATIONS (recgen/generate/config.py)
     dilations: str = "1"
+    # share of training images whose condition is replaced by the "no condition" token, so that sampling can use
+    # classifier-free guidance (runs written before 2026-11-30 have none and sample unguided)
+    cond_dropout: float = 0.0
 
 
 # With k = 3 and no dilation, 8 layers see 11 rows above a pixel: generating row 20 of a 28-row garment, the model
@@ -122,10 +127,11 @@ class PixelCNN(nn.Module):
         """How many rows above row r its logits depend on (the vertical receptive field, plus the one-row shift)."""
         return 1 + 7 // 2 + sum(self.dilations[1:]) * (self.cfg.kernel // 2)
 
-    def forward(self, x: torch.Tensor, c=None) -> torch.Tensor:
-        """Integer levels (B, C, H, W) -> logits (B, levels, C, H, W) of each pixel given the pixels before it."""
+    def forward(self, x: torch.Tensor, c=None, drop: torch.Tensor | None = None) -> torch.Tensor:
+        """Integer levels (B, C, H, W) -> logits (B, levels, C, H, W) of each pixel given the pixels before it.
+        drop (B,) bool: those images get the "no condition" token instead of c."""
         v = h = x.float() / (self.cfg.levels - 1) * 2 - 1
-        e = self.embed(c) if self.embed is not None else None
+        e = self.embed(c, drop) if self.embed is not None else None
         for layer in self.layers:
             v, h = layer(v, h, e)
         logits = self.out(h)
@@ -141,18 +147,31 @@ def quantise(x: torch.Tensor, levels: int) -> torch.Tensor:
     return (x * 255).round().long().mul(levels).div(256, rounding_mode="floor")
 
 
-def nll(model: nn.Module, q: torch.Tensor, c) -> torch.Tensor:
+def nll(model: nn.Module, q: torch.Tensor, c, drop: torch.Tensor | None = None) -> torch.Tensor:
     """Negative log-likelihood in nats per image (B,) of integer levels q (B, C, H, W)."""
-    logits = model(q, c)
+    logits = model(q, c, drop)
     return F.cross_entropy(logits, q, reduction="none").flatten(1).sum(1)
 
 
 # ------------------------------------------------------------------------------------------------------ sampling
+def guided_logits(model: PixelCNN, q: torch.Tensor, c, guidance: float) -> torch.Tensor:
+    """Logits (n, levels, C, rows, W) for the rows q; guidance != 1 mixes the conditional and "no condition"
+    predictions as classifier-free guidance does (arXiv 2207.12598; for autoregressive image models e.g.
+    arXiv 2406.06525): uncond + w * (cond - uncond), one batch of 2n."""
+    if c is None or guidance == 1.0:
+        return model(q, c)
+    n = len(q)
+    drop = torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)]).to(q.device)
+    cond, uncond = model(torch.cat([q, q]), torch.cat([c, c]), drop).chunk(2)
+    return uncond + guidance * (cond - uncond)
+
+
 @torch.no_grad()
 def sample(modules, cfg: PixelCNNConfig, c, n: int, g: torch.Generator, temperature: float = 1.0,
-           start: torch.Tensor | None = None, from_row: int = 0) -> torch.Tensor:
+           start: torch.Tensor | None = None, from_row: int = 0, guidance: float = 1.0) -> torch.Tensor:
     """Pixel by pixel in raster order, each drawn from the softmax at `temperature`. `start` (n, C, H, W) in [0, 1]
-    with from_row > 0 keeps its rows above from_row and completes the rest. Returns (n, C, H, W) in [0, 1]."""
+    with from_row > 0 keeps its rows above from_row and completes the rest. `guidance` (needs a run trained with
+    cond_dropout > 0): classifier-free guidance scale, 1 = none. Returns (n, C, H, W) in [0, 1]."""
     model = modules["model"]
     dev = next(model.parameters()).device
     q = torch.zeros(n, cfg.channels, cfg.height, cfg.width, dtype=torch.long, device=dev)
@@ -161,7 +180,7 @@ def sample(modules, cfg: PixelCNNConfig, c, n: int, g: torch.Generator, temperat
     for r in range(from_row, cfg.height):
         top = max(0, r - model.rows_above)  # rows outside the receptive field change nothing
         for col in range(cfg.width):
-            logits = model(q[:, :, top:r + 1], c)[:, :, :, -1, col] / temperature  # (n, levels, C)
+            logits = guided_logits(model, q[:, :, top:r + 1], c, guidance)[:, :, :, -1, col] / temperature
             probs = logits.softmax(1).transpose(1, 2).flatten(0, 1).cpu()  # (n * C, levels)
             q[:, :, r, col] = torch.multinomial(probs, 1, generator=g).view(n, cfg.channels).to(dev)
     return q.float() / (cfg.levels - 1)
@@ -194,12 +213,14 @@ class PixelCNNTask(GeneratorTask):
 
     def training_step(self, batch, g):
         x, y = batch
-        q = quantise(x, self.arch.levels)
-        loss = nll(self.modules["model"], q, self.condition(y, g)).mean() / x[0].numel()  # nats per dimension
+        q, c = quantise(x, self.arch.levels), self.condition(y, g)
+        drop = drop_mask(len(x), self.arch.cond_dropout, g, x.device) if c is not None else None
+        loss = nll(self.modules["model"], q, c, drop).mean() / x[0].numel()  # nats per dimension
         return {"loss": loss, "bpd": loss.detach() / math.log(2)}
 
     def sample(self, modules, c, n, g):
-        return sample(modules, self.arch, c, n, g)
+        return sample(modules, self.arch, c, n, g, guidance=self.cfg.guidance if c is not None and
+                      self.arch.cond_dropout > 0 else 1.0)
 
     def validate(self, modules):
         if self.val is None:

@@ -38,6 +38,12 @@ class GeneratorRun(TrainedRun):
         self.arch = arch_cls(**self.info["args"])
         self._modules = None
 
+    @property
+    def guided(self) -> bool:
+        """Whether this run can sample with classifier-free guidance (it learned a "no condition" prediction)."""
+        return self.arch.cond != "none" and (self.family == "diffusion" or
+                                             getattr(self.arch, "cond_dropout", 0.0) > 0)
+
     def _describe(self) -> str:
         return f"model={self.family!r}, cond={self.arch.cond!r}"
 
@@ -109,7 +115,8 @@ class GeneratorRun(TrainedRun):
         class_: index or name; prompt: free text (text-conditional runs); neither: classes in turn.
         like: an image to vary (VAE: re-encode and mix with prior noise; diffusion: SDEdit; PixelCNN: keep the top
         rows and complete the rest), `strength` in (0, 1] says how far from it to go.
-        sampler / steps / guidance: diffusion only (defaults from the run's config).
+        sampler / steps: diffusion only; guidance: diffusion, or pixelcnn trained with cond_dropout (defaults from
+        the run's config; 1 = none).
         temperature: noise scale (GAN, VAE) or softmax temperature (PixelCNN). Same seed -> same images.
         precision: fp32, or bf16 (autocast: convolutions and matrix products in bfloat16; about 2x faster GAN
         decoding on CPUs with AMX, pixel values within about one uint8 level of fp32)."""
@@ -120,8 +127,11 @@ class GeneratorRun(TrainedRun):
         if guidance is not None and self.arch.cond == "none":
             raise RecgenError("--guidance (classifier-free guidance) needs a class- or text-conditional run; "
                               f"{self.path} is unconditional")
-        if self.family != "diffusion" and (sampler is not None or steps is not None or guidance is not None):
-            raise RecgenError(f"--sampler/--steps/--guidance apply to diffusion runs; this is a {self.family} run")
+        if self.family != "diffusion" and (sampler is not None or steps is not None):
+            raise RecgenError(f"--sampler/--steps apply to diffusion runs; this is a {self.family} run")
+        if guidance is not None and not self.guided:
+            raise RecgenError(f"--guidance needs a diffusion run or a pixelcnn run trained with cond_dropout > 0; "
+                              f"{self.path} is a {self.family} run" + (" without it" if self.family == "pixelcnn" else ""))
         if not 0.0 < strength <= 1.0:
             raise RecgenError(f"strength must be in (0, 1], got {strength}")
         if temperature <= 0:
@@ -130,7 +140,7 @@ class GeneratorRun(TrainedRun):
             raise RecgenError(f"precision must be fp32 or bf16, got {precision!r}")
         sampler = sampler or self.config.sampler
         steps = steps or self.config.steps
-        guidance = self.config.guidance if guidance is None else guidance
+        guidance = (self.config.guidance if self.guided else 1.0) if guidance is None else guidance
         start = self._image(like) if like is not None else None
         if start is not None and self.family == "gan":
             raise RecgenError("--like needs a vae, diffusion or pixelcnn run (a GAN has no encoder)")
@@ -147,7 +157,9 @@ class GeneratorRun(TrainedRun):
                 x = vae.variations(m, a, start, c, n, g, strength)
             elif start is not None:  # pixelcnn: complete the bottom `strength` of the rows
                 from_row = int(round(a.height * (1 - strength)))
-                x = pixelcnn.sample(m, a, c, n, g, temperature, start.expand(n, -1, -1, -1), from_row)
+                x = pixelcnn.sample(m, a, c, n, g, temperature, start.expand(n, -1, -1, -1), from_row, guidance)
+            elif self.family == "pixelcnn":
+                x = pixelcnn.sample(m, a, c, n, g, temperature, guidance=guidance)
             else:
                 x = self.family_module.sample(m, a, c, n, g, temperature)
         return to_uint8(x.float()), labels

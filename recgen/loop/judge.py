@@ -291,7 +291,7 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
     card = {"generator": str(gen.path), "family": gen.family, "conditioning": gen.arch.cond,
             "sampler": kw.get("sampler", cfg.sampler) if gen.family == "diffusion" else None,
             "steps": kw.get("steps", cfg.steps) if gen.family == "diffusion" else None,
-            "guidance": kw.get("guidance", cfg.guidance) if gen.family == "diffusion" else None,
+            "guidance": kw.get("guidance", cfg.guidance) if gen.guided else None,
             "sampling_precision": precision, "sampling_images_per_s": round(n / max(secs, 1e-9), 1),
             "cas_classifier": cas_classifier, "cas_steps": cas_options.get("steps", CAS_STEPS)}
     res = judge_samples(j, fake, fake_y, train, test, seed=seed, with_cas=with_cas, work_dir=gen.path,
