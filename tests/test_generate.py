@@ -251,6 +251,9 @@ def test_pixelcnn_guidance_mixes_conditional_and_null_logits():
         assert torch.allclose(guided_logits(net, q, c, 1.0), cond)
         assert torch.allclose(guided_logits(net, q, c, 0.0), null, atol=1e-5)
         assert torch.allclose(guided_logits(net, q, c, 3.0), null + 3 * (cond - null), atol=1e-4)
+        one = guided_logits(net, q, c, 3.0, at=(-1, 5))  # sampling's one pixel: the head on it alone
+        assert one.shape == (3, 16, 1, 1, 1)
+        assert torch.allclose(one[..., 0, 0], (null + 3 * (cond - null))[:, :, :, -1, 5], atol=1e-4)
 
 
 def test_pixelcnn_trained_with_cond_dropout_samples_guided(tmp_path):

@@ -127,15 +127,20 @@ class PixelCNN(nn.Module):
         """How many rows above row r its logits depend on (the vertical receptive field, plus the one-row shift)."""
         return 1 + 7 // 2 + sum(self.dilations[1:]) * (self.cfg.kernel // 2)
 
-    def forward(self, x: torch.Tensor, c=None, drop: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c=None, drop: torch.Tensor | None = None,
+                at: tuple[int, int] | None = None) -> torch.Tensor:
         """Integer levels (B, C, H, W) -> logits (B, levels, C, H, W) of each pixel given the pixels before it.
-        drop (B,) bool: those images get the "no condition" token instead of c."""
+        drop (B,) bool: those images get the "no condition" token instead of c. at (row, col): the logits of that
+        pixel alone, (B, levels, C, 1, 1); sampling needs one pixel, and the 1x1 head over every pixel of the
+        window (256 levels each) would otherwise cost more memory traffic than the gated stacks."""
         v = h = x.float() / (self.cfg.levels - 1) * 2 - 1
         e = self.embed(c, drop) if self.embed is not None else None
         for layer in self.layers:
             v, h = layer(v, h, e)
+        if at is not None:
+            h = h.narrow(2, at[0] % h.shape[2], 1).narrow(3, at[1] % h.shape[3], 1)
         logits = self.out(h)
-        return logits.view(len(x), self.cfg.levels, self.cfg.channels, *x.shape[2:])
+        return logits.view(len(x), self.cfg.levels, self.cfg.channels, *h.shape[2:])
 
 
 def build(cfg: PixelCNNConfig) -> dict[str, nn.Module]:
@@ -154,15 +159,15 @@ def nll(model: nn.Module, q: torch.Tensor, c, drop: torch.Tensor | None = None) 
 
 
 # ------------------------------------------------------------------------------------------------------ sampling
-def guided_logits(model: PixelCNN, q: torch.Tensor, c, guidance: float) -> torch.Tensor:
-    """Logits (n, levels, C, rows, W) for the rows q; guidance != 1 mixes the conditional and "no condition"
-    predictions as classifier-free guidance does (arXiv 2207.12598; for autoregressive image models e.g.
-    arXiv 2406.06525): uncond + w * (cond - uncond), one batch of 2n."""
+def guided_logits(model: PixelCNN, q: torch.Tensor, c, guidance: float, at: tuple[int, int] | None = None):
+    """model(q, c, at=at), where guidance != 1 mixes the conditional and "no condition" predictions as
+    classifier-free guidance does (arXiv 2207.12598; for autoregressive image models e.g. arXiv 2406.06525):
+    uncond + w * (cond - uncond), one batch of 2n."""
     if c is None or guidance == 1.0:
-        return model(q, c)
+        return model(q, c, at=at)
     n = len(q)
     drop = torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)]).to(q.device)
-    cond, uncond = model(torch.cat([q, q]), torch.cat([c, c]), drop).chunk(2)
+    cond, uncond = model(torch.cat([q, q]), torch.cat([c, c]), drop, at).chunk(2)
     return uncond + guidance * (cond - uncond)
 
 
@@ -180,7 +185,7 @@ def sample(modules, cfg: PixelCNNConfig, c, n: int, g: torch.Generator, temperat
     for r in range(from_row, cfg.height):
         top = max(0, r - model.rows_above)  # rows outside the receptive field change nothing
         for col in range(cfg.width):
-            logits = guided_logits(model, q[:, :, top:r + 1], c, guidance)[:, :, :, -1, col] / temperature
+            logits = guided_logits(model, q[:, :, top:r + 1], c, guidance, (-1, col))[..., 0, 0] / temperature
             probs = logits.softmax(1).transpose(1, 2).flatten(0, 1).cpu()  # (n * C, levels)
             q[:, :, r, col] = torch.multinomial(probs, 1, generator=g).view(n, cfg.channels).to(dev)
     return q.float() / (cfg.levels - 1)
