@@ -15,7 +15,7 @@ The first layer shifts the horizontal stack one pixel right, so no output sees i
 Padding is only ever on the top and left, so the logits of row r are a function of rows <= r alone: sampling feeds
 only the rows inside the receptive field (`rows_above`).
 Runs trained with cond_dropout > 0 also learn a "no condition" prediction, and sampling can then apply
-classifier-free guidance to each pixel's logits (`guided_logits`), as diffusion does to its noise prediction.
+classifier-free guidance to each pixel's logits, as diffusion does to its noise prediction.
 """
 
 from __future__ import annotations
@@ -94,18 +94,28 @@ class GatedLayer(nn.Module):
         self.h_out = nn.Conv2d(p, p, 1)
         self.cond = nn.Linear(cond_dim, 4 * p) if cond_dim else None
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None):
+    def above(self, v: torch.Tensor, e: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The vertical stack: (its output, what it and the condition add to the horizontal stack's
+        pre-activation). The latter at row r comes from rows strictly above r, so it is fixed while r is drawn."""
         p = self.pad  # dilation * (k // 2)
         v_pre = self.v(F.pad(v, (p, p, p, 0)))  # rows r - p .. r
-        h_pre = self.h(F.pad(h, (p, 0, 0, 0)))  # columns c - p .. c
-        if self.first:
-            h_pre = shift_right(h_pre)  # mask 'A': never see the pixel being predicted
-        h_pre = h_pre + self.v2h(shift_down(v_pre))  # rows strictly above
+        from_above = self.v2h(shift_down(v_pre))  # rows strictly above
         if self.cond is not None:
             cv, ch = self.cond(e)[:, :, None, None].chunk(2, dim=1)
-            v_pre, h_pre = v_pre + cv, h_pre + ch
-        h_new = self.h_out(gate(h_pre))
-        return gate(v_pre), (h_new if self.first else h + h_new)
+            v_pre, from_above = v_pre + cv, from_above + ch
+        return gate(v_pre), from_above
+
+    def left(self, h: torch.Tensor, from_above: torch.Tensor) -> torch.Tensor:
+        """The horizontal stack, given what comes from above (any number of rows, e.g. just the one being drawn)."""
+        h_pre = self.h(F.pad(h, (self.pad, 0, 0, 0)))  # columns c - p .. c
+        if self.first:
+            h_pre = shift_right(h_pre)  # mask 'A': never see the pixel being predicted
+        h_new = self.h_out(gate(h_pre + from_above))
+        return h_new if self.first else h + h_new
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor, e: torch.Tensor | None):
+        v_out, from_above = self.above(v, e)
+        return v_out, self.left(h, from_above)
 
 
 class PixelCNN(nn.Module):
@@ -127,20 +137,41 @@ class PixelCNN(nn.Module):
         """How many rows above row r its logits depend on (the vertical receptive field, plus the one-row shift)."""
         return 1 + 7 // 2 + sum(self.dilations[1:]) * (self.cfg.kernel // 2)
 
-    def forward(self, x: torch.Tensor, c=None, drop: torch.Tensor | None = None,
-                at: tuple[int, int] | None = None) -> torch.Tensor:
+    def scaled(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float() / (self.cfg.levels - 1) * 2 - 1
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """Horizontal-stack features (B, hidden, H, W) -> logits (B, levels, C, H, W)."""
+        return self.out(h).view(len(h), self.cfg.levels, self.cfg.channels, *h.shape[2:])
+
+    def forward(self, x: torch.Tensor, c=None, drop: torch.Tensor | None = None) -> torch.Tensor:
         """Integer levels (B, C, H, W) -> logits (B, levels, C, H, W) of each pixel given the pixels before it.
-        drop (B,) bool: those images get the "no condition" token instead of c. at (row, col): the logits of that
-        pixel alone, (B, levels, C, 1, 1); sampling needs one pixel, and the 1x1 head over every pixel of the
-        window (256 levels each) would otherwise cost more memory traffic than the gated stacks."""
-        v = h = x.float() / (self.cfg.levels - 1) * 2 - 1
+        drop (B,) bool: those images get the "no condition" token instead of c."""
+        v = h = self.scaled(x)
         e = self.embed(c, drop) if self.embed is not None else None
         for layer in self.layers:
             v, h = layer(v, h, e)
-        if at is not None:
-            h = h.narrow(2, at[0] % h.shape[2], 1).narrow(3, at[1] % h.shape[3], 1)
-        logits = self.out(h)
-        return logits.view(len(x), self.cfg.levels, self.cfg.channels, *h.shape[2:])
+        return self.head(h)
+
+    # Sampling draws one pixel per network call. Recomputing the whole window of rows for each of the 784 pixels
+    # repeats work: what the rows above contribute to row r is fixed while row r is drawn. So per row, the
+    # vertical stacks run once over the window (row_context), and per pixel only the horizontal stacks run, over
+    # row r alone (row_logits): about 25x fewer multiply-adds per pixel, same logits.
+    def row_context(self, x: torch.Tensor, e: torch.Tensor | None) -> list[torch.Tensor]:
+        """Window x (B, C, rows, W) ending at the row being drawn -> per layer, what the rows above and the condition
+        add to that row's horizontal stack, (B, 2 hidden, 1, W). e: the condition vectors (B, cond_dim)."""
+        v, out = self.scaled(x), []
+        for layer in self.layers:
+            v, from_above = layer.above(v, e)
+            out.append(from_above[:, :, -1:])
+        return out
+
+    def row_logits(self, row: torch.Tensor, context: list[torch.Tensor]) -> torch.Tensor:
+        """The row being drawn, first columns (B, C, 1, W') -> their logits (B, levels, C, 1, W')."""
+        h = self.scaled(row)
+        for layer, from_above in zip(self.layers, context):
+            h = layer.left(h, from_above[..., :row.shape[-1]])
+        return self.head(h)
 
 
 def build(cfg: PixelCNNConfig) -> dict[str, nn.Module]:
@@ -159,34 +190,34 @@ def nll(model: nn.Module, q: torch.Tensor, c, drop: torch.Tensor | None = None) 
 
 
 # ------------------------------------------------------------------------------------------------------ sampling
-def guided_logits(model: PixelCNN, q: torch.Tensor, c, guidance: float, at: tuple[int, int] | None = None):
-    """model(q, c, at=at), where guidance != 1 mixes the conditional and "no condition" predictions as
-    classifier-free guidance does (arXiv 2207.12598; for autoregressive image models e.g. arXiv 2406.06525):
-    uncond + w * (cond - uncond), one batch of 2n."""
-    if c is None or guidance == 1.0:
-        return model(q, c, at=at)
-    n = len(q)
-    drop = torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)]).to(q.device)
-    cond, uncond = model(torch.cat([q, q]), torch.cat([c, c]), drop, at).chunk(2)
-    return uncond + guidance * (cond - uncond)
-
-
 @torch.no_grad()
 def sample(modules, cfg: PixelCNNConfig, c, n: int, g: torch.Generator, temperature: float = 1.0,
            start: torch.Tensor | None = None, from_row: int = 0, guidance: float = 1.0) -> torch.Tensor:
     """Pixel by pixel in raster order, each drawn from the softmax at `temperature`. `start` (n, C, H, W) in [0, 1]
-    with from_row > 0 keeps its rows above from_row and completes the rest. `guidance` (needs a run trained with
-    cond_dropout > 0): classifier-free guidance scale, 1 = none. Returns (n, C, H, W) in [0, 1]."""
+    with from_row > 0 keeps its rows above from_row and completes the rest. `guidance` (a run trained with
+    cond_dropout > 0): the logits are uncond + w * (cond - uncond), as classifier-free guidance mixes predictions
+    (arXiv 2207.12598; for autoregressive image models e.g. arXiv 2406.06525); 1 = none. Returns (n, C, H, W) in
+    [0, 1]."""
     model = modules["model"]
     dev = next(model.parameters()).device
     q = torch.zeros(n, cfg.channels, cfg.height, cfg.width, dtype=torch.long, device=dev)
     if start is not None:
         q[:, :, :from_row] = quantise(start, cfg.levels)[:, :, :from_row].to(dev)
+    guided = c is not None and guidance != 1.0
+    both = (lambda t: torch.cat([t, t])) if guided else (lambda t: t)  # guided: conditional and null in one batch
+    e = None
+    if model.embed is not None:
+        drop = torch.arange(2 * n if guided else n, device=dev) >= n  # the second half gets the null token
+        e = model.embed(both(c), drop if guided else None)
     for r in range(from_row, cfg.height):
         top = max(0, r - model.rows_above)  # rows outside the receptive field change nothing
+        context = model.row_context(both(q[:, :, top:r + 1]), e)
         for col in range(cfg.width):
-            logits = guided_logits(model, q[:, :, top:r + 1], c, guidance, (-1, col))[..., 0, 0] / temperature
-            probs = logits.softmax(1).transpose(1, 2).flatten(0, 1).cpu()  # (n * C, levels)
+            logits = model.row_logits(both(q[:, :, r:r + 1, :col + 1]), context)[:, :, :, 0, -1]  # (n, levels, C)
+            if guided:
+                cond, uncond = logits.chunk(2)
+                logits = uncond + guidance * (cond - uncond)
+            probs = (logits / temperature).softmax(1).transpose(1, 2).flatten(0, 1).cpu()  # (n * C, levels)
             q[:, :, r, col] = torch.multinomial(probs, 1, generator=g).view(n, cfg.channels).to(dev)
     return q.float() / (cfg.levels - 1)
 
