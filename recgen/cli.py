@@ -248,7 +248,8 @@ def generate_sample(
         strength: Annotated[float, typer.Option(help="with --like: how far from the image, in (0, 1]")] = 0.6,
         sampler: Annotated[Optional[str], typer.Option(help="diffusion: ddpm | ddim | dpm")] = None,
         steps: Annotated[Optional[int], typer.Option(help="diffusion: sampling steps")] = None,
-        guidance: Annotated[Optional[float], typer.Option(help="diffusion, pixelcnn: classifier-free guidance scale (1 = none)")] = None,
+        guidance: Annotated[Optional[float], typer.Option(help="diffusion, pixelcnn: classifier-free guidance "
+                                                                  "scale (1 = none)")] = None,
         temperature: Annotated[float, typer.Option(help="noise scale (gan, vae) or softmax temperature "
                                                         "(pixelcnn)")] = 1.0,
         seed: Annotated[int, typer.Option(help="same seed, same images")] = 0,
@@ -306,7 +307,8 @@ def generate_eval(
         seed: int = 0,
         sampler: Annotated[Optional[str], typer.Option(help="diffusion: ddpm | ddim | dpm")] = None,
         steps: Annotated[Optional[int], typer.Option(help="diffusion: sampling steps")] = None,
-        guidance: Annotated[Optional[float], typer.Option(help="diffusion, pixelcnn: classifier-free guidance scale (1 = none)")] = None,
+        guidance: Annotated[Optional[float], typer.Option(help="diffusion, pixelcnn: classifier-free guidance "
+                                                                  "scale (1 = none)")] = None,
         split: Annotated[str, typer.Option(help="likelihood figures on test | val")] = "test",
         precision: Annotated[str, typer.Option(help="sampling precision: fp32 | bf16 (faster on CPUs with AMX and "
                                                     "on GPUs; the judge stays fp32)")] = "fp32",

@@ -135,14 +135,17 @@ class Generator(nn.Module):
         activations stay in cache (the multiply-adds and ReLUs are memory-bound)."""
         if self.training:
             raise RuntimeError("Generator.infer uses the BatchNorm running statistics: call .eval() first")
-        if z.device.type == "cpu" and len(z) > chunk:
-            return torch.cat([self.infer(z[i:i + chunk], None if c is None else c[i:i + chunk], chunk)
-                              for i in range(0, len(z), chunk)])
-        e = self.cond(c) if self.cond is not None else None
-        h = self.fc(z if e is None else torch.cat([z, e], 1)).view(len(z), -1, self.h0, self.w0)
-        h = self.up1(self.bn0.folded(h, e).relu_())
-        w, b = subpixel_weights(self.up2)
-        return torch.tanh(F.pixel_shuffle(F.conv2d(self.bn1.folded(h, e).relu_(), w, b, padding=1), 2))
+        w, b = subpixel_weights(self.up2)  # once per call, shared by the chunks
+        step = chunk if z.device.type == "cpu" else len(z)
+        out = []
+        for i in range(0, len(z), step):
+            zi, ci = z[i:i + step], None if c is None else c[i:i + step]
+            e = self.cond(ci) if self.cond is not None else None
+            h = self.fc(zi if e is None else torch.cat([zi, e], 1)).view(len(zi), -1, self.h0, self.w0)
+            h = self.up1(self.bn0.folded(h, e).relu_())
+            h = self.bn1.folded(h, e).relu_()
+            out.append(torch.tanh(F.pixel_shuffle(F.conv2d(h, w, b, padding=1), 2)))
+        return torch.cat(out)
 
 
 class Discriminator(nn.Module):

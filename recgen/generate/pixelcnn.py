@@ -205,10 +205,8 @@ def sample(modules, cfg: PixelCNNConfig, c, n: int, g: torch.Generator, temperat
         q[:, :, :from_row] = quantise(start, cfg.levels)[:, :, :from_row].to(dev)
     guided = c is not None and guidance != 1.0
     both = (lambda t: torch.cat([t, t])) if guided else (lambda t: t)  # guided: conditional and null in one batch
-    e = None
-    if model.embed is not None:
-        drop = torch.arange(2 * n if guided else n, device=dev) >= n  # the second half gets the null token
-        e = model.embed(both(c), drop if guided else None)
+    drop = torch.arange(2 * n, device=dev) >= n if guided else None  # the second half gets the null token
+    e = model.embed(both(c), drop) if model.embed is not None else None
     for r in range(from_row, cfg.height):
         top = max(0, r - model.rows_above)  # rows outside the receptive field change nothing
         context = model.row_context(both(q[:, :, top:r + 1]), e)

@@ -130,8 +130,9 @@ class GeneratorRun(TrainedRun):
         if self.family != "diffusion" and (sampler is not None or steps is not None):
             raise RecgenError(f"--sampler/--steps apply to diffusion runs; this is a {self.family} run")
         if guidance is not None and not self.guided:
+            without = " without it" if self.family == "pixelcnn" else ""
             raise RecgenError(f"--guidance needs a diffusion run or a pixelcnn run trained with cond_dropout > 0; "
-                              f"{self.path} is a {self.family} run" + (" without it" if self.family == "pixelcnn" else ""))
+                              f"{self.path} is a {self.family} run{without}")
         if not 0.0 < strength <= 1.0:
             raise RecgenError(f"strength must be in (0, 1], got {strength}")
         if temperature <= 0:
