@@ -51,13 +51,14 @@ def bench(model: str, features: str, seed: int, train, test) -> dict:
     return {"accuracy": round(float((pred == test.y).mean()), 4),
             "fit_seconds": round(t1 - t0, 1), "predict_seconds": round(t2 - t1, 1),
             "total_seconds": round(t2 - t0, 1), "feature_seconds": round(spent[0], 1),
-            "features": features, "config": asdict(resolve_config(model))}
+            "features": features or DEFAULT_FEATURES[model], "config": asdict(resolve_config(model))}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["svm", "rf"], choices=["svm", "rf"])
-    ap.add_argument("--features", default=DEFAULT_FEATURES, help="feature spec, e.g. hog+lbp+pixels")
+    ap.add_argument("--features", default="", help="feature spec, e.g. hog+lbp+pixels (default: the model's, "
+                    f"{DEFAULT_FEATURES})")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="", help="also write the JSON here")
     args = ap.parse_args()

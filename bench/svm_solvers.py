@@ -71,7 +71,7 @@ def main() -> None:
     train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
     t0 = time.perf_counter()
     feats = make_features("hog+lbp+pixels", n_jobs=2)
-    pre = kernel_map(landmarks=a.landmarks)  # the default SVM's map: PCA 128, gamma 1
+    pre = kernel_map(landmarks=a.landmarks, pca=128)  # the 2026-11-22 default map: PCA 128, gamma 1
     z = pre.fit_transform(feats.fit_transform(np.concatenate([train.x, train.x[:, :, ::-1]]))).astype(np.float32)
     y = np.concatenate([train.y, train.y])
     zt, ztm = (pre.transform(feats.transform(v)).astype(np.float32) for v in (test.x, test.x[:, :, ::-1]))

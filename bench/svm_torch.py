@@ -26,11 +26,60 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from sklearn.cluster import MiniBatchKMeans
 from sklearn.pipeline import Pipeline
 
 from recgen.classify.classical import kernel_map
 from recgen.data import load_dataset
 from recgen.features import make_features
+
+
+def kmeans_filters(x: np.ndarray, k: int, patch: int, seed: int, m: int = 100_000):
+    """Single-layer k-means patch dictionary (Coates, Lee & Ng, AISTATS 2011) on (n, H, W) images in [0, 1]:
+    `m` random patches, each brightness/contrast normalised, ZCA-whitened, k-means; centroids to unit length.
+    Returns the filters that act on normalised patches ((patch^2, k): ZCA @ centroids^T) and the patch mean."""
+    rng = np.random.RandomState(seed)
+    n, h, w = x.shape
+    i, r, c = rng.randint(0, n, m), rng.randint(0, h - patch + 1, m), rng.randint(0, w - patch + 1, m)
+    a = np.arange(patch)
+    p = x[i[:, None, None], r[:, None, None] + a[None, :, None], c[:, None, None] + a[None, None, :]].reshape(m, -1)
+    p = p - p.mean(1, keepdims=True)
+    p = p / np.sqrt(p.var(1, keepdims=True) + KM_EPS)
+    mu = p.mean(0)
+    e, v = np.linalg.eigh(np.cov(p - mu, rowvar=False))
+    zca = v @ np.diag(1 / np.sqrt(e + 0.01)) @ v.T
+    d = MiniBatchKMeans(k, batch_size=4096, n_init=3, random_state=seed).fit((p - mu) @ zca).cluster_centers_
+    d = d / np.linalg.norm(d, axis=1, keepdims=True)
+    return (zca @ d.T).astype(np.float32), mu.astype(np.float32)
+
+
+KM_EPS = 10 / 255 ** 2  # contrast-normalisation floor: Coates et al. add 10 to the variance of 0..255 patches
+
+
+def kmeans_encode(x: np.ndarray, filt: np.ndarray, mu: np.ndarray, patch: int, stride: int, grid: int,
+                  alpha: float = 0.25, chunk: int = 64, polarity: int = 2) -> np.ndarray:
+    """Soft-threshold encoding max(0, d.z - alpha), max(0, -d.z - alpha) of every normalised whitened patch z
+    (Coates & Ng, ICML 2011), average-pooled over a grid x grid layout: (n, 2 k grid^2). The normalisation and
+    whitening are folded into convolutions, so no patch is materialised."""
+    k = filt.shape[1]
+    wf = torch.from_numpy(np.ascontiguousarray(filt.T)).reshape(k, 1, patch, patch)
+    wsum = wf.sum((1, 2, 3))[None, :, None, None]
+    muw = torch.from_numpy(mu @ filt)[None, :, None, None]
+    box = torch.full((1, 1, patch, patch), 1 / patch ** 2)
+    out = []
+    for s in range(0, len(x), chunk):
+        b = torch.from_numpy(x[s:s + chunk])[:, None]
+        mean = F.conv2d(b, box, stride=stride)
+        sd = (F.conv2d(b * b, box, stride=stride) - mean * mean).clamp_min(0).add_(KM_EPS).sqrt_()
+        r = (F.conv2d(b, wf, stride=stride) - mean * wsum).div_(sd).sub_(muw)
+        pos = F.adaptive_avg_pool2d(F.relu(r - alpha), grid)
+        if polarity == 1:
+            out.append(pos.flatten(1))
+            continue
+        neg = F.adaptive_avg_pool2d(r.add_(alpha).neg_().relu_(), grid)
+        out.append(torch.cat([pos, neg], 1).flatten(1))
+    return torch.cat(out).numpy()
 
 
 def rbf(a: torch.Tensor, b: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -84,6 +133,108 @@ def train_ovr(phi: torch.Tensor, y: torch.Tensor, k: int, alpha: float, epochs: 
     return w.detach(), b.detach()
 
 
+def gram(phi: torch.Tensor, rows: int, seed: int, chunk: int = 8192) -> torch.Tensor:
+    """(m+1, m+1) fp32 Gram of [phi, 1] over `rows` random rows (all if 0), scaled to all n rows. Accumulated in
+    fp32 over bf16 chunk products: it is only the preconditioner, so bf16 rounding of each chunk costs nothing."""
+    n, m = phi.shape
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:rows] if rows and rows < n \
+        else torch.arange(n)
+    g = torch.zeros(m + 1, m + 1)
+    for i in range(0, len(idx), chunk):
+        p = phi[idx[i:i + chunk]]
+        g[:m, :m] += (p.T @ p).float()
+        g[:m, m] += p.float().sum(0)
+    g[m, :m] = g[:m, m]
+    g[m, m] = len(idx)
+    return g * (n / len(idx))
+
+
+def train_newton(phi: torch.Tensor, y: torch.Tensor, k: int, lam: float, newton: int, cg: int, gram_rows: int,
+                 seed: int, tol: float = 1e-3, evaluate=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-vs-rest squared hinge, lam/2 |w|^2 + 1/2 sum max(0, 1 - t f)^2, by the primal Newton method with an
+    active set (Keerthi & DeCoste, JMLR 2005; Chapelle, Neural Comput. 2007): each step solves
+    (lam I + X_A^T X_A) s = -grad by conjugate gradients, preconditioned with the Cholesky factor of the Gram of
+    all rows (lam I + X^T X), then an exact line search on the piecewise quadratic. From w = 0 every row is
+    active, so the first step is the kernel ridge solution. All k classes at once: columns of W."""
+    n, m = phi.shape
+    x32 = phi if phi.dtype == torch.float32 else None
+
+    def mv(d):  # [phi, 1] @ d, d (m+1, k)
+        return (x32 @ d[:m] if x32 is not None else chunked(lambda p: p.float() @ d[:m])) + d[m]
+
+    def chunked(fn, c=16384):
+        return torch.cat([fn(phi[i:i + c]) for i in range(0, n, c)])
+
+    def rmv(r):  # [phi, 1]^T @ r, r (n, k)
+        if x32 is not None:
+            top = x32.T @ r
+        else:
+            top = sum(phi[i:i + 16384].float().T @ r[i:i + 16384] for i in range(0, n, 16384))
+        return torch.cat([top, r.sum(0, keepdim=True)])
+
+    t0 = time.perf_counter()
+    g = gram(phi, gram_rows, seed)
+    g.diagonal().add_(lam)
+    chol = torch.linalg.cholesky(g)
+    del g
+    log = {"gram_seconds": round(time.perf_counter() - t0, 1), "steps": []}
+
+    def precond(r):
+        return torch.cholesky_solve(r, chol)
+
+    t = torch.full((n, k), -1.0)
+    t[torch.arange(n), y] = 1
+    w = torch.zeros(m + 1, k)
+    f = torch.zeros(n, k)
+    reg = torch.ones(m + 1, 1)
+    reg[m] = 0.0  # the bias is not penalised... but a tiny lam keeps H definite
+    reg[m] = 1e-3
+    for it in range(newton):
+        act = (t * f < 1).float()
+        grad = lam * reg * w + rmv(act * (f - t))
+        gnorm = grad.norm(dim=0)
+        # PCG on H s = -grad, per column
+        s = torch.zeros_like(w)
+        r = -grad
+        z = precond(r)
+        p = z.clone()
+        rz = (r * z).sum(0)
+        for j in range(cg):
+            hp = lam * reg * p + rmv(act * mv(p))
+            a = rz / (p * hp).sum(0)
+            s += a * p
+            r -= a * hp
+            if bool((r.norm(dim=0) <= tol * gnorm).all()):
+                break
+            z = precond(r)
+            rz_new = (r * z).sum(0)
+            p = z + (rz_new / rz) * p
+            rz = rz_new
+        # exact line search on tau: J(tau) = lam/2 |w + tau s|^2 + 1/2 sum max(0, 1 - t(f + tau z))^2
+        zf = mv(s)
+        tau = torch.ones(k)
+        for _ in range(20):  # Newton on the 1-D piecewise quadratic (derivative is piecewise linear)
+            ff = f + tau * zf
+            a_ = (t * ff < 1).float()
+            d1 = lam * (reg * (w + tau * s) * s).sum(0) + (a_ * (ff - t) * zf).sum(0)
+            d2 = lam * (reg * s * s).sum(0) + (a_ * zf * zf).sum(0)
+            step = d1 / d2
+            tau = tau - step
+            if bool((step.abs() < 1e-6).all()):
+                break
+        w += tau * s
+        f += tau * zf
+        obj = 0.5 * lam * (reg * w * w).sum(0) + 0.5 * ((1 - t * f).clamp_min(0) ** 2).sum(0)
+        log["steps"].append({"cg": j + 1, "tau": round(float(tau.mean()), 3), "active": int(act.sum()),
+                             "objective": round(float(obj.sum()), 2),
+                             "train_acc": round(float((f.argmax(1) == y).float().mean()), 4),
+                             "seconds": round(time.perf_counter() - t0, 1)})
+        if evaluate is not None:
+            log["steps"][-1]["test_acc"] = evaluate(w[:m], w[m])
+        print(json.dumps(log["steps"][-1]), flush=True)
+    return w[:m], w[m], log
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--landmarks", type=int, default=3000)
@@ -95,6 +246,20 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=2.0)
     ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    ap.add_argument("--solver", choices=["sgd", "newton"], default="sgd")
+    ap.add_argument("--lam", type=float, default=0.25, help="newton: L2 penalty (1 / C)")
+    ap.add_argument("--newton", type=int, default=8, help="newton: steps")
+    ap.add_argument("--cg", type=int, default=20, help="newton: most conjugate-gradient iterations per step")
+    ap.add_argument("--gram-rows", type=int, default=0, help="newton: rows the preconditioner's Gram is built "
+                    "from (0 = all)")
+    ap.add_argument("--kmeans", type=int, default=0, help="k-means patch centroids to add (0: none)")
+    ap.add_argument("--patch", type=int, default=5)
+    ap.add_argument("--stride", type=int, default=2)
+    ap.add_argument("--grid", type=int, default=3)
+    ap.add_argument("--polarity", type=int, choices=[1, 2], default=2)
+    ap.add_argument("--trace", action="store_true", help="newton: print test accuracy after every step")
+    ap.add_argument("--solve-fp32", action="store_true", help="newton: keep an fp32 copy of the map for the "
+                    "matrix-vector products")
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--limit", type=int, default=0, help="training images (0 = all 60k)")
     ap.add_argument("--threads", type=int, default=2)
@@ -112,6 +277,14 @@ def main() -> None:
     feats = make_features("hog+lbp+pixels", n_jobs=a.threads)
     f_tr = feats.fit_transform(np.concatenate([x, x[:, :, ::-1]]))
     f_te = feats.transform(np.concatenate([xt, xt[:, :, ::-1]]))
+    if a.kmeans:
+        xs = (x[..., 0] if x.ndim == 4 else x).astype(np.float32) / 255
+        xts = (xt[..., 0] if xt.ndim == 4 else xt).astype(np.float32) / 255
+        filt, mu = kmeans_filters(xs, a.kmeans, a.patch, a.seed)
+        enc = [kmeans_encode(np.ascontiguousarray(v), filt, mu, a.patch, a.stride, a.grid,
+                             polarity=a.polarity)
+               for v in (np.concatenate([xs, xs[:, :, ::-1]]), np.concatenate([xts, xts[:, :, ::-1]]))]
+        f_tr, f_te = np.concatenate([f_tr, enc[0]], 1), np.concatenate([f_te, enc[1]], 1)
     secs["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     pre = Pipeline(kernel_map(a.seed, pca=a.pca).steps[:3])  # standardise -> PCA -> unit length
@@ -125,7 +298,18 @@ def main() -> None:
     secs["map"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     yy = torch.tensor(np.concatenate([y, y]), dtype=torch.long)
-    w, b = train_ovr(phi, yy, 10, a.alpha, a.epochs, a.lr, a.batch, a.seed, a.optimizer)
+    log = {}
+    if a.solver == "newton":
+        phi_te = apply_map(z_te, land, w_map, a.gamma)
+
+        def evaluate(w, b):  # test accuracy after each step (bench only: the solver never sees it)
+            d = phi_te.float() @ w + b
+            return round(float(((d[:len(xt)] + d[len(xt):]) / 2).argmax(1).numpy().__eq__(yt).mean()), 4)
+
+        w, b, log = train_newton(phi.float() if a.solve_fp32 else phi, yy, 10, a.lam, a.newton, a.cg,
+                                 a.gram_rows, a.seed, evaluate=evaluate if a.trace else None)
+    else:
+        w, b = train_ovr(phi, yy, 10, a.alpha, a.epochs, a.lr, a.batch, a.seed, a.optimizer)
     secs["solver"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     d = apply_map(z_te, land, w_map, a.gamma).float() @ w + b
@@ -133,7 +317,7 @@ def main() -> None:
     acc = float((d.argmax(1).numpy() == yt).mean())
     secs["predict"] = time.perf_counter() - t0
     print(json.dumps({**vars(a), "test_accuracy": round(acc, 4), "seconds": {k: round(v, 1) for k, v in secs.items()},
-                      "fit_predict_seconds": round(sum(secs.values()), 1)}))
+                      "fit_predict_seconds": round(sum(secs.values()), 1), **log}))
 
 
 if __name__ == "__main__":

@@ -6,11 +6,15 @@ import os
 import numpy as np
 import pytest
 import skops.io as sio
+import torch
+from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from recgen.classify.classical import (FlipPipeline, build_classical, load_classical, save_classical,
                                        search_classical)
+from recgen.classify.kernel_svm import NystroemSVM, newton_ovr
 from recgen.data import load_dataset
 from recgen.errors import RecgenError
 
@@ -104,3 +108,45 @@ def test_search_returns_a_configured_pipeline(digits):
     assert isinstance(best, FlipPipeline) and best.memory is None
     assert best.get_params()["rf__min_samples_leaf"] in (1, 4)
     assert not hasattr(best[-1], "estimators_")  # unfitted: the caller fits it on all the data
+
+
+# ----------------------------------------------------------------------------------------------- NystroemSVM
+@parametrize_with_checks([NystroemSVM(landmarks=50)])
+def test_nystroem_svm_sklearn_contract(estimator, check):
+    check(estimator)
+
+
+def test_newton_reaches_the_squared_hinge_optimum():
+    """newton_ovr's weights minimise the one-vs-rest objective: the same value as L-BFGS from scipy on the
+    explicit objective, and a gradient of about zero."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 12)).astype(np.float32)
+    y = (x[:, :3].argmax(1) + (rng.random(300) < 0.1)) % 3  # three classes, 10 % label noise: margins violated
+    lam = 0.5
+    phi, yt = torch.from_numpy(x), torch.from_numpy(y)
+    w, b, objective = newton_ovr(phi, yt, 3, lam, steps=15, cg=40, gram_rows=0, gen=torch.Generator())
+    assert all(later <= earlier + 1e-3 for earlier, later in zip(objective, objective[1:]))  # line search: descent
+
+    t = np.where(np.arange(3)[None, :] == y[:, None], 1.0, -1.0)
+
+    def loss(v):  # the same objective: lam/2 |w|^2 + lam/2 1e-3 b^2 + 1/2 sum max(0, 1 - t f)^2, and gradient
+        wv, bv = v[:36].reshape(12, 3), v[36:]
+        slack = np.maximum(0, 1 - t * (x @ wv + bv))
+        g = -t * slack
+        return (0.5 * lam * (wv ** 2).sum() + 0.5e-3 * lam * (bv ** 2).sum() + 0.5 * (slack ** 2).sum(),
+                np.concatenate([(lam * wv + x.T @ g).ravel(), 1e-3 * lam * bv + g.sum(0)]))
+
+    ref = minimize(loss, np.zeros(39), jac=True, method="L-BFGS-B", options={"gtol": 1e-10, "maxiter": 5000})
+    ours, grad = loss(np.concatenate([w.double().numpy().ravel(), b.double().numpy()]))
+    assert ours == pytest.approx(ref.fun, rel=1e-5)
+    assert np.abs(grad).max() < 1e-3 * np.abs(loss(np.zeros(39))[1]).max()
+
+
+def test_nystroem_svm_fits_digits_and_keeps_no_map(digits):
+    x, y, xt, yt = digits
+    pipe = build_classical("svm", "hog", seed=0, pca=32, landmarks=300)
+    pipe.fit(x, y)
+    svm = pipe.named_steps["svm"]
+    assert svm.landmarks_.shape == (300, 32) and svm.coef_.shape == (300, 10)  # the m x m whitening is not kept
+    assert svm.n_iter_ == 3 and svm.objective_[-1] < svm.objective_[0]
+    assert (pipe.predict(xt) == yt).mean() > 0.85

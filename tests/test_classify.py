@@ -195,3 +195,15 @@ def test_export_onnx_with_parity(cnn_run, tmp_path):
     assert p.shape == (3, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
     r = run_cli("export", cnn_run.path, "--format", "tflite")
     assert r.returncode == 2 and "format must be one of onnx" in r.stderr
+
+
+def test_classical_runs_record_their_features_and_search(tmp_path):
+    """An SVM run resolves the model's default feature spec into config.yaml; --search fits the grid's best
+    candidate and records the chosen values in model.json (the random forest: a grid of four)."""
+    svm = classify.train(model="svm", data="digits", limit=40, val_fraction=0, out=str(tmp_path))
+    assert svm.run.config["options"]["features"] == "kmeans+hog+lbp+pixels"
+    assert json.loads((svm.path / "eval-test.json").read_text())["accuracy"] > 0.85
+    rf = classify.train(model="rf", data="digits", limit=40, val_fraction=0, search=True, out=str(tmp_path))
+    assert rf.run.config["options"]["features"] == "hog+lbp+pixels"
+    chosen = json.loads((rf.path / "model.json").read_text())["args"]
+    assert chosen["rf__min_samples_leaf"] in (1, 2) and chosen["rf__max_features"] in ("sqrt", 0.1)

@@ -3,16 +3,17 @@ the `make_features` factory's error message."""
 
 import numpy as np
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
 from skimage.feature import hog, local_binary_pattern
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from recgen.data import load_dataset
 from recgen.errors import RecgenError
-from recgen.features import FEATURES, HOG, LBP, IntensityHistogram, Pixels, Sobel, make_features
+from recgen.features import FEATURES, HOG, LBP, IntensityHistogram, KMeansPatches, Pixels, Sobel, make_features
 
 EXTRACTORS = [HOG(), HOG(cells=(3,), block=3, orientations=6, soft=False), LBP(), LBP(points=16, radius=2),
-              Sobel(), IntensityHistogram(bins=8, grid=(2, 2)), Pixels(), Pixels(pool=2)]
+              Sobel(), IntensityHistogram(bins=8, grid=(2, 2)), Pixels(), Pixels(pool=2), KMeansPatches(k=8)]
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,7 @@ def test_sklearn_contract(estimator, check):
     (IntensityHistogram(bins=16, grid=(2, 2)), 2 * 2 * 16),
     (Pixels(), 784),
     (Pixels(pool=2), 196),
+    (KMeansPatches(k=8, grid=3), 2 * 8 * 3 * 3),
 ])
 def test_feature_shapes(images, extractor, n_features):
     out = extractor.fit_transform(images)
@@ -83,16 +85,36 @@ def test_threads_give_identical_output(images, monkeypatch):
         np.testing.assert_array_equal(cls(n_jobs=2).fit_transform(images), cls().fit_transform(images))
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_kmeans_patches_encode_every_patch(images, channels):
+    """The convolutional encoder equals the definition applied to each patch: normalise brightness and contrast,
+    project on the whitened unit centroids (filters_ and offsets_ fold the whitening in), soft-threshold both
+    polarities, average over the image (grid=1)."""
+    imgs = np.repeat(images[:3], channels, axis=-1)
+    km = KMeansPatches(k=6, grid=1, samples=3000).fit(imgs)
+    x = imgs.astype(np.float64) / 255
+    patches = sliding_window_view(x, (5, 5), axis=(1, 2))  # (3, 24, 24, C, 5, 5): conv2d's (C, h, w) order
+    patches = patches.reshape(3, 24 * 24, -1)
+    norm = patches - patches.mean(-1, keepdims=True)
+    norm /= np.sqrt(norm.var(-1, keepdims=True) + KMeansPatches.EPS_NORM)
+    r = norm @ km.filters_.reshape(6, -1).T.astype(np.float64) - km.offsets_
+    expected = np.concatenate([np.maximum(r - km.alpha, 0).mean(1), np.maximum(-r - km.alpha, 0).mean(1)], 1)
+    np.testing.assert_allclose(km.transform(imgs), expected, rtol=1e-4, atol=1e-5)
+    assert km.filters_.shape == (6, channels, 5, 5)
+    # deterministic for a seed: the dictionary is learned from sampled patches
+    np.testing.assert_array_equal(KMeansPatches(k=6, grid=1, samples=3000).fit(imgs).filters_, km.filters_)
+
+
 def test_make_features(images):
     union = make_features("hog+lbp+pixels")
     assert isinstance(union, FeatureUnion)
     assert [name for name, _ in union.transformer_list] == ["hog", "lbp", "pixels"]
     assert union.fit_transform(images).shape == (len(images), 1620 + 160 + 784)
-    assert set(FEATURES) == {"hog", "lbp", "sobel", "hist", "pixels"}
+    assert set(FEATURES) == {"hog", "lbp", "sobel", "hist", "pixels", "kmeans"}
 
 
 @pytest.mark.parametrize("spec, hint", [("hgo+lbp", "did you mean 'hog'?"), ("pixel", "did you mean 'pixels'?"),
-                                        ("wavelets", "valid names: hist, hog, lbp, pixels, sobel"),
+                                        ("wavelets", "valid names: hist, hog, kmeans, lbp, pixels, sobel"),
                                         ("hog+hog", "twice")])
 def test_make_features_rejects_bad_specs(spec, hint):
     with pytest.raises(RecgenError) as err:

@@ -65,12 +65,18 @@ class ClassifyConfig(TrainConfig):
     dropout: float = 0.0  # CNN: dropout before the classifier head
     channels_last: bool = True  # CNN: NHWC memory layout (measured 1.6x faster training on 2 CPU cores)
     # classical
-    features: str = "hog+lbp+pixels"  # svm/rf: feature extractors, '+'-joined: hog lbp sobel hist pixels
+    # svm/rf: feature extractors, '+'-joined: kmeans hog lbp sobel hist pixels ('' = the model's default:
+    # kmeans+hog+lbp+pixels for svm, hog+lbp+pixels for rf)
+    features: str = ""
     search: bool = False  # svm/rf: hyperparameter search on a subset before the final fit
 
     def __post_init__(self):
         super().__post_init__()
         self.tta = check_tta(self.tta)
+        if not self.features and self.model in ("svm", "rf"):  # recorded resolved in config.yaml
+            from recgen.classify.classical import DEFAULT_FEATURES
+
+            self.features = DEFAULT_FEATURES[self.model]
 
 
 TTA_VIEWS = ("flip", "shift")
@@ -387,13 +393,14 @@ def _fit_cnn(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet |
 
 
 def _fit_classical(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet | None):
-    from recgen.classify.classical import build_classical, save_classical, search_classical
+    from recgen.classify.classical import SEARCH_GRIDS, build_classical, save_classical, search_classical
 
     t0 = time.perf_counter()
+    pipe = build_classical(cfg.model, cfg.features, seed=cfg.seed)
     best = {}
     if cfg.search:  # successive halving on a subset, then the final fit on everything
-        best = search_classical(train_set.x, train_set.y, cfg.model, cfg.features, seed=cfg.seed)
-    pipe = build_classical(cfg.model, cfg.features, seed=cfg.seed, **best)
+        pipe = search_classical(pipe, train_set.x, train_set.y, seed=cfg.seed)
+        best = {name: pipe.get_params()[name] for name in SEARCH_GRIDS[cfg.model]}
     pipe.fit(train_set.x, train_set.y)
     secs = time.perf_counter() - t0
     run.write_model_json(cfg.model, {"features": cfg.features, **best}, classes=train_set.classes,

@@ -37,6 +37,8 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     """Shared input handling. A subclass has `shape` and `n_jobs` parameters and implements
     `_n_out(h, w, c) -> int` and `_extract(float32 (n, H, W, C) on 0..255) -> (n, n_out)`."""
 
+    parallel_chunks = True  # threads over chunks of images (numpy releases the GIL)
+
     def fit(self, X, y=None):
         imgs = self._images(X, reset=True)
         self.image_shape_ = imgs.shape[1:]  # (H, W, C)
@@ -50,7 +52,7 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             raise ValueError(f"images are {imgs.shape[1:]} (H, W, C) but {type(self).__name__} was fitted on "
                              f"{self.image_shape_}")
         chunks = [imgs[i:i + CHUNK] for i in range(0, len(imgs), CHUNK)]
-        if len(chunks) > 1 and effective_n_jobs(self.n_jobs) > 1:
+        if len(chunks) > 1 and self.parallel_chunks and effective_n_jobs(self.n_jobs) > 1:
             parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(self._extract)(c) for c in chunks)
         else:
             parts = [self._extract(c) for c in chunks]
@@ -344,9 +346,96 @@ class Pixels(ImageFeatures):
         return pooled.reshape(n, c, cells).transpose(0, 2, 1).reshape(n, -1)
 
 
+# ---------------------------------------------------------------------------------------------- k-means patches
+class KMeansPatches(ImageFeatures):
+    """Single-layer k-means patch features (Coates, Lee & Ng, AISTATS 2011): a dictionary of `k` centroids of
+    brightness/contrast-normalised, ZCA-whitened `patch` x `patch` patches learned by k-means on the training
+    images; every patch of an image is encoded by the soft threshold max(0, d.z - alpha) and max(0, -d.z - alpha)
+    against each unit-length centroid d (Coates & Ng, ICML 2011), and the codes are average-pooled over a
+    `grid` x `grid` layout: 2 k grid^2 features. Unlike the fixed extractors above, `fit` learns the dictionary.
+
+    Normalisation and whitening fold into convolutions (no patch is materialised), run by PyTorch in chunks of
+    CHUNK_KM images. On Fashion-MNIST (bench/svm_torch.py) 100 centroids add 0.8 points to hog+lbp+pixels under
+    the RBF SVM; a stride of 2 between patches instead of 1 loses those points.
+    """
+
+    parallel_chunks = False  # PyTorch threads each convolution itself
+
+    def __init__(self, k=100, patch=5, grid=3, alpha=0.25, samples=100_000, random_state=0, shape=None,
+                 n_jobs=None):
+        self.k = k  # centroids
+        self.patch = patch  # patch side in pixels
+        self.grid = grid  # pooling grid (rows = cols)
+        self.alpha = alpha  # soft threshold on the whitened responses
+        self.samples = samples  # random training patches k-means sees
+        self.random_state = random_state
+        self.shape = shape
+        self.n_jobs = n_jobs  # unused: kept for the make_features signature
+
+    # Coates et al. add 10 to the variance of 0..255 patches before dividing by its root; here pixels are 0..1.
+    EPS_NORM = 10 / 255 ** 2
+    EPS_ZCA = 0.01  # added to the eigenvalues of the whitening (normalised patches have unit variance)
+
+    def fit(self, X, y=None):
+        imgs = self._images(X, reset=True) / np.float32(255)
+        n, h, w, c = imgs.shape
+        self.image_shape_ = (h, w, c)
+        ph, pw = min(self.patch, h), min(self.patch, w)
+        rng = np.random.RandomState(self.random_state)
+        m = min(self.samples, n * (h - ph + 1) * (w - pw + 1))
+        i, r, s = rng.randint(0, n, m), rng.randint(0, h - ph + 1, m), rng.randint(0, w - pw + 1, m)
+        rows, cols = np.arange(ph)[None, :, None], np.arange(pw)[None, None, :]
+        p = imgs[i[:, None, None], r[:, None, None] + rows, s[:, None, None] + cols]  # (m, ph, pw, C)
+        p = p.transpose(0, 3, 1, 2).reshape(m, -1).astype(np.float64)  # conv2d weight order (C, ph, pw)
+        p = p - p.mean(1, keepdims=True)
+        p /= np.sqrt(p.var(1, keepdims=True) + self.EPS_NORM)
+        mu = p.mean(0)
+        e, v = np.linalg.eigh(np.cov(p - mu, rowvar=False, bias=True).reshape(p.shape[1], p.shape[1]))
+        zca = (v / np.sqrt(np.clip(e, 0, None) + self.EPS_ZCA)) @ v.T
+        from sklearn.cluster import MiniBatchKMeans
+
+        k = min(self.k, m)
+        km = MiniBatchKMeans(k, batch_size=4096, n_init=3, random_state=self.random_state).fit((p - mu) @ zca)
+        d = km.cluster_centers_
+        d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+        filters = zca @ d.T  # (C ph pw, k): d . zca (x - mu) = x . (zca d) - mu . (zca d)
+        self.filters_ = filters.T.reshape(k, c, ph, pw).astype(np.float32)
+        self.offsets_ = (mu @ filters).astype(np.float32)
+        self._n_features_out = 2 * k * self.grid ** 2
+        return self
+
+    def _n_out(self, h, w, c):
+        return self._n_features_out
+
+    def _extract(self, imgs):
+        import torch
+        import torch.nn.functional as F
+
+        wf = torch.from_numpy(self.filters_)
+        k, c, ph, pw = wf.shape
+        wsum = wf.sum((1, 2, 3))[None, :, None, None]
+        off = torch.from_numpy(self.offsets_)[None, :, None, None]
+        box = torch.full((1, c, ph, pw), 1 / (c * ph * pw))
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(imgs), CHUNK_KM):
+                b = torch.from_numpy(np.ascontiguousarray(imgs[s:s + CHUNK_KM].transpose(0, 3, 1, 2))) / 255
+                mean = F.conv2d(b, box)  # (n, 1, H', W') per-patch mean and variance
+                sd = (F.conv2d(b * b, box) - mean * mean).clamp_min_(0).add_(self.EPS_NORM).sqrt_()
+                r = (F.conv2d(b, wf) - mean * wsum).div_(sd).sub_(off)  # d . z for every patch and centroid
+                pos = F.adaptive_avg_pool2d(F.relu(r - self.alpha), self.grid)
+                neg = F.adaptive_avg_pool2d(r.add_(self.alpha).neg_().relu_(), self.grid)
+                out.append(torch.cat([pos, neg], 1).flatten(1))
+        return torch.cat(out).numpy()
+
+
+CHUNK_KM = 64  # images per convolution: the (64, k, 24, 24) responses stay in cache (measured 2x faster than 2048)
+
+
 # --------------------------------------------------------------------------------------------------- factory
 # Spec names -> extractors; each class's defaults are the settings tuned on 28x28 Fashion-MNIST.
-FEATURES = {"hog": HOG, "lbp": LBP, "sobel": Sobel, "hist": IntensityHistogram, "pixels": Pixels}
+FEATURES = {"hog": HOG, "lbp": LBP, "sobel": Sobel, "hist": IntensityHistogram, "pixels": Pixels,
+            "kmeans": KMeansPatches}
 
 
 def make_features(spec: str, shape=None, n_jobs=None) -> FeatureUnion:
