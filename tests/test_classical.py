@@ -14,7 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from recgen.classify.classical import (FlipPipeline, build_classical, load_classical, save_classical,
                                        search_classical)
-from recgen.classify.kernel_svm import NystroemSVM, newton_ovr
+from recgen.classify.kernel_svm import NystroemSVM, newton_ovr, preconditioner
 from recgen.data import load_dataset
 from recgen.errors import RecgenError
 
@@ -45,6 +45,18 @@ def test_beats_chance(fitted, digits, model, floor):
     assert proba.shape == (len(xt), 10)
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
     np.testing.assert_array_equal(proba.argmax(1), pipe.predict(xt))
+
+
+def test_binary_svm_predicts_and_ranks(digits):
+    """Two classes: the SVM's decision is one margin per image, which predict and predict_proba turn into two."""
+    x, y, xt, yt = digits
+    keep, keep_t = y < 2, yt < 2
+    pipe = build_classical("svm", "hog", seed=0, pca=16, landmarks=100).fit(x[keep], y[keep])
+    assert pipe.decision_function(xt[keep_t]).ndim == 1
+    proba = pipe.predict_proba(xt[keep_t])
+    assert proba.shape == (keep_t.sum(), 2)
+    np.testing.assert_array_equal(pipe.classes_[proba.argmax(1)], pipe.predict(xt[keep_t]))
+    assert (pipe.predict(xt[keep_t]) == yt[keep_t]).mean() > 0.9
 
 
 def test_flattened_rows_with_shape(digits):
@@ -124,7 +136,8 @@ def test_newton_reaches_the_squared_hinge_optimum():
     y = (x[:, :3].argmax(1) + (rng.random(300) < 0.1)) % 3  # three classes, 10 % label noise: margins violated
     lam = 0.5
     phi, yt = torch.from_numpy(x), torch.from_numpy(y)
-    w, b, objective = newton_ovr(phi, yt, 3, lam, steps=15, cg=40, gram_rows=0, gen=torch.Generator())
+    chol = preconditioner(phi.bfloat16(), lam, rows=100, gen=torch.Generator())  # as fit: rounded, sampled
+    w, b, objective = newton_ovr(phi, yt, 3, lam, steps=15, cg=40, chol=chol)
     assert all(later <= earlier + 1e-3 for earlier, later in zip(objective, objective[1:]))  # line search: descent
 
     t = np.where(np.arange(3)[None, :] == y[:, None], 1.0, -1.0)

@@ -96,8 +96,8 @@ class FlipPipeline(Pipeline):
     def predict_proba(self, X, **params):
         if hasattr(self.steps[-1][1], "predict_proba"):
             return self._averaged("predict_proba", X)
-        # A linear SVM has margins, not probabilities: a softmax over them ranks the classes the same way.
-        d = np.asarray(self.decision_function(X), dtype=np.float64)
+        # An SVM has margins, not probabilities: a softmax over them ranks the classes the same way.
+        d = self._margins(X)
         e = np.exp(d - d.max(1, keepdims=True))
         return e / e.sum(1, keepdims=True)
 
@@ -105,8 +105,13 @@ class FlipPipeline(Pipeline):
         if not self.flip:
             return super().predict(X)
         final = self.steps[-1][1]
-        score = self.predict_proba(X) if hasattr(final, "predict_proba") else self.decision_function(X)
+        score = self.predict_proba(X) if hasattr(final, "predict_proba") else self._margins(X)
         return self.classes_[np.asarray(score).argmax(axis=1)]
+
+    def _margins(self, X) -> np.ndarray:
+        """(n, classes) margins; a binary classifier's single margin m (for classes_[1]) becomes (-m/2, m/2)."""
+        d = np.asarray(self.decision_function(X), dtype=np.float64)
+        return np.stack([-d / 2, d / 2], axis=1) if d.ndim == 1 else d
 
 
 def resolve_config(model: str, **hyperparams):

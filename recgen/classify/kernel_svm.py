@@ -26,6 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 CHUNK = 8192  # rows per kernel block and per fp32 conversion: ~400 MB temporaries at 12,000 landmarks
+FP32_COPY_BYTES = 8 << 30  # the solver converts a bf16 map to fp32 once when the copy fits in this much memory
 
 
 def rbf(a: torch.Tensor, b: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -71,8 +72,13 @@ class NystroemSVM(ClassifierMixin, BaseEstimator):
             w_map = whiten.to(dtype)
             for i in range(0, len(x), CHUNK):
                 phi[i:i + CHUNK] = rbf(x[i:i + CHUNK], land, self.gamma).to(dtype) @ w_map
+            chol = preconditioner(phi, self.lam, self.gram_rows, gen)  # bf16 products: AMX speed
+            if phi.dtype != torch.float32 and phi.numel() * 4 <= FP32_COPY_BYTES:
+                # The solver's matrix-vector products need fp32 (CPU matmuls return bf16 for bf16 inputs), and
+                # one conversion costs what converting chunk by chunk costs per product (2.5 s at 120k x 12k).
+                phi = phi.float()
             w, b, self.objective_ = newton_ovr(phi, torch.from_numpy(yi), len(self.classes_), self.lam,
-                                               self.newton, self.cg, self.gram_rows, gen)
+                                               self.newton, self.cg, chol)
         self.n_iter_ = len(self.objective_)
         self.landmarks_ = land.numpy()
         self.coef_ = (whiten @ w).numpy()  # (m, classes): f(x) = K(x, L) coef_ + intercept_
@@ -130,11 +136,20 @@ def gram(phi: torch.Tensor, rows: int, gen: torch.Generator) -> torch.Tensor:
     return g * (n / len(idx))
 
 
-def newton_ovr(phi: torch.Tensor, y: torch.Tensor, k: int, lam: float, steps: int, cg: int, gram_rows: int,
-               gen: torch.Generator, tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+def preconditioner(phi: torch.Tensor, lam: float, rows: int, gen: torch.Generator) -> torch.Tensor:
+    """Cholesky factor of lam I + [phi, 1]^T [phi, 1], the Gram estimated from `rows` sampled rows: every Newton
+    system's matrix is this one restricted to the rows inside the margin."""
+    g = gram(phi, rows, gen)
+    g.diagonal().add_(lam)
+    return cholesky_jitter(g, 0.0)  # bf16 rounding of the Gram can cost definiteness
+
+
+def newton_ovr(phi: torch.Tensor, y: torch.Tensor, k: int, lam: float, steps: int, cg: int, chol: torch.Tensor,
+               tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     """One-vs-rest squared-hinge SVMs for k classes on features phi (n, m), all classes at once as the columns of
-    W (m+1, k) (the last row is the bias, lightly penalised so every system stays definite). Returns the weights,
-    the biases and the objective summed over classes after each step."""
+    W (m+1, k) (the last row is the bias, lightly penalised so every system stays definite), with conjugate
+    gradients preconditioned by `chol` (see preconditioner). Returns the weights, the biases and the objective
+    summed over classes after each step."""
     n, m = phi.shape
     bf16 = phi.dtype != torch.float32
 
@@ -150,10 +165,6 @@ def newton_ovr(phi: torch.Tensor, y: torch.Tensor, k: int, lam: float, steps: in
             top = sum(phi[i:i + CHUNK].float().T @ r[i:i + CHUNK] for i in range(0, n, CHUNK))
         return torch.cat([top, r.sum(0, keepdim=True)])
 
-    g = gram(phi, gram_rows, gen)
-    g.diagonal().add_(lam)
-    chol = cholesky_jitter(g, 0.0)  # bf16 rounding of the Gram can cost definiteness
-    del g
     reg = torch.full((m + 1, 1), lam)
     reg[m] = lam * 1e-3
     t = torch.full((n, k), -1.0)
@@ -198,4 +209,4 @@ def newton_ovr(phi: torch.Tensor, y: torch.Tensor, k: int, lam: float, steps: in
     return w[:m], w[m], objective
 
 
-__all__ = ["NystroemSVM", "newton_ovr", "rbf"]
+__all__ = ["NystroemSVM", "newton_ovr", "preconditioner", "rbf"]
