@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from recgen import classify
-from recgen.data import limit_per_class, load_dataset
+from recgen.data import load_dataset
 from recgen.errors import RecgenError
 from recgen.evaluate.generation import InceptionJudge, Judge
 from recgen.loop.judge import CAS_STEPS, cas, cas_options_for, format_table, judge_samples, noise_images
