@@ -8,8 +8,8 @@ the map and two solvers run in PyTorch so that more landmarks fit the 5-minute b
                                                                                         --map-dtype, bf16 uses AMX)
     one-vs-rest squared hinge + L2 on phi:
       --solver sgd     minibatch SGD with Nesterov momentum and a linear decay (fp32); stops short of the optimum
-      --solver newton  primal Newton with an active set, preconditioned conjugate gradients, exact line search
-                       (the solver NystroemSVM ships; --trace prints the test accuracy after every step)
+      --solver newton  primal Newton with an active set, preconditioned conjugate gradients, exact line search:
+                       recgen.classify.kernel_svm's solver (--trace prints the test accuracy after every step)
 
 phi(a) . phi(b) = K(a, L) K_LL^-1 K(L, b), the same Nystroem kernel as scikit-learn's (which whitens with the
 eigendecomposition instead of Cholesky). Decision averaged over each test image and its mirror, as the default.
@@ -38,6 +38,7 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.pipeline import Pipeline
 
 from recgen.classify.classical import kernel_map
+from recgen.classify.kernel_svm import newton_ovr, preconditioner
 from recgen.data import load_dataset
 from recgen.features import make_features
 
@@ -140,108 +141,6 @@ def train_ovr(phi: torch.Tensor, y: torch.Tensor, k: int, alpha: float, epochs: 
     return w.detach(), b.detach()
 
 
-def gram(phi: torch.Tensor, rows: int, seed: int, chunk: int = 8192) -> torch.Tensor:
-    """(m+1, m+1) fp32 Gram of [phi, 1] over `rows` random rows (all if 0), scaled to all n rows. Accumulated in
-    fp32 over bf16 chunk products: it is only the preconditioner, so bf16 rounding of each chunk costs nothing."""
-    n, m = phi.shape
-    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:rows] if rows and rows < n \
-        else torch.arange(n)
-    g = torch.zeros(m + 1, m + 1)
-    for i in range(0, len(idx), chunk):
-        p = phi[idx[i:i + chunk]]
-        g[:m, :m] += (p.T @ p).float()
-        g[:m, m] += p.float().sum(0)
-    g[m, :m] = g[:m, m]
-    g[m, m] = len(idx)
-    return g * (n / len(idx))
-
-
-def train_newton(phi: torch.Tensor, y: torch.Tensor, k: int, lam: float, newton: int, cg: int, gram_rows: int,
-                 seed: int, tol: float = 1e-3, evaluate=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One-vs-rest squared hinge, lam/2 |w|^2 + 1/2 sum max(0, 1 - t f)^2, by the primal Newton method with an
-    active set (Keerthi & DeCoste, JMLR 2005; Chapelle, Neural Comput. 2007): each step solves
-    (lam I + X_A^T X_A) s = -grad by conjugate gradients, preconditioned with the Cholesky factor of the Gram of
-    all rows (lam I + X^T X), then an exact line search on the piecewise quadratic. From w = 0 every row is
-    active, so the first step is the kernel ridge solution. All k classes at once: columns of W."""
-    n, m = phi.shape
-    x32 = phi if phi.dtype == torch.float32 else None
-
-    def mv(d):  # [phi, 1] @ d, d (m+1, k)
-        return (x32 @ d[:m] if x32 is not None else chunked(lambda p: p.float() @ d[:m])) + d[m]
-
-    def chunked(fn, c=16384):
-        return torch.cat([fn(phi[i:i + c]) for i in range(0, n, c)])
-
-    def rmv(r):  # [phi, 1]^T @ r, r (n, k)
-        if x32 is not None:
-            top = x32.T @ r
-        else:
-            top = sum(phi[i:i + 16384].float().T @ r[i:i + 16384] for i in range(0, n, 16384))
-        return torch.cat([top, r.sum(0, keepdim=True)])
-
-    t0 = time.perf_counter()
-    g = gram(phi, gram_rows, seed)
-    g.diagonal().add_(lam)
-    chol = torch.linalg.cholesky(g)
-    del g
-    log = {"gram_seconds": round(time.perf_counter() - t0, 1), "steps": []}
-
-    def precond(r):
-        return torch.cholesky_solve(r, chol)
-
-    t = torch.full((n, k), -1.0)
-    t[torch.arange(n), y] = 1
-    w = torch.zeros(m + 1, k)
-    f = torch.zeros(n, k)
-    reg = torch.ones(m + 1, 1)
-    reg[m] = 0.0  # the bias is not penalised... but a tiny lam keeps H definite
-    reg[m] = 1e-3
-    for it in range(newton):
-        act = (t * f < 1).float()
-        grad = lam * reg * w + rmv(act * (f - t))
-        gnorm = grad.norm(dim=0)
-        # PCG on H s = -grad, per column
-        s = torch.zeros_like(w)
-        r = -grad
-        z = precond(r)
-        p = z.clone()
-        rz = (r * z).sum(0)
-        for j in range(cg):
-            hp = lam * reg * p + rmv(act * mv(p))
-            a = rz / (p * hp).sum(0)
-            s += a * p
-            r -= a * hp
-            if bool((r.norm(dim=0) <= tol * gnorm).all()):
-                break
-            z = precond(r)
-            rz_new = (r * z).sum(0)
-            p = z + (rz_new / rz) * p
-            rz = rz_new
-        # exact line search on tau: J(tau) = lam/2 |w + tau s|^2 + 1/2 sum max(0, 1 - t(f + tau z))^2
-        zf = mv(s)
-        tau = torch.ones(k)
-        for _ in range(20):  # Newton on the 1-D piecewise quadratic (derivative is piecewise linear)
-            ff = f + tau * zf
-            a_ = (t * ff < 1).float()
-            d1 = lam * (reg * (w + tau * s) * s).sum(0) + (a_ * (ff - t) * zf).sum(0)
-            d2 = lam * (reg * s * s).sum(0) + (a_ * zf * zf).sum(0)
-            step = d1 / d2
-            tau = tau - step
-            if bool((step.abs() < 1e-6).all()):
-                break
-        w += tau * s
-        f += tau * zf
-        obj = 0.5 * lam * (reg * w * w).sum(0) + 0.5 * ((1 - t * f).clamp_min(0) ** 2).sum(0)
-        log["steps"].append({"cg": j + 1, "tau": round(float(tau.mean()), 3), "active": int(act.sum()),
-                             "objective": round(float(obj.sum()), 2),
-                             "train_acc": round(float((f.argmax(1) == y).float().mean()), 4),
-                             "seconds": round(time.perf_counter() - t0, 1)})
-        if evaluate is not None:
-            log["steps"][-1]["test_acc"] = evaluate(w[:m], w[m])
-        print(json.dumps(log["steps"][-1]), flush=True)
-    return w[:m], w[m], log
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--landmarks", type=int, default=3000)
@@ -261,7 +160,7 @@ def main() -> None:
                     "from (0 = all)")
     ap.add_argument("--kmeans", type=int, default=0, help="k-means patch centroids to add (0: none)")
     ap.add_argument("--patch", type=int, default=5)
-    ap.add_argument("--stride", type=int, default=2)
+    ap.add_argument("--stride", type=int, default=1)
     ap.add_argument("--grid", type=int, default=3)
     ap.add_argument("--polarity", type=int, choices=[1, 2], default=2)
     ap.add_argument("--trace", action="store_true", help="newton: print test accuracy after every step")
@@ -309,12 +208,18 @@ def main() -> None:
     if a.solver == "newton":
         phi_te = apply_map(z_te, land, w_map, a.gamma)
 
-        def evaluate(w, b):  # test accuracy after each step (bench only: the solver never sees it)
+        def evaluate(step, w, b):  # test accuracy after each step (bench only: the solver never sees it)
             d = phi_te.float() @ w + b
-            return round(float(((d[:len(xt)] + d[len(xt):]) / 2).argmax(1).numpy().__eq__(yt).mean()), 4)
+            acc = float(((d[:len(xt)] + d[len(xt):]) / 2).argmax(1).numpy().__eq__(yt).mean())
+            log["steps"].append({"step": step, "test_acc": round(acc, 4),
+                                 "seconds": round(time.perf_counter() - t0, 1)})
+            print(json.dumps(log["steps"][-1]), flush=True)
 
-        w, b, log = train_newton(phi.float() if a.solve_fp32 else phi, yy, 10, a.lam, a.newton, a.cg,
-                                 a.gram_rows, a.seed, evaluate=evaluate if a.trace else None)
+        gen = torch.Generator().manual_seed(a.seed)
+        chol = preconditioner(phi, a.lam, a.gram_rows, gen)
+        log = {"preconditioner_seconds": round(time.perf_counter() - t0, 1), "steps": []}
+        w, b, log["objective"] = newton_ovr(phi.float() if a.solve_fp32 else phi, yy, 10, a.lam, a.newton, a.cg,
+                                            chol, callback=evaluate if a.trace else None)
     else:
         w, b = train_ovr(phi, yy, 10, a.alpha, a.epochs, a.lr, a.batch, a.seed, a.optimizer)
     secs["solver"] = time.perf_counter() - t0

@@ -145,11 +145,11 @@ def preconditioner(phi: torch.Tensor, lam: float, rows: int, gen: torch.Generato
 
 
 def newton_ovr(phi: torch.Tensor, y: torch.Tensor, k: int, lam: float, steps: int, cg: int, chol: torch.Tensor,
-               tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+               tol: float = 1e-3, callback=None) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     """One-vs-rest squared-hinge SVMs for k classes on features phi (n, m), all classes at once as the columns of
     W (m+1, k) (the last row is the bias, lightly penalised so every system stays definite), with conjugate
     gradients preconditioned by `chol` (see preconditioner). Returns the weights, the biases and the objective
-    summed over classes after each step."""
+    summed over classes after each step; `callback(step, weights, biases)`, if given, sees them after each step."""
     n, m = phi.shape
     bf16 = phi.dtype != torch.float32
 
@@ -206,6 +206,8 @@ def newton_ovr(phi: torch.Tensor, y: torch.Tensor, k: int, lam: float, steps: in
         w += tau * s
         f += tau * zs
         objective.append(float((0.5 * (reg * w * w).sum() + 0.5 * ((1 - t * f).clamp_min(0) ** 2).sum())))
+        if callback is not None:
+            callback(len(objective), w[:m], w[m])
     return w[:m], w[m], objective
 
 
