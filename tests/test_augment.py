@@ -19,9 +19,13 @@ def test_augment_end_to_end(tmp_path):
     assert s["label"] == "clean" and [a["ratio"] for a in s["arms"]] == [0.0, 1.0]
     assert all(0 <= a["accuracy_mean"] <= 1 and len(a["recall_mean"]) == 10 for a in s["arms"])
     assert s["arms"][0]["gain_points"] == 0.0
+    # memorization of the synthetic images against the 40-image real subset, for the synthetic arm only
+    assert "copy_rate" not in s["arms"][0] and 0 <= s["arms"][1]["copy_rate"] <= 1
+    assert s["arms"][1]["nn_distance_ratio"] > 0
     run = tmp_path / "augment" / "augment-1"
     assert json.loads((run / "results.json").read_text())["arms"][1]["ratio"] == 1.0
-    assert "Per-class recall" in (run / "report.html").read_text()
+    html = (run / "report.html").read_text()
+    assert "Per-class recall" in html and "synthetic near-copies" in html
 
 
 def test_imbalance_reports_minority_recall(tmp_path):
@@ -55,3 +59,15 @@ def test_every_arm_and_the_generator_get_their_full_step_budget(tmp_path):
     recognizers = sorted((work / "classify").iterdir())
     assert len(recognizers) == 2 and [_last_step(r) for r in recognizers] == [20, 20]  # 100 and 200 images
     assert _last_step(work / "generate" / "gen-vae-1") == 20  # 100 images at batch 64
+
+
+def test_copies_flag_replayed_training_images():
+    """Synthetic images that are the real subset itself are all near copies; fresh real images are not."""
+    from recgen.data import load_dataset
+    from recgen.loop.augment import _copies
+
+    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    subset, fresh = train.subset(range(0, 50)), train.subset(range(50, 150))
+    replayed = _copies(subset, subset, test)
+    assert replayed["copy_rate"] == 1.0 and replayed["nn_distance_ratio"] < 1e-6
+    assert _copies(fresh, subset, test)["copy_rate"] < 0.1

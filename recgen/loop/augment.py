@@ -84,6 +84,18 @@ def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, 
     return {"accuracy": m["accuracy"], "recall": [r["recall"] for r in m["per_class"]]}
 
 
+def _copies(syn: ImageSet, subset: ImageSet, test: ImageSet) -> dict[str, float]:
+    """Is the generator replaying its few training images? In pixel space: the share of synthetic images closer
+    to a real subset image than 99 % of real test images come to one (a near copy), and the median
+    nearest-subset-image distance of synthetic over real test images (1: as novel as unseen real data; near 0:
+    copies)."""
+    from recgen.evaluate.generation import memorization
+
+    px = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
+    m = memorization(px(subset.x), px(test.x[:2000]), px(syn.x))
+    return {"copy_rate": m["copy_rate"], "nn_distance_ratio": m["median_nn_distance_ratio"]}
+
+
 def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path):
     from recgen import generate
 
@@ -154,7 +166,7 @@ def run_augment(**options: Any) -> dict[str, Any]:
             syn = ImageSet(np.concatenate(xs), np.concatenate(ys), full.classes, "synthetic")
             mixed = ImageSet(np.concatenate([subset.x, syn.x]), np.concatenate([subset.y, syn.y]), full.classes,
                              "real+synthetic")
-            results[r].append(_recognizer(mixed, test, cfg, seed, work))
+            results[r].append({**_recognizer(mixed, test, cfg, seed, work), **_copies(syn, subset, test)})
     summary = _summarize(results, full.classes, leaky, cfg)
     run.write_json("results.json", summary)
     _report(run, summary, full.classes)
@@ -174,6 +186,8 @@ def _summarize(results: dict[float, list[dict]], classes: list[str], leaky: bool
                      "gain_std": float(100 * (acc - base_acc).std()),
                      "recall_mean": dict(zip(classes, rec.mean(0).round(4).tolist())),
                      "recall_gain_points": dict(zip(classes, (100 * (rec - base_rec).mean(0)).round(2).tolist()))})
+        if ratio:  # memorization of the synthetic images each arm added
+            arms[-1].update({k: float(np.mean([r[k] for r in rs])) for k in ("copy_rate", "nn_distance_ratio")})
     minority = _classes(cfg.minority, classes) if cfg.imbalance else []
     best = max(arms, key=lambda a: a["accuracy_mean"])
     out = {"label": "LEAKY (generator saw more real data than the subset)" if leaky else "clean",
@@ -196,7 +210,10 @@ def _report(run: Run, s: dict, classes: list[str]) -> None:
     plots.bars(best["recall_gain_points"], run.plots / "recall-gain.png",
                f"per-class recall gain at ratio {best['ratio']:g} (points)")
     rows = [{"ratio": a["ratio"], "accuracy": f"{a['accuracy_mean']:.4f} ± {a['accuracy_std']:.4f}",
-             "gain (points)": f"{a['gain_points']:+.2f} ± {a['gain_std']:.2f}"} for a in s["arms"]]
+             "gain (points)": f"{a['gain_points']:+.2f} ± {a['gain_std']:.2f}",
+             "synthetic near-copies": f"{a['copy_rate']:.1%}" if "copy_rate" in a else "—",
+             "NN distance vs real": f"{a['nn_distance_ratio']:.2f}" if "nn_distance_ratio" in a else "—"}
+            for a in s["arms"]]
     per_class = [{"class": c, **{f"x{a['ratio']:g}": a["recall_mean"][c] for a in s["arms"]}} for c in classes]
     write_report(run, f"recgen augment: {s['setting']} [{s['label']}]", [
         ("Accuracy on the real test set", table(rows) + image(run, run.plots / "gain.png")),
