@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 
 from recgen.errors import RecgenError
+from recgen.runs import mkstemp_readable
 
 FORMATS = ("onnx",)
 
@@ -32,7 +32,7 @@ def export(run_path: str, format: str = "onnx", out: str | None = None, toleranc
     c, h, w = run.input_shape
     dest = Path(out) if out else run.path / "model.onnx"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".onnx.tmp")
+    fd, tmp = mkstemp_readable(dest.parent, suffix=".onnx.tmp")
     os.close(fd)
     try:
         with warnings.catch_warnings():

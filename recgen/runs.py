@@ -32,10 +32,28 @@ import recgen
 from recgen.errors import RecgenError
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() gives a new file in this process
+
+
+def mkstemp_readable(dir: Path, prefix: str = "", suffix: str = "") -> tuple[int, str]:
+    """tempfile.mkstemp with the mode a plainly created file would get: mkstemp makes files 0600, and the rename
+    that publishes a temporary file would carry that over, leaving run files unreadable to the group (a colleague,
+    a web server under another user)."""
+    fd, tmp = tempfile.mkstemp(dir=dir, prefix=prefix, suffix=suffix)
+    os.fchmod(fd, FILE_MODE)
+    return fd, tmp
+
+
 def atomic_write(path: Path, data: bytes | str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = mkstemp_readable(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)

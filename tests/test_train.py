@@ -179,3 +179,22 @@ def test_precision_auto_follows_the_environment_and_bad_values_are_refused(monke
     assert resolve_precision("auto", cpu) == ("bf16" if amx else "fp32")
     with pytest.raises(RecgenError, match="precision must be one of auto, fp32, bf16, got 'half'"):
         resolve_precision("half", cpu)
+
+
+def test_published_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    """Checkpoints, records and skops models are written to a temporary file and renamed; mkstemp makes that file
+    0600, which used to leave every run file unreadable to the group."""
+    import os
+    import stat
+
+    import numpy as np
+
+    from recgen.classify.classical import build_classical, save_classical
+    from recgen.runs import FILE_MODE, atomic_write, save_tensors
+
+    atomic_write(tmp_path / "a.json", "{}")
+    save_tensors({"w": torch.zeros(2)}, tmp_path / "w.safetensors")
+    x, y = np.random.default_rng(0).integers(0, 255, (20, 8, 8), dtype=np.uint8), np.arange(20) % 2
+    save_classical(build_classical("rf", "pixels", n_estimators=2).fit(x, y), tmp_path / "m.skops")
+    for name in ("a.json", "w.safetensors", "m.skops"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == FILE_MODE, name

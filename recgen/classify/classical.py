@@ -201,9 +201,11 @@ def save_classical(pipe, path) -> Path:
     """skops file, written to a temporary file beside `path` and renamed: a crash never leaves half a model."""
     import skops.io as sio
 
+    from recgen.runs import mkstemp_readable
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp = mkstemp_readable(path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             sio.dump(pipe, f)

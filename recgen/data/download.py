@@ -9,12 +9,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from recgen.errors import RecgenError
+from recgen.runs import mkstemp_readable
 
 FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 FASHION_MNIST_SHA256 = {  # sha256 of the gunzipped file: (digest, size in bytes)
@@ -51,7 +51,7 @@ def download_fashion_mnist(dest: str | os.PathLike, base_url: str = FASHION_MNIS
                     continue
             except (OSError, RecgenError, EOFError):
                 pass
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.", suffix=".part")
+        fd, tmp = mkstemp_readable(dest, prefix=f".{name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(base_url.rstrip("/") + "/" + name,
                                                                      timeout=timeout) as resp:
