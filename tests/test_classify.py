@@ -200,10 +200,21 @@ def test_export_onnx_with_parity(cnn_run, tmp_path):
 def test_classical_runs_record_their_features_and_search(tmp_path):
     """An SVM run resolves the model's default feature spec into config.yaml; --search fits the grid's best
     candidate and records the chosen values in model.json (the random forest: a grid of four)."""
-    svm = classify.train(model="svm", data="digits", limit=40, val_fraction=0, out=str(tmp_path))
+    svm = classify.train(model="svm", data="digits", limit=40, val_fraction=0, landmarks=300, out=str(tmp_path))
     assert svm.run.config["options"]["features"] == "kmeans+hog+lbp+pixels"
+    assert json.loads((svm.path / "model.json").read_text())["args"]["landmarks"] == 300
+    assert classify.load(svm.path).model.named_steps["svm"].landmarks_.shape[0] == 300
     assert json.loads((svm.path / "eval-test.json").read_text())["accuracy"] > 0.85
-    rf = classify.train(model="rf", data="digits", limit=40, val_fraction=0, search=True, out=str(tmp_path))
+    rf = classify.train(model="rf", data="digits", limit=40, val_fraction=0, search=True, trees=10,
+                        out=str(tmp_path))
     assert rf.run.config["options"]["features"] == "hog+lbp+pixels"
     chosen = json.loads((rf.path / "model.json").read_text())["args"]
     assert chosen["rf__min_samples_leaf"] in (1, 2) and chosen["rf__max_features"] in ("sqrt", 0.1)
+    assert chosen["n_estimators"] == 10
+
+
+def test_classify_sizes_default_to_the_classical_configs():
+    from recgen.classify.api import ClassifyConfig
+    from recgen.classify.classical import RFConfig, SVMConfig
+
+    assert ClassifyConfig().landmarks == SVMConfig().landmarks and ClassifyConfig().trees == RFConfig().n_estimators
