@@ -65,9 +65,7 @@ class ClassifyConfig(TrainConfig):
     dropout: float = 0.0  # CNN: dropout before the classifier head
     channels_last: bool = True  # CNN: NHWC memory layout (measured 1.6x faster training on 2 CPU cores)
     # classical
-    # svm/rf: feature extractors, '+'-joined: kmeans hog lbp sobel hist pixels ('' = the model's default:
-    # kmeans+hog+lbp+pixels for svm, hog+lbp+pixels for rf)
-    features: str = ""
+    features: str = ""  # svm/rf: '+'-joined kmeans hog lbp sobel hist pixels ('' = the model's default set)
     search: bool = False  # svm/rf: hyperparameter search on a subset before the final fit
     landmarks: int = 12000  # svm: Nystroem landmarks; cost grows with their square (3000: 92.7 % in 101 s)
     trees: int = 100  # rf: trees in the forest
