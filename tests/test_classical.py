@@ -163,3 +163,15 @@ def test_nystroem_svm_fits_digits_and_keeps_no_map(digits):
     assert svm.landmarks_.shape == (300, 32) and svm.coef_.shape == (300, 10)  # the m x m whitening is not kept
     assert svm.n_iter_ == 3 and svm.objective_[-1] < svm.objective_[0]
     assert (pipe.predict(xt) == yt).mean() > 0.85
+
+
+def test_svm_search_grid_names_real_parameters(digits):
+    """The default SVM grid (lam x gamma) runs on NystroemSVM's parameters and returns one of its candidates."""
+    from recgen.classify.classical import SEARCH_GRIDS
+
+    x, y, _, _ = digits
+    pipe = build_classical("svm", "hog", seed=0, pca=16, landmarks=100)
+    best = search_classical(pipe, x, y, seed=0, subset=150)
+    params = best.get_params()
+    assert params["svm__lam"] in SEARCH_GRIDS["svm"]["svm__lam"]
+    assert params["svm__gamma"] in SEARCH_GRIDS["svm"]["svm__gamma"]
