@@ -12,7 +12,6 @@ image and its mirror (FlipPipeline) adds accuracy at twice the training cost.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from difflib import get_close_matches
@@ -198,21 +197,14 @@ TRUSTED_TYPES = sorted({f"{c.__module__}.{c.__qualname__}" for c in (HOG, LBP, S
 
 
 def save_classical(pipe, path) -> Path:
-    """skops file, written to a temporary file beside `path` and renamed: a crash never leaves half a model."""
+    """skops file, written through recgen.runs.atomic_write (temporary file, fsync, rename): a crash never leaves
+    half a model."""
     import skops.io as sio
 
-    from recgen.runs import mkstemp_readable
+    from recgen.runs import atomic_write
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp_readable(path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            sio.dump(pipe, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, sio.dumps(pipe))
     return path
 
 
