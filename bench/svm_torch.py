@@ -38,7 +38,7 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.pipeline import Pipeline
 
 from recgen.classify.classical import kernel_map
-from recgen.classify.kernel_svm import newton_ovr, preconditioner
+from recgen.classify.kernel_svm import newton_ovr, preconditioner, rbf
 from recgen.data import load_dataset
 from recgen.features import make_features
 
@@ -88,11 +88,6 @@ def kmeans_encode(x: np.ndarray, filt: np.ndarray, mu: np.ndarray, patch: int, s
         neg = F.adaptive_avg_pool2d(r.add_(alpha).neg_().relu_(), grid)
         out.append(torch.cat([pos, neg], 1).flatten(1))
     return torch.cat(out).numpy()
-
-
-def rbf(a: torch.Tensor, b: torch.Tensor, gamma: float) -> torch.Tensor:
-    """exp(-gamma |a - b|^2) for unit-length rows: |a - b|^2 = 2 - 2 a.b."""
-    return torch.exp(-gamma * (2 - 2 * a @ b.T).clamp_min(0))
 
 
 def nystroem(x: torch.Tensor, land: torch.Tensor, gamma: float, ridge: float, dtype: torch.dtype,

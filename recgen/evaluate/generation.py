@@ -170,6 +170,11 @@ def nearest(query: np.ndarray, ref: np.ndarray, chunk: int = 2000) -> tuple[np.n
     return np.concatenate(dist), np.concatenate(idx)
 
 
+def pixel_vectors(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, H, W, C) -> float32 rows in [0, 1], the space of pixel-space nearest neighbours."""
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0
+
+
 def memorization(train_f: np.ndarray, test_f: np.ndarray, fake_f: np.ndarray, quantile: float = 0.01) -> dict:
     """How many samples sit closer to a training image than real unseen images ever do.
 

@@ -89,10 +89,9 @@ def _copies(syn: ImageSet, subset: ImageSet, test: ImageSet) -> dict[str, float]
     to a real subset image than 99 % of real test images come to one (a near copy), and the median
     nearest-subset-image distance of synthetic over real test images (1: as novel as unseen real data; near 0:
     copies)."""
-    from recgen.evaluate.generation import memorization
+    from recgen.evaluate.generation import memorization, pixel_vectors
 
-    px = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
-    m = memorization(px(subset.x), px(test.x[:2000]), px(syn.x))
+    m = memorization(pixel_vectors(subset.x), pixel_vectors(test.x[:2000]), pixel_vectors(syn.x))
     return {"copy_rate": m["copy_rate"], "nn_distance_ratio": m["median_nn_distance_ratio"]}
 
 

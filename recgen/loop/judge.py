@@ -21,8 +21,8 @@ import recgen
 from recgen import plots
 from recgen.data import ImageSet
 from recgen.errors import RecgenError
-from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features, memorization,
-                                        precision_recall, recognizability)
+from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features,
+                                        memorization, pixel_vectors, precision_recall, recognizability)
 from recgen.train import epochs_for_steps
 
 # The CAS classifier: small and fast, the same for real and generated training data so the two are comparable.
@@ -129,8 +129,7 @@ def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, tra
     # memorization: judge space against the full training set, pixel space as a second look
     f_train_all = judge.features(train.x)
     mem = memorization(f_train_all, judge.features(test.x[:2000]), f_fake)
-    px = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
-    mem_px = memorization(px(train.x), px(test.x[:2000]), px(fake))
+    mem_px = memorization(pixel_vectors(train.x), pixel_vectors(test.x[:2000]), pixel_vectors(fake))
     res["model"].update({"copy_rate": mem["copy_rate"], "copy_rate_pixels": mem_px["copy_rate"],
                          "nn_distance_ratio": mem["median_nn_distance_ratio"]})
     res["floor"]["copy_rate"] = float(np.mean(nearest_ok(judge, f_train_all, te.x, mem["threshold"])))
