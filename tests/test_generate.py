@@ -473,6 +473,24 @@ def test_cli_bad_input_other(cli_runs, args, message):
     assert message in r.stderr and "Traceback" not in r.stderr
 
 
+def test_training_augmentation_reaches_every_step_and_bad_names_fail_early(monkeypatch, tmp_path):
+    """`--augment` moves the training images of each step (all four families share the hook); an unknown name
+    is a one-line error before any run directory exists."""
+    from recgen.data import transforms
+
+    seen = []
+    flip = transforms.RandomFlip.__call__
+    monkeypatch.setattr(transforms.RandomFlip, "__call__", lambda self, x, g: seen.append(len(x)) or flip(self, x, g))
+    for fam in FAMILIES:
+        seen.clear()
+        run = generate.train(**tiny(fam, out=str(tmp_path), augment="flip", epochs=1, size=SIDE.get(fam, 0)))
+        assert seen == [12, 12, 12], fam  # 3 steps of 12 of the 40 training images
+        assert run.run.config["options"]["augment"] == "flip"
+    with pytest.raises(RecgenError, match="augment: unknown 'spin'"):
+        generate.train(**tiny("vae", out=str(tmp_path / "bad"), augment="flip+spin"))
+    assert not (tmp_path / "bad").exists()
+
+
 def test_long_runs_keep_at_most_twenty_sample_grids(tmp_path):
     """100+ tiny epochs (`recgen augment` on 100 images) must not pay for a sample grid each."""
     from recgen import generate

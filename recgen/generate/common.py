@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from recgen.data import build_augment
 from recgen.generate.condition import batch_condition, phrase_table
 from recgen.runs import Run
 from recgen.train import TrainTask, seeded
@@ -67,6 +68,7 @@ class GeneratorTask(TrainTask):
         self.modules, self.arch, self.cfg, self.val = modules, arch, cfg, val
         self.classes, self.device = classes, device
         self.phrases = phrase_table(classes).to(device) if arch.cond == "text" else None  # (K, P, 384)
+        self.augment = build_augment(getattr(cfg, "augment", "none"))
 
     def condition(self, y: torch.Tensor, g: torch.Generator) -> torch.Tensor | None:
         return batch_condition(self.arch.cond, y, self.phrases, g)

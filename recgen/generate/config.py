@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from recgen.config import TrainConfig
+from recgen.data import build_augment
 from recgen.errors import RecgenError
 from recgen.generate import diffusion, gan, pixelcnn, vae
 
@@ -50,6 +51,9 @@ class GenerateConfig(TrainConfig):
     size: int = 0  # resize images to size x size (0 = the dataset's own size; gan/vae/diffusion need a multiple of 4)
     channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
     limit: int = 0  # use at most this many training images per class (0 = all)
+    # A model learns, and samples, the augmented distribution: label-preserving moves (flip, crop) only widen what
+    # it has seen, which matters when it trains for hundreds of epochs on a few images (`recgen augment`).
+    augment: str = "none"  # training-image augmentations, '+'-joined: flip crop affine rotate jitter erase noise
     val_fraction: float = 0.02  # share of the training set held out for per-epoch validation (0 = none)
     class_conditional: bool = True  # condition on the class label (sample with --class NAME)
     text_conditional: bool = False  # condition on MiniLM embeddings of class descriptions (sample with --prompt)
@@ -79,6 +83,7 @@ def resolve(cfg: GenerateConfig) -> GenerateConfig:
         raise RecgenError(f"steps must be a positive number of sampling steps, got {cfg.steps}")
     if cfg.sampler not in diffusion.SAMPLERS:
         raise RecgenError(f"sampler must be one of {', '.join(diffusion.SAMPLERS)}, got {cfg.sampler!r}")
+    build_augment(cfg.augment)  # an unknown name fails here, before a run directory exists
     if not 2 <= cfg.levels <= 256:
         raise RecgenError(f"levels must be between 2 and 256, got {cfg.levels}")
     return cfg

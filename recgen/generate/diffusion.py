@@ -158,6 +158,7 @@ class DiffusionTask(GeneratorTask):
 
     def training_step(self, batch, g):
         x, y = batch
+        x = self.augment(x, g)
         c = self.condition(y, g)
         drop = drop_mask(len(x), self.arch.cond_dropout, g, x.device) if c is not None else None
         return {"loss": diffusion_loss(self.modules["model"], self.noise, to_signed(x), c, g, drop)}

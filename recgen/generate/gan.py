@@ -251,7 +251,7 @@ class GANTask(GeneratorTask):
         G, D = self.modules["G"], self.modules["D"]
         (opt_d, sched_d), (opt_g, sched_g) = self.optims
         x, y = batch
-        x, c = to_signed(x), self.condition(y, g)
+        x, c = to_signed(self.augment(x, g)), self.condition(y, g)
         z = torch.randn(2, len(x), self.arch.z_dim, generator=g).to(x.device)
         # 1. discriminator: hinge loss, real scores above +1, fake below -1
         with torch.no_grad():

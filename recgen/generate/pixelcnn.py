@@ -247,6 +247,7 @@ class PixelCNNTask(GeneratorTask):
 
     def training_step(self, batch, g):
         x, y = batch
+        x = self.augment(x, g)
         q, c = quantise(x, self.arch.levels), self.condition(y, g)
         drop = drop_mask(len(x), self.arch.cond_dropout, g, x.device) if c is not None else None
         loss = nll(self.modules["model"], q, c, drop).mean() / x[0].numel()  # nats per dimension

@@ -146,6 +146,7 @@ class VAETask(GeneratorTask):
 
     def training_step(self, batch, g):
         x, y = batch
+        x = self.augment(x, g)
         out = neg_elbo(self.modules, x, self.condition(y, g), g)
         dims = x[0].numel()
         return {"loss": out["neg_elbo"].mean() / dims, "kl": out["kl"].mean().detach()}  # nats per dimension

@@ -34,6 +34,7 @@ class AugmentConfig:
     generator: str = ""  # a run trained on exactly this subset (else leakage); seeds then vary recognizers
     generator_model: str = "vae"  # family trained on each seed's subset when --generator is not given
     generator_steps: int = 1500  # optimizer steps for that generator
+    generator_augment: str = "none"  # that generator's training augmentations ('+'-joined, as `generate --augment`)
     allow_leak: bool = False  # use a --generator trained on more data anyway; results are labelled LEAKY
     ratios: str = "0,1,4"  # synthetic images per real image of a targeted class (0 = real only)
     target_weak: int = 0  # aim synthesis at the k classes with the lowest real-only recall (0 = all classes, or
@@ -114,7 +115,7 @@ def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path):
     gen = generate.train(model=cfg.generator_model, data=str(path), val_fraction=0.0, epochs=epochs,
                          max_steps=cfg.generator_steps,
                          batch_size=bs, seed=seed, threads=cfg.threads, device=cfg.device, out=str(work),
-                         name=f"gen-{cfg.generator_model}", class_conditional=True)
+                         name=f"gen-{cfg.generator_model}", class_conditional=True, augment=cfg.generator_augment)
     return gen, False
 
 
