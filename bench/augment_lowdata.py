@@ -9,7 +9,8 @@ nearest-neighbour distance ratio. Used to pick the defaults for issue 4's 10-ima
         --arms "default:;g1:guidance=1;ddpm50:sampler=ddpm,steps=50" --ratios 4,16
 
 An arm is NAME:key=value,...; keys are `GeneratorRun.sample` keywords (sampler, steps, guidance, temperature,
-precision). Results (one JSON object per arm and ratio) are appended to bench/results/augment-lowdata.jsonl.
+precision, strength). With `strength` the arm varies each real image (`like=`, SDEdit for diffusion) ratio times
+instead of sampling from noise. Results (one JSON object per arm and ratio) are appended to bench/results/augment-lowdata.jsonl.
 """
 
 from __future__ import annotations
@@ -82,7 +83,12 @@ def main() -> None:
                 xs, ys = [z["x"]], [z["y"]]
             else:
                 xs, ys = [], []
-                for c in range(full.num_classes):
+                if "strength" in opts:  # variations of each real image (SDEdit for diffusion), r per image
+                    for i, (img, c) in enumerate(zip(subset.x, subset.y)):
+                        x, _ = gen.sample(int(r), class_=int(c), like=img, seed=a.seed * 1000 + i, **opts)
+                        xs.append(x)
+                        ys.append(np.full(len(x), c))
+                for c in range(full.num_classes) if "strength" not in opts else ():
                     n = int(round(r * (subset.y == c).sum()))
                     x, _ = gen.sample(n, class_=c, seed=a.seed * 1000 + c, **opts)
                     xs.append(x)

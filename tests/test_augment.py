@@ -71,3 +71,13 @@ def test_copies_flag_replayed_training_images():
     replayed = _copies(subset, subset, test)
     assert replayed["copy_rate"] == 1.0 and replayed["nn_distance_ratio"] < 1e-6
     assert _copies(fresh, subset, test)["copy_rate"] < 0.1
+
+
+@pytest.mark.parametrize("opts, message", [
+    (dict(guidance=2.0), "guidance: classifier-free guidance applies to diffusion and pixelcnn"),
+    (dict(precision="fp16"), "precision must be fp32 or bf16"),
+])
+def test_sampling_options_are_checked_before_any_training(tmp_path, opts, message):
+    with pytest.raises(RecgenError, match=message):
+        run_augment(out=str(tmp_path), **{**TINY, **opts})
+    assert not (tmp_path / "augment").exists()
