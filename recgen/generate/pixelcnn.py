@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recgen.errors import RecgenError
-from recgen.generate.common import GeneratorTask, bits_per_dim
+from recgen.generate.common import GeneratorTask, bits_per_dim, can_guide
 from recgen.generate.condition import drop_mask, make_conditioner
 
 
@@ -254,8 +254,8 @@ class PixelCNNTask(GeneratorTask):
         return {"loss": loss, "bpd": loss.detach() / math.log(2)}
 
     def sample(self, modules, c, n, g):
-        return sample(modules, self.arch, c, n, g, guidance=self.cfg.guidance if c is not None and
-                      self.arch.cond_dropout > 0 else 1.0)
+        return sample(modules, self.arch, c, n, g, guidance=self.cfg.guidance if can_guide("pixelcnn", self.arch)
+                      else 1.0)
 
     def validate(self, modules):
         if self.val is None:

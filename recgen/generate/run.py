@@ -17,7 +17,7 @@ from recgen.classify.api import load_splits
 from recgen.data import ImageSet, read_image, resize_batch, to_channels
 from recgen.errors import RecgenError
 from recgen.generate import diffusion, gan, pixelcnn, vae
-from recgen.generate.common import from_uint8, grid_labels, save_grid, to_uint8
+from recgen.generate.common import can_guide, from_uint8, grid_labels, save_grid, to_uint8
 from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
 from recgen.generate.config import FAMILIES, GenerateConfig
 from recgen.report import image, table, write_report
@@ -41,8 +41,7 @@ class GeneratorRun(TrainedRun):
     @property
     def guided(self) -> bool:
         """Whether this run can sample with classifier-free guidance (it learned a "no condition" prediction)."""
-        return self.arch.cond != "none" and (self.family == "diffusion" or
-                                             getattr(self.arch, "cond_dropout", 0.0) > 0)
+        return can_guide(self.family, self.arch)
 
     def _describe(self) -> str:
         return f"model={self.family!r}, cond={self.arch.cond!r}"
