@@ -81,3 +81,17 @@ def test_sampling_options_are_checked_before_any_training(tmp_path, opts, messag
     with pytest.raises(RecgenError, match=message):
         run_augment(out=str(tmp_path), **{**TINY, **opts})
     assert not (tmp_path / "augment").exists()
+
+
+def test_a_generator_replaying_its_subset_is_flagged():
+    from recgen.loop.augment import AugmentConfig, _summarize
+
+    def arms(copy_rate):
+        return {0.0: [{"accuracy": 0.70, "recall": [0.7, 0.7]}],
+                4.0: [{"accuracy": 0.71, "recall": [0.7, 0.72], "copy_rate": copy_rate, "nn_distance_ratio": 0.5}]}
+
+    cfg = AugmentConfig(generator_model="diffusion")
+    flagged = _summarize(arms(0.6), ["a", "b"], False, cfg)
+    assert flagged["health"][0].startswith("60% of the synthetic images are near copies")
+    assert "--generator-steps" in flagged["health"][0]
+    assert "health" not in _summarize(arms(0.02), ["a", "b"], False, cfg)
