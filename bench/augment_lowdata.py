@@ -77,7 +77,8 @@ def main() -> None:
     for name, opts in parse_arms(a.arms).items():
         for r in [float(v) for v in a.ratios.split(",")]:
             t = time.perf_counter()
-            cached = Path(a.cache) / f"{Path(a.generator).parent.parent.parent.name}-{name}-x{r:g}.npz"
+            gen_id = "-".join(Path(a.generator).resolve().parts[-4:])
+            cached = Path(a.cache) / f"{gen_id}-seed{a.seed}-{name}-x{r:g}.npz"
             if a.cache and cached.exists():
                 z = np.load(cached)
                 xs, ys = [z["x"]], [z["y"]]
