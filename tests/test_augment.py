@@ -43,6 +43,8 @@ def test_leaking_generator_refused_or_labelled(tmp_path):
         run_augment(out=str(tmp_path), generator=str(gen.path), **TINY)
     s = run_augment(out=str(tmp_path), generator=str(gen.path), allow_leak=True, **TINY)
     assert s["label"].startswith("LEAKY")
+    with pytest.raises(RecgenError, match="cannot sample with classifier-free guidance"):  # a handed VAE
+        run_augment(out=str(tmp_path), generator=str(gen.path), allow_leak=True, guidance=2.0, **TINY)
     r = run_cli("augment", "--data", "digits", "--generator", gen.path, "--real-per-class", "4", "--seeds", "1",
                 "--out", tmp_path)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "leak" in r.stderr

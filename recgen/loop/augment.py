@@ -150,6 +150,9 @@ def run_augment(**options: Any) -> dict[str, Any]:
     handed = None
     if cfg.generator:  # checked before any training; a handed generator fixes the subset (seed 0's), seeds then
         handed = _generator(real_subset(full, cfg, 0), cfg, 0, work)  # vary the recognizers only
+        if cfg.guidance and not handed[0].guided:
+            raise RecgenError(f"guidance: {cfg.generator} cannot sample with classifier-free guidance (a "
+                              f"{handed[0].family} run); leave --guidance out")
     for seed in range(cfg.seeds):
         subset = real_subset(full, cfg, 0 if handed else seed)
         base = _recognizer(subset, test, cfg, seed, work)
@@ -185,7 +188,7 @@ def run_augment(**options: Any) -> dict[str, Any]:
 
 # Above this share of near copies (unseen real images: 1 % by construction) a generator is replaying its training
 # subset: a diffusion model trained 1,500 steps (= epochs) on 100 images gave 60 % copies and +1.2 points; stopped at
-# 400 steps, 0.5 % copies and about twice the gain (docs/BENCHMARKS.md, "The augmentation loop").
+# 400 steps, 0.2 % copies and over twice the gain (docs/BENCHMARKS.md, "The augmentation loop").
 MEMORIZED = 0.2
 
 
