@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from recgen import generate  # noqa: E402
 from recgen.data import ImageSet, load_dataset  # noqa: E402
-from recgen.loop.augment import AugmentConfig, _copies, _recognizer, real_subset  # noqa: E402
+from recgen.loop.augment import (AugmentConfig, _copies, _recognizer, real_subset, synthesize,  # noqa: E402
+                                 with_real)
 
 
 def parse_arms(spec: str) -> dict[str, dict]:
@@ -81,27 +82,18 @@ def main() -> None:
             cached = Path(a.cache) / f"{gen_id}-seed{a.seed}-{name}-x{r:g}.npz"
             if a.cache and cached.exists():
                 z = np.load(cached)
-                xs, ys = [z["x"]], [z["y"]]
-            else:
-                xs, ys = [], []
-                if "strength" in opts:  # variations of each real image (SDEdit for diffusion), r per image
-                    for i, (img, c) in enumerate(zip(subset.x, subset.y)):
-                        x, _ = gen.sample(int(r), class_=int(c), like=img, seed=a.seed * 1000 + i, **opts)
-                        xs.append(x)
-                        ys.append(np.full(len(x), c))
-                for c in range(full.num_classes) if "strength" not in opts else ():
-                    n = int(round(r * (subset.y == c).sum()))
-                    x, _ = gen.sample(n, class_=c, seed=a.seed * 1000 + c, **opts)
-                    xs.append(x)
-                    ys.append(np.full(n, c))
-            syn = ImageSet(np.concatenate(xs), np.concatenate(ys), full.classes, "synthetic")
+                syn = ImageSet(z["x"], z["y"], full.classes, "synthetic")
+            elif "strength" in opts:  # variations of each real image (SDEdit for diffusion), r per image
+                xs = [gen.sample(int(r), class_=int(c), like=img, seed=a.seed * 1000 + i, **opts)[0]
+                      for i, (img, c) in enumerate(zip(subset.x, subset.y))]
+                syn = ImageSet(np.concatenate(xs), np.repeat(subset.y, int(r)), full.classes, "synthetic")
+            else:  # from noise, as `recgen augment` samples
+                syn = synthesize(gen, subset, r, list(range(full.num_classes)), a.seed, **opts)
             if a.cache and not cached.exists():
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(cached, x=syn.x, y=syn.y)
             secs = time.perf_counter() - t
-            mixed = ImageSet(np.concatenate([subset.x, syn.x]), np.concatenate([subset.y, syn.y]), full.classes,
-                             "real+synthetic")
-            accs = [_recognizer(mixed, test, cfg, s, work)["accuracy"] for s in rseeds]
+            accs = [_recognizer(with_real(subset, syn), test, cfg, s, work)["accuracy"] for s in rseeds]
             acc = float(np.mean(accs))
             row = {"generator": a.generator, "seed": a.seed, "arm": name, "options": opts, "ratio": r,
                    "recognizer_steps": a.steps, "real_only": base, "accuracy": acc, "accuracies": accs,

@@ -88,6 +88,24 @@ def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, 
     return {"accuracy": m["accuracy"], "recall": [r["recall"] for r in m["per_class"]]}
 
 
+def synthesize(gen, subset: ImageSet, ratio: float, targets: list[int], seed: int, **sample: Any) -> ImageSet:
+    """`ratio` synthetic images per real image of each target class of `subset`, seeded per (seed, class);
+    `sample`: GeneratorRun.sample options (guidance, precision, ...)."""
+    xs, ys = [], []
+    for c in targets:
+        n = int(round(ratio * (subset.y == c).sum()))
+        if n:
+            x, _ = gen.sample(n, class_=int(c), seed=seed * 1000 + int(c), **sample)
+            xs.append(x)
+            ys.append(np.full(n, c))
+    return ImageSet(np.concatenate(xs), np.concatenate(ys), subset.classes, "synthetic")
+
+
+def with_real(subset: ImageSet, syn: ImageSet) -> ImageSet:
+    return ImageSet(np.concatenate([subset.x, syn.x]), np.concatenate([subset.y, syn.y]), subset.classes,
+                    "real+synthetic")
+
+
 def _copies(syn: ImageSet, subset: ImageSet, test: ImageSet) -> dict[str, float]:
     """Is the generator replaying its few training images? In pixel space: the share of synthetic images closer
     to a real subset image than 99 % of real test images come to one (a near copy), and the median
@@ -167,18 +185,9 @@ def run_augment(**options: Any) -> dict[str, Any]:
         for r in ratios:
             if r == 0:
                 continue
-            counts = {c: int(round(r * (subset.y == c).sum())) for c in targets}
-            xs, ys = [], []
-            for c, n in counts.items():
-                if n:
-                    x, _ = gen.sample(n, class_=int(c), seed=seed * 1000 + int(c), guidance=cfg.guidance or None,
-                                      precision=cfg.precision)
-                    xs.append(x)
-                    ys.append(np.full(n, c))
-            syn = ImageSet(np.concatenate(xs), np.concatenate(ys), full.classes, "synthetic")
-            mixed = ImageSet(np.concatenate([subset.x, syn.x]), np.concatenate([subset.y, syn.y]), full.classes,
-                             "real+synthetic")
-            results[r].append({**_recognizer(mixed, test, cfg, seed, work), **_copies(syn, subset, test)})
+            syn = synthesize(gen, subset, r, targets, seed, guidance=cfg.guidance or None, precision=cfg.precision)
+            results[r].append({**_recognizer(with_real(subset, syn), test, cfg, seed, work),
+                               **_copies(syn, subset, test)})
     summary = _summarize(results, full.classes, leaky, cfg)
     run.write_json("results.json", summary)
     _report(run, summary, full.classes)
@@ -215,13 +224,11 @@ def _summarize(results: dict[float, list[dict]], classes: list[str], leaky: bool
            "seeds": cfg.seeds, "generator": cfg.generator or cfg.generator_model, "arms": arms,
            "best_ratio": best["ratio"], "best_gain_points": best["gain_points"]}
     copies = max((a.get("copy_rate", 0.0) for a in arms), default=0.0)
-    if copies > MEMORIZED and not cfg.generator:
+    if copies > MEMORIZED:
+        remedy = "" if cfg.generator else \
+            "; train it for fewer --generator-steps or with --generator-augment flip+crop"
         out["health"] = [f"{copies:.0%} of the synthetic images are near copies of the real subset: the generator "
-                         "memorised it and adds little; train it for fewer --generator-steps or with "
-                         "--generator-augment flip+crop"]
-    elif copies > MEMORIZED:
-        out["health"] = [f"{copies:.0%} of the synthetic images are near copies of the real subset: the generator "
-                         "replays its training images and adds little"]
+                         f"memorised it and adds little{remedy}"]
     if minority:
         out["minority_recall_gain_points"] = {
             a["ratio"]: float(np.mean([a["recall_gain_points"][classes[c]] for c in minority])) for a in arms}
