@@ -78,6 +78,9 @@ def test_copies_flag_replayed_training_images():
 @pytest.mark.parametrize("opts, message", [
     (dict(guidance=2.0), "guidance: classifier-free guidance applies to diffusion and pixelcnn"),
     (dict(precision="fp16"), "precision must be fp32 or bf16"),
+    (dict(generator_augment="spin"), "generator_augment: unknown 'spin'"),
+    (dict(generator_augment_p=0.5), "generator_augment_p .* is for diffusion models, not vae"),
+    (dict(generator_model="flow"), "generator_model must be one of"),
 ])
 def test_sampling_options_are_checked_before_any_training(tmp_path, opts, message):
     with pytest.raises(RecgenError, match=message):

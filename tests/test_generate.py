@@ -499,3 +499,43 @@ def test_long_runs_keep_at_most_twenty_sample_grids(tmp_path):
                          threads=1, out=str(tmp_path))
     grids = sorted(p.name for p in gen.run.plots.glob("samples-epoch*.png"))
     assert grids == [f"samples-epoch{e:03d}.png" for e in range(3, 46, 3)]  # every 3rd epoch, the last included
+
+
+def test_nonleaky_augmentation_labels_moves_and_samples_without_them(monkeypatch, tmp_path):
+    """`--augment-p` (diffusion): moved training images come with their move as labels, unmoved ones with zeros and
+    unchanged pixels; the network sees the labels in training and none (zeros) when sampling; a saved run keeps the
+    wider network and loads; a bad value or family fails before a run directory exists."""
+    from recgen.generate import diffusion
+
+    x = torch.rand(64, 1, 12, 12)
+    moved, labels = diffusion.nonleaky_affine(x, torch.Generator().manual_seed(0), 0.5)
+    off = labels.abs().sum(1) == 0
+    assert labels.shape == (64, diffusion.AUGMENT_DIM) and 10 < int(off.sum()) < 54
+    assert torch.equal(moved[off], x[off]) and not torch.allclose(moved[~off], x[~off])
+    angle = torch.rad2deg(torch.atan2(labels[:, 0], labels[:, 1] + 1))
+    assert angle.abs().max() <= diffusion.AUGMENT_RANGE["degrees"] + 1e-4
+    _, none = diffusion.nonleaky_affine(x, torch.Generator().manual_seed(0), 0.0)
+    assert not none.any()
+
+    seen = []
+    forward = diffusion.Denoiser.forward
+
+    def spy(self, x, t, c=None, drop=None, aug=None):
+        seen.append(None if aug is None else aug.clone())
+        return forward(self, x, t, c, drop, aug)
+
+    monkeypatch.setattr(diffusion.Denoiser, "forward", spy)
+    run = generate.train(**tiny("diffusion", out=str(tmp_path), augment_p=0.5, epochs=1))
+    train_calls = seen[:3]  # 3 optimizer steps, then the epoch's sample grid
+    assert all(a is not None and a.shape == (12, diffusion.AUGMENT_DIM) for a in train_calls)
+    assert any(a.any() for a in train_calls) and any((a.abs().sum(1) == 0).any() for a in train_calls)
+    assert all(a is None for a in seen[3:])
+    assert run.arch.augment_dim == diffusion.AUGMENT_DIM
+    seen.clear()
+    x, _ = generate.load(run.run.path).sample(3, class_=1, seed=0)
+    assert x.shape == (3, run.arch.height, run.arch.width, 1) and all(a is None for a in seen)
+    for bad, message in [(dict(model="diffusion", augment_p=1.5), "augment_p must be a probability"),
+                         (dict(model="vae", augment_p=0.5), "for diffusion models, not vae")]:
+        with pytest.raises(RecgenError, match=message):
+            generate.train(**tiny(bad["model"], out=str(tmp_path / "bad"), **bad))
+    assert not (tmp_path / "bad").exists()

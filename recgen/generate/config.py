@@ -54,6 +54,8 @@ class GenerateConfig(TrainConfig):
     # A model learns, and samples, the augmented distribution: label-preserving moves (flip, crop) only widen what
     # it has seen, which matters when it trains for hundreds of epochs on a few images (`recgen augment`).
     augment: str = "none"  # training-image augmentations, '+'-joined: flip crop affine rotate jitter erase noise
+    # diffusion only: moves the network is told of, so they widen what it learns without showing in samples
+    augment_p: float = 0.0  # diffusion: chance an image is rotated/scaled/shifted, the move given as a condition
     val_fraction: float = 0.02  # share of the training set held out for per-epoch validation (0 = none)
     class_conditional: bool = True  # condition on the class label (sample with --class NAME)
     text_conditional: bool = False  # condition on MiniLM embeddings of class descriptions (sample with --prompt)
@@ -84,6 +86,10 @@ def resolve(cfg: GenerateConfig) -> GenerateConfig:
     if cfg.sampler not in diffusion.SAMPLERS:
         raise RecgenError(f"sampler must be one of {', '.join(diffusion.SAMPLERS)}, got {cfg.sampler!r}")
     build_augment(cfg.augment)  # an unknown name fails here, before a run directory exists
+    if not 0.0 <= cfg.augment_p <= 1.0:
+        raise RecgenError(f"augment_p must be a probability between 0 and 1, got {cfg.augment_p}")
+    if cfg.augment_p and cfg.model != "diffusion":
+        raise RecgenError(f"augment_p (non-leaking augmentation) is for diffusion models, not {cfg.model}")
     if not 2 <= cfg.levels <= 256:
         raise RecgenError(f"levels must be between 2 and 256, got {cfg.levels}")
     return cfg
@@ -105,7 +111,8 @@ def arch_config(cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: i
                                        cond_dropout=cfg.cond_dropout,
                                        **({"hidden": b} if b else {}),
                                        **({"layers": n} if n else {}))
-    d = diffusion.DiffusionConfig(**common, cond_dropout=cfg.cond_dropout, **({"layers_per_block": n} if n else {}))
+    d = diffusion.DiffusionConfig(**common, cond_dropout=cfg.cond_dropout, **({"layers_per_block": n} if n else {}),
+                                  augment_dim=diffusion.AUGMENT_DIM if cfg.augment_p else 0)
     if b:
         d.block_out_channels, d.norm_groups = (b, 2 * b, 2 * b), min(8, b)
     return d

@@ -36,6 +36,7 @@ class AugmentConfig:
     generator_model: str = "vae"  # family trained on each seed's subset when --generator is not given
     generator_steps: int = 1500  # optimizer steps for that generator
     generator_augment: str = "none"  # that generator's training augmentations ('+'-joined, as `generate --augment`)
+    generator_augment_p: float = 0.0  # diffusion generator: non-leaking augmentation chance (as `generate --augment-p`)
     allow_leak: bool = False  # use a --generator trained on more data anyway; results are labelled LEAKY
     guidance: float = 0.0  # the generator's classifier-free guidance when sampling (0 = its run's default)
     precision: str = "fp32"  # the generator's sampling precision: fp32 | bf16 (faster on CPUs with AMX and GPUs)
@@ -136,7 +137,8 @@ def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path):
     gen = generate.train(model=cfg.generator_model, data=str(path), val_fraction=0.0, epochs=epochs,
                          max_steps=cfg.generator_steps,
                          batch_size=bs, seed=seed, threads=cfg.threads, device=cfg.device, out=str(work),
-                         name=f"gen-{cfg.generator_model}", class_conditional=True, augment=cfg.generator_augment)
+                         name=f"gen-{cfg.generator_model}", class_conditional=True, augment=cfg.generator_augment,
+                         augment_p=cfg.generator_augment_p)
     return gen, False
 
 
@@ -157,6 +159,14 @@ def run_augment(**options: Any) -> dict[str, Any]:
     if cfg.guidance < 0 or (cfg.guidance and not cfg.generator and cfg.generator_model not in ("diffusion", "pixelcnn")):
         raise RecgenError(f"guidance: classifier-free guidance applies to diffusion and pixelcnn generators (> 0), "
                           f"got {cfg.guidance} for {cfg.generator_model}")
+    if not cfg.generator:  # the generator's own options, as `generate train` checks them
+        from recgen.generate.config import GenerateConfig, resolve
+
+        try:
+            resolve(GenerateConfig(model=cfg.generator_model, augment=cfg.generator_augment,
+                                   augment_p=cfg.generator_augment_p))
+        except RecgenError as e:
+            raise RecgenError(f"generator_{e}") from None
     full = load_dataset(cfg.data, "train", cfg.data_dir or None)
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, full.x.shape[1], full.x.shape[-1])
     run = Run.create("augment", cfg.name, cfg.out)
