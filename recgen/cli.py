@@ -278,14 +278,15 @@ def generate_sample(
 @user_errors
 def generate_interpolate(
         run: str,
-        a: Annotated[Optional[str], typer.Option(help="first image (vae)")] = None,
-        b: Annotated[Optional[str], typer.Option(help="second image (vae)")] = None,
+        a: Annotated[Optional[str], typer.Option(help="first image (vae, diffusion)")] = None,
+        b: Annotated[Optional[str], typer.Option(help="second image (vae, diffusion)")] = None,
         n: Annotated[int, typer.Option(help="frames per row")] = 8,
         class_: Annotated[Optional[str], typer.Option("--class", help="class name or index (default: one row "
                                                                       "per class)")] = None,
         seed: Annotated[int, typer.Option(help="picks the two latent endpoints")] = 0,
         out: Annotated[str, typer.Option(help="grid PNG path; the .npz goes beside it")] = ""):
-    """Latent interpolation (gan, vae): between two images (vae) or two noise draws, one row per class."""
+    """Latent interpolation (gan, vae, diffusion): between two images (vae, diffusion) or two noise draws, one row
+    per class."""
     from recgen import generate
 
     gen = generate.load(run)

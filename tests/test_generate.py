@@ -316,6 +316,40 @@ def test_diffusion_samplers_guidance_and_sdedit(trained):
         run.sample(2, sampler="euler")
 
 
+def test_ddim_inversion_retraces_the_sampler():
+    """With a denoiser whose prediction does not depend on x (here: always zero noise), DDIM inversion and DDIM
+    sampling are exact inverses at every strength: any off-by-one in the reversed schedule breaks the round trip."""
+    from recgen.generate import diffusion
+    from recgen.train import seeded
+
+    class Zero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, t, c=None, drop=None, aug=None):
+            return torch.zeros_like(x)
+
+    cfg, m = diffusion.DiffusionConfig(cond="none", height=8, width=8), {"model": Zero()}
+    x = torch.rand(3, 1, 8, 8) * 0.8 + 0.1
+    for steps, strength in [(10, 1.0), (20, 0.6)]:
+        z = diffusion.invert(m, cfg, x, None, steps, strength)
+        back = diffusion.sample(m, cfg, None, 3, seeded(0), "ddim", steps, 1.0, latent=z, strength=strength)
+        assert torch.allclose(back, x, atol=1e-4), (steps, strength)
+
+
+@pytest.mark.parametrize("trained", ["diffusion"], indirect=True)
+def test_diffusion_interpolates_between_images_and_noise(trained):
+    fam, run, _ = trained
+    rng = np.random.default_rng(0)
+    a, b = ((rng.random((28, 28, 1)) * 255).astype(np.uint8) for _ in range(2))
+    frames, y = run.interpolate(a, b, n=5, class_=3)
+    assert frames.shape == (5, 28, 28, 1) and list(y) == [3] * 5
+    assert np.array_equal(frames, run.interpolate(a, b, n=5, class_=3)[0])  # deterministic (DDIM, inverted ends)
+    rows, y = run.interpolate(n=3, seed=1)  # one row per class between two noise draws
+    assert rows.shape == (30, 28, 28, 1) and list(y[:6]) == [0] * 3 + [1] * 3
+
+
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm"])
 def test_samplers_stay_in_range_when_the_first_step_is_off(sampler):
     """A denoiser that is exact for mid-gray data inside the range it trained on (|x| <= 4) but 0.02 off everywhere.
@@ -461,7 +495,7 @@ def test_cli_sample_bad_input_is_one_line_exit_2(cli_runs, args, message):
     (["sample", "{vae}", "--sampler", "ddim"], "error: --sampler/--steps apply to diffusion runs"),
     (["sample", "{vae}", "--guidance", "2"], "error: --guidance needs a diffusion run or a pixelcnn run trained"),
     (["sample", "{vae}", "--like", "/no/such.png"], "error: /no/such.png: no such image file"),
-    (["interpolate", "{unc}"], "error: interpolation needs a gan or vae run"),
+    (["interpolate", "{unc}", "--a", "x.png"], "error: give both images to interpolate between, or neither"),
     (["train", "--model", "vqgan"], "error: model must be one of gan, vae, pixelcnn, diffusion"),
     (["train", "--modle", "gan"], "No such option"),
     (["sample", "/nonexistent/run"], "error: /nonexistent/run: not a recgen run directory"),

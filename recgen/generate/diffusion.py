@@ -1,6 +1,7 @@
 """Diffusion: DDPM training (arXiv 2006.11239) of a small diffusers UNet2DModel at the images' own size, sampled
 with DDPM, DDIM (arXiv 2010.02502) or DPM-Solver++ (arXiv 2211.01095) for any number of steps, with
-classifier-free guidance (arXiv 2207.12598) and SDEdit image variations (arXiv 2108.01073).
+classifier-free guidance (arXiv 2207.12598), SDEdit image variations (arXiv 2108.01073) and interpolation between
+images through DDIM inversion.
 
 The network only predicts the noise; the schedulers (diffusers) own the timesteps and update rules; `sample` is the
 one visible loop joining them. The condition (class or text) becomes a vector added to the UNet's time embedding
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recgen.errors import RecgenError
-from recgen.generate.common import GeneratorTask, to_signed
+from recgen.generate.common import GeneratorTask, slerp, to_signed
 from recgen.generate.condition import drop_mask, make_conditioner
 from recgen.train import seeded
 
@@ -150,27 +151,76 @@ def guided_eps(model: Denoiser, x, t, c, guidance: float) -> torch.Tensor:
     return uncond + guidance * (cond - uncond)
 
 
+def _skip(steps: int, strength: float) -> int:
+    """Steps of a `steps`-step schedule left out when starting at noise level `strength` (1 = pure noise)."""
+    return min(int(round(steps * (1 - strength))), steps - 1) if strength < 1.0 else 0
+
+
 @torch.no_grad()
 def sample(modules, cfg: DiffusionConfig, c, n: int, g: torch.Generator, sampler: str = "dpm", steps: int = 20,
-           guidance: float = 2.0, start: torch.Tensor | None = None, strength: float = 1.0) -> torch.Tensor:
+           guidance: float = 2.0, start: torch.Tensor | None = None, strength: float = 1.0,
+           latent: torch.Tensor | None = None) -> torch.Tensor:
     """Images (n, C, H, W) in [0, 1]. With `start` (n, C, H, W) in [0, 1] this is SDEdit: noise the image to the
-    level of step `strength` of the schedule and denoise from there (strength 1 = ignore the image)."""
+    level of step `strength` of the schedule and denoise from there (strength 1 = ignore the image). With `latent`
+    (n, C, H, W) the denoising starts from that noisy image at step `strength` (from `invert`) instead."""
     model = modules["model"]
     dev = next(model.parameters()).device
     sched = make_scheduler(cfg, sampler)
     sched.set_timesteps(steps)
     timesteps = sched.timesteps
     x = torch.randn(n, cfg.channels, cfg.height, cfg.width, generator=g).to(dev) * sched.init_noise_sigma
-    if start is not None and strength < 1.0:
-        skip = min(int(round(steps * (1 - strength))), steps - 1)
+    if (start is not None or latent is not None) and strength < 1.0:
+        skip = _skip(steps, strength)
         timesteps = timesteps[skip * sched.order:]
         if hasattr(sched, "set_begin_index"):
             sched.set_begin_index(skip * sched.order)
-        x = sched.add_noise(to_signed(start.to(dev)), x, timesteps[:1])  # q(x_t | x_0) at the first kept step
+        if latent is None:
+            x = sched.add_noise(to_signed(start.to(dev)), x, timesteps[:1])  # q(x_t | x_0) at the first kept step
+    if latent is not None:
+        x = latent.to(dev, torch.float32)
     for t in timesteps:
         eps = guided_eps(model, sched.scale_model_input(x, t), t, c, guidance)
         x = sched.step(eps, t, x, generator=g).prev_sample  # x_t -> x_{t-1} by the sampler's rule
     return ((x + 1) / 2).clamp(0, 1)
+
+
+@torch.no_grad()
+def invert(modules, cfg: DiffusionConfig, x: torch.Tensor, c, steps: int = 50, strength: float = 1.0) -> torch.Tensor:
+    """DDIM inversion (arXiv 2010.02502, sec. 4.3: the deterministic sampler's ODE run from the data toward noise):
+    images (n, C, H, W) in [0, 1] -> the noisy images at step `strength` of a `steps`-step DDIM schedule that
+    `sample(..., "ddim", steps, guidance=1, latent=..., strength=strength)` takes back to (close to) them. Unguided:
+    a guided prediction does not retrace its own path (arXiv 2211.09794)."""
+    model = modules["model"]
+    sched = make_scheduler(cfg, "ddim")
+    sched.set_timesteps(steps)
+    abar = sched.alphas_cumprod.to(x.device)
+    x, a_prev = to_signed(x).float(), sched.final_alpha_cumprod.to(x.device)  # the last sampling step's target
+    for t in sched.timesteps[_skip(steps, strength):].flip(0).tolist():  # rising noise: the sampler's steps reversed
+        eps = guided_eps(model, x, t, c, 1.0).float()  # approximation: eps at x_{t_prev} stands in for eps at x_t
+        x0 = (x - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
+        x = abar[t].sqrt() * x0 + (1 - abar[t]).sqrt() * eps
+        a_prev = abar[t]
+    return x
+
+
+def interpolate(modules, cfg: DiffusionConfig, c, n: int, g: torch.Generator, a=None, b=None, steps: int = 20,
+                guidance: float = 1.0, strength: float = 1.0, at: torch.Tensor | None = None) -> torch.Tensor:
+    """n images between images a and b (1, C, H, W) in [0, 1]: their DDIM inversions (to noise level `strength`)
+    joined on a great circle and each point sampled back with DDIM; or between two noise draws from g. `at` (n,)
+    places the frames (default: evenly from a to b). Only unguided (guidance 1) do the end frames give back a and b,
+    and then approximately: a model fitted to few images inverts loosely (a 20-step round trip on a 100-image model
+    is off by about 0.1 per pixel at strength 1, 0.06 at 0.9)."""
+    dev = next(modules["model"].parameters()).device
+    if a is not None and b is not None:
+        ca = None if c is None else c[:1]
+        za, zb = (invert(modules, cfg, im.to(dev), ca, steps, strength)[0] for im in (a, b))
+    else:
+        za, zb = torch.randn(2, cfg.channels, cfg.height, cfg.width, generator=g)
+        strength = 1.0
+    at = torch.linspace(0, 1, n) if at is None else at.cpu()
+    z = slerp(za.flatten().cpu(), zb.flatten().cpu(), at).view(n, *za.shape)
+    return sample(modules, cfg, c, n, g, "ddim", steps, guidance if c is not None else 1.0, latent=z,
+                  strength=strength)
 
 
 def diffusion_loss(model: Denoiser, noise, x0: torch.Tensor, c, g: torch.Generator, drop=None,

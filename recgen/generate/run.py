@@ -176,10 +176,11 @@ class GeneratorRun(TrainedRun):
 
     def interpolate(self, a: str | np.ndarray | None = None, b: str | np.ndarray | None = None, n: int = 8,
                     class_: int | str | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
-        """Latent interpolation (GAN, VAE): n frames between images a and b (VAE), or between two noise vectors
-        drawn from `seed`. Conditional runs without a class give one row of n frames per class."""
-        if self.family not in ("gan", "vae"):
-            raise RecgenError(f"interpolation needs a gan or vae run; this is a {self.family} run")
+        """Latent interpolation (GAN, VAE, diffusion): n frames between images a and b (VAE: posterior means;
+        diffusion: DDIM inversions), or between two noise draws from `seed`. Conditional runs without a class give
+        one row of n frames per class."""
+        if self.family == "pixelcnn":
+            raise RecgenError("interpolation needs a gan, vae or diffusion run; a pixelcnn has no latent space")
         if (a is None) != (b is None):
             raise RecgenError("give both images to interpolate between, or neither")
         if a is not None and self.family == "gan":
@@ -202,8 +203,13 @@ class GeneratorRun(TrainedRun):
         for c, k in rows:
             cc = None if c is None else c.expand(n, *c.shape[1:])
             g = seeded(seed)  # the same two endpoints in every row
-            x = gan.interpolate(self.modules, self.arch, c, n, g) if self.family == "gan" else \
-                vae.interpolate(self.modules, self.arch, cc, n, g, xa, xb)
+            if self.family == "gan":
+                x = gan.interpolate(self.modules, self.arch, c, n, g)
+            elif self.family == "vae":
+                x = vae.interpolate(self.modules, self.arch, cc, n, g, xa, xb)
+            else:  # images: unguided, so the ends give the images back; noise: the run's guidance
+                x = diffusion.interpolate(self.modules, self.arch, cc, n, g, xa, xb, self.config.steps,
+                                          1.0 if xa is not None else self.config.guidance)
             out.append(to_uint8(x))
             labels += [k] * n
         return np.concatenate(out), (None if rows[0][1] is None else np.array(labels, dtype=np.int64))
