@@ -8,9 +8,17 @@ nearest-neighbour distance ratio. Used to pick the defaults for issue 4's 10-ima
     python bench/augment_lowdata.py runs/exp/augment/NAME-1/work/generate/gen-diffusion-1 --seed 0 \
         --arms "default:;g1:guidance=1;ddpm50:sampler=ddpm,steps=50" --ratios 4,16
 
+With `train` instead of a run, the generator is first trained on the seed's subset as `recgen augment` trains it
+(--generator-model, --generator-steps, --generator-augment, --generator-augment-p), into --work:
+
+    python bench/augment_lowdata.py train --seed 0 --generator-model diffusion --generator-steps 1500 \
+        --generator-augment flip+crop --generator-augment-p 0.5 --work runs/exp-nl --arms "bf16:precision=bf16"
+
 An arm is NAME:key=value,...; keys are `GeneratorRun.sample` keywords (sampler, steps, guidance, temperature,
 precision, strength). With `strength` the arm varies each real image (`like=`, SDEdit for diffusion) ratio times
-instead of sampling from noise. Results (one JSON object per arm and ratio) are appended to bench/results/augment-lowdata.jsonl.
+instead of sampling from noise. With `between` (a noise level in (0, 1]) each synthetic image lies between two real
+images of its class: both DDIM-inverted to that level, a random point on the great circle between them (fraction
+uniform in [0.2, 0.8]) sampled back with DDIM (diffusion generators only). Results (one JSON object per arm and ratio) are appended to bench/results/augment-lowdata.jsonl.
 """
 
 from __future__ import annotations
@@ -29,8 +37,36 @@ sys.path.insert(0, str(ROOT))
 
 from recgen import generate  # noqa: E402
 from recgen.data import ImageSet, load_dataset  # noqa: E402
-from recgen.loop.augment import (AugmentConfig, _copies, _recognizer, real_subset, synthesize,  # noqa: E402
-                                 with_real)
+from recgen.loop.augment import (AugmentConfig, _copies, _generator, _recognizer, real_subset,  # noqa: E402
+                                 synthesize, with_real)
+
+
+def between(gen, subset: ImageSet, ratio: float, seed: int, strength: float, guidance: float | None = None,
+            precision: str = "fp32", steps: int = 20) -> ImageSet:
+    """`ratio` images per real image, each between two real images of its class (see the module docstring)."""
+    import torch
+
+    from recgen.generate import diffusion
+    from recgen.generate.common import slerp, to_uint8
+
+    rng, g = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    guidance = gen.config.guidance if guidance is None else guidance
+    xs, ys = [], []
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
+        for c in range(subset.num_classes):
+            real = subset.x[subset.y == c]
+            n, k = int(round(ratio * len(real))), len(real)
+            z = diffusion.invert(gen.modules, gen.arch, torch.from_numpy(real).permute(0, 3, 1, 2).float() / 255,
+                                 gen._condition(k, c)[0], steps, strength)
+            i = rng.integers(0, k, n)
+            j = (i + rng.integers(1, k, n)) % k  # another image of the class
+            w = torch.from_numpy(rng.uniform(0.2, 0.8, n)).float()
+            lat = torch.stack([slerp(z[a].flatten(), z[b].flatten(), t[None])[0] for a, b, t in zip(i, j, w)])
+            x = diffusion.sample(gen.modules, gen.arch, gen._condition(n, c)[0], n, g, "ddim", steps, guidance,
+                                 latent=lat.view(n, *z.shape[1:]), strength=strength)
+            xs.append(to_uint8(x.float()))
+            ys.append(np.full(n, c))
+    return ImageSet(np.concatenate(xs), np.concatenate(ys), subset.classes, "synthetic")
 
 
 def parse_arms(spec: str) -> dict[str, dict]:
@@ -47,7 +83,12 @@ def parse_arms(spec: str) -> dict[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("generator")
+    ap.add_argument("generator", help="a generator run trained on the seed's subset, or 'train' to train one")
+    ap.add_argument("--generator-model", default="diffusion")
+    ap.add_argument("--generator-steps", type=int, default=1500)
+    ap.add_argument("--generator-augment", default="none")
+    ap.add_argument("--generator-augment-p", type=float, default=0.0)
+    ap.add_argument("--work", default="runs/bench-augment-lowdata", help="where `train` puts the generator run")
     ap.add_argument("--seed", type=int, default=0, help="the augment seed whose subset the generator was trained on")
     ap.add_argument("--real-per-class", type=int, default=10)
     ap.add_argument("--arms", default="default:")
@@ -59,15 +100,21 @@ def main() -> None:
     ap.add_argument("--cache", default="", help="folder keeping each arm's samples, reused when present")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "augment-lowdata.jsonl"))
     a = ap.parse_args()
-    cfg = AugmentConfig(real_per_class=a.real_per_class, steps=a.steps, threads=a.threads)
+    cfg = AugmentConfig(real_per_class=a.real_per_class, steps=a.steps, threads=a.threads,
+                        generator_model=a.generator_model, generator_steps=a.generator_steps,
+                        generator_augment=a.generator_augment, generator_augment_p=a.generator_augment_p)
     full = load_dataset(cfg.data, "train")
     test = load_dataset(cfg.data, "test")
     subset = real_subset(full, cfg, a.seed)
-    gen = generate.load(a.generator)
     if a.threads:
         import torch
 
         torch.set_num_threads(a.threads)
+    if a.generator == "train":
+        gen, _ = _generator(subset, cfg, a.seed, Path(a.work))
+        a.generator = str(gen.run.path)
+        print(f"generator: {a.generator}", flush=True)
+    gen = generate.load(a.generator)
     if gen.run.config.get("data_fingerprint") != subset.fingerprint():
         sys.exit(f"{a.generator} was not trained on seed {a.seed}'s {len(subset)}-image subset")
     work = Path(tempfile.mkdtemp(prefix="augment-lowdata-"))
@@ -83,6 +130,9 @@ def main() -> None:
             if a.cache and cached.exists():
                 z = np.load(cached)
                 syn = ImageSet(z["x"], z["y"], full.classes, "synthetic")
+            elif "between" in opts:
+                syn = between(gen, subset, r, a.seed, opts["between"], opts.get("guidance"),
+                              opts.get("precision", "fp32"))
             elif "strength" in opts:  # variations of each real image (SDEdit for diffusion), r per image
                 xs = [gen.sample(int(r), class_=int(c), like=img, seed=a.seed * 1000 + i, **opts)[0]
                       for i, (img, c) in enumerate(zip(subset.x, subset.y))]
