@@ -32,7 +32,9 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 def from_uint8(x: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, C) -> float (N, C, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float().div(255)
+    x = np.ascontiguousarray(x)
+    # torch warns on read-only arrays (a decoded image file is one); .float() copies anyway
+    return torch.from_numpy(x if x.flags.writeable else x.copy()).permute(0, 3, 1, 2).float().div(255)
 
 
 def spread(x: torch.Tensor) -> float:
