@@ -47,7 +47,7 @@ def between(gen, subset: ImageSet, ratio: float, seed: int, strength: float, gui
     import torch
 
     from recgen.generate import diffusion
-    from recgen.generate.common import slerp, to_uint8
+    from recgen.generate.common import from_uint8, slerp, to_uint8
 
     rng, g = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     guidance = gen.config.guidance if guidance is None else guidance
@@ -56,8 +56,7 @@ def between(gen, subset: ImageSet, ratio: float, seed: int, strength: float, gui
         for c in range(subset.num_classes):
             real = subset.x[subset.y == c]
             n, k = int(round(ratio * len(real))), len(real)
-            z = diffusion.invert(gen.modules, gen.arch, torch.from_numpy(real).permute(0, 3, 1, 2).float() / 255,
-                                 gen._condition(k, c)[0], steps, strength)
+            z = diffusion.invert(gen.modules, gen.arch, from_uint8(real), gen._condition(k, c)[0], steps, strength)
             i = rng.integers(0, k, n)
             j = (i + rng.integers(1, k, n)) % k  # another image of the class
             w = torch.from_numpy(rng.uniform(0.2, 0.8, n)).float()
@@ -122,10 +121,10 @@ def main() -> None:
     bases = [_recognizer(subset, test, cfg, s, work)["accuracy"] for s in rseeds]
     base = float(np.mean(bases))
     print(f"real only: {base:.4f} ({', '.join(f'{b:.4f}' for b in bases)})", flush=True)
+    gen_id = "-".join(Path(a.generator).resolve().parts[-4:])  # names its cached samples
     for name, opts in parse_arms(a.arms).items():
         for r in [float(v) for v in a.ratios.split(",")]:
             t = time.perf_counter()
-            gen_id = "-".join(Path(a.generator).resolve().parts[-4:])
             cached = Path(a.cache) / f"{gen_id}-seed{a.seed}-{name}-x{r:g}.npz"
             if a.cache and cached.exists():
                 z = np.load(cached)

@@ -119,6 +119,17 @@ class RandomCrop:
         return xp.gather(3, cols)
 
 
+def affine(x: torch.Tensor, degrees: torch.Tensor, scale: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor
+           ) -> torch.Tensor:
+    """Batch (N, C, H, W), per image: rotation about the centre (degrees), isotropic scale, then a shift of (tx, ty)
+    pixels; one kornia warp, zeros outside."""
+    n, _, h, w = x.shape
+    center = torch.tensor([(w - 1) / 2, (h - 1) / 2]).expand(n, 2)
+    mat = KT.get_rotation_matrix2d(center, degrees, torch.stack([scale, scale], 1))
+    mat[:, :, 2] += torch.stack([tx, ty], 1)
+    return KT.warp_affine(x, mat.to(x.device, x.dtype), (h, w), padding_mode="zeros")
+
+
 class RandomAffine:
     """Rotation (degrees), translation (fraction of size) and isotropic scale, one kornia warp per batch."""
 
@@ -131,10 +142,7 @@ class RandomAffine:
         sc = _uniform(g, n, *self.scale)
         tx = _uniform(g, n, -self.translate, self.translate) * w
         ty = _uniform(g, n, -self.translate, self.translate) * h
-        center = torch.tensor([(w - 1) / 2, (h - 1) / 2]).expand(n, 2)
-        mat = KT.get_rotation_matrix2d(center, ang, torch.stack([sc, sc], 1))
-        mat[:, :, 2] += torch.stack([tx, ty], 1)
-        return KT.warp_affine(x, mat.to(x.device, x.dtype), (h, w), padding_mode="zeros")
+        return affine(x, ang, sc, tx, ty)
 
 
 class RandomJitter:
