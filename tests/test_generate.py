@@ -187,6 +187,9 @@ def test_gan_fast_inference_matches_forward(cond, channels):
     fast = G.infer(z, c, chunk=32)  # three chunks, the last one short
     assert fast.shape == ref.shape == (70, channels, side, side)
     assert torch.allclose(fast, ref, atol=1e-5)
+    with torch.no_grad():  # an empty batch gives an empty batch of images, by either path
+        assert G.infer(z[:0], None if c is None else c[:0]).shape == G(z[:0], None if c is None else c[:0]).shape \
+            == (0, channels, side, side)
 
 
 def test_gan_mode_seeking_pairs_two_noises_under_one_condition():

@@ -112,6 +112,7 @@ class Generator(nn.Module):
     def __init__(self, cfg: GANConfig):
         super().__init__()
         b, self.h0, self.w0 = cfg.g_base, cfg.height // 4, cfg.width // 4
+        self.c0 = 4 * b  # channels at H/4 (named, not -1, so that an empty batch reshapes too)
         self.cond = make_conditioner(cfg.cond, cfg.num_classes, cfg.cond_dim)
         cd = cfg.cond_dim if self.cond is not None else 0
         self.fc = nn.Linear(cfg.z_dim + cd, 4 * b * self.h0 * self.w0)  # noise and condition together
@@ -122,7 +123,7 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, z_dim), c labels (B,) or text embeddings (B, 384) -> images (B, C, H, W) in [-1, 1]."""
         e = self.cond(c) if self.cond is not None else None
-        h = self.fc(z if e is None else torch.cat([z, e], 1)).view(len(z), -1, self.h0, self.w0)  # (B, 4b, H/4, W/4)
+        h = self.fc(z if e is None else torch.cat([z, e], 1)).view(len(z), self.c0, self.h0, self.w0)  # (B, 4b, H/4, W/4)
         h = self.up1(F.relu(self.bn0(h, e)))  # (B, 2b, H/2, W/2)
         return torch.tanh(self.up2(F.relu(self.bn1(h, e))))  # (B, C, H, W)
 
@@ -136,12 +137,12 @@ class Generator(nn.Module):
         if self.training:
             raise RuntimeError("Generator.infer uses the BatchNorm running statistics: call .eval() first")
         w, b = subpixel_weights(self.up2)  # once per call, shared by the chunks
-        step = chunk if z.device.type == "cpu" else len(z)
+        step = chunk if z.device.type == "cpu" else max(1, len(z))
         out = []
-        for i in range(0, len(z), step):
+        for i in range(0, max(1, len(z)), step):  # an empty batch makes one empty chunk
             zi, ci = z[i:i + step], None if c is None else c[i:i + step]
             e = self.cond(ci) if self.cond is not None else None
-            h = self.fc(zi if e is None else torch.cat([zi, e], 1)).view(len(zi), -1, self.h0, self.w0)
+            h = self.fc(zi if e is None else torch.cat([zi, e], 1)).view(len(zi), self.c0, self.h0, self.w0)
             h = self.up1(self.bn0.folded(h, e).relu_())
             h = self.bn1.folded(h, e).relu_()
             out.append(torch.tanh(F.pixel_shuffle(F.conv2d(h, w, b, padding=1), 2)))
