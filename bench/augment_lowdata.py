@@ -18,7 +18,14 @@ An arm is NAME:key=value,...; keys are `GeneratorRun.sample` keywords (sampler, 
 precision, strength). With `strength` the arm varies each real image (`like=`, SDEdit for diffusion) ratio times
 instead of sampling from noise. With `between` (a noise level in (0, 1]) each synthetic image lies between two real
 images of its class: both DDIM-inverted to that level, a random point on the great circle between them (fraction
-uniform in [0.2, 0.8]) sampled back with DDIM (diffusion generators only). Results (one JSON object per arm and ratio) are appended to bench/results/augment-lowdata.jsonl.
+uniform in [0.2, 0.8]) sampled back with DDIM (diffusion generators only). With `keep` (a fraction) the arm keeps
+only that share of each class's synthetic images, those two cross-fitted recognizers (each trained on the real images
+and the other half of the synthetic ones) give the highest probability of their label.
+
+How the recognizer uses them: --steps (every arm's, real only included), --real-repeat (the real images repeated in
+each mixed set, so batches hold more of them), --recognizer (classify.train options over `recgen augment`'s, as
+key=value pairs joined by '&', e.g. "widths=32,64,128&blocks=1,0,1"; the real-only arms get them too).
+Results (one JSON object per arm and ratio) are appended to bench/results/augment-lowdata.jsonl.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from recgen import generate  # noqa: E402
 from recgen.data import ImageSet, load_dataset  # noqa: E402
 from recgen.loop.augment import (AugmentConfig, _copies, _generator, _recognizer, real_subset,  # noqa: E402
-                                 synthesize, with_real)
+                                 synthesize, train_recognizer, with_real)
 
 
 def between(gen, subset: ImageSet, ratio: float, seed: int, strength: float, guidance: float | None = None,
@@ -68,15 +75,41 @@ def between(gen, subset: ImageSet, ratio: float, seed: int, strength: float, gui
     return ImageSet(np.concatenate(xs), np.concatenate(ys), subset.classes, "synthetic")
 
 
+def keep_confident(syn: ImageSet, subset: ImageSet, cfg: AugmentConfig, keep: float, seed: int, work: Path,
+                   **options) -> ImageSet:
+    """The `keep` share of each class's synthetic images that cross-fitted recognizers find most typical of it."""
+    rng = np.random.default_rng(seed)
+    half = rng.integers(0, 2, len(syn.y)).astype(bool)
+    p = np.zeros(len(syn.y))
+    for k, fold in enumerate((~half, half)):  # trained on the other half: a model's own images score too well
+        other = ImageSet(syn.x[~fold], syn.y[~fold], syn.classes, "synthetic")
+        pr = train_recognizer(with_real(subset, other), cfg, 7 + k, work, **options).predict_proba(syn.x[fold])
+        p[fold] = pr[np.arange(len(pr)), syn.y[fold]]
+    idx = np.concatenate([i[np.argsort(-p[i])][:int(round(keep * len(i)))]
+                          for i in (np.flatnonzero(syn.y == c) for c in range(len(syn.classes)))])
+    idx.sort()
+    return ImageSet(syn.x[idx], syn.y[idx], syn.classes, "synthetic")
+
+
+def parse_options(spec: str, sep: str = ",") -> dict:
+    """'k=v<sep>k=v' with numbers parsed (ints stay ints) and anything else kept as a string."""
+    opts = {}
+    for item in filter(None, spec.split(sep)):
+        k, v = item.split("=", 1)
+        for cast in (int, float, str):
+            try:
+                opts[k.strip()] = cast(v)
+                break
+            except ValueError:
+                pass
+    return opts
+
+
 def parse_arms(spec: str) -> dict[str, dict]:
     arms = {}
     for part in spec.split(";"):
         name, _, kv = part.partition(":")
-        opts = {}
-        for item in filter(None, kv.split(",")):
-            k, v = item.split("=")
-            opts[k] = v if k in ("sampler", "precision") else (int(v) if k == "steps" else float(v))
-        arms[name.strip()] = opts
+        arms[name.strip()] = parse_options(kv)
     return arms
 
 
@@ -93,6 +126,8 @@ def main() -> None:
     ap.add_argument("--arms", default="default:")
     ap.add_argument("--ratios", default="4,16")
     ap.add_argument("--steps", type=int, default=500, help="recognizer optimizer steps")
+    ap.add_argument("--real-repeat", type=int, default=1, help="copies of the real images in each mixed set")
+    ap.add_argument("--recognizer", default="", help="classify.train options, 'k=v&k=v' (see above)")
     ap.add_argument("--recognizer-seeds", type=int, default=3,
                     help="recognizers per arm (paired with as many real-only ones): one is noisy to about a point")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
@@ -118,14 +153,18 @@ def main() -> None:
         sys.exit(f"{a.generator} was not trained on seed {a.seed}'s {len(subset)}-image subset")
     work = Path(tempfile.mkdtemp(prefix="augment-lowdata-"))
     rseeds = [a.seed + 100 * i for i in range(a.recognizer_seeds)]
-    bases = [_recognizer(subset, test, cfg, s, work)["accuracy"] for s in rseeds]
+    rec = parse_options(a.recognizer, "&")
+    bases = [_recognizer(subset, test, cfg, s, work, **rec)["accuracy"] for s in rseeds]
+    real = ImageSet(np.repeat(subset.x, a.real_repeat, 0), np.repeat(subset.y, a.real_repeat), full.classes, "real")
     base = float(np.mean(bases))
     print(f"real only: {base:.4f} ({', '.join(f'{b:.4f}' for b in bases)})", flush=True)
     gen_id = "-".join(Path(a.generator).resolve().parts[-4:])  # names its cached samples
     for name, opts in parse_arms(a.arms).items():
         for r in [float(v) for v in a.ratios.split(",")]:
             t = time.perf_counter()
-            cached = Path(a.cache) / f"{gen_id}-seed{a.seed}-{name}-x{r:g}.npz"
+            keep = opts.pop("keep", None)  # a filter on the samples, not a sampling option
+            key = ",".join(f"{k}={v}" for k, v in sorted(opts.items())) or "default"
+            cached = Path(a.cache) / f"{gen_id}-seed{a.seed}-{key}-x{r:g}.npz"
             if a.cache and cached.exists():
                 z = np.load(cached)
                 syn = ImageSet(z["x"], z["y"], full.classes, "synthetic")
@@ -142,10 +181,14 @@ def main() -> None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(cached, x=syn.x, y=syn.y)
             secs = time.perf_counter() - t
-            accs = [_recognizer(with_real(subset, syn), test, cfg, s, work)["accuracy"] for s in rseeds]
+            if keep is not None:
+                syn = keep_confident(syn, subset, cfg, keep, a.seed, work, **rec)
+                opts["keep"] = keep
+            accs = [_recognizer(with_real(real, syn), test, cfg, s, work, **rec)["accuracy"] for s in rseeds]
             acc = float(np.mean(accs))
             row = {"generator": a.generator, "seed": a.seed, "arm": name, "options": opts, "ratio": r,
-                   "recognizer_steps": a.steps, "real_only": base, "accuracy": acc, "accuracies": accs,
+                   "recognizer_steps": a.steps, "real_repeat": a.real_repeat, "recognizer": rec,
+                   "real_only": base, "accuracy": acc, "accuracies": accs,
                    "gain_points": round(100 * (acc - base), 2), **_copies(syn, subset, test),
                    "sampling_s": round(secs, 1)}
             print(json.dumps(row), flush=True)

@@ -79,16 +79,21 @@ def _save_npz(ds: ImageSet, path: Path) -> Path:
     return path
 
 
-def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, work: Path) -> dict[str, Any]:
+def train_recognizer(train: ImageSet, cfg: AugmentConfig, seed: int, work: Path, **options: Any):
+    """The recognizer every arm trains: CAS_OPTIONS at cfg.steps; `options` override classify.train options."""
     from recgen import classify
     from recgen.loop.judge import CAS_OPTIONS
 
     path = _save_npz(train, work / f"train-{seed}-{len(train)}.npz")
     epochs = epochs_for_steps(cfg.steps, cfg.batch_size, len(train))
-    run = classify.train(**{**CAS_OPTIONS, "data": str(path), "epochs": epochs, "max_steps": cfg.steps,
-                            "batch_size": cfg.batch_size, "seed": seed, "threads": cfg.threads, "device": cfg.device,
-                            "out": str(work), "name": "recognizer"})
-    m = run.evaluate(data=test, write=False)
+    return classify.train(**{**CAS_OPTIONS, "data": str(path), "epochs": epochs, "max_steps": cfg.steps,
+                             "batch_size": cfg.batch_size, "seed": seed, "threads": cfg.threads, "device": cfg.device,
+                             "out": str(work), "name": "recognizer", **options})
+
+
+def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, work: Path,
+                **options: Any) -> dict[str, Any]:
+    m = train_recognizer(train, cfg, seed, work, **options).evaluate(data=test, write=False)
     return {"accuracy": m["accuracy"], "recall": [r["recall"] for r in m["per_class"]]}
 
 
