@@ -123,7 +123,8 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, z_dim), c labels (B,) or text embeddings (B, 384) -> images (B, C, H, W) in [-1, 1]."""
         e = self.cond(c) if self.cond is not None else None
-        h = self.fc(z if e is None else torch.cat([z, e], 1)).view(len(z), self.c0, self.h0, self.w0)  # (B, 4b, H/4, W/4)
+        h = self.fc(z if e is None else torch.cat([z, e], 1))
+        h = h.view(len(z), self.c0, self.h0, self.w0)  # (B, 4b, H/4, W/4)
         h = self.up1(F.relu(self.bn0(h, e)))  # (B, 2b, H/2, W/2)
         return torch.tanh(self.up2(F.relu(self.bn1(h, e))))  # (B, C, H, W)
 
