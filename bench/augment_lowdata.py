@@ -160,30 +160,30 @@ def main() -> None:
     print(f"real only: {base:.4f} ({', '.join(f'{b:.4f}' for b in bases)})", flush=True)
     gen_id = "-".join(Path(a.generator).resolve().parts[-4:])  # names its cached samples
     for name, opts in parse_arms(a.arms).items():
+        keep = opts.get("keep")  # a filter on the samples, not a sampling option
+        sample = {k: v for k, v in opts.items() if k != "keep"}
+        key = ",".join(f"{k}={v}" for k, v in sorted(sample.items())) or "default"  # with gen_id, names them
         for r in [float(v) for v in a.ratios.split(",")]:
             t = time.perf_counter()
-            keep = opts.pop("keep", None)  # a filter on the samples, not a sampling option
-            key = ",".join(f"{k}={v}" for k, v in sorted(opts.items())) or "default"
             cached = Path(a.cache) / f"{gen_id}-seed{a.seed}-{key}-x{r:g}.npz"
             if a.cache and cached.exists():
                 z = np.load(cached)
                 syn = ImageSet(z["x"], z["y"], full.classes, "synthetic")
-            elif "between" in opts:
-                syn = between(gen, subset, r, a.seed, opts["between"], opts.get("guidance"),
-                              opts.get("precision", "fp32"))
-            elif "strength" in opts:  # variations of each real image (SDEdit for diffusion), r per image
-                xs = [gen.sample(int(r), class_=int(c), like=img, seed=a.seed * 1000 + i, **opts)[0]
+            elif "between" in sample:
+                syn = between(gen, subset, r, a.seed, sample["between"], sample.get("guidance"),
+                              sample.get("precision", "fp32"))
+            elif "strength" in sample:  # variations of each real image (SDEdit for diffusion), r per image
+                xs = [gen.sample(int(r), class_=int(c), like=img, seed=a.seed * 1000 + i, **sample)[0]
                       for i, (img, c) in enumerate(zip(subset.x, subset.y))]
                 syn = ImageSet(np.concatenate(xs), np.repeat(subset.y, int(r)), full.classes, "synthetic")
             else:  # from noise, as `recgen augment` samples
-                syn = synthesize(gen, subset, r, list(range(full.num_classes)), a.seed, **opts)
+                syn = synthesize(gen, subset, r, list(range(full.num_classes)), a.seed, **sample)
             if a.cache and not cached.exists():
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(cached, x=syn.x, y=syn.y)
             secs = time.perf_counter() - t
             if keep is not None:
                 syn = keep_confident(syn, subset, cfg, keep, a.seed, work, **rec)
-                opts["keep"] = keep
             accs = [_recognizer(with_real(real, syn), test, cfg, s, work, **rec)["accuracy"] for s in rseeds]
             acc = float(np.mean(accs))
             row = {"generator": a.generator, "seed": a.seed, "arm": name, "options": opts, "ratio": r,
