@@ -120,11 +120,15 @@ class Generator(nn.Module):
         self.up1 = nn.ConvTranspose2d(4 * b, 2 * b, 4, 2, 1)
         self.up2 = nn.ConvTranspose2d(2 * b, cfg.channels, 4, 2, 1)  # straight to pixels, as in DCGAN
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """z (B, z_dim), c labels (B,) or text embeddings (B, 384) -> images (B, C, H, W) in [-1, 1]."""
+    def project(self, z: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Noise and condition -> (first feature map (B, 4b, H/4, W/4), condition embedding or None)."""
         e = self.cond(c) if self.cond is not None else None
         h = self.fc(z if e is None else torch.cat([z, e], 1))
-        h = h.view(len(z), self.c0, self.h0, self.w0)  # (B, 4b, H/4, W/4)
+        return h.view(len(z), self.c0, self.h0, self.w0), e
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, z_dim), c labels (B,) or text embeddings (B, 384) -> images (B, C, H, W) in [-1, 1]."""
+        h, e = self.project(z, c)
         h = self.up1(F.relu(self.bn0(h, e)))  # (B, 2b, H/2, W/2)
         return torch.tanh(self.up2(F.relu(self.bn1(h, e))))  # (B, C, H, W)
 
@@ -141,9 +145,7 @@ class Generator(nn.Module):
         step = chunk if z.device.type == "cpu" else max(1, len(z))
         out = []
         for i in range(0, max(1, len(z)), step):  # an empty batch makes one empty chunk
-            zi, ci = z[i:i + step], None if c is None else c[i:i + step]
-            e = self.cond(ci) if self.cond is not None else None
-            h = self.fc(zi if e is None else torch.cat([zi, e], 1)).view(len(zi), self.c0, self.h0, self.w0)
+            h, e = self.project(z[i:i + step], None if c is None else c[i:i + step])
             h = self.up1(self.bn0.folded(h, e).relu_())
             h = self.bn1.folded(h, e).relu_()
             out.append(torch.tanh(F.pixel_shuffle(F.conv2d(h, w, b, padding=1), 2)))
