@@ -28,6 +28,12 @@ def test_augment_end_to_end(tmp_path):
     assert "Per-class recall" in html and "synthetic near-copies" in html
 
 
+def test_real_only_reference_trains_no_generator(tmp_path):
+    s = run_augment(out=str(tmp_path), **{**TINY, "ratios": "0"})
+    assert [a["ratio"] for a in s["arms"]] == [0.0] and s["best_gain_points"] == 0.0
+    assert not (tmp_path / "augment" / "augment-1" / "work" / "generate").exists()
+
+
 def test_imbalance_reports_minority_recall(tmp_path):
     s = run_augment(out=str(tmp_path), **{**TINY, "real_per_class": 10, "imbalance": 0.2, "minority": "3,8"})
     assert set(s["minority_recall_gain_points"]) == {0.0, 1.0} and "imbalance 0.2 for 3, 8" in s["setting"]

@@ -43,7 +43,7 @@ class AugmentConfig:
     allow_leak: bool = False  # use a --generator trained on more data anyway; results are labelled LEAKY
     guidance: float = 0.0  # the generator's classifier-free guidance when sampling (0 = its run's default)
     precision: str = "fp32"  # the generator's sampling precision: fp32 | bf16 (faster on CPUs with AMX and GPUs)
-    ratios: str = "0,4,16"  # synthetic images per real image of a targeted class (0 = real only)
+    ratios: str = "0,4,16"  # synthetic images per real image of a targeted class (0 = real only; "0" alone trains no generator)
     target_weak: int = 0  # aim synthesis at the k classes with the lowest real-only recall (0 = all classes, or
     #                       the minority classes with --imbalance)
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
@@ -193,6 +193,8 @@ def run_augment(**options: Any) -> dict[str, Any]:
         subset = real_subset(full, cfg, 0 if handed else seed)
         base = _recognizer(subset, test, cfg, seed, work)
         results[0.0].append(base)
+        if ratios == [0.0]:  # a real-only reference (e.g. how much real data a synthetic gain is worth)
+            continue
         gen, leak = handed or _generator(subset, cfg, seed, work)
         leaky |= leak
         targets = list(range(k))
