@@ -22,15 +22,18 @@ uniform in [0.2, 0.8]) sampled back with DDIM (diffusion generators only). With 
 only that share of each class's synthetic images, those two cross-fitted recognizers (each trained on the real images
 and the other half of the synthetic ones) give the highest probability of their label.
 
-How the recognizer uses them: --steps (every arm's, real only included), --real-repeat (the real images repeated in
-each mixed set, so batches hold more of them), --recognizer (classify.train options over `recgen augment`'s, as
-key=value pairs joined by '&', e.g. "widths=32,64,128&blocks=1,0,1"; the real-only arms get them too).
+How the recognizer uses them: --steps (every arm's, real only included), --real-repeat (the real images
+repeated in each mixed set, so batches hold more of them; 0 = synthetic images only), --finetune N (then
+fine-tune each mixed arm's recognizer on the real images only, N steps at --finetune-lr, from its weights),
+--recognizer (classify.train options over `recgen augment`'s, as key=value pairs joined by '&', e.g.
+"widths=32,64,128&blocks=1,0,1"; the real-only arms get them too).
 Results (one JSON object per arm and ratio) are appended to bench/results/augment-lowdata.jsonl.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -127,6 +130,8 @@ def main() -> None:
     ap.add_argument("--ratios", default="4,16")
     ap.add_argument("--steps", type=int, default=500, help="recognizer optimizer steps")
     ap.add_argument("--real-repeat", type=int, default=1, help="copies of the real images in each mixed set")
+    ap.add_argument("--finetune", type=int, default=0, help="real-only steps after each mixed arm (0 = none)")
+    ap.add_argument("--finetune-lr", type=float, default=0.04, help="their peak learning rate (no warmup)")
     ap.add_argument("--recognizer", default="", help="classify.train options, 'k=v&k=v' (see above)")
     ap.add_argument("--recognizer-seeds", type=int, default=3,
                     help="recognizers per arm (paired with as many real-only ones): one is noisy to about a point")
@@ -158,6 +163,15 @@ def main() -> None:
     real = ImageSet(np.repeat(subset.x, a.real_repeat, 0), np.repeat(subset.y, a.real_repeat), full.classes, "real")
     base = float(np.mean(bases))
     print(f"real only: {base:.4f} ({', '.join(f'{b:.4f}' for b in bases)})", flush=True)
+
+    def mixed(train: ImageSet, s: int) -> float:
+        if not a.finetune:
+            return _recognizer(train, test, cfg, s, work, **rec)["accuracy"]
+        first = train_recognizer(train, cfg, s, work, **rec)
+        tuned = train_recognizer(subset, dataclasses.replace(cfg, steps=a.finetune), s, work,
+                                 **{**rec, "init": str(first.path), "lr": a.finetune_lr, "warmup": 0.0})
+        return tuned.evaluate(data=test, write=False)["accuracy"]
+
     gen_id = "-".join(Path(a.generator).resolve().parts[-4:])  # names its cached samples
     for name, opts in parse_arms(a.arms).items():
         keep = opts.get("keep")  # a filter on the samples, not a sampling option
@@ -184,10 +198,11 @@ def main() -> None:
             secs = time.perf_counter() - t
             if keep is not None:
                 syn = keep_confident(syn, subset, cfg, keep, a.seed, work, **rec)
-            accs = [_recognizer(with_real(real, syn), test, cfg, s, work, **rec)["accuracy"] for s in rseeds]
+            accs = [mixed(with_real(real, syn), s) for s in rseeds]
             acc = float(np.mean(accs))
             row = {"generator": a.generator, "seed": a.seed, "arm": name, "options": opts, "ratio": r,
                    "recognizer_steps": a.steps, "real_repeat": a.real_repeat, "recognizer": rec,
+                   **({"finetune": a.finetune, "finetune_lr": a.finetune_lr} if a.finetune else {}),
                    "real_only": base, "accuracy": acc, "accuracies": accs,
                    "gain_points": round(100 * (acc - base), 2), **_copies(syn, subset, test),
                    "sampling_s": round(secs, 1)}

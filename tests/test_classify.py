@@ -41,6 +41,21 @@ def test_reload_gives_same_predictions(cnn_run):
     assert np.allclose(again.predict_proba(imgs), cnn_run.predict_proba(imgs), atol=1e-6)
 
 
+def test_init_fine_tunes_from_another_run(cnn_run, tmp_path):
+    one_step = dict(model="cnn", data="digits", epochs=1, max_steps=1, out=str(tmp_path), **TINY)
+    fresh = classify.train(**one_step, name="fresh").evaluate(write=False)["accuracy"]
+    tuned = classify.train(**one_step, name="tuned", init=str(cnn_run.path), lr=1e-6).evaluate(write=False)
+    # one tiny step from the trained weights keeps their accuracy; one step from scratch is near chance (0.1)
+    assert tuned["accuracy"] > 0.6 and tuned["accuracy"] > fresh + 0.3
+    with pytest.raises(RecgenError, match=r"init: .* another network .*widths \[16, 32\] vs \[16, 64\]"):
+        classify.train(**{**one_step, "widths": "16,64"}, name="other", init=str(cnn_run.path))
+    with pytest.raises(RecgenError, match="not a recgen run directory"):
+        classify.train(**one_step, name="missing", init=str(tmp_path / "nothing"))
+    with pytest.raises(RecgenError, match="init: only a CNN"):
+        classify.train(model="rf", data="digits", out=str(tmp_path), name="rf", init=str(cnn_run.path))
+    assert sorted(p.name for p in (tmp_path / "classify").iterdir()) == ["fresh-1", "tuned-1"]  # errors: none
+
+
 def test_predict_files_folders_globs_and_explain(cnn_run, tmp_path):
     d = tmp_path / "imgs"
     d.mkdir()

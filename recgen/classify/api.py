@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import json
 import time
 import warnings
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class ClassifyConfig(TrainConfig):
     blocks: str = "1,0,1"  # CNN: residual blocks per stage
     dropout: float = 0.0  # CNN: dropout before the classifier head
     channels_last: bool = True  # CNN: NHWC memory layout (measured 1.6x faster training on 2 CPU cores)
+    init: str = ""  # CNN: a classify run whose weights training starts from (fine-tuning; the same network)
     # classical
     features: str = ""  # svm/rf: '+'-joined kmeans hog lbp sobel hist pixels ('' = the model's default set)
     search: bool = False  # svm/rf: hyperparameter search on a subset before the final fit
@@ -358,11 +360,16 @@ def train(**options: Any) -> ClassifierRun:
     if cfg.model not in MODELS:
         raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
     train_set, val, test = load_splits(cfg)
+    init = None
+    if cfg.init:  # checked before a run directory exists
+        if cfg.model != "cnn":
+            raise RecgenError(f"init: only a CNN starts from another run's weights, not {cfg.model}")
+        init = _init_weights(cfg.init, cnn_config(cfg, train_set.shape[0], train_set.num_classes))
     run = Run.create("classify", cfg.name or cfg.model, cfg.out)
     run.write_config("classify", to_dict(cfg), data_fingerprint=train_set.fingerprint(),
                      classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0)
     if cfg.model == "cnn":
-        _fit_cnn(run, cfg, train_set, val, test, resume=False)
+        _fit_cnn(run, cfg, train_set, val, test, resume=False, init=init)
     else:
         _fit_classical(run, cfg, train_set, val)
     result = ClassifierRun(run)
@@ -372,7 +379,7 @@ def train(**options: Any) -> ClassifierRun:
 
 
 def _fit_cnn(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet | None, test: ImageSet | None,
-             resume: bool):
+             resume: bool, init: dict[str, torch.Tensor] | None = None):
     c = train_set.shape[0]
     arch = cnn_config(cfg, c, train_set.num_classes)
     if not resume:
@@ -380,6 +387,8 @@ def _fit_cnn(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet |
                              input_shape=list(train_set.shape))
     torch.manual_seed(cfg.seed)
     net = build_cnn(arch)
+    if init is not None:
+        net.load_state_dict(init)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     device = resolve_device(cfg.device)
@@ -412,6 +421,20 @@ def _fit_classical(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: Imag
         row["val_accuracy"] = round(float((pipe.predict(val.x) == val.y).mean()), 5)
     run.write_metrics([row])
     run.update_config(stopped="completed", train_seconds=round(secs, 2))
+
+
+def _init_weights(path: str, arch: CNNConfig) -> dict[str, torch.Tensor]:
+    """The CNN weights (EMA copy if kept) of classify run `path`, for a run building `arch` to start from."""
+    src = load(path)
+    if src.config.model != "cnn":
+        raise RecgenError(f"init: {path} is a {src.config.model} run; only CNN weights can start training")
+    want = json.loads(json.dumps(dataclasses.asdict(arch)))  # as model.json stores it (tuples become lists)
+    diff = [f"{k} {src.info['args'].get(k)} vs {v}" for k, v in want.items()
+            if k != "dropout" and src.info["args"].get(k) != v]  # dropout holds no weights
+    if diff:
+        raise RecgenError(f"init: {path} holds another network than this run builds ({'; '.join(diff)}); "
+                          "give the same --stem-width, --widths, --blocks, channels and classes")
+    return module_state(src.run.load_weights("best"))
 
 
 def _resume(options: dict[str, Any]) -> ClassifierRun:
