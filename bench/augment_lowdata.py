@@ -160,7 +160,8 @@ def main() -> None:
     rseeds = [a.seed + 100 * i for i in range(a.recognizer_seeds)]
     rec = parse_options(a.recognizer, "&")
     bases = [_recognizer(subset, test, cfg, s, work, **rec)["accuracy"] for s in rseeds]
-    real = ImageSet(np.repeat(subset.x, a.real_repeat, 0), np.repeat(subset.y, a.real_repeat), full.classes, "real")
+    real = ImageSet(np.repeat(subset.x, a.real_repeat, 0), np.repeat(subset.y, a.real_repeat), full.classes,
+                    "real") if a.real_repeat else None  # 0: the arms train on synthetic images only
     base = float(np.mean(bases))
     print(f"real only: {base:.4f} ({', '.join(f'{b:.4f}' for b in bases)})", flush=True)
 
@@ -198,7 +199,7 @@ def main() -> None:
             secs = time.perf_counter() - t
             if keep is not None:
                 syn = keep_confident(syn, subset, cfg, keep, a.seed, work, **rec)
-            accs = [mixed(with_real(real, syn), s) for s in rseeds]
+            accs = [mixed(with_real(real, syn) if real is not None else syn, s) for s in rseeds]
             acc = float(np.mean(accs))
             row = {"generator": a.generator, "seed": a.seed, "arm": name, "options": opts, "ratio": r,
                    "recognizer_steps": a.steps, "real_repeat": a.real_repeat, "recognizer": rec,
