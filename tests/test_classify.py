@@ -49,7 +49,7 @@ def test_init_fine_tunes_from_another_run(cnn_run, tmp_path):
     assert tuned["accuracy"] > 0.6 and tuned["accuracy"] > fresh + 0.3
     with pytest.raises(RecgenError, match=r"init: .* another network .*widths \[16, 32\] vs \[16, 64\]"):
         classify.train(**{**one_step, "widths": "16,64"}, name="other", init=str(cnn_run.path))
-    with pytest.raises(RecgenError, match="not a recgen run directory"):
+    with pytest.raises(RecgenError, match="init: .*nothing: not a recgen run directory"):
         classify.train(**one_step, name="missing", init=str(tmp_path / "nothing"))
     with pytest.raises(RecgenError, match="init: only a CNN"):
         classify.train(model="rf", data="digits", out=str(tmp_path), name="rf", init=str(cnn_run.path))

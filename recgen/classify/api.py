@@ -425,7 +425,10 @@ def _fit_classical(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: Imag
 
 def _init_weights(path: str, arch: CNNConfig) -> dict[str, torch.Tensor]:
     """The CNN weights (EMA copy if kept) of classify run `path`, for a run building `arch` to start from."""
-    src = load(path)
+    try:
+        src = load(path)
+    except RecgenError as e:
+        raise RecgenError(f"init: {e}") from None
     if src.config.model != "cnn":
         raise RecgenError(f"init: {path} is a {src.config.model} run; only CNN weights can start training")
     want = json.loads(json.dumps(dataclasses.asdict(arch)))  # as model.json stores it (tuples become lists)

@@ -43,7 +43,7 @@ class AugmentConfig:
     allow_leak: bool = False  # use a --generator trained on more data anyway; results are labelled LEAKY
     guidance: float = 0.0  # the generator's classifier-free guidance when sampling (0 = its run's default)
     precision: str = "fp32"  # the generator's sampling precision: fp32 | bf16 (faster on CPUs with AMX and GPUs)
-    ratios: str = "0,4,16"  # synthetic images per real one of a targeted class (0: real only)
+    ratios: str = "0,4,16"  # synthetic images per real image of a targeted class (0 = real only)
     target_weak: int = 0  # aim synthesis at the k classes with the lowest real-only recall (0 = all classes, or
     #                       the minority classes with --imbalance)
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
