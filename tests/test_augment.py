@@ -19,6 +19,8 @@ def test_augment_end_to_end(tmp_path):
     assert s["label"] == "clean" and [a["ratio"] for a in s["arms"]] == [0.0, 1.0]
     assert all(0 <= a["accuracy_mean"] <= 1 and len(a["recall_mean"]) == 10 for a in s["arms"])
     assert s["arms"][0]["gain_points"] == 0.0
+    assert s["arms"][1]["accuracy_per_seed"] == [round(s["arms"][1]["accuracy_mean"], 4)]  # one seed
+    assert s["arms"][1]["recall_per_seed"]["0"] == [s["arms"][1]["recall_mean"]["0"]]
     # memorization of the synthetic images against the 40-image real subset, for the synthetic arm only
     assert "copy_rate" not in s["arms"][0] and 0 <= s["arms"][1]["copy_rate"] <= 1
     assert s["arms"][1]["nn_distance_ratio"] > 0

@@ -229,6 +229,8 @@ def _summarize(results: dict[float, list[dict]], classes: list[str], leaky: bool
         acc = np.array([r["accuracy"] for r in rs])
         rec = np.array([r["recall"] for r in rs])
         arms.append({"ratio": ratio, "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
+                     "accuracy_per_seed": acc.round(4).tolist(),
+                     "recall_per_seed": dict(zip(classes, rec.T.round(4).tolist())),
                      "gain_points": float(100 * (acc - base_acc).mean()),
                      "gain_std": float(100 * (acc - base_acc).std()),
                      "recall_mean": dict(zip(classes, rec.mean(0).round(4).tolist())),
