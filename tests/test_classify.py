@@ -47,7 +47,7 @@ def test_init_fine_tunes_from_another_run(cnn_run, tmp_path):
     tuned = classify.train(**one_step, name="tuned", init=str(cnn_run.path), lr=1e-6).evaluate(write=False)
     # one tiny step from the trained weights keeps their accuracy; one step from scratch is near chance (0.1)
     assert tuned["accuracy"] > 0.6 and tuned["accuracy"] > fresh + 0.3
-    with pytest.raises(RecgenError, match=r"init: .* another network .*widths \[16, 32\] vs \[16, 64\]"):
+    with pytest.raises(RecgenError, match=r"init: .* another network .*widths \(16, 32\) vs \(16, 64\)"):
         classify.train(**{**one_step, "widths": "16,64"}, name="other", init=str(cnn_run.path))
     with pytest.raises(RecgenError, match="init: .*nothing: not a recgen run directory"):
         classify.train(**one_step, name="missing", init=str(tmp_path / "nothing"))

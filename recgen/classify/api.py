@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import json
 import time
 import warnings
 from dataclasses import dataclass
@@ -431,9 +430,9 @@ def _init_weights(path: str, arch: CNNConfig) -> dict[str, torch.Tensor]:
         raise RecgenError(f"init: {e}") from None
     if src.config.model != "cnn":
         raise RecgenError(f"init: {path} is a {src.config.model} run; only CNN weights can start training")
-    want = json.loads(json.dumps(dataclasses.asdict(arch)))  # as model.json stores it (tuples become lists)
-    diff = [f"{k} {src.info['args'].get(k)} vs {v}" for k, v in want.items()
-            if k != "dropout" and src.info["args"].get(k) != v]  # dropout holds no weights
+    have = CNNConfig(**src.info["args"])  # as ClassifierRun.model rebuilds it
+    diff = [f"{f.name} {getattr(have, f.name)} vs {getattr(arch, f.name)}" for f in dataclasses.fields(arch)
+            if f.name != "dropout" and getattr(have, f.name) != getattr(arch, f.name)]  # dropout holds no weights
     if diff:
         raise RecgenError(f"init: {path} holds another network than this run builds ({'; '.join(diff)}); "
                           "give the same --stem-width, --widths, --blocks, channels and classes")
