@@ -432,7 +432,8 @@ def _init_weights(path: str, arch: CNNConfig) -> dict[str, torch.Tensor]:
         raise RecgenError(f"init: {path} is a {src.config.model} run; only CNN weights can start training")
     have = CNNConfig(**src.info["args"])  # as ClassifierRun.model rebuilds it
     diff = [f"{f.name} {getattr(have, f.name)} vs {getattr(arch, f.name)}" for f in dataclasses.fields(arch)
-            if f.name != "dropout" and getattr(have, f.name) != getattr(arch, f.name)]  # dropout holds no weights
+            if f.name != "dropout"  # it holds no weights
+            and getattr(have, f.name) != getattr(arch, f.name)]
     if diff:
         raise RecgenError(f"init: {path} holds another network than this run builds ({'; '.join(diff)}); "
                           "give the same --stem-width, --widths, --blocks, channels and classes")
