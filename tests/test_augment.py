@@ -36,6 +36,15 @@ def test_real_only_reference_trains_no_generator(tmp_path):
     assert not (tmp_path / "augment" / "augment-1" / "work" / "generate").exists()
 
 
+def test_recognizer_augment_reaches_every_recognizer(tmp_path):
+    run_augment(out=str(tmp_path), **{**TINY, "ratios": "0", "seeds": 2, "recognizer_augment": "flip+erase"})
+    recognizers = sorted((tmp_path / "augment" / "augment-1" / "work" / "classify").iterdir())
+    assert len(recognizers) == 2 and all(Run(r).config["options"]["augment"] == "flip+erase" for r in recognizers)
+    with pytest.raises(RecgenError, match="recognizer_augment: unknown 'warp'"):  # before any run folder
+        run_augment(out=str(tmp_path / "bad"), **{**TINY, "recognizer_augment": "flip+warp"})
+    assert not (tmp_path / "bad").exists()
+
+
 def test_imbalance_reports_minority_recall(tmp_path):
     s = run_augment(out=str(tmp_path), **{**TINY, "real_per_class": 10, "imbalance": 0.2, "minority": "3,8"})
     assert set(s["minority_recall_gain_points"]) == {0.0, 1.0} and "imbalance 0.2 for 3, 8" in s["setting"]

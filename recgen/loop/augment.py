@@ -19,6 +19,7 @@ import numpy as np
 from recgen import plots
 from recgen.config import from_dict, to_dict
 from recgen.data import ImageSet, load_dataset
+from recgen.data.transforms import build_augment
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
 from recgen.runs import Run
@@ -48,6 +49,9 @@ class AugmentConfig:
     #                       the minority classes with --imbalance)
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
     steps: int = 500  # recognizer optimizer steps, the same for every arm
+    # flip+crop+erase at 1,500 steps is the best real-only recognizer measured at 10 real images per class (+1.8
+    # points), and the synthetic images gain less over it (docs/BENCHMARKS.md, "The augmentation loop")
+    recognizer_augment: str = "flip+crop"  # the recognizers' training augmentations ('+'-joined, as classify's)
     batch_size: int = 64  # recognizer batch size
     threads: int = 0  # torch threads (0 = default)
     device: str = "auto"  # auto | cpu | cuda
@@ -80,15 +84,17 @@ def _save_npz(ds: ImageSet, path: Path) -> Path:
 
 
 def train_recognizer(train: ImageSet, cfg: AugmentConfig, seed: int, work: Path, **options: Any):
-    """The recognizer every arm trains: CAS_OPTIONS at cfg.steps; `options` override classify.train options."""
+    """The recognizer every arm trains: CAS_OPTIONS at cfg.steps with cfg.recognizer_augment; `options` override
+    classify.train options."""
     from recgen import classify
     from recgen.loop.judge import CAS_OPTIONS
 
     path = _save_npz(train, work / f"train-{seed}-{len(train)}.npz")
     epochs = epochs_for_steps(cfg.steps, cfg.batch_size, len(train))
     return classify.train(**{**CAS_OPTIONS, "data": str(path), "epochs": epochs, "max_steps": cfg.steps,
-                             "batch_size": cfg.batch_size, "seed": seed, "threads": cfg.threads, "device": cfg.device,
-                             "out": str(work), "name": "recognizer", **options})
+                             "batch_size": cfg.batch_size, "augment": cfg.recognizer_augment, "seed": seed,
+                             "threads": cfg.threads, "device": cfg.device, "out": str(work), "name": "recognizer",
+                             **options})
 
 
 def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, work: Path,
@@ -175,6 +181,10 @@ def run_augment(**options: Any) -> dict[str, Any]:
                                    augment_p=cfg.generator_augment_p))
         except RecgenError as e:
             raise RecgenError(f"generator_{e}") from None
+    try:
+        build_augment(cfg.recognizer_augment)
+    except RecgenError as e:
+        raise RecgenError(f"recognizer_{e}") from None
     full = load_dataset(cfg.data, "train", cfg.data_dir or None)
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, full.x.shape[1], full.x.shape[-1])
     run = Run.create("augment", cfg.name, cfg.out)
