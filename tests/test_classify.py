@@ -172,6 +172,12 @@ def test_cli_bad_input_is_one_line_exit_2(args, message):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_bad_augment_leaves_no_run(tmp_path):
+    with pytest.raises(RecgenError, match="augment: unknown 'blur'"):
+        classify.train(data="digits", augment="flip+blur", epochs=1, out=str(tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists()
+
+
 def test_cli_unknown_option_suggests():
     r = run_cli("classify", "train", "--batch-sise", "3")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1

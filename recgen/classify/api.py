@@ -74,6 +74,7 @@ class ClassifyConfig(TrainConfig):
     def __post_init__(self):
         super().__post_init__()
         self.tta = check_tta(self.tta)
+        build_augment(self.augment)  # an unknown name fails here, before a run directory exists
         if not self.features and self.model in ("svm", "rf"):  # recorded resolved in config.yaml
             from recgen.classify.classical import DEFAULT_FEATURES
 

@@ -18,8 +18,7 @@ import numpy as np
 
 from recgen import plots
 from recgen.config import from_dict, to_dict
-from recgen.data import ImageSet, load_dataset
-from recgen.data.transforms import build_augment
+from recgen.data import ImageSet, build_augment, load_dataset
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
 from recgen.runs import Run
