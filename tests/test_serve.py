@@ -1,4 +1,4 @@
-"""REST API over real runs: predictions, samples, and 4xx for user mistakes."""
+"""REST API over real runs: predictions, samples, detections, restorations, and 4xx for user mistakes."""
 
 import base64
 import io
@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from recgen import classify, generate
+from recgen import classify, detect, generate, restore
 from recgen.serve.app import create_app
 
 
@@ -18,6 +18,11 @@ def client(tmp_path_factory):
     classify.train(model="cnn", data="digits", epochs=1, limit=20, stem_width=8, widths="16,32", blocks="0,1",
                    threads=1, out=str(root))
     generate.train(model="vae", data="digits", epochs=1, max_steps=3, base=8, latent_dim=4, threads=1, out=str(root))
+    detect.train(data="digits", canvas=64, min_size=16, max_size=32, train_scenes=32, test_scenes=8, epochs=1,
+                 widths="8,16,16,24", blocks="0,1,0,0", neck=16, batch_size=16, threads=1, out=str(root),
+                 score_threshold=0.0, max_detections=5)  # an untrained net still returns boxes to check
+    restore.train(task="inpaint", data="digits", epochs=1, max_steps=10, batch_size=32, widths="8,16,16",
+                  limit=30, threads=1, out=str(root))
     return TestClient(create_app(root))
 
 
@@ -27,10 +32,15 @@ def png(arr):
     return buf.getvalue()
 
 
+def upload(run, name="a.png", data=png(np.full((28, 28), 128, np.uint8)), **params):
+    return dict(params={"run": run, **params}, files=[("files", (name, data, "image/png"))])
+
+
 def test_health_runs_and_ui(client):
     assert client.get("/api/health").json()["status"] == "ok"
     runs = {r["run"]: r["task"] for r in client.get("/api/runs").json()}
-    assert runs == {"classify/cnn-1": "classify", "generate/vae-1": "generate"}
+    assert runs == {"classify/cnn-1": "classify", "generate/vae-1": "generate",
+                    "detect/centernet-1": "detect", "restore/inpaint-1": "restore"}
     assert "<h1>recgen</h1>" in client.get("/").text
 
 
@@ -51,16 +61,83 @@ def test_generate_sample_is_seeded(client):
     assert im.size == (8 * 28, 2 * 28)
 
 
+def decode(b64):
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
+
+
+def test_detect_predict_in_each_images_own_pixels(client):
+    """The API finds what the library finds, with boxes in each upload's own pixels and the drawing beside."""
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (64, 64), np.uint8), rng.integers(0, 255, (50, 90, 3), np.uint8)]
+    files = [("files", (name, png(im), "image/png")) for name, im in zip(["scene.png", "wide.png"], images)]
+    r = client.post("/api/detect/predict", params={"run": "detect/centernet-1", "min_score": 0}, files=files)
+    assert r.status_code == 200
+    res = r.json()
+    assert [(x["input"], x["width"], x["height"]) for x in res] == [("scene.png", 64, 64),
+                                                                     ("wide.png", 90, 50)]
+    run = detect.load(client.app.state.root / "detect/centernet-1")
+    for got, im in zip(res, images):
+        want = run.predict(im[None] if im.ndim == 3 else im[None, ..., None], min_score=0.0, draw=False)[0]
+        assert len(got["detections"]) == 5 and got["detections"] == want["detections"]
+        w, h = got["width"], got["height"]
+        boxes = [d["box"] for d in got["detections"]]
+        assert all(0 <= x1 <= x2 <= w and 0 <= y1 <= y2 <= h for x1, y1, x2, y2 in boxes)
+        assert decode(got["drawing_png_base64"]).shape[-1] == 3  # the image drawn with its boxes
+
+
+def test_restore_matches_the_cli_path(client, tmp_path):
+    """The API restores as `recgen restore inpaint --simulate` does, baselines and scores included."""
+    x = np.asarray(load_digits_image())
+    (tmp_path / "in.png").write_bytes(png(x))
+    files = [("files", ("seven.png", png(x), "image/png"))]
+    r = client.post("/api/restore/inpaint", params={"run": "restore/inpaint-1", "simulate": True, "seed": 3},
+                    files=files)
+    assert r.status_code == 200
+    res = r.json()
+    ref = restore.restore_files(str(client.app.state.root / "restore/inpaint-1"), "inpaint",
+                                [str(tmp_path / "in.png")], tmp_path / "out", simulate=True, seed=3)
+    assert res["per_image"][0]["recgen_psnr"] == ref["per_image"][0]["recgen_psnr"]
+    assert res["per_image"][0]["input"] == "seven.png" and res["mean"] == ref["mean"]
+    img = res["images"][0]
+    assert set(img) == {"input"} | {f"{m}_png_base64" for m in ref["images"]}  # recgen and every baseline
+    want = np.asarray(Image.open(ref["images"]["recgen"][0]))
+    assert np.array_equal(decode(img["recgen_png_base64"]), want)
+    assert decode(res["grid_png_base64"]).ndim >= 2
+
+
+def test_restore_with_an_uploaded_mask(client):
+    x = np.asarray(load_digits_image())
+    m = np.zeros_like(x)
+    m[:, :4] = 255  # the left four columns are missing
+    r = client.post("/api/restore/inpaint", params={"run": "restore/inpaint-1", "baselines": False},
+                    files=[("files", ("a.png", png(x), "image/png")),
+                           ("mask", ("m.png", png(m), "image/png"))])
+    assert r.status_code == 200
+    res = r.json()
+    assert "recgen_psnr" not in res["per_image"][0]  # no ground truth for a user's own mask
+    assert list(res["images"][0]) == ["input", "recgen_png_base64"]
+    assert decode(res["images"][0]["recgen_png_base64"]).shape[:2] == x.shape
+
+
+def load_digits_image():
+    from recgen.data import load_dataset
+
+    return load_dataset("digits", "test").x[0, ..., 0]
+
+
 @pytest.mark.parametrize("method,url,kw,code,text", [
-    ("post", "/api/classify/predict", dict(params={"run": "nope/x-1"},
-                                            files=[("files", ("a.png", b"x", "image/png"))]), 404, "no run"),
-    ("post", "/api/classify/predict", dict(params={"run": "../../etc"},
-                                            files=[("files", ("a.png", b"x", "image/png"))]), 400, "outside"),
-    ("post", "/api/classify/predict", dict(params={"run": "classify/cnn-1"},
-                                            files=[("files", ("a.png", b"not an image", "image/png"))]), 400,
-     "not a readable image"),
+    ("post", "/api/classify/predict", upload("nope/x-1", data=b"x"), 404, "no run"),
+    ("post", "/api/classify/predict", upload("../../etc", data=b"x"), 400, "outside"),
+    ("post", "/api/classify/predict", upload("classify/cnn-1", data=b"not an image"), 400, "not a readable image"),
     ("post", "/api/generate/sample", dict(json={"run": "generate/vae-1", "class": "cat"}), 400, "unknown class"),
     ("post", "/api/generate/sample", dict(json={"run": "generate/vae-1", "n": 0}), 422, ""),
+    ("post", "/api/generate/sample", dict(json={"run": "classify/cnn-1"}), 400, "classify"),
+    ("post", "/api/detect/predict", upload("classify/cnn-1"), 400, "classify"),
+    ("post", "/api/detect/predict", upload("detect/centernet-1", name="bad.png", data=b"x"), 400, "bad.png"),
+    ("post", "/api/restore/sharpen", upload("restore/inpaint-1"), 422, ""),
+    ("post", "/api/restore/inpaint", upload("classify/cnn-1"), 400, "cannot restore"),
+    ("post", "/api/restore/denoise", upload("restore/inpaint-1"), 400, "trained to inpaint"),
+    ("post", "/api/restore/inpaint", upload("restore/inpaint-1", mask_kind="blob"), 400, "mask kind"),
 ])
 def test_user_mistakes_are_4xx(client, method, url, kw, code, text):
     r = getattr(client, method)(url, **kw)

@@ -1,15 +1,20 @@
 """`recgen serve`: the REST API and a small web UI over the run directories under one root.
 
-Routes use the CLI's task words and modes: /api/runs, /api/classify/predict, /api/generate/sample. Run paths are
-resolved inside the root only; user mistakes come back as HTTP 4xx with a one-line `detail`.
+Routes use the CLI's task words and modes: /api/runs, /api/classify/predict, /api/generate/sample,
+/api/detect/predict and /api/restore/{inpaint,denoise,superres}, with the CLI's option names as parameters.
+Run paths are resolved inside the root only; user mistakes come back as HTTP 4xx with a one-line `detail`. The
+routes are plain functions, so FastAPI runs the model work in its thread pool instead of on the event loop.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Query, UploadFile
@@ -49,12 +54,45 @@ def _png(images: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _file_b64(path: str | Path) -> str:
+    return base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def _uploads(files: list[UploadFile], folder: Path) -> list[tuple[str, Path]]:
+    """Each upload checked (size, readable image) and saved in `folder` -> (name the user gave, saved path).
+    Saved names keep the suffix (read_image goes by it) and a counter: two uploads named alike both count."""
+    from recgen.data import read_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, f in enumerate(files):
+        name = f.filename or f"#{i}"
+        data = f.file.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"{name}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60] or "image"
+        path = folder / f"{i:03d}-{stem}{Path(name).suffix.lower() or '.img'}"
+        path.write_bytes(data)
+        try:
+            read_image(path)
+        except RecgenError as e:
+            raise HTTPException(400, str(e).replace(str(path), name)) from None
+        out.append((name, path))
+    return out
+
+
 def create_app(root: str | Path = "runs") -> FastAPI:
     root = Path(root).resolve()
     app = FastAPI(title="recgen", version=recgen.__version__,
                   description="Image recognition and generation: the REST face of the `recgen` command.")
+    app.state.root = root
 
-    def locate(run: str, task: str) -> Path:
+    def bad(e: RecgenError) -> HTTPException:
+        """A user mistake as a 400, with run paths relative to the root (the server's folders are its own)."""
+        return HTTPException(400, str(e).replace(f"{root}/", ""))
+
+    def locate(run: str) -> Path:
+        """A run folder inside the root (the task's own loader checks its task: a wrong one is a 400)."""
         p = (root / run).resolve()
         if root not in p.parents and p != root:
             raise HTTPException(400, f"run {run!r} lies outside the runs root")
@@ -74,6 +112,18 @@ def create_app(root: str | Path = "runs") -> FastAPI:
         from recgen import generate
 
         return generate.load(path)
+
+    @lru_cache(maxsize=4)
+    def detector(path: str):
+        from recgen import detect
+
+        return detect.load(path)
+
+    @lru_cache(maxsize=4)
+    def restorer(path: str):
+        from recgen import restore
+
+        return restore.load(path)
 
     @app.get("/api/health")
     def health():
@@ -97,55 +147,85 @@ def create_app(root: str | Path = "runs") -> FastAPI:
         return out
 
     @app.post("/api/classify/predict")
-    async def classify_predict(run: str = Query(...), topk: int = Query(3, ge=1, le=100),
-                               files: list[UploadFile] = File(...)):
-        path = locate(run, "classify")
-        images, names = [], []
-        for f in files:
-            data = await f.read(MAX_UPLOAD_BYTES + 1)
-            if len(data) > MAX_UPLOAD_BYTES:
-                raise HTTPException(413, f"{f.filename}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
-            try:
-                images.append(_decode(data, f.filename or "upload"))
-            except RecgenError as e:
-                raise HTTPException(400, str(e)) from None
-            names.append(f.filename or f"#{len(names)}")
+    def classify_predict(run: str = Query(...), topk: int = Query(3, ge=1, le=100),
+                         files: list[UploadFile] = File(...)):
+        path = locate(run)
+        from recgen.data import read_image
+
+        with tempfile.TemporaryDirectory() as tmp:
+            saved = _uploads(files, Path(tmp))
+            images = [read_image(p) for _, p in saved]
         try:
             clf = classifier(str(path))
             x = np.stack([clf.prepare(im[None])[0] for im in images])
             results = clf.predict(x, topk=topk)
         except RecgenError as e:
-            raise HTTPException(400, str(e)) from None
-        for r, name in zip(results, names):
+            raise bad(e) from None
+        for r, (name, _) in zip(results, saved):
             r["input"] = name
         return results
 
     @app.post("/api/generate/sample")
     def generate_sample(req: SampleRequest):
-        path = locate(req.run, "generate")
+        path = locate(req.run)
         try:
             x, y = generator(str(path)).sample(req.n, class_=req.class_, prompt=req.prompt, seed=req.seed,
                                                sampler=req.sampler, steps=req.steps, guidance=req.guidance)
         except RecgenError as e:
-            raise HTTPException(400, str(e)) from None
+            raise bad(e) from None
         return {"n": len(x), "labels": None if y is None else y.tolist(), "grid_png_base64": _png(x)}
+
+    @app.post("/api/detect/predict")
+    def detect_predict(run: str = Query(...), min_score: float = Query(0.3, ge=0.0, le=1.0),
+                       files: list[UploadFile] = File(...)):
+        """Boxes in each image's own pixels, and the image drawn with them (base64 PNG)."""
+        path = locate(run)
+        with tempfile.TemporaryDirectory() as tmp:
+            saved = _uploads(files, Path(tmp))
+            try:
+                results = detector(str(path)).predict([str(p) for _, p in saved], min_score=min_score,
+                                                      out=Path(tmp) / "drawn")
+            except RecgenError as e:
+                raise bad(e) from None
+            for r, (name, _) in zip(results, saved):
+                r["input"] = name
+                r["drawing_png_base64"] = _file_b64(r.pop("drawing"))
+        return results
+
+    @app.post("/api/restore/{task}")
+    def restore_images(task: Literal["inpaint", "denoise", "superres"], run: str = Query(...),
+                       files: list[UploadFile] = File(...), mask: UploadFile | None = File(None),
+                       mask_kind: str = Query("box"), ratio: float = Query(0.25), sigma: float = Query(0.0),
+                       scale: int = Query(2), simulate: bool = Query(False), method: str = Query("auto"),
+                       steps: int = Query(0, ge=0, le=1000), seed: int = 0, baselines: bool = Query(True)):
+        """`recgen restore TASK` on the uploads (options as on the CLI): per image the restored PNG (and each
+        classical baseline's), PSNR/SSIM where the ground truth is known (`simulate`, drawn masks), a grid."""
+        path = locate(run)
+        with tempfile.TemporaryDirectory() as tmp:
+            saved = _uploads(files, Path(tmp))
+            mask_path = str(_uploads([mask], Path(tmp) / "mask")[0][1]) if mask is not None else None
+            from recgen.restore.files import restore_files
+
+            try:
+                s = restore_files(restorer(str(path)), task, [str(p) for _, p in saved], Path(tmp) / "out",
+                                  mask=mask_path, mask_kind=mask_kind, ratio=ratio, sigma=sigma, scale=scale,
+                                  simulate=simulate, method=method, steps=steps, seed=seed,
+                                  baselines=baselines)
+            except RecgenError as e:
+                raise bad(e) from None
+            images = [{"input": name, **{f"{m}_png_base64": _file_b64(paths[i])
+                                         for m, paths in s["images"].items()}}
+                      for i, (name, _) in enumerate(saved)]
+            grid = _file_b64(s["grid"]) if s["grid"] else None
+        rows = [{**r, "input": name} for r, (name, _) in zip(s["per_image"], saved)]
+        return {"task": task, "model": s["model"], "n": s["n"], "per_image": rows, "mean": s.get("mean"),
+                "images": images, "grid_png_base64": grid}
 
     @app.get("/", response_class=HTMLResponse)
     def ui():
         return PAGE
 
     return app
-
-
-def _decode(data: bytes, name: str) -> np.ndarray:
-    import tempfile
-
-    from recgen.data import read_image
-
-    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix or ".img") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        return read_image(Path(tmp.name))
 
 
 PAGE = """<!doctype html><html><head><meta charset=utf-8><title>recgen</title>
@@ -161,18 +241,50 @@ input,select{margin-left:.5em}pre{background:#f6f6f6;padding:.5em;white-space:pr
 <label>prompt <input id=gprompt placeholder="a pair of running shoes"></label>
 <label>n <input id=gn type=number value=16 min=1 max=256></label><label>seed <input id=gseed type=number value=0></label>
 <button id=ggo>sample</button><pre id=gout></pre><img id=gimg width=448></section>
+<section><h2>Detect</h2>
+<label>run <select id=drun></select></label>
+<label>images <input type=file id=dfiles multiple accept="image/*"></label>
+<label>min score <input id=dmin type=number value=0.3 min=0 max=1 step=0.05></label>
+<button id=dgo>detect</button><pre id=dout></pre><div id=dimgs></div></section>
+<section><h2>Restore</h2>
+<label>run <select id=rrun></select></label>
+<label>task <select id=rtask><option>inpaint<option>denoise<option>superres</select></label>
+<label>images <input type=file id=rfiles multiple accept="image/*"></label>
+<label>mask (inpaint; white = missing; else a drawn box) <input type=file id=rmask accept="image/*"></label>
+<label>noise std (denoise; 0 = estimate) <input id=rsigma type=number value=0 min=0 max=1 step=0.05></label>
+<label>scale (superres) <input id=rscale type=number value=2 min=2 max=4></label>
+<label>inputs are clean: corrupt, then score <input id=rsim type=checkbox></label>
+<button id=rgo>restore</button><pre id=rout></pre><img id=rimg width=448></section>
 <script>
+const $=id=>document.getElementById(id);
 async function runs(){const r=await (await fetch('/api/runs')).json();
- for(const [sel,task] of [['crun','classify'],['grun','generate']]){const s=document.getElementById(sel);s.innerHTML='';
-  r.filter(x=>x.task===task).forEach(x=>{const o=document.createElement('option');o.value=o.textContent=x.run;s.appendChild(o)})}}
-document.getElementById('cgo').onclick=async()=>{const fd=new FormData();
- for(const f of document.getElementById('cfiles').files) fd.append('files',f);
- const run=encodeURIComponent(document.getElementById('crun').value);
- const r=await fetch('/api/classify/predict?run='+run,{method:'POST',body:fd});
- document.getElementById('cout').textContent=JSON.stringify(await r.json(),null,1)};
-document.getElementById('ggo').onclick=async()=>{const v=id=>document.getElementById(id).value;
- const body={run:v('grun'),n:+v('gn'),seed:+v('gseed')};if(v('gclass'))body['class']=v('gclass');if(v('gprompt'))body.prompt=v('gprompt');
- const r=await fetch('/api/generate/sample',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify(body)});
- const j=await r.json();document.getElementById('gout').textContent=r.ok?'labels: '+JSON.stringify(j.labels):j.detail;
- if(r.ok)document.getElementById('gimg').src='data:image/png;base64,'+j.grid_png_base64};
+ const pick={crun:x=>x.task==='classify',grun:x=>x.task==='generate',drun:x=>x.task==='detect',
+  rrun:x=>x.task==='restore'||(x.task==='generate'&&x.model==='diffusion')};
+ for(const [sel,f] of Object.entries(pick)){const s=$(sel);s.innerHTML='';
+  r.filter(f).forEach(x=>{const o=document.createElement('option');o.value=o.textContent=x.run;
+   s.appendChild(o)})}}
+function form(id){const fd=new FormData();for(const f of $(id).files) fd.append('files',f);return fd}
+async function post(url,fd){const r=await fetch(url,{method:'POST',body:fd});return [r.ok,await r.json()]}
+$('cgo').onclick=async()=>{const q=new URLSearchParams({run:$('crun').value});
+ const [ok,j]=await post('/api/classify/predict?'+q,form('cfiles'));
+ $('cout').textContent=ok?JSON.stringify(j,null,1):j.detail};
+$('ggo').onclick=async()=>{const body={run:$('grun').value,n:+$('gn').value,seed:+$('gseed').value};
+ if($('gclass').value)body['class']=$('gclass').value;if($('gprompt').value)body.prompt=$('gprompt').value;
+ const r=await fetch('/api/generate/sample',
+  {method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify(body)});
+ const j=await r.json();$('gout').textContent=r.ok?'labels: '+JSON.stringify(j.labels):j.detail;
+ if(r.ok)$('gimg').src='data:image/png;base64,'+j.grid_png_base64};
+$('dgo').onclick=async()=>{const q=new URLSearchParams({run:$('drun').value,min_score:$('dmin').value});
+ const [ok,j]=await post('/api/detect/predict?'+q,form('dfiles'));$('dimgs').innerHTML='';
+ if(!ok){$('dout').textContent=j.detail;return}
+ $('dout').textContent=j.map(r=>r.input+': '+r.detections.map(d=>d.class+' '+d.score).join(', ')).join('\\n');
+ for(const r of j){const im=document.createElement('img');im.width=300;
+  im.src='data:image/png;base64,'+r.drawing_png_base64;$('dimgs').appendChild(im)}};
+$('rgo').onclick=async()=>{const fd=form('rfiles');
+ if($('rmask').files.length)fd.append('mask',$('rmask').files[0]);
+ const q=new URLSearchParams({run:$('rrun').value,sigma:$('rsigma').value,scale:$('rscale').value,
+  simulate:$('rsim').checked});
+ const [ok,j]=await post('/api/restore/'+$('rtask').value+'?'+q,fd);
+ $('rout').textContent=ok?j.model+(j.mean?'\\n'+JSON.stringify(j.mean):''):j.detail;
+ $('rimg').src=ok&&j.grid_png_base64?'data:image/png;base64,'+j.grid_png_base64:''};
 runs();</script></body></html>"""
