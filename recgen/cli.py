@@ -437,15 +437,19 @@ def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] =
 def export_cmd(run: str, format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
                out: Annotated[str, typer.Option(help="output file (default RUN/model.onnx)")] = "",
                json_: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
-    """Export a classifier to ONNX, with a parity check against PyTorch (onnxruntime, real images)."""
+    """Export a classifier CNN or a CenterNet detector (decoding included) to ONNX, with a parity check against
+    PyTorch (onnxruntime, real images)."""
     from recgen.export import export
 
     info = export(run, format, out or None)
     if json_:
         emit(info, True)
         return
-    typer.echo(f"{info['onnx']}: parity max |diff| {info['parity_max_abs_diff']:.2e}, top-1 agreement "
-               f"{info['parity_top1_agreement']:.4f} on {info['parity_images']} images")
+    agree = {k: v for k, v in info.items() if k.endswith("agreement")}
+    typer.echo(f"{info['onnx']}: parity max |diff| {info['parity_max_abs_diff']:.2e}, "
+               + ", ".join(f"{k.removeprefix('parity_').replace('_', ' ')} {v:.4f}" for k, v in agree.items())
+               + f" on {info['parity_images']} images")
+    typer.echo(f"  in: {info['input']}\n  out: {info['output']}")
 
 
 @app.command("bench")

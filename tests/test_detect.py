@@ -10,12 +10,14 @@ from typer.testing import CliRunner
 
 from conftest import run_cli
 from recgen import detect
+from recgen.detect.api import load_test
 from recgen.detect.augment import augment
 from recgen.detect.boxes import nms, tight_box
 from recgen.detect.centernet import CenterNetConfig, decode, encode
 from recgen.detect.cli import detect_app
 from recgen.detect.coco import DetectionSet, read_coco
 from recgen.errors import RecgenError
+from recgen.export import export
 
 SCENES = dict(data="digits", canvas=64, min_size=16, max_size=32, train_scenes=48, test_scenes=12)
 TINY = dict(SCENES, widths="8,16,16,24", blocks="0,1,0,0", neck=16, batch_size=16, epochs=2, threads=1,
@@ -180,6 +182,30 @@ def test_tiny_detector_trains_saves_loads_predicts(tiny_run, tmp_path):
                    for d in r["detections"])
 
 
+def test_export_onnx_decodes_like_predict(tmp_path):
+    """The exported graph (network + decoding) gives the detector's own detections above its threshold."""
+    import onnxruntime as ort
+
+    # 60 steps (2 s): enough for peaks that clear the default threshold and no longer tie with their neighbours
+    run = detect.train(out=str(tmp_path), **{**TINY, "epochs": 30})
+    r = run_cli("export", run.path, "--out", tmp_path / "d.onnx", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["task"] == "detect" and info["parity_detections"] > 0
+    assert info["parity_detection_agreement"] == 1.0 and info["parity_exact_box_share"] == 1.0
+    images = load_test(run.config).images[:6]
+    boxes, scores, labels = ort.InferenceSession(str(tmp_path / "d.onnx")).run(
+        None, {"images": images.transpose(0, 3, 1, 2).astype(np.float32) / 255})
+    assert boxes.shape == (6, 100, 4) and scores.shape == labels.shape == (6, 100) and labels.dtype == np.int64
+    found = 0
+    for i, (b, s, lab) in enumerate(run.detect(images)):
+        keep = scores[i] >= info["score_threshold"]
+        assert np.array_equal(labels[i][keep], lab) and np.allclose(scores[i][keep], s, atol=1e-5)
+        assert np.allclose(boxes[i][keep], b, atol=1e-3)
+        found += len(s)
+    assert found > 0
+
+
 def test_resume_is_exact(tiny_run, tmp_path):
     part = detect.train(out=str(tmp_path), max_steps=3, **TINY)  # 2 steps per epoch: stops inside epoch 2
     assert part.run.config["stopped"] == "max_steps"
@@ -196,6 +222,8 @@ def test_classical_baseline_finds_objects_on_plain_scenes(tmp_path):
     m = json.loads((run.path / "eval-test.json").read_text())
     assert m["map50"] > 0.3 and (run.path / "weights" / "classical.safetensors").is_file()
     assert detect.load(run.path).evaluate(write=False)["map"] == pytest.approx(m["map"])
+    with pytest.raises(RecgenError, match="only CenterNet detectors export"):
+        export(str(run.path))
 
 
 # ----------------------------------------------------------------------------------------------------------- CLI

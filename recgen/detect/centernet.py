@@ -161,10 +161,11 @@ def centernet_loss(heat_logits: torch.Tensor, cls_logits: torch.Tensor, dist: to
 
 # ---------------------------------------------------------------------------------------------------- inference
 @torch.no_grad()
-def decode(heat_logits: torch.Tensor, cls_logits: torch.Tensor, dist: torch.Tensor, stride: int, top_k: int = 100,
-           threshold: float = 0.01) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Per image: boxes (n, 4) xyxy in input pixels, scores (n,), labels (n,): the top_k (peak, class) pairs by
-    objectness x class probability."""
+def decode_dense(heat_logits: torch.Tensor, cls_logits: torch.Tensor, dist: torch.Tensor, stride: int,
+                 top_k: int = 100) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Boxes (B, top_k, 4) xyxy in input pixels, scores (B, top_k), labels (B, top_k): the top_k (peak, class)
+    pairs by objectness x class probability, best first. Batched tensors only, so it exports to ONNX with the
+    network (`recgen export` on a detect run)."""
     b, k, h, w = cls_logits.shape
     heat = heat_logits.sigmoid()
     peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat)  # a cell survives only if it is its 3x3 maximum
@@ -175,9 +176,13 @@ def decode(heat_logits: torch.Tensor, cls_logits: torch.Tensor, dist: torch.Tens
     labels, cell = idx % k, cell.gather(1, idx // k)
     boxes = decode_boxes(dist.clamp_min(0), stride).reshape(b, 4, h * w)
     boxes = boxes.gather(2, cell[:, None].expand(-1, 4, -1)).transpose(1, 2)  # (B, top_k, 4)
-    boxes = boxes.clamp(0, max(h, w) * stride)
-    out = []
-    for i in range(b):
-        keep = scores[i] >= threshold
-        out.append((boxes[i][keep], scores[i][keep], labels[i][keep]))
-    return out
+    return boxes.clamp(0, max(h, w) * stride), scores, labels
+
+
+def decode(heat_logits: torch.Tensor, cls_logits: torch.Tensor, dist: torch.Tensor, stride: int, top_k: int = 100,
+           threshold: float = 0.01) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per image: boxes (n, 4) xyxy in input pixels, scores (n,), labels (n,): decode_dense's, scoring >=
+    threshold."""
+    boxes, scores, labels = decode_dense(heat_logits, cls_logits, dist, stride, top_k)
+    keep = scores >= threshold
+    return [(boxes[i][keep[i]], scores[i][keep[i]], labels[i][keep[i]]) for i in range(len(scores))]
