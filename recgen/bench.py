@@ -146,6 +146,10 @@ def update_doc(doc: Path, name: str, section: str) -> None:
     from recgen.runs import atomic_write
 
     text = doc.read_text() if doc.is_file() else "# Benchmarks\n"
+    opening, closing = text.count(f"<!-- bench:{name} -->"), text.count(f"<!-- /bench:{name} -->")
+    if (opening, closing) not in ((0, 0), (1, 1)):  # appending would leave the stale half-section behind
+        raise RecgenError(f"{doc}: section {name!r} has {opening} opening and {closing} closing markers; "
+                          "expected one of each")
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
     atomic_write(doc, text)

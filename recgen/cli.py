@@ -141,11 +141,15 @@ def data_download(name: str, data_dir: Annotated[str, typer.Option(help="destina
                   url: Annotated[str, typer.Option(help="base URL (default: the official source)")] = ""):
     """Download a named dataset with checksum verification (Fashion-MNIST)."""
     from recgen.data.download import FASHION_MNIST_URL, download_fashion_mnist
+    from recgen.data.sources import DOWNLOAD_DIR  # "data", the default above: where loading looks too
 
     if name != "fashion-mnist":
         raise RecgenError(f"only fashion-mnist can be downloaded (digits ships with scikit-learn), not {name!r}")
     dest = download_fashion_mnist(Path(data_dir) / "fashion-mnist", url or FASHION_MNIST_URL)
     typer.echo(f"fashion-mnist verified in {dest}")
+    if Path(data_dir).resolve() != Path(DOWNLOAD_DIR).resolve():
+        typer.echo(f"recgen looks in ./{DOWNLOAD_DIR} by default: pass --data-dir {data_dir} "
+                   f"or set RECGEN_DATA={data_dir}")
 
 
 # ------------------------------------------------------------------------------------------------- classify

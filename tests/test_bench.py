@@ -24,3 +24,21 @@ def test_unknown_benchmark_is_a_user_error(tmp_path):
     assert {"cnn", "classical", "demo"} <= set(BENCHMARKS)
     with pytest.raises(RecgenError, match="unknown benchmark 'nope'"):
         run_benchmarks(["nope"], out=str(tmp_path), doc=str(tmp_path / "B.md"))
+
+
+def test_a_half_marked_section_is_refused_not_appended(tmp_path):
+    """A section whose opening marker was lost would otherwise get a second copy at the end, the stale one kept."""
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text("# Benchmarks\n\nold hand-written figures\n<!-- /bench:x -->\n")
+    with pytest.raises(RecgenError, match="section 'x' has 0 opening and 1 closing markers"):
+        record("x", "X on data", {"accuracy": 0.9}, "python bench/x.py", doc)
+    assert doc.read_text().count("bench:x") == 1  # untouched
+
+
+def test_every_section_of_the_real_doc_is_marked_at_both_ends():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md").read_text()
+    for name in set(re.findall(r"<!-- /?bench:([a-z0-9-]+) -->", text)):
+        assert text.count(f"<!-- bench:{name} -->") == text.count(f"<!-- /bench:{name} -->") == 1, name

@@ -65,3 +65,15 @@ def test_real_fashion_mnist_checksums(server, tmp_path):
     dest = download_fashion_mnist(tmp_path / "fm", url)
     ds = load_idx_dir(dest, "test", None, "fm")
     assert ds.x.shape == (10000, 28, 28, 1)
+
+
+def test_loading_finds_a_download_in_its_default_folder(tmp_path, monkeypatch):
+    """`recgen data download fashion-mnist` writes ./data/fashion-mnist: loading must look there without flags."""
+    from recgen.data.sources import DOWNLOAD_DIR, IDX_FILES, fashion_mnist_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RECGEN_DATA", raising=False)
+    dest = tmp_path / DOWNLOAD_DIR / "fashion-mnist"
+    dest.mkdir(parents=True)
+    (dest / (IDX_FILES["train"][0] + ".gz")).write_bytes(b"")
+    assert fashion_mnist_dir().resolve() == dest

@@ -26,6 +26,7 @@ FASHION_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat",
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 SYSTEM_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+DOWNLOAD_DIR = "data"  # where `recgen data download` puts datasets by default, relative to the working folder
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 # Images larger than this are refused as possible decompression bombs (PIL's own default warns at ~89M).
@@ -82,9 +83,10 @@ def load_idx_dir(directory: Path, split: str, classes: list[str] | None, name: s
 
 
 def fashion_mnist_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """Where Fashion-MNIST lives: --data-dir, then $RECGEN_DATA, then Debian's dataset-fashion-mnist package."""
+    """Where Fashion-MNIST lives: --data-dir, then $RECGEN_DATA, then ./data (where `recgen data download` puts
+    it), then Debian's dataset-fashion-mnist package."""
     candidates = []
-    for base in (data_dir, os.environ.get("RECGEN_DATA")):
+    for base in (data_dir, os.environ.get("RECGEN_DATA"), DOWNLOAD_DIR):
         if base:
             candidates += [Path(base) / "fashion-mnist", Path(base)]
     candidates.append(SYSTEM_FASHION_DIR)

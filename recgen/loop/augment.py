@@ -44,8 +44,7 @@ class AugmentConfig:
     guidance: float = 0.0  # the generator's classifier-free guidance when sampling (0 = its run's default)
     precision: str = "fp32"  # the generator's sampling precision: fp32 | bf16 (faster on CPUs with AMX and GPUs)
     ratios: str = "0,4,16"  # synthetic images per real image of a targeted class (0 = real only)
-    target_weak: int = 0  # aim synthesis at the k classes with the lowest real-only recall (0 = all classes, or
-    #                       the minority classes with --imbalance)
+    target_weak: int = 0  # synthesize for the k lowest-recall classes only (0: all; --imbalance: minority)
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
     steps: int = 500  # recognizer optimizer steps, the same for every arm
     # flip+crop+erase at 1,500 steps is the best real-only recognizer measured at 10 real images per class (+1.8
