@@ -101,29 +101,12 @@ def create_app(root: str | Path = "runs") -> FastAPI:
             raise HTTPException(404, f"no run at {run!r} (list them at /api/runs)")
         return p
 
-    @lru_cache(maxsize=8)
-    def classifier(path: str):
-        from recgen import classify
+    @lru_cache(maxsize=16)
+    def loaded(task: str, path: str):
+        """A run's model by its task's own `load` (which checks the run's task), kept for later calls."""
+        import importlib
 
-        return classify.load(path)
-
-    @lru_cache(maxsize=4)
-    def generator(path: str):
-        from recgen import generate
-
-        return generate.load(path)
-
-    @lru_cache(maxsize=4)
-    def detector(path: str):
-        from recgen import detect
-
-        return detect.load(path)
-
-    @lru_cache(maxsize=4)
-    def restorer(path: str):
-        from recgen import restore
-
-        return restore.load(path)
+        return importlib.import_module(f"recgen.{task}").load(path)
 
     @app.get("/api/health")
     def health():
@@ -156,7 +139,7 @@ def create_app(root: str | Path = "runs") -> FastAPI:
             saved = _uploads(files, Path(tmp))
             images = [read_image(p) for _, p in saved]
         try:
-            clf = classifier(str(path))
+            clf = loaded("classify", str(path))
             x = np.stack([clf.prepare(im[None])[0] for im in images])
             results = clf.predict(x, topk=topk)
         except RecgenError as e:
@@ -169,8 +152,9 @@ def create_app(root: str | Path = "runs") -> FastAPI:
     def generate_sample(req: SampleRequest):
         path = locate(req.run)
         try:
-            x, y = generator(str(path)).sample(req.n, class_=req.class_, prompt=req.prompt, seed=req.seed,
-                                               sampler=req.sampler, steps=req.steps, guidance=req.guidance)
+            gen = loaded("generate", str(path))
+            x, y = gen.sample(req.n, class_=req.class_, prompt=req.prompt, seed=req.seed,
+                              sampler=req.sampler, steps=req.steps, guidance=req.guidance)
         except RecgenError as e:
             raise bad(e) from None
         return {"n": len(x), "labels": None if y is None else y.tolist(), "grid_png_base64": _png(x)}
@@ -183,8 +167,8 @@ def create_app(root: str | Path = "runs") -> FastAPI:
         with tempfile.TemporaryDirectory() as tmp:
             saved = _uploads(files, Path(tmp))
             try:
-                results = detector(str(path)).predict([str(p) for _, p in saved], min_score=min_score,
-                                                      out=Path(tmp) / "drawn")
+                results = loaded("detect", str(path)).predict([str(p) for _, p in saved], min_score=min_score,
+                                                              out=Path(tmp) / "drawn")
             except RecgenError as e:
                 raise bad(e) from None
             for r, (name, _) in zip(results, saved):
@@ -207,7 +191,8 @@ def create_app(root: str | Path = "runs") -> FastAPI:
             from recgen.restore.files import restore_files
 
             try:
-                s = restore_files(restorer(str(path)), task, [str(p) for _, p in saved], Path(tmp) / "out",
+                model = loaded("restore", str(path))
+                s = restore_files(model, task, [str(p) for _, p in saved], Path(tmp) / "out",
                                   mask=mask_path, mask_kind=mask_kind, ratio=ratio, sigma=sigma, scale=scale,
                                   simulate=simulate, method=method, steps=steps, seed=seed,
                                   baselines=baselines)
