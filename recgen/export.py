@@ -24,7 +24,6 @@ from recgen.errors import RecgenError
 from recgen.runs import Run, atomic_write, mkstemp_readable
 
 FORMATS = ("onnx",)
-TASKS = ("classify", "detect")
 
 
 @dataclass
@@ -45,9 +44,9 @@ def export(run_path: str, format: str = "onnx", out: str | None = None, toleranc
     if format not in FORMATS:
         raise RecgenError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     task = Run.open(run_path).config.get("task")
-    if task not in TASKS:
-        raise RecgenError(f"{run_path}: a {task!r} run; recgen export takes a {' or '.join(TASKS)} run")
-    g = {"classify": _classifier, "detect": _detector}[task](run_path)
+    if task not in GRAPHS:
+        raise RecgenError(f"{run_path}: a {task!r} run; recgen export takes a {' or '.join(GRAPHS)} run")
+    g = GRAPHS[task](run_path)
     dest = Path(out) if out else Path(run_path) / "model.onnx"
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = mkstemp_readable(dest.parent, suffix=".onnx.tmp")
@@ -119,15 +118,13 @@ class _DecodedCenterNet(nn.Module):
 
 def _detector(path: str) -> Graph:
     from recgen import detect
-    from recgen.detect.api import load_splits, load_test
 
     run = detect.load(path)
     if run.info["family"] != "centernet":
         raise RecgenError(f"{path}: only CenterNet detectors export to ONNX (this one is {run.info['family']})")
     c, s, _ = run.input_shape
     top_k, threshold = run.config.max_detections, run.config.score_threshold
-    data = load_test(run.config)
-    data = data if data is not None else load_splits(run.config)[1]
+    data = run.held_out()
     x = data.images[:64] if data is not None else np.random.default_rng(0).integers(0, 255, (16, s, s, c))
 
     def compare(got, want):
@@ -158,3 +155,6 @@ def _detector(path: str) -> Graph:
                            "output": f"boxes (N, {top_k}, 4) xyxy in input pixels, scores (N, {top_k}), labels (N, "
                                      f"{top_k}) int64 into classes; best first: keep scores >= {threshold}",
                            "classes": run.classes, "category_ids": run.category_ids, "score_threshold": threshold})
+
+
+GRAPHS: dict[str, Callable[[str], Graph]] = {"classify": _classifier, "detect": _detector}  # by run task

@@ -195,6 +195,11 @@ class DetectorRun(TrainedRun):
                                     self.config.max_detections)
         return self.model.detect(images, self.config.score_threshold, self.config.max_detections)
 
+    def held_out(self, split: str = "test") -> DetectionSet | None:
+        """The run's test scenes (split "test"), else its validation split; None when it has neither."""
+        test = load_test(self.config) if split == "test" else None
+        return test if test is not None else load_splits(self.config)[1]
+
     def evaluate(self, split: str = "test", data: DetectionSet | str | None = None,
                  write: bool = True) -> dict[str, Any]:
         """COCO metrics on the test scenes (or the validation split when there is no test split), or on `data`: a
@@ -204,8 +209,7 @@ class DetectorRun(TrainedRun):
                              "test")[0]
             _check_classes(data, self.classes)
         if data is None:
-            test = load_test(self.config) if split == "test" else None
-            data = test if test is not None else load_splits(self.config)[1]
+            data = self.held_out(split)
             if data is None:
                 raise RecgenError(f"{self.config.data}: no test split and no validation split to evaluate on")
         self.detect(data.images[:2])  # warm-up: the first call pays for lazy initialisation

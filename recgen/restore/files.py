@@ -71,7 +71,8 @@ def _npz_images(path: Path) -> np.ndarray:
     return x
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """A file-name stem anyone's file system takes."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "image"
 
 
@@ -162,7 +163,7 @@ def _write(model, task, out, results, rows, method, steps) -> dict[str, Any]:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    names = [_safe(n) for n, *_ in results]
+    names = [safe_name(n) for n, *_ in results]
     seen: dict[str, int] = {}
     for i, n in enumerate(names):  # the same stem from two folders must not overwrite
         seen[n] = seen.get(n, 0) + 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -58,10 +57,11 @@ def _file_b64(path: str | Path) -> str:
     return base64.b64encode(Path(path).read_bytes()).decode()
 
 
-def _uploads(files: list[UploadFile], folder: Path) -> list[tuple[str, Path]]:
-    """Each upload checked (size, readable image) and saved in `folder` -> (name the user gave, saved path).
+def _uploads(files: list[UploadFile], folder: Path) -> list[tuple[str, Path, np.ndarray]]:
+    """Each upload checked (size, readable image), saved in `folder` -> (name the user gave, path, image).
     Saved names keep the suffix (read_image goes by it) and a counter: two uploads named alike both count."""
     from recgen.data import read_image
+    from recgen.restore.files import safe_name
 
     folder.mkdir(parents=True, exist_ok=True)
     out = []
@@ -70,14 +70,13 @@ def _uploads(files: list[UploadFile], folder: Path) -> list[tuple[str, Path]]:
         data = f.file.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
             raise HTTPException(413, f"{name}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60] or "image"
-        path = folder / f"{i:03d}-{stem}{Path(name).suffix.lower() or '.img'}"
+        path = folder / f"{i:03d}-{safe_name(Path(name).stem)}{Path(name).suffix.lower() or '.img'}"
         path.write_bytes(data)
         try:
-            read_image(path)
+            image = read_image(path)
         except RecgenError as e:
             raise HTTPException(400, str(e).replace(str(path), name)) from None
-        out.append((name, path))
+        out.append((name, path, image))
     return out
 
 
@@ -133,18 +132,15 @@ def create_app(root: str | Path = "runs") -> FastAPI:
     def classify_predict(run: str = Query(...), topk: int = Query(3, ge=1, le=100),
                          files: list[UploadFile] = File(...)):
         path = locate(run)
-        from recgen.data import read_image
-
         with tempfile.TemporaryDirectory() as tmp:
             saved = _uploads(files, Path(tmp))
-            images = [read_image(p) for _, p in saved]
         try:
             clf = loaded("classify", str(path))
-            x = np.stack([clf.prepare(im[None])[0] for im in images])
+            x = np.stack([clf.prepare(im[None])[0] for _, _, im in saved])
             results = clf.predict(x, topk=topk)
         except RecgenError as e:
             raise bad(e) from None
-        for r, (name, _) in zip(results, saved):
+        for r, (name, _, _) in zip(results, saved):
             r["input"] = name
         return results
 
@@ -167,11 +163,12 @@ def create_app(root: str | Path = "runs") -> FastAPI:
         with tempfile.TemporaryDirectory() as tmp:
             saved = _uploads(files, Path(tmp))
             try:
-                results = loaded("detect", str(path)).predict([str(p) for _, p in saved], min_score=min_score,
-                                                              out=Path(tmp) / "drawn")
+                detector = loaded("detect", str(path))
+                results = detector.predict([str(p) for _, p, _ in saved], min_score=min_score,
+                                           out=Path(tmp) / "drawn")
             except RecgenError as e:
                 raise bad(e) from None
-            for r, (name, _) in zip(results, saved):
+            for r, (name, _, _) in zip(results, saved):
                 r["input"] = name
                 r["drawing_png_base64"] = _file_b64(r.pop("drawing"))
         return results
@@ -184,15 +181,15 @@ def create_app(root: str | Path = "runs") -> FastAPI:
                        steps: int = Query(0, ge=0, le=1000), seed: int = 0, baselines: bool = Query(True)):
         """`recgen restore TASK` on the uploads (options as on the CLI): per image the restored PNG (and each
         classical baseline's), PSNR/SSIM where the ground truth is known (`simulate`, drawn masks), a grid."""
+        from recgen.restore.files import restore_files
+
         path = locate(run)
         with tempfile.TemporaryDirectory() as tmp:
             saved = _uploads(files, Path(tmp))
             mask_path = str(_uploads([mask], Path(tmp) / "mask")[0][1]) if mask is not None else None
-            from recgen.restore.files import restore_files
-
             try:
                 model = loaded("restore", str(path))
-                s = restore_files(model, task, [str(p) for _, p in saved], Path(tmp) / "out",
+                s = restore_files(model, task, [str(p) for _, p, _ in saved], Path(tmp) / "out",
                                   mask=mask_path, mask_kind=mask_kind, ratio=ratio, sigma=sigma, scale=scale,
                                   simulate=simulate, method=method, steps=steps, seed=seed,
                                   baselines=baselines)
@@ -200,9 +197,9 @@ def create_app(root: str | Path = "runs") -> FastAPI:
                 raise bad(e) from None
             images = [{"input": name, **{f"{m}_png_base64": _file_b64(paths[i])
                                          for m, paths in s["images"].items()}}
-                      for i, (name, _) in enumerate(saved)]
+                      for i, (name, _, _) in enumerate(saved)]
             grid = _file_b64(s["grid"]) if s["grid"] else None
-        rows = [{**r, "input": name} for r, (name, _) in zip(s["per_image"], saved)]
+        rows = [{**r, "input": name} for r, (name, _, _) in zip(s["per_image"], saved)]
         return {"task": task, "model": s["model"], "n": s["n"], "per_image": rows, "mean": s.get("mean"),
                 "images": images, "grid_png_base64": grid}
 
