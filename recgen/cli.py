@@ -153,12 +153,17 @@ def data_download(name: str, data_dir: Annotated[str, typer.Option(help="destina
 
 
 # ------------------------------------------------------------------------------------------------- classify
+NOT_EVALUATED = "trained; not evaluated, as the data has no test split and --val-fraction is 0"
+
+
 def _classify_train(options: dict[str, Any]) -> None:
     from recgen import classify
 
     run = classify.train(**options)
-    m = json.loads((run.path / f"eval-{'test' if (run.path / 'eval-test.json').exists() else 'val'}.json")
-                   .read_text())
+    m = run.run.saved_eval()
+    if m is None:
+        typer.echo(f"{run.path}: {NOT_EVALUATED}")
+        return
     typer.echo(f"{run.path}: {m['split']} accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}")
     typer.echo(f"report: {run.path / 'report.html'}")
 
@@ -217,9 +222,12 @@ def _generate_train(options: dict[str, Any]) -> None:
     from recgen import generate
 
     run = generate.train(**options)
-    m = json.loads(next(run.path.glob("eval-*.json")).read_text())
-    figures = {k: v for k, v in m.items() if k not in ("split", "n", "model", "cond", "seconds", "run", "data")}
-    typer.echo(f"{run.path}: {m['split']} " + "  ".join(f"{k} {v}" for k, v in figures.items()))
+    m = run.run.saved_eval()
+    if m is None:
+        typer.echo(f"{run.path}: {NOT_EVALUATED}")
+    else:
+        figures = {k: v for k, v in m.items() if k not in ("split", "n", "model", "cond", "seconds", "run", "data")}
+        typer.echo(f"{run.path}: {m['split']} " + "  ".join(f"{k} {v}" for k, v in figures.items()))
     for h in run.run.config.get("health") or []:
         typer.echo(f"warning: {h}", err=True)
     typer.echo(f"report: {run.path / 'report.html'}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Any, TypeVar, get_type_hints
+import math
+from typing import Any, Callable, ClassVar, TypeVar, get_type_hints
 
 from recgen.errors import RecgenError
 
@@ -37,11 +38,75 @@ class TrainConfig:
     name: str = ""  # run name (default: the model name); a number is appended to keep runs apart
     resume: str = ""  # run directory to continue from (exact: optimizer, schedule, RNG and step restored)
 
+    # options a subclass fills in from its own defaults when left at 0 (ema: -1); range-checked once filled
+    filled_later: ClassVar[tuple[str, ...]] = ()
+
     def __post_init__(self):
-        check_precision(self.precision)  # before any run directory exists; the loop resolves auto later
+        check_ranges(self)  # before any run directory exists, so a bad number leaves nothing behind
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("onecycle", "cosine", "linear", "constant")
+
+_positive = (lambda v: v >= 1, "at least 1")
+_above_zero = (lambda v: v > 0, "above 0")
+_not_negative = (lambda v: v >= 0, "0 or more")
+_fraction = (lambda v: 0 <= v < 1, "in [0, 1)")
+# The allowed values of options, by name: a name means the same option in every config that has it (CLI flag,
+# config.yaml key and keyword), so one table serves them all.
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    # the training loop
+    "epochs": _positive, "batch_size": _positive, "lr": _above_zero, "weight_decay": _not_negative,
+    "warmup": _fraction, "ema": (lambda v: 0 <= v < 1, "a decay in [0, 1) (0 = off)"), "grad_clip": _not_negative,
+    "threads": _not_negative, "time_budget": _not_negative, "max_steps": _not_negative,
+    "optimizer": (lambda v: v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
+    "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+    "precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+    # data options of the classify, generate, restore and detect configs
+    "size": _not_negative, "limit": _not_negative, "val_fraction": _fraction,
+    "channels": (lambda v: v in (0, 1, 3), "0 (the data's own), 1 or 3"),
+    # classify
+    "label_smoothing": _fraction, "dropout": _fraction, "stem_width": _positive, "landmarks": _positive,
+    "trees": _positive,
+    # generate
+    "base": _not_negative, "latent_dim": _not_negative, "layers": _not_negative, "cond_dropout": _fraction,
+    "mode_seeking": _not_negative, "guidance": _not_negative,
+}
+
+
+def check_ranges(cfg) -> None:
+    """Raise a RecgenError naming the first option of `cfg` outside its RANGES entry (or not a finite number)."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if f.name in cfg.filled_later and v == (-1 if f.name == "ema" else 0):
+            continue
+        if isinstance(v, float) and not math.isfinite(v):
+            raise RecgenError(f"{f.name} must be a finite number, got {v}")
+        if f.name in RANGES and not RANGES[f.name][0](v):
+            raise RecgenError(f"{f.name} must be {RANGES[f.name][1]}, got {v!r}")
+    check_device(cfg.device)
+
+
+def check_device(name: str) -> None:
+    """A device name torch can parse (auto, cpu, cuda, cuda:1, ...); whether it is present is checked on use, so
+    a run trained on a GPU still loads on a CPU-only machine."""
+    if name == "auto":
+        return
+    import torch
+
+    try:
+        torch.device(name)
+    except RuntimeError:
+        raise RecgenError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
+
+
+def ints(s: str, what: str) -> tuple[int, ...]:
+    """'32,64,128' -> (32, 64, 128), for options that list a number per stage."""
+    try:
+        return tuple(int(v) for v in str(s).split(",") if v.strip())
+    except ValueError:
+        raise RecgenError(f"{what}: expected comma-separated integers, got {s!r}") from None
 
 
 def check_precision(name: str) -> None:

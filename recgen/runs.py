@@ -247,6 +247,15 @@ class Run:
         atomic_write(self.path / name, json.dumps(obj, indent=2))
         return self.path / name
 
+    def saved_eval(self) -> dict[str, Any] | None:
+        """The evaluation written at the end of training: on the test split, else on the validation split; None
+        when the data had neither (no test split and val_fraction 0)."""
+        for split in ("test", "val"):
+            f = self.path / f"eval-{split}.json"
+            if f.is_file():
+                return json.loads(f.read_text())
+        return None
+
 
 def _num(v: str) -> Any:
     try:

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from recgen.config import PRECISIONS, TrainConfig, check_precision
+from recgen.config import PRECISIONS, TrainConfig, check_device, check_precision
 from recgen.errors import RecgenError
 from recgen.runs import Run
 
@@ -99,6 +99,7 @@ def epochs_for_steps(steps: int, batch_size: int, n: int) -> int:
 
 
 def resolve_device(name: str) -> torch.device:
+    check_device(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -20,6 +20,15 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
                           cwd=cwd, timeout=timeout, env=env)
 
 
+def cli(*args):
+    """The `recgen` command in-process (no interpreter start-up): for the cheaper CLI checks."""
+    from typer.testing import CliRunner
+
+    from recgen.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     """Three classes of small PNG/JPEG/BMP images of mixed sizes and modes, plus one junk file."""

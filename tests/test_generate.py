@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import run_cli
+from conftest import cli, run_cli
 from recgen import generate
 from recgen.errors import RecgenError
 
@@ -430,15 +430,6 @@ def cli_runs(rgb_npz, tmp_path_factory):
     unc = generate.train(**tiny("diffusion", data=str(rgb_npz), epochs=1, max_steps=1, out=str(out),
                                 class_conditional=False))
     return out, vae.path, unc.path
-
-
-def cli(*args) -> "object":
-    """The `recgen` command in-process (no interpreter start-up): for the cheaper CLI checks."""
-    from typer.testing import CliRunner
-
-    from recgen.cli import app
-
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def test_cli_train_and_sample(rgb_npz, tmp_path):

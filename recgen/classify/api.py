@@ -23,9 +23,9 @@ from torch import nn
 
 from recgen import plots
 from recgen.classify.cnn import CNNConfig, build_cnn
-from recgen.config import TrainConfig, from_dict, to_dict
-from recgen.data import (ImageSet, build_augment, has_test_split, limit_per_class, load_dataset, read_image,
-                         to_channels, train_val_split)
+from recgen.config import TrainConfig, from_dict, ints, to_dict
+from recgen.data import (ImageSet, build_augment, has_test_split, held_out, limit_per_class, load_dataset,
+                         read_image, to_channels, train_val_split)
 from recgen.data.dataset import resize_batch
 from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.errors import RecgenError
@@ -72,13 +72,18 @@ class ClassifyConfig(TrainConfig):
     trees: int = 100  # rf: trees in the forest
 
     def __post_init__(self):
-        super().__post_init__()
+        super().__post_init__()  # each check here runs before a run directory exists, so a bad value leaves none
+        if self.model not in MODELS:
+            raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         self.tta = check_tta(self.tta)
-        build_augment(self.augment)  # an unknown name fails here, before a run directory exists
-        if not self.features and self.model in ("svm", "rf"):  # recorded resolved in config.yaml
+        build_augment(self.augment)
+        cnn_config(self, in_channels=1, num_classes=2)  # widths and blocks
+        if self.model in ("svm", "rf"):
             from recgen.classify.classical import DEFAULT_FEATURES
+            from recgen.features import make_features
 
-            self.features = DEFAULT_FEATURES[self.model]
+            self.features = self.features or DEFAULT_FEATURES[self.model]  # recorded resolved in config.yaml
+            make_features(self.features)
 
 
 TTA_VIEWS = ("flip", "shift")
@@ -100,17 +105,10 @@ def check_tta(spec: str | bool) -> str:
     return "+".join(v for v in TTA_VIEWS if v in views)  # canonical order
 
 
-def _ints(s: str, what: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in str(s).split(",") if v.strip())
-    except ValueError:
-        raise RecgenError(f"{what}: expected comma-separated integers, got {s!r}") from None
-
-
 def cnn_config(cfg: ClassifyConfig, in_channels: int, num_classes: int) -> CNNConfig:
     try:
         return CNNConfig(in_channels=in_channels, num_classes=num_classes, stem_width=cfg.stem_width,
-                         widths=_ints(cfg.widths, "widths"), blocks=_ints(cfg.blocks, "blocks"), dropout=cfg.dropout)
+                         widths=ints(cfg.widths, "widths"), blocks=ints(cfg.blocks, "blocks"), dropout=cfg.dropout)
     except ValueError as e:
         raise RecgenError(str(e)) from None
 
@@ -251,10 +249,8 @@ class ClassifierRun(TrainedRun):
         """Metrics on the test split (or the validation split when the dataset has none, or `data`); `tta`
         overrides the run's test-time views (CNN)."""
         if data is None:
-            train, val, test = load_splits(self.config)
-            data = test if split == "test" and test is not None else val
-            if data is None:
-                raise RecgenError(f"{self.config.data}: no test split and no validation split to evaluate on")
+            _, val, test = load_splits(self.config)
+            data = held_out(split, test, val, self.config.data)
         t0 = time.perf_counter()
         probs = self.predict_proba(data.x, tta)
         secs = time.perf_counter() - t0
@@ -357,8 +353,8 @@ def train(**options: Any) -> ClassifierRun:
     if options.get("resume"):
         return _resume(options)
     cfg = from_dict(ClassifyConfig, options, "classify train")
-    if cfg.model not in MODELS:
-        raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
+    if cfg.model == "cnn":
+        resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
     train_set, val, test = load_splits(cfg)
     init = None
     if cfg.init:  # checked before a run directory exists

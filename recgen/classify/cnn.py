@@ -36,6 +36,9 @@ class CNNConfig:
         self.widths, self.blocks = tuple(self.widths), tuple(self.blocks)
         if len(self.widths) != len(self.blocks):
             raise ValueError(f"widths {self.widths} and blocks {self.blocks} need one entry per stage")
+        if not self.widths or min(self.widths) < 1 or min(self.blocks) < 0:
+            raise ValueError(f"widths must be channel counts >= 1 and blocks counts >= 0, got {self.widths} and "
+                             f"{self.blocks}")
 
 
 class ConvBN(nn.Sequential):

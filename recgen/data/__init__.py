@@ -1,8 +1,8 @@
 """Datasets (named, IDX, CIFAR-10, .npz, image folders), splits and transforms."""
 
-from recgen.data.dataset import ImageSet, limit_per_class, resize_batch, to_channels, train_val_split
+from recgen.data.dataset import ImageSet, held_out, limit_per_class, resize_batch, to_channels, train_val_split
 from recgen.data.sources import FASHION_CLASSES, NAMED, has_test_split, load_dataset, read_image
 from recgen.data.transforms import build_augment
 
-__all__ = ["FASHION_CLASSES", "NAMED", "ImageSet", "build_augment", "has_test_split", "limit_per_class",
+__all__ = ["FASHION_CLASSES", "NAMED", "ImageSet", "build_augment", "has_test_split", "held_out", "limit_per_class",
            "load_dataset", "read_image", "resize_batch", "to_channels", "train_val_split"]

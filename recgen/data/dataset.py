@@ -130,3 +130,14 @@ def limit_per_class(ds: ImageSet, n: int, seed: int) -> ImageSet:
         idx = np.flatnonzero(ds.y == c)
         keep.append(rng.permutation(idx)[:n])
     return ds.subset(np.sort(np.concatenate(keep)))
+
+
+def held_out(split: str, test, val, data: str):
+    """The set an evaluation of `split` uses: the test set when asked for and present, else the validation split
+    (for datasets without a test split). `test` and `val` may be any dataset type."""
+    if split not in ("test", "val"):
+        raise RecgenError(f"split must be test or val, got {split!r}")
+    chosen = test if split == "test" and test is not None else val
+    if chosen is None:
+        raise RecgenError(f"{data}: no test split and no validation split to evaluate on")
+    return chosen

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from recgen import plots
-from recgen.config import TrainConfig, from_dict, to_dict
-from recgen.data import read_image, to_channels
+from recgen.config import TrainConfig, from_dict, ints, to_dict
+from recgen.data import held_out, read_image, to_channels
 from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.detect.augment import augment
 from recgen.detect.boxes import draw_boxes, letterbox
@@ -69,17 +69,10 @@ class DetectConfig(SceneOptions, TrainConfig):
     max_detections: int = 100  # detections kept per image (COCO's limit)
 
 
-def _ints(s: str, what: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in str(s).split(",") if v.strip())
-    except ValueError:
-        raise RecgenError(f"{what}: expected comma-separated integers, got {s!r}") from None
-
-
 def centernet_config(cfg: DetectConfig, channels: int, num_classes: int) -> CenterNetConfig:
     try:
-        return CenterNetConfig(in_channels=channels, num_classes=num_classes, widths=_ints(cfg.widths, "widths"),
-                               blocks=_ints(cfg.blocks, "blocks"), neck=cfg.neck)
+        return CenterNetConfig(in_channels=channels, num_classes=num_classes, widths=ints(cfg.widths, "widths"),
+                               blocks=ints(cfg.blocks, "blocks"), neck=cfg.neck)
     except ValueError as e:
         raise RecgenError(str(e)) from None
 
@@ -195,10 +188,10 @@ class DetectorRun(TrainedRun):
                                     self.config.max_detections)
         return self.model.detect(images, self.config.score_threshold, self.config.max_detections)
 
-    def held_out(self, split: str = "test") -> DetectionSet | None:
-        """The run's test scenes (split "test"), else its validation split; None when it has neither."""
+    def held_out(self, split: str = "test") -> DetectionSet:
+        """The run's test scenes (split "test"), else its validation split."""
         test = load_test(self.config) if split == "test" else None
-        return test if test is not None else load_splits(self.config)[1]
+        return held_out(split, test, load_splits(self.config)[1] if test is None else None, self.config.data)
 
     def evaluate(self, split: str = "test", data: DetectionSet | str | None = None,
                  write: bool = True) -> dict[str, Any]:
@@ -210,8 +203,6 @@ class DetectorRun(TrainedRun):
             _check_classes(data, self.classes)
         if data is None:
             data = self.held_out(split)
-            if data is None:
-                raise RecgenError(f"{self.config.data}: no test split and no validation split to evaluate on")
         self.detect(data.images[:2])  # warm-up: the first call pays for lazy initialisation
         t0 = time.perf_counter()
         dets = self.detect(data.images)
@@ -320,6 +311,9 @@ def train(**options: Any) -> DetectorRun:
     cfg = from_dict(DetectConfig, options, "detect train")
     if cfg.model not in MODELS:
         raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
+    if cfg.model == "centernet":  # checked before a run directory exists
+        centernet_config(cfg, channels=1, num_classes=2)
+        resolve_device(cfg.device)
     train_set, val, test = load_splits(cfg)
     run = Run.create("detect", cfg.name or cfg.model, cfg.out)
     run.write_config("detect", to_dict(cfg), data_fingerprint=train_set.fingerprint(), classes=train_set.classes,
@@ -329,7 +323,8 @@ def train(**options: Any) -> DetectorRun:
     else:
         _fit_classical(run, cfg, train_set, val)
     result = DetectorRun(run)
-    result.evaluate(data=test or val)
+    if test is not None or val is not None:
+        result.evaluate(data=test or val)
     return result
 
 
@@ -377,7 +372,8 @@ def _resume(options: dict[str, Any]) -> DetectorRun:
     run.update_config(options=to_dict(cfg))
     _fit_centernet(run, cfg, train_set, val, test, resume=True)
     result = DetectorRun(run)
-    result.evaluate(data=test or val)
+    if test is not None or val is not None:
+        result.evaluate(data=test or val)
     return result
 
 

@@ -42,6 +42,9 @@ class CenterNetConfig:
         self.widths, self.blocks = tuple(self.widths), tuple(self.blocks)
         if len(self.widths) != 4 or len(self.blocks) != 4:
             raise ValueError("widths and blocks need one entry per stage (strides 2, 4, 8, 16)")
+        if min(self.widths) < 1 or min(self.blocks) < 0 or self.neck < 1:
+            raise ValueError(f"widths and neck must be channel counts >= 1 and blocks counts >= 0, got "
+                             f"{self.widths}, {self.neck} and {self.blocks}")
 
     stride = 4  # output stride (the heads run on the stage-2 map)
 

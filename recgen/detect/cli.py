@@ -3,7 +3,6 @@ recgen/cli.py after `config_command`, `user_errors` and `emit` are defined."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ import typer
 # Defined before importing recgen.cli: recgen.cli imports detect_app back, whichever module is loaded first.
 detect_app = typer.Typer(no_args_is_help=True, help="Detection: scenes, train, eval, predict (COCO mAP).")
 
-from recgen.cli import config_command, emit, user_errors  # noqa: E402
+from recgen.cli import NOT_EVALUATED, config_command, emit, user_errors  # noqa: E402
 from recgen.detect.scenes import SceneConfig  # noqa: E402
 
 
@@ -32,8 +31,11 @@ def _train(options: dict[str, Any]) -> None:
     from recgen import detect
 
     run = detect.train(**options)
-    split = "test" if (run.path / "eval-test.json").exists() else "val"
-    _print_metrics(json.loads((run.path / f"eval-{split}.json").read_text()))
+    m = run.run.saved_eval()
+    if m is None:
+        typer.echo(f"{run.path}: {NOT_EVALUATED}")
+        return
+    _print_metrics(m)
     typer.echo(f"run: {run.path}\nreport: {run.path / 'report.html'}")
 
 

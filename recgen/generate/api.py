@@ -35,6 +35,7 @@ def train(**options: Any) -> GeneratorRun:
     if options.get("resume"):
         return _resume(options)
     cfg = resolve(from_dict(GenerateConfig, options, "generate train"))
+    resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
     train_set, val, _ = load_splits(cfg)
     arch = arch_config(cfg, train_set.shape, train_set.num_classes)
     run = Run.create("generate", cfg.name or cfg.model, cfg.out)

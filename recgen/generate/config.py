@@ -38,6 +38,7 @@ FAMILY_DEFAULTS = {
 
 @dataclass
 class GenerateConfig(TrainConfig):
+    filled_later = ("epochs", "batch_size", "lr", "ema")  # by resolve(), from FAMILY_DEFAULTS
     epochs: int = 0  # passes over the training set (0 = the family's default, sized for ~20 min on 2 CPU cores)
     batch_size: int = 0  # images per optimizer step (0 = the family's default)
     lr: float = 0.0  # peak learning rate (0 = the family's default; the GAN's discriminator uses twice this)

@@ -14,7 +14,7 @@ import torch
 
 from recgen import plots
 from recgen.classify.api import load_splits
-from recgen.data import ImageSet, read_image, resize_batch, to_channels
+from recgen.data import ImageSet, held_out, read_image, resize_batch, to_channels
 from recgen.errors import RecgenError
 from recgen.generate import diffusion, gan, pixelcnn, vae
 from recgen.generate.common import can_guide, from_uint8, grid_labels, save_grid, to_uint8
@@ -238,9 +238,7 @@ class GeneratorRun(TrainedRun):
         PixelCNN bits/dim; diffusion noise-prediction loss; GAN sample spread relative to real images."""
         if data is None:
             _, val, test = load_splits(self.config)
-            data = test if split == "test" and test is not None else val
-            if data is None:
-                raise RecgenError(f"{self.config.data}: no test split and no validation split to evaluate on")
+            data = held_out(split, test, val, self.config.data)
         x, y = data.convert(size=self.input_shape[1], channels=self.input_shape[0]).tensors()
         x, y = x.to(self.device), y.to(self.device)
         m, a, g = self.modules, self.arch, seeded(5)
@@ -272,9 +270,8 @@ class GeneratorRun(TrainedRun):
     def write_report(self, metrics: dict[str, Any] | None = None) -> Path:
         rows = self.run.read_metrics()
         sections = []
-        saved = [p for p in (self.path / "eval-test.json", self.path / "eval-val.json") if p.is_file()]
-        if metrics is None and saved:
-            metrics = json.loads(saved[0].read_text())
+        if metrics is None:
+            metrics = self.run.saved_eval()
         if metrics:
             sections.append((f"Evaluation ({metrics.get('split')})", table(metrics)))
         judged = self.run.path / "eval-judge.json"

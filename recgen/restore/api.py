@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from recgen.classify.api import _ints, load_splits
-from recgen.config import TrainConfig, from_dict, to_dict
+from recgen.classify.api import load_splits
+from recgen.config import TrainConfig, from_dict, ints, to_dict
 from recgen.errors import RecgenError
 from recgen.restore import guided
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
@@ -69,7 +69,7 @@ def _check(cfg: RestoreConfig) -> RestorerConfig:
         raise RecgenError(f"mask_kind must be box, strokes or box+strokes, got {cfg.mask_kind!r}")
     if cfg.loss not in ("mse", "l1"):
         raise RecgenError(f"loss must be mse or l1, got {cfg.loss!r}")
-    widths = _ints(cfg.widths, "widths")
+    widths = ints(cfg.widths, "widths")
     if not widths or min(widths) <= 0 or cfg.blocks < 0:
         raise RecgenError(f"widths must be positive channel counts and blocks >= 0, got {cfg.widths!r}, {cfg.blocks}")
     return RestorerConfig(task=cfg.task, scale=cfg.scale, widths=widths, blocks=cfg.blocks)
@@ -216,6 +216,7 @@ def train(**options: Any) -> RestorerRun:
         return _resume(options)
     cfg = from_dict(RestoreConfig, options, "restore train")
     arch = _check(cfg)
+    resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
     train_set, val, _ = load_splits(cfg)
     arch = dataclasses.replace(arch, channels=train_set.shape[0])
     if cfg.task == "superres":

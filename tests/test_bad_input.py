@@ -1,0 +1,82 @@
+"""Bad input on the command line: one line naming the option and what was expected, exit code 2, and nothing left
+behind (no half-written run directory)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import cli
+
+TINY_CNN = ["--epochs", "1", "--max-steps", "1", "--stem-width", "4", "--widths", "8", "--blocks", "0"]
+
+BAD_TRAINING = [
+    # the training loop's options, the same for every task
+    ("classify", ["--epochs", "0"], "epochs must be at least 1, got 0"),
+    ("classify", ["--epochs", "-1"], "epochs must be at least 1, got -1"),
+    ("classify", ["--max-steps", "-1"], "max_steps must be 0 or more, got -1"),
+    ("classify", ["--batch-size", "0"], "batch_size must be at least 1, got 0"),
+    ("classify", ["--batch-size", "-5"], "batch_size must be at least 1, got -5"),
+    ("classify", ["--lr", "-1"], "lr must be above 0, got -1.0"),
+    ("classify", ["--lr", "nan"], "lr must be a finite number, got nan"),
+    ("classify", ["--warmup", "5"], "warmup must be in [0, 1), got 5.0"),
+    ("classify", ["--ema", "2"], "ema must be a decay in [0, 1) (0 = off), got 2.0"),
+    ("classify", ["--device", "nope"], "device must be auto, cpu, cuda or cuda:N, got 'nope'"),
+    ("classify", ["--threads", "-1"], "threads must be 0 or more, got -1"),
+    ("classify", ["--optimizer", "nope"], "optimizer must be one of adamw, sgd, got 'nope'"),
+    ("classify", ["--schedule", "nope"], "schedule must be one of onecycle, cosine, linear, constant, got 'nope'"),
+    # data options
+    ("classify", ["--limit", "-1"], "limit must be 0 or more, got -1"),
+    ("classify", ["--val-fraction", "1"], "val_fraction must be in [0, 1), got 1.0"),
+    ("classify", ["--channels", "2"], "channels must be 0 (the data's own), 1 or 3, got 2"),
+    # classify's own
+    ("classify", ["--label-smoothing", "2"], "label_smoothing must be in [0, 1), got 2.0"),
+    ("classify", ["--dropout", "1.5"], "dropout must be in [0, 1), got 1.5"),
+    ("classify", ["--stem-width", "0"], "stem_width must be at least 1, got 0"),
+    ("classify", ["--widths", "a,b"], "widths: expected comma-separated integers, got 'a,b'"),
+    ("classify", ["--blocks", "1,2"], "need one entry per stage"),
+    ("classify", ["--widths", "32,0,128"], "widths must be channel counts >= 1"),
+    ("classify", ["--model", "svm", "--features", "nope"], "unknown feature 'nope'"),
+    ("classify", ["--model", "knn"], "model must be one of cnn, svm, rf, got 'knn'"),
+    # generate: 0 (ema: -1) means the family's default, anything else out of range is refused
+    ("generate", ["--epochs", "-1"], "epochs must be at least 1, got -1"),
+    ("generate", ["--ema", "2"], "ema must be a decay in [0, 1) (0 = off), got 2.0"),
+    ("generate", ["--cond-dropout", "1"], "cond_dropout must be in [0, 1), got 1.0"),
+    ("generate", ["--base", "-8"], "base must be 0 or more, got -8"),
+    ("generate", ["--device", "gpu0"], "device must be auto, cpu, cuda or cuda:N, got 'gpu0'"),
+    # restore and detect
+    ("restore", ["--lr", "0"], "lr must be above 0, got 0.0"),
+    ("restore", ["--val-fraction", "-0.1"], "val_fraction must be in [0, 1), got -0.1"),
+    ("detect", ["--epochs", "0"], "epochs must be at least 1, got 0"),
+    ("detect", ["--widths", "8,16"], "widths and blocks need one entry per stage"),
+    ("detect", ["--neck", "0"], "neck must be channel counts >= 1"),
+]
+
+
+@pytest.mark.parametrize("task,args,message", BAD_TRAINING, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_bad_training_option_is_refused_before_a_run_exists(tmp_path: Path, npz_file, task, args, message):
+    r = cli(task, "train", "--data", npz_file, "--out", tmp_path / "runs", *args)
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error: ") and r.output.count("\n") == 1, r.output
+    assert message in r.output, r.output
+    assert not (tmp_path / "runs").exists(), "a refused command left a run directory"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_missing_gpu_is_refused_before_a_run_exists(tmp_path: Path, npz_file):
+    r = cli("classify", "train", "--data", npz_file, "--out", tmp_path / "runs", "--device", "cuda", *TINY_CNN)
+    assert r.exit_code == 2 and "device 'cuda' requested but CUDA is not available" in r.output, r.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_no_held_out_split_trains_and_says_so(tmp_path: Path, npz_file):
+    """A .npz without a test split and --val-fraction 0 leaves nothing to evaluate on: the run is kept and the
+    command says it was not evaluated (it used to crash looking for eval-val.json); eval then names the problem."""
+    r = cli("classify", "train", "--data", npz_file, "--out", tmp_path, "--val-fraction", "0", *TINY_CNN)
+    assert r.exit_code == 0, r.output
+    assert "not evaluated, as the data has no test split and --val-fraction is 0" in r.output
+    run = tmp_path / "classify" / "cnn-1"
+    assert (run / "weights" / "best.safetensors").is_file()
+    r = cli("classify", "eval", run)
+    assert r.exit_code == 2 and "no test split and no validation split to evaluate on" in r.output, r.output
+    r = cli("classify", "eval", run, "--split", "nope")
+    assert r.exit_code == 2 and "split must be test or val, got 'nope'" in r.output, r.output
