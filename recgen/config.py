@@ -72,6 +72,11 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     # generate
     "base": _not_negative, "latent_dim": _not_negative, "layers": _not_negative, "cond_dropout": _fraction,
     "mode_seeking": _not_negative, "guidance": _not_negative,
+    "steps": _positive,  # generate: sampling steps; augment: recognizer optimizer steps
+    # augment
+    "real_per_class": _positive, "imbalance": _fraction, "seeds": _positive, "generator_steps": _positive,
+    # run directories are named <name>-<number> inside <out>/<task>
+    "name": (lambda v: not set(v) & set("/\\") and v not in (".", ".."), "a folder name without / or \\"),
 }
 
 
@@ -79,7 +84,7 @@ def check_ranges(cfg) -> None:
     """Raise a RecgenError naming the first option of `cfg` outside its RANGES entry (or not a finite number)."""
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
-        if f.name in cfg.filled_later and v == (-1 if f.name == "ema" else 0):
+        if f.name in getattr(cfg, "filled_later", ()) and v == (-1 if f.name == "ema" else 0):
             continue
         if isinstance(v, float) and not math.isfinite(v):
             raise RecgenError(f"{f.name} must be a finite number, got {v}")

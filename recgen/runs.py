@@ -96,6 +96,18 @@ def module_state(weights: dict[str, torch.Tensor], name: str = "model") -> dict[
     return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
 
 
+def load_module(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> torch.nn.Module:
+    """module.load_state_dict(state), where a state that does not fit (weights swapped in from another run, or
+    model.json edited) is a user error naming the file, not a traceback."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()]
+        why = (lines[0] if lines else str(e))[:200]
+        raise RecgenError(f"{source}: these weights do not fit the network model.json describes ({why})") from None
+    return module
+
+
 def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "s") -> Any:
     """Replace every tensor in a nested dict/list/tuple by a reference into `tensors`; keep the rest JSON-able.
     Dicts become key/value pair lists so integer keys (optimizer state indices) survive JSON."""
@@ -217,7 +229,11 @@ class Run:
         if not js.is_file():
             raise RecgenError(f"{self.path}: nothing to resume (no state/last.json)")
         tensors = load_tensors(self.path / "state" / "last.safetensors")
-        return unflatten_state(json.loads(js.read_text()), tensors)
+        try:
+            return unflatten_state(json.loads(js.read_text()), tensors)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:  # JSONDecodeError is a ValueError
+            raise RecgenError(f"{js}: unreadable training state ({type(e).__name__}: {e}); resume needs the pair "
+                              "state/last.json + last.safetensors that training wrote") from None
 
     # ---------------------------------------------------------------------------------------------- metrics
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:

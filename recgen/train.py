@@ -24,7 +24,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from recgen.config import PRECISIONS, TrainConfig, check_device, check_precision
 from recgen.errors import RecgenError
-from recgen.runs import Run
+from recgen.runs import Run, load_module
 
 
 class TrainingDiverged(RecgenError):
@@ -328,20 +328,26 @@ class Trainer:
 
     def _restore(self) -> tuple[int, float | None, list]:
         state = self.run.load_state()
-        w = self.run.load_weights("last")
+        w, source = self.run.load_weights("last"), self.run.weights_path("last")
         for name, m in self.task.modules.items():
-            m.load_state_dict({k[len(name) + 1:]: v for k, v in w.items() if k.startswith(name + ".")})
+            load_module(m, {k[len(name) + 1:]: v for k, v in w.items() if k.startswith(name + ".")}, source)
         for name, e in self.ema.items():
-            e.module.load_state_dict({k[len(name) + 5:]: v for k, v in w.items() if k.startswith(f"ema.{name}.")})
+            prefix = f"ema.{name}."
+            load_module(e.module, {k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)}, source)
         for e, n_avg in zip(self.ema.values(), state.get("ema_n", [])):
             e.n_averaged.fill_(n_avg)
-        for (o, s), os_, ss in zip(self.optims, state["optimizers"], state["schedules"]):
-            o.load_state_dict(os_)
-            if s is not None and ss is not None:
-                s.load_state_dict(ss)
-        torch.set_rng_state(state["torch_rng"])
-        rows = [r for r in self.run.read_metrics() if r.get("step", 0) <= state["step"]]
-        return state["step"], state["best"], rows
+        try:
+            for (o, s), os_, ss in zip(self.optims, state["optimizers"], state["schedules"], strict=True):
+                o.load_state_dict(os_)
+                if s is not None and ss is not None:
+                    s.load_state_dict(ss)
+            torch.set_rng_state(state["torch_rng"])
+            step, best = int(state["step"]), state["best"]
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise RecgenError(f"{self.run.path / 'state'}: this training state does not fit the run "
+                              f"({type(e).__name__}: {str(e)[:200]})") from None
+        rows = [r for r in self.run.read_metrics() if r.get("step", 0) <= step]
+        return step, best, rows
 
 
 def _fmt_row(row: dict[str, Any]) -> str:

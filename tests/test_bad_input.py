@@ -1,8 +1,10 @@
 """Bad input on the command line: one line naming the option and what was expected, exit code 2, and nothing left
 behind (no half-written run directory)."""
 
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import cli
@@ -80,3 +82,77 @@ def test_no_held_out_split_trains_and_says_so(tmp_path: Path, npz_file):
     assert r.exit_code == 2 and "no test split and no validation split to evaluate on" in r.output, r.output
     r = cli("classify", "eval", run, "--split", "nope")
     assert r.exit_code == 2 and "split must be test or val, got 'nope'" in r.output, r.output
+
+
+def test_damaged_runs_give_one_line_errors(tmp_path: Path, npz_file):
+    """Weights swapped in from a different network, and a corrupt training state, are named, not tracebacks."""
+    from PIL import Image
+
+    for name, widths in (("a", "8"), ("b", "12")):  # b stops after a step of its 3 epochs: resumable
+        r = cli("classify", "train", "--data", npz_file, "--out", tmp_path, "--name", name, *TINY_CNN,
+                "--widths", widths, "--epochs", "3")
+        assert r.exit_code == 0, r.output
+    a, b = tmp_path / "classify" / "a-1", tmp_path / "classify" / "b-1"
+    (a / "weights" / "best.safetensors").write_bytes((b / "weights" / "best.safetensors").read_bytes())
+    Image.new("L", (16, 16)).save(tmp_path / "x.png")
+    r = cli("classify", "predict", a, tmp_path / "x.png")
+    assert r.exit_code == 2, r.output
+    assert "best.safetensors: these weights do not fit the network model.json describes" in r.output
+    assert r.output.count("\n") == 1
+    (b / "state" / "last.json").write_text("{not json")
+    r = cli("classify", "train", "--resume", b)
+    assert r.exit_code == 2 and "last.json: unreadable training state (JSONDecodeError" in r.output, r.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--minority", "nope", "--imbalance", "0.1"], "unknown class 'nope'"),
+    (["--generator", "/no/such/run"], "/no/such/run: not a recgen run directory"),
+    (["--seeds", "0"], "seeds must be at least 1, got 0"),
+    (["--imbalance", "1"], "imbalance must be in [0, 1), got 1.0"),
+    (["--steps", "0"], "steps must be at least 1, got 0"),
+])
+def test_bad_augment_option_is_refused_before_a_run_exists(tmp_path: Path, npz_with_test, args, message):
+    r = cli("augment", "--data", npz_with_test, "--out", tmp_path / "runs", *args)
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture
+def npz_with_test(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(2)
+    p = tmp_path / "split.npz"
+    np.savez(p, x=rng.integers(0, 255, (40, 16, 16), dtype=np.uint8), y=np.arange(40) % 4)
+    np.savez(tmp_path / "split-test.npz", x=rng.integers(0, 255, (20, 16, 16), dtype=np.uint8), y=np.arange(20) % 4)
+    return p
+
+
+def test_unwritable_places_are_named(tmp_path: Path, npz_file):
+    (tmp_path / "file").write_text("in the way")
+    r = cli("classify", "train", "--data", npz_file, "--out", tmp_path / "file" / "runs", *TINY_CNN)
+    assert r.exit_code == 2 and r.output.startswith("error: ") and "file" in r.output, r.output
+    r = cli("classify", "train", "--data", npz_file, "--out", tmp_path / "runs", "--name", "a/b", *TINY_CNN)
+    assert r.exit_code == 2 and "name must be a folder name without /" in r.output, r.output
+
+
+@pytest.mark.parametrize("arrays,message", [
+    (dict(x=np.zeros((4, 8, 8)), y=np.array(["a", "b", "a", "b"])), "'y' must be one integer class index per image"),
+    (dict(x=np.zeros((4, 8, 8)), y=np.array([0, 1.5, 0, 1])), "'y' must be one integer class index per image"),
+    (dict(x=np.zeros((4, 8, 8)), y=np.zeros((4, 2))), "shape (N,); got float64 (4, 2)"),
+    (dict(x=np.full((4, 8, 8), np.nan), y=np.arange(4)), "'x' holds NaN or infinite pixel values"),
+    (dict(x=np.zeros((4, 64)), y=np.arange(4)), "'x' must be numeric images shaped (N, H, W)"),
+    (dict(x=np.zeros((4, 8, 8)), y=np.array([0, 1, -1, 1])), "labels in 'y' must be >= 0; found -1 to 1"),
+    (dict(x=np.zeros((4, 8, 8)), y=np.arange(4), classes=np.array(["a", "b"])), "below 2 (the names in 'classes')"),
+])
+def test_bad_npz_contents_are_named(tmp_path: Path, arrays, message):
+    from recgen.data import load_dataset
+    from recgen.errors import RecgenError
+
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(RecgenError, match=re.escape(message)):
+        load_dataset(str(tmp_path / "bad.npz"))
+
+
+def test_a_file_that_is_not_an_npz_is_named(tmp_path: Path):
+    (tmp_path / "fake.npz").write_text("not a zip archive")
+    r = cli("data", "show", tmp_path / "fake.npz")
+    assert r.exit_code == 2 and "fake.npz: unreadable .npz" in r.output, r.output

@@ -31,7 +31,7 @@ from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
 from recgen.report import image, table, write_report
-from recgen.runs import Run, TrainedRun, module_state, reopen_for_resume
+from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
 
 MODELS = ("cnn", "svm", "rf")
@@ -212,7 +212,7 @@ class ClassifierRun(TrainedRun):
             if self.config.model == "cnn":
                 net = build_cnn(CNNConfig(**self.info["args"]))
                 w = self.run.load_weights("best")
-                net.load_state_dict(module_state(w))
+                load_module(net, module_state(w), self.run.weights_path("best"))
                 if self.config.channels_last:
                     net = net.to(memory_format=torch.channels_last)
                 self._model = net.to(self.device).eval()

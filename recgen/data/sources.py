@@ -160,15 +160,32 @@ def load_npz(path: Path, name: str, split: str) -> ImageSet:
         raise RecgenError(f"{path}: unreadable .npz ({e})") from None
     if y is None:
         raise RecgenError(f"{path}: .npz must hold arrays 'x' (images) and 'y' (labels); found {sorted(keys)}")
+    if x.ndim not in (3, 4) or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise RecgenError(f"{path}: 'x' must be numeric images shaped (N, H, W) or (N, H, W, C), got {x.dtype} "
+                          f"{x.shape}")
     if x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3):
         x = x.transpose(0, 2, 3, 1)  # accept (N, C, H, W) too
     if x.dtype != np.uint8:
+        x = x.astype(np.float64)
+        if not np.isfinite(x).all():
+            raise RecgenError(f"{path}: 'x' holds NaN or infinite pixel values")
         x = np.clip(x * 255.0 if x.max() <= 1.0 else x, 0, 255).round().astype(np.uint8)
-    y = np.asarray(y).astype(np.int64).reshape(-1)
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    whole = np.issubdtype(y.dtype, np.integer) or (
+        np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all())
+    if y.ndim != 1 or not whole:
+        raise RecgenError(f"{path}: 'y' must be one integer class index per image, shape (N,); got {y.dtype} "
+                          f"{y.shape}")
+    y = y.astype(np.int64)
     if len(x) != len(y):
         raise RecgenError(f"{path}: {len(x)} images in 'x' but {len(y)} labels in 'y'")
     if len(y) == 0:
         raise RecgenError(f"{path}: the dataset is empty")
+    if y.min() < 0 or (classes and y.max() >= len(classes)):
+        top = f" and below {len(classes)} (the names in 'classes')" if classes else ""
+        raise RecgenError(f"{path}: labels in 'y' must be >= 0{top}; found {y.min()} to {y.max()}")
     classes = classes or [str(i) for i in range(int(y.max()) + 1)]
     return ImageSet(x, y, classes, name, split, {"source": str(path)})
 

@@ -34,7 +34,7 @@ from recgen.detect.evaluate import Detections, coco_map
 from recgen.detect.scenes import SceneOptions, make_scenes
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
-from recgen.runs import Run, TrainedRun, atomic_write, module_state, reopen_for_resume
+from recgen.runs import Run, TrainedRun, atomic_write, load_module, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
 
 MODELS = ("centernet", "classical")
@@ -170,7 +170,7 @@ class DetectorRun(TrainedRun):
             if self.info["family"] == "centernet":
                 net = build_centernet(CenterNetConfig(**self.info["args"]))
                 w = self.run.load_weights("best")
-                net.load_state_dict(module_state(w))
+                load_module(net, module_state(w), self.run.weights_path("best"))
                 self._model = net.to(self.device).eval()
             else:
                 from recgen.detect.classical import ClassicalDetector

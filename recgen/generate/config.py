@@ -82,8 +82,6 @@ def resolve(cfg: GenerateConfig) -> GenerateConfig:
     fill = {k: v for k, v in FAMILY_DEFAULTS[cfg.model].items()
             if getattr(cfg, k) == (-1.0 if k == "ema" else 0)}
     cfg = dataclasses.replace(cfg, **fill)
-    if cfg.steps <= 0:
-        raise RecgenError(f"steps must be a positive number of sampling steps, got {cfg.steps}")
     if cfg.sampler not in diffusion.SAMPLERS:
         raise RecgenError(f"sampler must be one of {', '.join(diffusion.SAMPLERS)}, got {cfg.sampler!r}")
     build_augment(cfg.augment)  # an unknown name fails here, before a run directory exists

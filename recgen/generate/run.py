@@ -21,7 +21,7 @@ from recgen.generate.common import can_guide, from_uint8, grid_labels, save_grid
 from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
 from recgen.generate.config import FAMILIES, GenerateConfig
 from recgen.report import image, table, write_report
-from recgen.runs import Run, TrainedRun, module_state
+from recgen.runs import Run, TrainedRun, load_module, module_state
 from recgen.train import seeded
 
 
@@ -53,8 +53,7 @@ class GeneratorRun(TrainedRun):
             mods = self.family_module.build(self.arch)
             w = self.run.load_weights("best")
             for name, m in mods.items():
-                m.load_state_dict(module_state(w, name))
-                m.to(self.device).eval()
+                load_module(m, module_state(w, name), self.run.weights_path("best")).to(self.device).eval()
             self._modules = mods
         return self._modules
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from recgen import plots
-from recgen.config import from_dict, to_dict
+from recgen.config import check_ranges, from_dict, to_dict
 from recgen.data import ImageSet, build_augment, load_dataset
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
@@ -130,7 +130,7 @@ def _copies(syn: ImageSet, subset: ImageSet, test: ImageSet) -> dict[str, float]
     return {"copy_rate": m["copy_rate"], "nn_distance_ratio": m["median_nn_distance_ratio"]}
 
 
-def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path):
+def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path | None):
     from recgen import generate
 
     if cfg.generator:
@@ -162,10 +162,7 @@ def run_augment(**options: Any) -> dict[str, Any]:
         raise RecgenError(f"ratios: expected comma-separated numbers, got {cfg.ratios!r}") from None
     if any(r < 0 for r in ratios) or 0.0 not in ratios:
         raise RecgenError(f"ratios must be >= 0 and include 0 (the real-only arm), got {cfg.ratios!r}")
-    if cfg.seeds < 1 or cfg.real_per_class < 1:
-        raise RecgenError("seeds and real_per_class must be at least 1")
-    if not 0.0 <= cfg.imbalance < 1.0:
-        raise RecgenError(f"imbalance must be in [0, 1), got {cfg.imbalance}")
+    check_ranges(cfg)
     if cfg.precision not in ("fp32", "bf16"):
         raise RecgenError(f"precision must be fp32 or bf16, got {cfg.precision!r}")
     if cfg.guidance < 0 or (cfg.guidance and not cfg.generator and cfg.generator_model not in ("diffusion", "pixelcnn")):
@@ -185,18 +182,19 @@ def run_augment(**options: Any) -> dict[str, Any]:
         raise RecgenError(f"recognizer_{e}") from None
     full = load_dataset(cfg.data, "train", cfg.data_dir or None)
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, full.x.shape[1], full.x.shape[-1])
-    run = Run.create("augment", cfg.name, cfg.out)
+    first = real_subset(full, cfg, 0)  # checks --minority
+    handed = None
+    if cfg.generator:  # a handed generator fixes the subset (seed 0's); seeds then vary the recognizers only
+        handed = _generator(first, cfg, 0, work=None)
+        if cfg.guidance and not handed[0].guided:
+            raise RecgenError(f"guidance: {cfg.generator} cannot sample with classifier-free guidance (a "
+                              f"{handed[0].family} run); leave --guidance out")
+    run = Run.create("augment", cfg.name, cfg.out)  # only once every option has been checked
     run.write_config("augment", to_dict(cfg), classes=full.classes)
     work = run.path / "work"
     k = full.num_classes
     results = {r: [] for r in ratios}
     leaky = False
-    handed = None
-    if cfg.generator:  # checked before any training; a handed generator fixes the subset (seed 0's), seeds then
-        handed = _generator(real_subset(full, cfg, 0), cfg, 0, work)  # vary the recognizers only
-        if cfg.guidance and not handed[0].guided:
-            raise RecgenError(f"guidance: {cfg.generator} cannot sample with classifier-free guidance (a "
-                              f"{handed[0].family} run); leave --guidance out")
     for seed in range(cfg.seeds):
         subset = real_subset(full, cfg, 0 if handed else seed)
         base = _recognizer(subset, test, cfg, seed, work)

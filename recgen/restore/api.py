@@ -25,7 +25,7 @@ from recgen.errors import RecgenError
 from recgen.restore import guided
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
-from recgen.runs import Run, TrainedRun, module_state, reopen_for_resume
+from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
 from recgen.train import Trainer, resolve_device, seeded
 
 METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
@@ -117,7 +117,7 @@ class RestorerRun(TrainedRun):
         if self._net is None:
             net = build(self.arch)["model"]
             w = self.run.load_weights("best")
-            net.load_state_dict(module_state(w))
+            load_module(net, module_state(w), self.run.weights_path("best"))
             self._net = net.to(self.device).eval()
         return self._net
 
