@@ -190,7 +190,10 @@ class Run:
 
     @property
     def options(self) -> dict[str, Any]:
-        return self.config.get("options", {})
+        options = self.config.get("options", {})
+        if not isinstance(options, dict):
+            raise RecgenError(f"{self.path / 'config.yaml'}: 'options' must be a mapping of option names to values")
+        return options
 
     # ---------------------------------------------------------------------------------------------- weights
     def write_model_json(self, family: str, args: dict[str, Any], **extra: Any) -> None:
@@ -316,11 +319,20 @@ class TrainedRun:
         from recgen.train import resolve_device  # recgen.train imports this module
 
         self.run = run
-        self.config = from_dict(self.config_class, run.options)
+        try:
+            self.config = from_dict(self.config_class, run.options)
+        except RecgenError as e:
+            raise RecgenError(f"{run.path / 'config.yaml'}: {e}") from None
         self.info = run.read_model_json()
         self.classes: list[str] = self.info.get("classes", [])
-        self.input_shape: tuple[int, int, int] = tuple(self.info["input_shape"])  # (C, H, W) it trained on
-        self.device = resolve_device(self.config.device)
+        try:
+            self.input_shape: tuple[int, int, int] = tuple(self.info["input_shape"])  # (C, H, W) it trained on
+        except (KeyError, TypeError):
+            raise RecgenError(f"{run.path / 'model.json'}: no input_shape [C, H, W]") from None
+        try:
+            self.device = resolve_device(self.config.device)
+        except RecgenError:  # trained on a GPU this machine lacks: use what is here
+            self.device = resolve_device("auto")
 
     @property
     def path(self) -> Path:

@@ -356,6 +356,8 @@ def train(**options: Any) -> ClassifierRun:
     if cfg.model == "cnn":
         resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
     train_set, val, test = load_splits(cfg)
+    if train_set.num_classes < 2:
+        raise RecgenError(f"{cfg.data}: a recognizer needs at least 2 classes, found {train_set.num_classes}")
     init = None
     if cfg.init:  # checked before a run directory exists
         if cfg.model != "cnn":

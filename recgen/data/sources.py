@@ -244,6 +244,11 @@ def load_image_folder(root: Path, name: str, size: int | tuple[int, int] | None,
                       stacklevel=2)
     if not xs:
         raise RecgenError(f"{root}: no readable images ({len(bad)} unreadable file(s))")
+    seen = set(ys)
+    empty = [d.name for label, d in enumerate(class_dirs) if label not in seen]
+    if empty:  # a class the model would be asked to know without one example
+        raise RecgenError(f"{root}: class folder(s) with no readable images: {', '.join(empty[:5])}; fill or remove "
+                          "them")
     c = max(x.shape[-1] for x in xs)
     xs = [to_channels(x[None], c)[0] for x in xs]
     return ImageSet(np.stack(xs), np.array(ys), [d.name for d in class_dirs], name, "train", {"source": str(root)})

@@ -162,9 +162,9 @@ def run_augment(**options: Any) -> dict[str, Any]:
         raise RecgenError(f"ratios: expected comma-separated numbers, got {cfg.ratios!r}") from None
     if any(r < 0 for r in ratios) or 0.0 not in ratios:
         raise RecgenError(f"ratios must be >= 0 and include 0 (the real-only arm), got {cfg.ratios!r}")
-    check_ranges(cfg)
     if cfg.precision not in ("fp32", "bf16"):
         raise RecgenError(f"precision must be fp32 or bf16, got {cfg.precision!r}")
+    check_ranges(cfg)
     if cfg.guidance < 0 or (cfg.guidance and not cfg.generator and cfg.generator_model not in ("diffusion", "pixelcnn")):
         raise RecgenError(f"guidance: classifier-free guidance applies to diffusion and pixelcnn generators (> 0), "
                           f"got {cfg.guidance} for {cfg.generator_model}")
