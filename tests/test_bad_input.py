@@ -1,6 +1,7 @@
 """Bad input on the command line: one line naming the option and what was expected, exit code 2, and nothing left
 behind (no half-written run directory)."""
 
+import json
 import re
 from pathlib import Path
 
@@ -156,3 +157,26 @@ def test_a_file_that_is_not_an_npz_is_named(tmp_path: Path):
     (tmp_path / "fake.npz").write_text("not a zip archive")
     r = cli("data", "show", tmp_path / "fake.npz")
     assert r.exit_code == 2 and "fake.npz: unreadable .npz" in r.output, r.output
+
+
+def test_predict_inputs_and_topk(tmp_path: Path, npz_file):
+    from PIL import Image
+
+    r = cli("classify", "train", "--data", npz_file, "--out", tmp_path, *TINY_CNN)
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "classify" / "cnn-1"
+    (tmp_path / "empty").mkdir()
+    r = cli("classify", "predict", run, tmp_path / "empty")
+    assert r.exit_code == 2 and "empty: no images in this folder" in r.output, r.output
+    Image.new("L", (16, 16)).save(tmp_path / "x.png")
+    r = cli("classify", "predict", run, tmp_path / "x.png", "--topk", "0")
+    assert r.exit_code == 2 and "topk must be at least 1, got 0" in r.output, r.output
+    r = cli("classify", "predict", run, tmp_path / "x.png", "--topk", "99", "--json")  # all 4 classes, ranked
+    assert r.exit_code == 0 and len(json.loads(r.stdout)[0]["top"]) == 4, r.output
+
+
+def test_samples_into_a_folder(tmp_path: Path):
+    from recgen.generate import save_samples
+
+    paths = save_samples(np.zeros((2, 8, 8, 1), np.uint8), np.array([0, 1]), f"{tmp_path / 'grids'}/", ["a", "b"])
+    assert paths["grid"] == str(tmp_path / "grids" / "samples.png") and Path(paths["npz"]).is_file()

@@ -9,9 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +23,8 @@ from recgen import plots
 from recgen.classify.cnn import CNNConfig, build_cnn
 from recgen.config import TrainConfig, from_dict, ints, to_dict
 from recgen.data import (ImageSet, build_augment, has_test_split, held_out, limit_per_class, load_dataset,
-                         read_image, to_channels, train_val_split)
+                         read_images, to_channels, train_val_split)
 from recgen.data.dataset import resize_batch
-from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
 from recgen.report import image, table, write_report
@@ -288,12 +285,14 @@ class ClassifierRun(TrainedRun):
     def predict(self, inputs: list[str] | np.ndarray, topk: int = 3, explain: bool = False,
                 out: str | Path | None = None) -> list[dict[str, Any]]:
         """Top-k classes for image files, folders, globs, or a uint8 array; `explain` writes Grad-CAM overlays."""
+        if topk < 1:
+            raise RecgenError(f"topk must be at least 1, got {topk}")
         if isinstance(inputs, np.ndarray):
             names, x = [f"#{i}" for i in range(len(inputs))], inputs
         else:
             names, x = load_images(inputs, self.input_shape)
         probs = self.predict_proba(x)
-        k = max(1, min(topk, len(self.classes)))
+        k = min(topk, len(self.classes))
         results = []
         for i, name in enumerate(names):
             order = np.argsort(-probs[i])[:k]
@@ -314,37 +313,10 @@ class ClassifierRun(TrainedRun):
 
 
 def load_images(inputs: list[str], shape: tuple[int, int, int]) -> tuple[list[str], np.ndarray]:
-    """Files, folders (recursively) and globs -> names and uint8 (N, H, W, C) at `shape`. Unreadable files in a
-    folder are skipped with a warning; a named file that is unreadable is an error."""
+    """Files, folders and globs (recgen.data.read_images) -> names and uint8 (N, H, W, C) at `shape`."""
     c, h, w = shape
-    files: list[tuple[Path, bool]] = []
-    for s in inputs:
-        p = Path(s)
-        if p.is_dir():
-            files += [(f, False) for f in sorted(p.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
-        elif p.is_file():
-            files.append((p, True))
-        else:
-            hits = sorted(glob.glob(s, recursive=True))
-            if not hits:
-                raise RecgenError(f"{s}: no such file, folder or matching glob")
-            files += [(Path(f), False) for f in hits if Path(f).is_file()]
-    names, xs, bad = [], [], []
-    for f, explicit in files:
-        try:
-            im = read_image(f)
-        except RecgenError:
-            if explicit:
-                raise
-            bad.append(str(f))
-            continue
-        xs.append(resize_batch(to_channels(im[None], c), (h, w))[0])
-        names.append(str(f))
-    if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable file(s): {', '.join(bad[:3])}", stacklevel=2)
-    if not xs:
-        raise RecgenError("no readable images among the inputs")
-    return names, np.stack(xs)
+    names, images = read_images(inputs)
+    return names, np.stack([resize_batch(to_channels(im[None], c), (h, w))[0] for im in images])
 
 
 # ---------------------------------------------------------------------------------------------------- train/load

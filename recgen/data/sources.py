@@ -7,6 +7,7 @@ with a restricted unpickler that only builds plain containers and numpy arrays.
 
 from __future__ import annotations
 
+import glob
 import gzip
 import io
 import os
@@ -211,6 +212,49 @@ def read_image(path: Path) -> np.ndarray:
         finally:
             Image.MAX_IMAGE_PIXELS = old
     return arr
+
+
+def image_files(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> list[tuple[Path, bool]]:
+    """Files, folders (searched recursively for `suffixes`) and globs -> (path, named) pairs, `named` meaning the
+    user gave that very file. A folder without such files, or a pattern that matches nothing, is an error naming it."""
+    files: list[tuple[Path, bool]] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            found = [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in suffixes]
+            if not found:
+                raise RecgenError(f"{s}: no images in this folder (looked for {', '.join(sorted(suffixes))})")
+            files += [(f, False) for f in found]
+        elif p.is_file():
+            files.append((p, True))
+        else:
+            hits = [Path(f) for f in sorted(glob.glob(s, recursive=True)) if Path(f).is_file()]
+            if not hits:
+                raise RecgenError(f"{s}: no such file, folder or matching glob")
+            files += [(f, False) for f in hits]
+    if not files:
+        raise RecgenError("no input images given")
+    return files
+
+
+def read_images(inputs: list[str]) -> tuple[list[str], list[np.ndarray]]:
+    """Files, folders and globs (image_files) -> names and uint8 (H, W, C) images at their own size. Unreadable
+    files found in a folder or by a glob are skipped with a warning; an unreadable named file is an error."""
+    names, images, bad = [], [], []
+    for f, named in image_files(inputs):
+        try:
+            images.append(read_image(f))
+        except RecgenError:
+            if named:
+                raise
+            bad.append(str(f))
+            continue
+        names.append(str(f))
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable file(s): {', '.join(bad[:3])}", stacklevel=2)
+    if not images:
+        raise RecgenError(f"no readable images in {', '.join(map(str, inputs[:3]))}")
+    return names, images
 
 
 def load_image_folder(root: Path, name: str, size: int | tuple[int, int] | None, channels: int | None) -> ImageSet:

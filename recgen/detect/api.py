@@ -11,9 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,7 @@ import torch
 
 from recgen import plots
 from recgen.config import TrainConfig, from_dict, ints, to_dict
-from recgen.data import held_out, read_image, to_channels
-from recgen.data.sources import IMAGE_SUFFIXES
+from recgen.data import held_out, read_images, to_channels
 from recgen.detect.augment import augment
 from recgen.detect.boxes import draw_boxes, letterbox
 from recgen.detect.centernet import CenterNetConfig, build_centernet, centernet_loss, decode
@@ -270,37 +267,6 @@ class DetectorRun(TrainedRun):
 def _check_classes(data: DetectionSet, classes: list[str]) -> None:
     if data.classes != classes:
         raise RecgenError(f"{data.name}: categories {data.classes[:5]}... differ from the run's {classes[:5]}...")
-
-
-def read_images(inputs: list[str]) -> tuple[list[str], list[np.ndarray]]:
-    """Files, folders (recursively) and globs -> names and uint8 (H, W, C) images at their own size. Unreadable
-    files inside folders or globs are skipped with a warning; an unreadable named file is an error."""
-    files: list[tuple[Path, bool]] = []
-    for s in inputs:
-        p = Path(s)
-        if p.is_dir():
-            files += [(f, False) for f in sorted(p.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
-        elif p.is_file():
-            files.append((p, True))
-        else:
-            hits = sorted(glob.glob(s, recursive=True))
-            if not hits:
-                raise RecgenError(f"{s}: no such file, folder or matching glob")
-            files += [(Path(f), False) for f in hits if Path(f).is_file()]
-    names, images, bad = [], [], []
-    for f, explicit in files:
-        try:
-            images.append(read_image(f))
-            names.append(str(f))
-        except RecgenError:
-            if explicit:
-                raise
-            bad.append(str(f))
-    if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable file(s): {', '.join(bad[:3])}", stacklevel=2)
-    if not images:
-        raise RecgenError("no readable images among the inputs")
-    return names, images
 
 
 # ---------------------------------------------------------------------------------------------------- train/load

@@ -4,6 +4,7 @@ evaluate, report; and saving sample sets as grid PNG + .npz."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -305,10 +306,12 @@ class GeneratorRun(TrainedRun):
 
 def save_samples(images: np.ndarray, labels: np.ndarray | None, out: str | Path, classes: list[str],
                  per_image: bool = False, cols: int = 8, prompt: str | None = None) -> dict[str, str]:
-    """A grid PNG at `out`, the arrays in an .npz beside it (x uint8 (N, H, W, C), y labels, classes) and, with
-    per_image, one PNG per image in a folder of the same name."""
+    """A grid PNG at `out` (samples.png inside it when `out` is a folder), the arrays in an .npz beside it (x uint8
+    (N, H, W, C), y labels, classes) and, with per_image, one PNG per image in a folder of the same name."""
     from PIL import Image
 
+    if str(out).endswith(("/", os.sep)) or Path(out).is_dir():  # a folder: the files go inside it
+        out = Path(out) / "samples.png"
     out = Path(out)
     if out.suffix.lower() != ".png":
         out = out.with_suffix(".png")

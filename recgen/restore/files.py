@@ -7,7 +7,6 @@ with `simulate` (the inputs are clean; noise is added or the image downscaled fi
 
 from __future__ import annotations
 
-import glob
 import json
 import re
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from recgen.data import read_image, to_channels
+from recgen.data import image_files, read_image, to_channels
 from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.errors import RecgenError
 from recgen.generate.common import from_uint8, to_uint8
@@ -30,23 +29,8 @@ from recgen.runs import atomic_write
 
 def read_inputs(inputs: list[str]) -> list[tuple[str, np.ndarray]]:
     """Files, folders (recursively), globs and .npz files (array 'x') -> (name, uint8 (H, W, C)) at their own size."""
-    files: list[Path] = []
-    for s in inputs:
-        p = Path(s)
-        if p.is_dir():
-            found = [f for f in sorted(p.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES | {".npz"}]
-            if not found:
-                raise RecgenError(f"{s}: no images in this folder")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            hits = [Path(f) for f in sorted(glob.glob(s, recursive=True)) if Path(f).is_file()]
-            if not hits:
-                raise RecgenError(f"{s}: no such file, folder or matching glob")
-            files += hits
     out = []
-    for f in files:
+    for f, _ in image_files(inputs, IMAGE_SUFFIXES | {".npz"}):
         if f.suffix.lower() == ".npz":
             out += [(f"{f.stem}-{i:04d}", im) for i, im in enumerate(_npz_images(f))]
         else:
