@@ -142,14 +142,23 @@ def render(name: str, title: str, result: dict, command: str = "") -> str:
     return "\n".join(lines)
 
 
-def update_doc(doc: Path, name: str, section: str) -> None:
-    from recgen.runs import atomic_write
-
+def check_doc(doc: Path, name: str) -> str:
+    """The doc's text, once its markers for section `name` are whole (none, or one of each) and it can be written."""
     text = doc.read_text() if doc.is_file() else "# Benchmarks\n"
     opening, closing = text.count(f"<!-- bench:{name} -->"), text.count(f"<!-- /bench:{name} -->")
     if (opening, closing) not in ((0, 0), (1, 1)):  # appending would leave the stale half-section behind
         raise RecgenError(f"{doc}: section {name!r} has {opening} opening and {closing} closing markers; "
                           "expected one of each")
+    where = doc if doc.exists() else doc.parent
+    if not os.access(where, os.W_OK):
+        raise RecgenError(f"{where}: not writable, so the figures could not be recorded there")
+    return text
+
+
+def update_doc(doc: Path, name: str, section: str) -> None:
+    from recgen.runs import atomic_write
+
+    text = check_doc(doc, name)
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
     atomic_write(doc, text)
@@ -165,8 +174,11 @@ def run_benchmarks(names: list[str], out: str = "runs/bench", doc: str = "docs/B
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         raise RecgenError(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
+    names = names or list(BENCHMARKS)
+    for name in names:  # before any benchmark runs: a broken doc would otherwise lose a long run's figures
+        check_doc(Path(doc), name)
     results = {}
-    for name in names or list(BENCHMARKS):
+    for name in names:
         title, fn = BENCHMARKS[name]
         print(f"== {name}: {title}", flush=True)
         result = fn(out)

@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import os
 import re
 import sys
 import warnings
@@ -45,7 +46,9 @@ def user_errors(fn: Callable) -> Callable:
             raise typer.Exit(e.exit_code) from None
         except OSError as e:  # a path the user named cannot be written or read (permissions, a file in the way)
             where = f"{e.filename}: " if e.filename else ""
-            typer.echo(f"error: {where}{e.strerror or e}", err=True)
+            why = "a file stands where a folder is needed" if isinstance(e, (FileExistsError, NotADirectoryError)) \
+                else e.strerror or e
+            typer.echo(f"error: {where}{why}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -126,6 +129,8 @@ def data_show(name: str, split: str = "train", data_dir: str = "", out: str = ""
     rng = np.random.default_rng(0)
     pick = np.concatenate([rng.permutation(np.flatnonzero(ds.y == c))[:8] for c in range(ds.num_classes)])
     path = Path(out or f"{Path(name).name}-{split}-samples.png")
+    if out and (out.endswith(("/", os.sep)) or path.is_dir()):  # a folder: the grid goes inside it
+        path = path / f"{Path(name).name}-{split}-samples.png"
     plots.image_grid(ds.x[pick], path, [ds.classes[ds.y[i]][:12] for i in pick], cols=8)
     info = {"dataset": ds.name, "split": split, "images": len(ds), "shape_hwc": list(ds.x.shape[1:]),
             "classes": {c: int(n) for c, n in zip(ds.classes, counts)}, "fingerprint": ds.fingerprint(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 from typing import Any, Callable, ClassVar, TypeVar, get_type_hints
 
 from recgen.errors import RecgenError
@@ -75,22 +76,36 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "steps": _positive,  # generate: sampling steps; augment: recognizer optimizer steps
     # augment
     "real_per_class": _positive, "imbalance": _fraction, "seeds": _positive, "generator_steps": _positive,
+    # sampling and evaluation (the same names as options of `generate sample`, `restore`, `detect predict`, ...)
+    "seed": _not_negative, "scene_seed": _not_negative, "n": _positive, "temperature": _above_zero,
+    "min_score": (lambda v: 0 <= v <= 1, "a score in [0, 1]"),
     # run directories are named <name>-<number> inside <out>/<task>
     "name": (lambda v: not set(v) & set("/\\") and v not in (".", ".."), "a folder name without / or \\"),
 }
 
 
 def check_ranges(cfg) -> None:
-    """Raise a RecgenError naming the first option of `cfg` outside its RANGES entry (or not a finite number)."""
+    """Raise a RecgenError naming the first option of `cfg` of the wrong type or outside its RANGES entry."""
+    hints = get_type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         if f.name in getattr(cfg, "filled_later", ()) and v == (-1 if f.name == "ema" else 0):
             continue
-        if isinstance(v, float) and not math.isfinite(v):
-            raise RecgenError(f"{f.name} must be a finite number, got {v}")
-        if f.name in RANGES and not RANGES[f.name][0](v):
-            raise RecgenError(f"{f.name} must be {RANGES[f.name][1]}, got {v!r}")
-    check_device(cfg.device)
+        check_option(f.name, v, hints.get(f.name))
+    if hasattr(cfg, "device"):
+        check_device(cfg.device)
+
+
+def check_option(name: str, value: Any, kind: type | None = None) -> None:
+    """One value against the RANGES entry of its option name; also for functions whose parameters share those
+    names (sample's n, steps and seed). `kind` int or float: the value must be a number of that kind."""
+    if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                                 or kind is int and not isinstance(value, numbers.Integral)):
+        raise RecgenError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecgenError(f"{name} must be a finite number, got {value}")
+    if name in RANGES and not RANGES[name][0](value):
+        raise RecgenError(f"{name} must be {RANGES[name][1]}, got {value!r}")
 
 
 def check_device(name: str) -> None:
@@ -144,8 +159,14 @@ def from_dict(cls: type[C], values: dict[str, Any], what: str | None = None) -> 
         try:
             if t is bool and isinstance(v, str):
                 v = v.lower() in ("1", "true", "yes", "on")
-            elif t in (int, float, str) and v is not None and not isinstance(v, t):
+            elif t in (int, float) and isinstance(v, str):  # YAML or CLI text; 1.5 for an int stays a mistake
                 v = t(v)
+            elif t is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            elif t is str and not isinstance(v, str):
+                if v is None or isinstance(v, (dict, list)):
+                    raise TypeError
+                v = str(v)
         except (TypeError, ValueError):
             raise RecgenError(f"option {k!r}: expected {t.__name__}, got {v!r}") from None
         out[k] = v

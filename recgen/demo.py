@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from recgen import classify, generate
+from recgen.data import has_test_split, load_dataset
+from recgen.errors import RecgenError
 from recgen.loop.augment import run_augment
 from recgen.loop.judge import Judge, format_table, sample_many, judge_samples
 from recgen.report import image, table, write_report
@@ -47,6 +49,10 @@ def _stage(name: str, t0: float) -> None:
 def run_demo(out: str = "runs", quick: bool = False, data: str = "fashion-mnist") -> Path:
     plan = QUICK if quick else FULL
     t0 = time.perf_counter()
+    load_dataset(data, "train")  # each stage loads it again; a bad name fails here, before the run folder exists
+    if not has_test_split(data):
+        raise RecgenError(f"{data}: the demo needs a dataset with a test split (fashion-mnist, digits, a folder "
+                          "with test/, or x.npz with x-test.npz beside it)")
     demo = Run.create("demo", "demo", out)
     demo.write_config("demo", {"quick": quick, "data": data, **{k: v for k, v in plan.items()}})
 

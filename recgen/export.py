@@ -48,8 +48,13 @@ def export(run_path: str, format: str = "onnx", out: str | None = None, toleranc
         raise RecgenError(f"{run_path}: a {task!r} run; recgen export takes a {' or '.join(GRAPHS)} run")
     g = GRAPHS[task](run_path)
     dest = Path(out) if out else Path(run_path) / "model.onnx"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp_readable(dest.parent, suffix=".onnx.tmp")
+    if (out and str(out).endswith(("/", os.sep))) or dest.is_dir():  # a folder: model.onnx inside it
+        dest = dest / "model.onnx"
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = mkstemp_readable(dest.parent, suffix=".onnx.tmp")
+    except OSError as e:
+        raise RecgenError(f"{dest}: cannot write here ({e.strerror})") from None
     os.close(fd)
     try:
         net = g.net.cpu().eval()

@@ -52,14 +52,19 @@ def mkstemp_readable(dir: Path, prefix: str = "", suffix: str = "") -> tuple[int
 
 def atomic_write(path: Path, data: bytes | str) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp_readable(path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = mkstemp_readable(path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # named by the file asked for, not by its folder or temp file
+        raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -157,6 +162,8 @@ class Run:
 
     @classmethod
     def open(cls, path: str | os.PathLike, task: str | None = None) -> Run:
+        if not isinstance(path, (str, os.PathLike)):
+            raise RecgenError(f"a run is opened by its directory path (str or Path), got {path!r}")
         run = cls(path)
         if not (run.path / "config.yaml").is_file():
             raise RecgenError(f"{path}: not a recgen run directory (no config.yaml)")

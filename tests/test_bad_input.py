@@ -40,6 +40,7 @@ BAD_TRAINING = [
     ("classify", ["--widths", "32,0,128"], "widths must be channel counts >= 1"),
     ("classify", ["--model", "svm", "--features", "nope"], "unknown feature 'nope'"),
     ("classify", ["--model", "knn"], "model must be one of cnn, svm, rf, got 'knn'"),
+    ("classify", ["--seed", "-1"], "seed must be 0 or more, got -1"),
     # generate: 0 (ema: -1) means the family's default, anything else out of range is refused
     ("generate", ["--epochs", "-1"], "epochs must be at least 1, got -1"),
     ("generate", ["--ema", "2"], "ema must be a decay in [0, 1) (0 = off), got 2.0"),
@@ -180,3 +181,127 @@ def test_samples_into_a_folder(tmp_path: Path):
 
     paths = save_samples(np.zeros((2, 8, 8, 1), np.uint8), np.array([0, 1]), f"{tmp_path / 'grids'}/", ["a", "b"])
     assert paths["grid"] == str(tmp_path / "grids" / "samples.png") and Path(paths["npz"]).is_file()
+
+
+# ------------------------------------------------------------------------------------ trained runs, bad requests
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    """A VAE, a diffusion model and a denoiser, each trained a step or two on digits: what the checks need."""
+    from recgen import generate, restore
+
+    out = tmp_path_factory.mktemp("tiny")
+    common = dict(data="digits", epochs=1, limit=20, val_fraction=0.1, out=str(out), threads=1)
+    return {"vae": generate.train(model="vae", max_steps=1, base=8, **common).path,
+            "diffusion": generate.train(model="diffusion", max_steps=1, base=8, steps=2, **common).path,
+            "denoise": restore.train(task="denoise", max_steps=2, widths="8,8,8", **common).path,
+            "root": out}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["generate", "sample", "{diffusion}", "--sampler", "ddim", "--steps", "1001"],
+     "steps must be at most the 1000 timesteps this model trained with, got 1001"),
+    (["generate", "sample", "{diffusion}", "--guidance", "nan"], "guidance must be a finite number, got nan"),
+    (["generate", "sample", "{diffusion}", "--seed", "-1"], "seed must be 0 or more, got -1"),
+    (["generate", "sample", "{vae}", "--temperature", "nan"], "temperature must be a finite number, got nan"),
+    (["generate", "sample", "{vae}", "--temperature", "0"], "temperature must be above 0, got 0.0"),
+    (["generate", "sample", "{vae}", "--n", "100001"], "n: at most 100,000 images a call"),
+    (["generate", "interpolate", "{vae}", "--n", "5000"], "n must be 2 to 1000 frames, got 5000"),
+    (["restore", "denoise", "{denoise}", "{tiny_png}"], "images must be at least 11x11 pixels"),
+    (["restore", "denoise", "{denoise}", "{png}", "--seed", "-1"], "seed must be 0 or more, got -1"),
+    (["restore", "inpaint", "{diffusion}", "{png}", "--steps", "-3"],
+     "steps must be 0 (the method's default) to 1000, got -3"),
+    (["detect", "scenes", "--data", "digits", "--scene-seed", "-1", "--out", "{root}/scenes"],
+     "scene_seed must be 0 or more, got -1"),
+])
+def test_bad_requests_to_trained_runs(tiny, tmp_path: Path, args, message):
+    from PIL import Image
+
+    Image.new("L", (5, 5)).save(tmp_path / "tiny.png")
+    Image.new("L", (16, 16)).save(tmp_path / "ok.png")
+    paths = {**{k: str(v) for k, v in tiny.items()}, "tiny_png": tmp_path / "tiny.png", "png": tmp_path / "ok.png"}
+    r = cli(*[a.format(**paths) for a in args], *(["--out", tmp_path / "o"] if args[0] == "restore" else []))
+    assert r.exit_code == 2, r.output
+    assert message in r.output and r.output.count("\n") == 1, r.output
+
+
+def test_many_samples_are_drawn_in_batches(tiny):
+    from recgen import generate
+    from recgen.generate.run import SAMPLE_BATCH
+
+    vae = generate.load(tiny["vae"])
+    x, y = vae.sample(SAMPLE_BATCH + 5, seed=3)
+    assert x.shape[0] == len(y) == SAMPLE_BATCH + 5
+    assert np.array_equal(x, vae.sample(SAMPLE_BATCH + 5, seed=3)[0])  # still one seed, one set of images
+
+
+def test_python_api_mistakes_are_named(tiny, tmp_path: Path, npz_file):
+    from PIL import Image
+
+    from recgen import classify, generate
+    from recgen.errors import RecgenError
+
+    with pytest.raises(RecgenError, match="epochs must be an integer, got 1.5"):
+        classify.train(data=str(npz_file), epochs=1.5)
+    with pytest.raises(RecgenError, match="option 'data': expected str, got None"):
+        classify.train(data=None)
+    with pytest.raises(RecgenError, match="a run is opened by its directory path"):
+        classify.load(None)
+    vae = generate.load(tiny["vae"])
+    with pytest.raises(RecgenError, match=re.escape("z must be latent vectors shaped (N, 16), got (2, 3)")):
+        vae.decode(np.zeros((2, 3)))
+    with pytest.raises(RecgenError, match="images must be a numeric array"):
+        vae.embed(np.zeros((2, 3)))
+    with pytest.raises(RecgenError, match="n must be an integer"):
+        vae.sample(n=2.5)
+    r = cli("classify", "train", "--data", npz_file, "--out", tmp_path, *TINY_CNN)
+    assert r.exit_code == 0, r.output
+    run = classify.load(tmp_path / "classify" / "cnn-1")
+    Image.new("L", (16, 16)).save(tmp_path / "x.png")
+    assert run.predict(str(tmp_path / "x.png"))[0]["input"] == str(tmp_path / "x.png")  # one path, not its letters
+    with pytest.raises(RecgenError, match=re.escape("images must be a numeric array (N, H, W) or (N, H, W, C)")):
+        run.predict(np.zeros((16, 16)))
+    with pytest.raises(RecgenError, match="N > 0"):
+        run.predict(np.zeros((0, 16, 16, 1)))
+
+
+def test_outputs_into_folders_and_unwritable_places(tiny, tmp_path: Path, npz_file):
+    r = cli("data", "show", "digits", "--out", f"{tmp_path / 'grids'}/")
+    assert r.exit_code == 0 and (tmp_path / "grids" / "digits-train-samples.png").is_file(), r.output
+    (tmp_path / "file").write_text("in the way")
+    r = cli("generate", "sample", tiny["vae"], "--n", "2", "--out", tmp_path / "file" / "x.png")
+    assert r.exit_code == 2 and "file: a file stands where a folder is needed" in r.output, r.output
+    r = cli("classify", "train", "--data", npz_file, "--out", tmp_path, *TINY_CNN)
+    r = cli("export", tmp_path / "classify" / "cnn-1", "--out", f"{tmp_path / 'onnx'}/")
+    assert r.exit_code == 0 and (tmp_path / "onnx" / "model.onnx").is_file(), r.output
+
+
+def test_download_and_demo_leave_nothing_behind(tmp_path: Path):
+    r = cli("data", "download", "fashion-mnist", "--url", "notaurl", "--data-dir", tmp_path / "dl")
+    assert r.exit_code == 2 and "url must start with http://" in r.output, r.output
+    r = cli("data", "download", "fashion-mnist", "--url", "http://127.0.0.1:9/", "--data-dir", tmp_path / "dl")
+    assert r.exit_code == 2 and "download from http://127.0.0.1:9/ failed" in r.output, r.output
+    assert not (tmp_path / "dl").exists()
+    r = cli("demo", "--quick", "--data", "nosuch", "--out", tmp_path / "demo")
+    assert r.exit_code == 2 and "nosuch" in r.output, r.output
+    assert not (tmp_path / "demo").exists()
+
+
+def test_bench_checks_its_doc_before_running(tmp_path: Path):
+    from recgen.bench import run_benchmarks
+    from recgen.errors import RecgenError
+
+    doc = tmp_path / "B.md"
+    doc.write_text("<!-- bench:cnn -->\nhalf a section\n")
+    with pytest.raises(RecgenError, match="section 'cnn' has 1 opening and 0 closing markers"):
+        run_benchmarks(["cnn"], out=str(tmp_path / "runs"), doc=str(doc))  # would train for 10 minutes first
+    assert not (tmp_path / "runs").exists()
+
+
+def test_detect_min_score_is_a_score():
+    from recgen.config import check_option
+    from recgen.errors import RecgenError
+
+    for bad in (-1.0, 2.0, float("nan")):
+        with pytest.raises(RecgenError, match="min_score must be"):
+            check_option("min_score", bad, float)
+    check_option("min_score", 0.3, float)

@@ -22,8 +22,8 @@ from torch import nn
 from recgen import plots
 from recgen.classify.cnn import CNNConfig, build_cnn
 from recgen.config import TrainConfig, from_dict, ints, to_dict
-from recgen.data import (ImageSet, build_augment, has_test_split, held_out, limit_per_class, load_dataset,
-                         read_images, to_channels, train_val_split)
+from recgen.data import (ImageSet, build_augment, has_test_split, held_out, image_batch, limit_per_class,
+                         load_dataset, read_images, to_channels, train_val_split)
 from recgen.data.dataset import resize_batch
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
@@ -222,7 +222,7 @@ class ClassifierRun(TrainedRun):
     def prepare(self, x: np.ndarray) -> np.ndarray:
         """uint8 images of any size/channels -> the run's input size and channels (N, H, W, C)."""
         c, h, w = self.input_shape
-        return resize_batch(to_channels(x, c), (h, w))
+        return resize_batch(to_channels(image_batch(x), c), (h, w))
 
     def tta_views(self, tta: str | None = None) -> str:
         """The test-time views asked for (`tta`, else the run's --tta) that the network was trained to be invariant

@@ -139,5 +139,23 @@ def held_out(split: str, test, val, data: str):
         raise RecgenError(f"split must be test or val, got {split!r}")
     chosen = test if split == "test" and test is not None else val
     if chosen is None:
-        raise RecgenError(f"{data}: no test split and no validation split to evaluate on")
+        what = "no validation split (val_fraction 0)" if split == "val" else "no test split and no validation split"
+        raise RecgenError(f"{data}: {what} to evaluate on")
     return chosen
+
+
+def image_batch(images, what: str = "images") -> np.ndarray:
+    """An array handed to the Python API as images -> uint8 (N, H, W, C), C 1 or 3, N > 0; else a RecgenError
+    naming what was expected. (N, H, W) is taken as grey; floats in [0, 1] are scaled to 0-255."""
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) == 0 or not np.issubdtype(x.dtype, np.number):
+        raise RecgenError(f"{what} must be a numeric array (N, H, W) or (N, H, W, C) with C 1 or 3 and N > 0, got "
+                          f"{x.dtype} {x.shape}")
+    if x.dtype != np.uint8:
+        x = x.astype(np.float64)
+        if not np.isfinite(x).all():
+            raise RecgenError(f"{what} hold NaN or infinite values")
+        x = np.clip(x * 255.0 if x.max() <= 1.0 else x, 0, 255).round().astype(np.uint8)
+    return x

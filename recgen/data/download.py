@@ -42,7 +42,22 @@ def download_fashion_mnist(dest: str | os.PathLike, base_url: str = FASHION_MNIS
     """Download each file to a temp file in `dest`, verify it, then rename into place. Existing verified files are
     kept. A failed check deletes the temp file and leaves nothing half-written."""
     dest = Path(dest)
+    if not base_url.startswith(("http://", "https://", "file:")):
+        raise RecgenError(f"url must start with http://, https:// or file:, got {base_url!r}")
+    created = [p for p in (dest, *dest.parents) if not p.exists()]  # innermost first
     dest.mkdir(parents=True, exist_ok=True)
+    try:
+        _fetch(dest, base_url, timeout, files)
+    except BaseException:
+        for p in created:  # leave behind no empty folder this call made
+            if any(p.iterdir()):
+                break
+            p.rmdir()
+        raise
+    return dest
+
+
+def _fetch(dest: Path, base_url: str, timeout: float, files: dict[str, tuple[str, int]]) -> None:
     for name, (digest, size) in files.items():
         final = dest / name
         if final.is_file():
@@ -64,9 +79,8 @@ def download_fashion_mnist(dest: str | os.PathLike, base_url: str = FASHION_MNIS
             if got != digest:
                 raise RecgenError(f"{name}: checksum mismatch (sha256 {got[:12]}..., expected {digest[:12]}...)")
             os.replace(tmp, final)
-        except (urllib.error.URLError, OSError) as e:
+        except (urllib.error.URLError, OSError, ValueError) as e:
             raise RecgenError(f"{name}: download from {base_url} failed ({e})") from None
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    return dest

@@ -217,8 +217,10 @@ def read_image(path: Path) -> np.ndarray:
 def image_files(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> list[tuple[Path, bool]]:
     """Files, folders (searched recursively for `suffixes`) and globs -> (path, named) pairs, `named` meaning the
     user gave that very file. A folder without such files, or a pattern that matches nothing, is an error naming it."""
+    if isinstance(inputs, (str, os.PathLike)):  # one path, not a list of one-letter paths
+        inputs = [inputs]
     files: list[tuple[Path, bool]] = []
-    for s in inputs:
+    for s in map(str, inputs):
         p = Path(s)
         if p.is_dir():
             found = [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in suffixes]
@@ -240,6 +242,8 @@ def image_files(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> list[
 def read_images(inputs: list[str]) -> tuple[list[str], list[np.ndarray]]:
     """Files, folders and globs (image_files) -> names and uint8 (H, W, C) images at their own size. Unreadable
     files found in a folder or by a glob are skipped with a warning; an unreadable named file is an error."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
     names, images, bad = [], [], []
     for f, named in image_files(inputs):
         try:

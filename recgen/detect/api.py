@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from recgen import plots
-from recgen.config import TrainConfig, from_dict, ints, to_dict
-from recgen.data import held_out, read_images, to_channels
+from recgen.config import TrainConfig, check_option, from_dict, ints, to_dict
+from recgen.data import held_out, image_batch, read_images, to_channels
 from recgen.detect.augment import augment
 from recgen.detect.boxes import draw_boxes, letterbox
 from recgen.detect.centernet import CenterNetConfig, build_centernet, centernet_loss, decode
@@ -178,6 +178,7 @@ class DetectorRun(TrainedRun):
     def detect(self, images: np.ndarray) -> Detections:
         """uint8 (N, S, S, C) at the run's input size -> per image (boxes xyxy, scores, labels)."""
         c, s, _ = self.input_shape
+        images = image_batch(images)
         if images.shape[1:] != (s, s, c):
             raise RecgenError(f"images must be (N, {s}, {s}, {c}), got {images.shape}; predict() letterboxes any")
         if self.info["family"] == "centernet":
@@ -238,9 +239,10 @@ class DetectorRun(TrainedRun):
                 draw: bool = True) -> list[dict[str, Any]]:
         """Boxes (x1, y1, x2, y2 in the input's own pixels), classes and scores for image files, folders, globs or
         a uint8 array (N, H, W, C); `draw` writes each image with its labelled boxes as PNG under `out`."""
+        check_option("min_score", min_score, float)
         c, s, _ = self.input_shape
         if isinstance(inputs, np.ndarray):
-            arr = inputs if inputs.ndim == 4 else inputs[..., None]
+            arr = image_batch(inputs)
             names, originals = [f"#{i}" for i in range(len(arr))], list(arr)
         else:
             names, originals = read_images(inputs)

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from recgen.config import check_ranges
 from recgen.data import ImageSet, has_test_split, load_dataset, resize_batch, train_val_split
 from recgen.detect.boxes import iou_matrix, tight_box
 from recgen.detect.coco import DetectionSet, write_coco
@@ -48,6 +49,7 @@ class SceneConfig(SceneOptions):
 
 
 def check_options(o: SceneOptions) -> None:
+    check_ranges(o)  # types, and scene_seed
     if o.background not in BACKGROUNDS:
         raise RecgenError(f"background must be one of {', '.join(BACKGROUNDS)}, got {o.background!r}")
     if not 1 <= o.min_objects <= o.max_objects:

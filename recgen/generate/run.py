@@ -15,7 +15,8 @@ import torch
 
 from recgen import plots
 from recgen.classify.api import load_splits
-from recgen.data import ImageSet, held_out, read_image, resize_batch, to_channels
+from recgen.config import check_option
+from recgen.data import ImageSet, held_out, image_batch, read_image, resize_batch, to_channels
 from recgen.errors import RecgenError
 from recgen.generate import diffusion, gan, pixelcnn, vae
 from recgen.generate.common import can_guide, from_uint8, grid_labels, save_grid, to_uint8
@@ -24,6 +25,9 @@ from recgen.generate.config import FAMILIES, GenerateConfig
 from recgen.report import image, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state
 from recgen.train import seeded
+
+SAMPLE_BATCH = 1000  # images sampled at once; more are drawn in batches, so memory does not grow with n
+MAX_SAMPLES = 100_000  # images one sample() call returns (held in memory together)
 
 
 class GeneratorRun(TrainedRun):
@@ -119,10 +123,19 @@ class GeneratorRun(TrainedRun):
         temperature: noise scale (GAN, VAE) or softmax temperature (PixelCNN). Same seed -> same images.
         precision: fp32, or bf16 (autocast: convolutions and matrix products in bfloat16; about 2x faster GAN
         decoding on CPUs with AMX, pixel values within about one uint8 level of fp32)."""
-        if n <= 0:
-            raise RecgenError(f"n must be positive, got {n}")
-        if steps is not None and steps <= 0:
-            raise RecgenError(f"steps must be a positive number of sampling steps, got {steps}")
+        check_option("n", n, int)
+        check_option("seed", seed, int)
+        check_option("temperature", temperature, float)
+        if n > MAX_SAMPLES:
+            raise RecgenError(f"n: at most {MAX_SAMPLES:,} images a call (they are held in memory), got {n:,}; "
+                              "call again with another seed for more")
+        if steps is not None:
+            check_option("steps", steps, int)
+            if self.family == "diffusion" and steps > self.arch.train_timesteps:
+                raise RecgenError(f"steps must be at most the {self.arch.train_timesteps} timesteps this model "
+                                  f"trained with, got {steps}")
+        if guidance is not None:
+            check_option("guidance", guidance, float)
         if guidance is not None and self.arch.cond == "none":
             raise RecgenError("--guidance (classifier-free guidance) needs a class- or text-conditional run; "
                               f"{self.path} is unconditional")
@@ -134,10 +147,13 @@ class GeneratorRun(TrainedRun):
                               f"{self.path} is a {self.family} run{without}")
         if not 0.0 < strength <= 1.0:
             raise RecgenError(f"strength must be in (0, 1], got {strength}")
-        if temperature <= 0:
-            raise RecgenError(f"temperature must be positive, got {temperature}")
         if precision not in ("fp32", "bf16"):
             raise RecgenError(f"precision must be fp32 or bf16, got {precision!r}")
+        if n > SAMPLE_BATCH:  # memory bounded by the batch; each batch seeded from (seed, its offset)
+            parts = [self.sample(min(SAMPLE_BATCH, n - i), class_, prompt, like, sampler, steps, guidance, strength,
+                                 temperature, seed * 100_003 + i, precision) for i in range(0, n, SAMPLE_BATCH)]
+            xs, ys = zip(*parts)
+            return np.concatenate(xs), (None if ys[0] is None else np.concatenate(ys))
         sampler = sampler or self.config.sampler
         steps = steps or self.config.steps
         guidance = (self.config.guidance if self.guided else 1.0) if guidance is None else guidance
@@ -185,8 +201,10 @@ class GeneratorRun(TrainedRun):
             raise RecgenError("give both images to interpolate between, or neither")
         if a is not None and self.family == "gan":
             raise RecgenError("a GAN cannot interpolate between given images (it has no encoder); use a vae run")
-        if n < 2:
-            raise RecgenError(f"n must be at least 2 frames, got {n}")
+        check_option("n", n, int)
+        check_option("seed", seed, int)
+        if not 2 <= n <= 1000:
+            raise RecgenError(f"n must be 2 to 1000 frames, got {n}")
         xa, xb = (self._image(a), self._image(b)) if a is not None else (None, None)
         if self.arch.cond == "none":
             rows = [(None, None)]
@@ -219,6 +237,9 @@ class GeneratorRun(TrainedRun):
         if self.family not in ("gan", "vae"):
             raise RecgenError(f"decode needs a gan or vae run; this is a {self.family} run")
         z = torch.as_tensor(np.asarray(z), dtype=torch.float32).to(self.device)
+        size = self.arch.z_dim if self.family == "gan" else self.arch.latent_dim
+        if z.ndim != 2 or z.shape[1] != size:
+            raise RecgenError(f"z must be latent vectors shaped (N, {size}), got {tuple(z.shape)}")
         c, _ = self._condition(len(z), class_) if self.arch.cond != "none" else (None, None)
         x = gan.decode(self.modules["G"], z, c) if self.family == "gan" else vae.decode(self.modules, z, c)
         return to_uint8(x)
@@ -228,7 +249,7 @@ class GeneratorRun(TrainedRun):
         if self.family != "vae":
             raise RecgenError(f"embed needs a vae run; this is a {self.family} run")
         c, h, w = self.input_shape
-        x = from_uint8(resize_batch(to_channels(np.asarray(images), c), (h, w))).to(self.device)
+        x = from_uint8(resize_batch(to_channels(image_batch(images), c), (h, w))).to(self.device)
         cond, _ = self._condition(len(x), class_) if self.arch.cond != "none" else (None, None)
         return vae.encode(self.modules, x, cond)[0].cpu().numpy()
 

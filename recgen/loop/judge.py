@@ -19,6 +19,7 @@ import torch
 
 import recgen
 from recgen import plots
+from recgen.config import check_option
 from recgen.data import ImageSet
 from recgen.errors import RecgenError
 from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features,
@@ -278,6 +279,7 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
     cfg = gen.config
     if n < 50:
         raise RecgenError(f"n must be at least 50 samples for meaningful statistics, got {n}")
+    check_option("seed", seed, int)
     cas_options = cas_options_for(cas_classifier, cas_options)  # fails before any sampling when unknown
     inc = InceptionJudge(inception) if inception else None  # fails before any sampling when unusable
     j = load_judge(judge, cfg.data)

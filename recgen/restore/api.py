@@ -6,7 +6,7 @@
     recgen.restore.evaluate("runs/restore/denoise-1", task="denoise", judge="runs/classify/cnn-1")
     recgen.restore.restore_files("runs/restore/inpaint-1", "inpaint", ["shirt.png"], out="restored")
 
-Both kinds of model answer the same three calls: `check(task, method, scale)`, `restore(obs, ...)` and
+Both kinds of model answer the same three calls: `check(task, method, scale, steps)`, `restore(obs, ...)` and
 `describe(...)`; the classical baselines (recgen.restore.baselines) run beside them everywhere.
 """
 
@@ -75,7 +75,9 @@ def _check(cfg: RestoreConfig) -> RestorerConfig:
     return RestorerConfig(task=cfg.task, scale=cfg.scale, widths=widths, blocks=cfg.blocks)
 
 
-def check_method(task: str, method: str) -> None:
+def check_method(task: str, method: str, steps: int = 0) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= 1000:
+        raise RecgenError(f"steps must be 0 (the method's default) to 1000, got {steps!r}")
     if task not in TASKS:
         raise RecgenError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if method not in METHODS:
@@ -121,8 +123,8 @@ class RestorerRun(TrainedRun):
             self._net = net.to(self.device).eval()
         return self._net
 
-    def check(self, task: str, method: str = "auto", scale: int = 2) -> None:
-        check_method(task, method)
+    def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0) -> None:
+        check_method(task, method, steps)
         if task != self.arch.task:
             raise RecgenError(f"{self.path}: this restorer was trained to {self.arch.task}, not to {task}; train one "
                               f"with `recgen restore train --task {task}` or pass a diffusion generator run")
@@ -138,7 +140,7 @@ class RestorerRun(TrainedRun):
         return None  # fully convolutional: any size (padded to a multiple of 4 inside)
 
     def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0) -> torch.Tensor:
-        self.check(obs.task, method, obs.scale)
+        self.check(obs.task, method, obs.scale, steps)
         return restore(self.net, self.arch, obs)
 
 
@@ -172,8 +174,8 @@ class DiffusionRestorer:
     def _method(self, task: str, method: str) -> str:
         return guided.METHODS[task][0] if method == "auto" else method
 
-    def check(self, task: str, method: str = "auto", scale: int = 2) -> None:
-        check_method(task, method)
+    def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0) -> None:
+        check_method(task, method, steps)
         m = self._method(task, method)
         if m == "restorer":
             raise RecgenError(f"method 'restorer' needs a restorer run; {self.path} is a {self.gen.family} run")
@@ -190,7 +192,7 @@ class DiffusionRestorer:
 
     def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0) -> torch.Tensor:
         m = self._method(obs.task, method)
-        self.check(obs.task, m, obs.scale)
+        self.check(obs.task, m, obs.scale, steps)
         fn = {"ddnm": guided.ddnm, "repaint": guided.repaint, "reverse": guided.denoise}[m]
         return fn(self.gen, obs, seeded(seed, 7), steps or self.DEFAULT_STEPS[m])
 

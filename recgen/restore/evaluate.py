@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from recgen import plots
+from recgen.config import check_option
 from recgen.data import load_dataset
 from recgen.errors import RecgenError
 from recgen.generate.common import to_uint8
@@ -65,9 +66,11 @@ def evaluate(model, task: str, n: int = 1000, seeds: tuple[int, ...] = (0,), mas
         check_sigma(sigma)
         if sigma == 0:
             raise RecgenError("sigma must be positive to evaluate denoising")
-    model.check(task, method, scale)
+    model.check(task, method, scale, steps)
     if n < 1 or not seeds:
         raise RecgenError(f"need n >= 1 images and at least one seed, got n={n}, seeds={list(seeds)}")
+    for seed in seeds:
+        check_option("seed", seed, int)
     data, data_dir = model.data
     c = model.channels
     size = model.input_shape[1:]  # the size it trained on

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from recgen.config import check_option
 from recgen.data import image_files, read_image, to_channels
 from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.errors import RecgenError
@@ -29,12 +31,22 @@ from recgen.runs import atomic_write
 
 def read_inputs(inputs: list[str]) -> list[tuple[str, np.ndarray]]:
     """Files, folders (recursively), globs and .npz files (array 'x') -> (name, uint8 (H, W, C)) at their own size."""
-    out = []
-    for f, _ in image_files(inputs, IMAGE_SUFFIXES | {".npz"}):
-        if f.suffix.lower() == ".npz":
-            out += [(f"{f.stem}-{i:04d}", im) for i, im in enumerate(_npz_images(f))]
-        else:
-            out.append((f.stem, read_image(f)))
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else inputs
+    out, bad = [], []
+    for f, named in image_files(inputs, IMAGE_SUFFIXES | {".npz"}):
+        try:
+            if f.suffix.lower() == ".npz":
+                out += [(f"{f.stem}-{i:04d}", im) for i, im in enumerate(_npz_images(f))]
+            else:
+                out.append((f.stem, read_image(f)))
+        except RecgenError:
+            if named:  # as recgen.data.read_images: a named file must be readable, one found in a folder is skipped
+                raise
+            bad.append(str(f))
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable file(s): {', '.join(bad[:3])}", stacklevel=2)
+    if not out:
+        raise RecgenError(f"no readable images in {', '.join(map(str, inputs[:3]))}")
     return out
 
 
@@ -53,6 +65,9 @@ def _npz_images(path: Path) -> np.ndarray:
     if x.dtype != np.uint8:
         x = np.clip(x * 255.0 if x.max() <= 1.0 else x, 0, 255).round().astype(np.uint8)
     return x
+
+
+MIN_SIDE = 11  # SSIM's 11x11 Gaussian window (torchmetrics) and the noise estimate need at least this much image
 
 
 def safe_name(name: str) -> str:
@@ -78,8 +93,13 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
         check_scale(scale)
     if task == "denoise" and simulate and sigma == 0:
         raise RecgenError("--simulate adds noise of std --sigma to clean inputs: give a positive --sigma")
-    model.check(task, method, scale)
+    model.check(task, method, scale, steps)
+    check_option("seed", seed, int)
     items = read_inputs(inputs)
+    small = [name for name, im in items if min(im.shape[:2]) < MIN_SIDE]
+    if small:
+        raise RecgenError(f"{small[0]}: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels (the noise estimate and "
+                          f"SSIM's window need that), {len(small)} input(s) are smaller")
     mask_arr = read_image(Path(mask)) if mask else None
     c = model.channels
     groups: dict[tuple, list[int]] = {}  # images of one shape are restored as one batch

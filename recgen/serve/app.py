@@ -33,10 +33,10 @@ class SampleRequest(BaseModel):
     n: int = Field(16, ge=1, le=MAX_SAMPLES)
     class_: str | None = Field(None, alias="class", description="class name or index")
     prompt: str | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     sampler: str | None = None
-    steps: int | None = None
-    guidance: float | None = None
+    steps: int | None = Field(None, ge=1, le=1000)
+    guidance: float | None = Field(None, ge=0, allow_inf_nan=False)
 
 
 def _png(images: np.ndarray) -> str:
@@ -178,7 +178,7 @@ def create_app(root: str | Path = "runs") -> FastAPI:
                        files: list[UploadFile] = File(...), mask: UploadFile | None = File(None),
                        mask_kind: str = Query("box"), ratio: float = Query(0.25), sigma: float = Query(0.0),
                        scale: int = Query(2), simulate: bool = Query(False), method: str = Query("auto"),
-                       steps: int = Query(0, ge=0, le=1000), seed: int = 0, baselines: bool = Query(True)):
+                       steps: int = Query(0, ge=0, le=1000), seed: int = Query(0, ge=0), baselines: bool = Query(True)):
         """`recgen restore TASK` on the uploads (options as on the CLI): per image the restored PNG (and each
         classical baseline's), PSNR/SSIM where the ground truth is known (`simulate`, drawn masks), a grid."""
         from recgen.restore.files import restore_files
@@ -186,7 +186,8 @@ def create_app(root: str | Path = "runs") -> FastAPI:
         path = locate(run)
         with tempfile.TemporaryDirectory() as tmp:
             saved = _uploads(files, Path(tmp))
-            mask_path = str(_uploads([mask], Path(tmp) / "mask")[0][1]) if mask is not None else None
+            masks = _uploads([mask], Path(tmp) / "mask") if mask is not None else []
+            mask_path = str(masks[0][1]) if masks else None
             try:
                 model = loaded("restore", str(path))
                 s = restore_files(model, task, [str(p) for _, p, _ in saved], Path(tmp) / "out",
@@ -194,7 +195,10 @@ def create_app(root: str | Path = "runs") -> FastAPI:
                                   simulate=simulate, method=method, steps=steps, seed=seed,
                                   baselines=baselines)
             except RecgenError as e:
-                raise bad(e) from None
+                msg = str(e)
+                for name, p, _ in saved + masks:  # the uploads by the names they came with, not the server's files
+                    msg = msg.replace(str(p), name)
+                raise bad(RecgenError(msg.replace(f"{tmp}/", ""))) from None
             images = [{"input": name, **{f"{m}_png_base64": _file_b64(paths[i])
                                          for m, paths in s["images"].items()}}
                       for i, (name, _, _) in enumerate(saved)]
