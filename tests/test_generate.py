@@ -111,7 +111,7 @@ def test_conditional_samples_carry_labels(trained):
     assert list(y) == [2, 2]
     with pytest.raises(RecgenError, match="unknown class 'seven'"):
         run.sample(2, class_="seven")
-    with pytest.raises(RecgenError, match="steps must be a positive"):
+    with pytest.raises(RecgenError, match="steps must be at least 1, got 0"):
         run.sample(2, steps=0)
 
 
@@ -464,7 +464,7 @@ def test_cli_train_and_sample(rgb_npz, tmp_path):
     (["--class", "gren"], "error: unknown class 'gren'; did you mean 'green'"),
     (["--prompt", ""], "error: empty prompt"),
     (["--prompt", "a green square"], "error: --prompt needs a run trained with --text-conditional"),
-    (["--steps", "0"], "error: steps must be a positive number"),
+    (["--steps", "0"], "error: steps must be at least 1"),
     (["--like", "JUNK"], "error: "),
     (["--guidance", "3", "UNC"], "error: --guidance (classifier-free guidance) needs a class- or text"),
 ])
@@ -485,7 +485,7 @@ def test_cli_sample_bad_input_is_one_line_exit_2(cli_runs, args, message):
 
 @pytest.mark.parametrize("args,message", [
     (["sample", "{vae}", "--class", "1", "--prompt", "x"], "error: give either a class or a prompt"),
-    (["sample", "{unc}", "--steps", "-2"], "error: steps must be a positive number"),
+    (["sample", "{unc}", "--steps", "-2"], "error: steps must be at least 1"),
     (["sample", "{vae}", "--sampler", "ddim"], "error: --sampler/--steps apply to diffusion runs"),
     (["sample", "{vae}", "--guidance", "2"], "error: --guidance needs a diffusion run or a pixelcnn run trained"),
     (["sample", "{vae}", "--like", "/no/such.png"], "error: /no/such.png: no such image file"),
