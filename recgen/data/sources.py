@@ -15,6 +15,7 @@ import pickle
 import struct
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -239,21 +240,28 @@ def image_files(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> list[
     return files
 
 
-def read_images(inputs: list[str]) -> tuple[list[str], list[np.ndarray]]:
-    """Files, folders and globs (image_files) -> names and uint8 (H, W, C) images at their own size. Unreadable
-    files found in a folder or by a glob are skipped with a warning; an unreadable named file is an error."""
+Reader = Callable[[Path], list[tuple[str, np.ndarray]]]
+
+
+def read_images(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES,
+                read: Reader | None = None) -> tuple[list[str], list[np.ndarray]]:
+    """Files, folders and globs (image_files) -> names and uint8 (H, W, C) images at their own size. `read` turns
+    one file into (name, image) pairs (default: the image, named by its path). Unreadable files found in a folder
+    or by a glob are skipped with a warning; an unreadable named file is an error."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    read = read or (lambda f: [(str(f), read_image(f))])
     names, images, bad = [], [], []
-    for f, named in image_files(inputs):
+    for f, named in image_files(inputs, suffixes):
         try:
-            images.append(read_image(f))
+            pairs = read(f)
         except RecgenError:
             if named:
                 raise
             bad.append(str(f))
             continue
-        names.append(str(f))
+        names += [n for n, _ in pairs]
+        images += [im for _, im in pairs]
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable file(s): {', '.join(bad[:3])}", stacklevel=2)
     if not images:

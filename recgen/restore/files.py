@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from recgen.config import check_option
-from recgen.data import image_files, read_image, to_channels
+from recgen.data import read_image, read_images, to_channels
 from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.errors import RecgenError
 from recgen.generate.common import from_uint8, to_uint8
@@ -31,23 +30,12 @@ from recgen.runs import atomic_write
 
 def read_inputs(inputs: list[str]) -> list[tuple[str, np.ndarray]]:
     """Files, folders (recursively), globs and .npz files (array 'x') -> (name, uint8 (H, W, C)) at their own size."""
-    inputs = [inputs] if isinstance(inputs, (str, Path)) else inputs
-    out, bad = [], []
-    for f, named in image_files(inputs, IMAGE_SUFFIXES | {".npz"}):
-        try:
-            if f.suffix.lower() == ".npz":
-                out += [(f"{f.stem}-{i:04d}", im) for i, im in enumerate(_npz_images(f))]
-            else:
-                out.append((f.stem, read_image(f)))
-        except RecgenError:
-            if named:  # as recgen.data.read_images: a named file must be readable, one found in a folder is skipped
-                raise
-            bad.append(str(f))
-    if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable file(s): {', '.join(bad[:3])}", stacklevel=2)
-    if not out:
-        raise RecgenError(f"no readable images in {', '.join(map(str, inputs[:3]))}")
-    return out
+    def read(f: Path) -> list[tuple[str, np.ndarray]]:
+        if f.suffix.lower() == ".npz":
+            return [(f"{f.stem}-{i:04d}", im) for i, im in enumerate(_npz_images(f))]
+        return [(f.stem, read_image(f))]
+
+    return list(zip(*read_images(inputs, IMAGE_SUFFIXES | {".npz"}, read)))
 
 
 def _npz_images(path: Path) -> np.ndarray:
