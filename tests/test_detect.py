@@ -178,6 +178,10 @@ def test_tiny_detector_trains_saves_loads_predicts(tiny_run, tmp_path):
     assert [d["detections"] for d in a] == [d["detections"] for d in b]
     for r in b:
         assert r["drawing"].endswith(".png") and len(r["detections"]) <= 100
+    with pytest.raises(RecgenError, match="min_score must be a score in"):
+        tiny_run.predict(imgs, min_score=2.0)
+    with pytest.raises(RecgenError, match="with data given, leave split out"):
+        tiny_run.evaluate("val", data=tiny_run.held_out())
         assert all(0 <= d["box"][0] <= d["box"][2] <= 70 and 0 <= d["box"][1] <= d["box"][3] <= 50
                    for d in r["detections"])
 

@@ -195,6 +195,8 @@ class DetectorRun(TrainedRun):
                  write: bool = True) -> dict[str, Any]:
         """COCO metrics on the test scenes (or the validation split when there is no test split), or on `data`: a
         DetectionSet or a COCO .json file."""
+        if data is not None and split != "test":
+            raise RecgenError(f"split {split!r} names one of the run's own sets; with data given, leave split out")
         if isinstance(data, (str, Path)):
             data = read_coco(data, self.input_shape[1], self.input_shape[0], None, self.config.bad_annotations,
                              "test")[0]
