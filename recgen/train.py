@@ -258,7 +258,10 @@ class Trainer:
                     metrics = task.validate(self.eval_modules()) if self.main else {}
                     row.update(metrics)
                     rows.append(row)
-                    progress.log(_fmt_row(row))
+                    # at most about LOG_LINES epoch lines: a CAS classifier on 100 images runs 800 "epochs"
+                    stride = math.ceil(cfg.epochs / LOG_LINES)
+                    if round(step / steps_per_epoch) % stride == 0 or step >= stop_at or hist.stopped != "completed":
+                        progress.log(_fmt_row(row))
                     better = self._is_better(metrics.get(task.monitor), best)
                     if better:
                         best = metrics.get(task.monitor, best)
@@ -355,6 +358,9 @@ def _fmt_row(row: dict[str, Any]) -> str:
     for k, v in row.items():
         parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
     return "  ".join(parts)
+
+
+LOG_LINES = 50  # epoch lines a training run prints at most (every k-th epoch for long runs; metrics.csv has all)
 
 
 class _Progress:

@@ -305,3 +305,4 @@ def test_detect_min_score_is_a_score():
         with pytest.raises(RecgenError, match="min_score must be"):
             check_option("min_score", bad, float)
     check_option("min_score", 0.3, float)
+

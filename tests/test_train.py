@@ -198,3 +198,16 @@ def test_published_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
     save_classical(build_classical("rf", "pixels", n_estimators=2).fit(x, y), tmp_path / "m.skops")
     for name in ("a.json", "w.safetensors", "m.skops"):
         assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == FILE_MODE, name
+
+
+def test_long_runs_print_a_bounded_number_of_epoch_lines(tmp_path, npz_file):
+    from conftest import cli
+
+    from recgen.train import LOG_LINES
+
+    r = cli("classify", "train", "--data", npz_file, "--out", tmp_path, "--epochs", "120", "--batch-size", "16",
+            "--stem-width", "4", "--widths", "8", "--blocks", "0", "--threads", "1")
+    assert r.exit_code == 0, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.startswith("epoch ")]
+    assert LOG_LINES // 2 <= len(lines) <= LOG_LINES + 1 and lines[-1].startswith("epoch 120 "), lines[-3:]
+    assert len((tmp_path / "classify" / "cnn-1" / "metrics.csv").read_text().splitlines()) == 121  # all kept there
