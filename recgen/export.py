@@ -78,7 +78,8 @@ def export(run_path: str, format: str = "onnx", out: str | None = None, toleranc
         if os.path.exists(tmp):
             os.unlink(tmp)
     info = {"onnx": str(dest), "task": task, **g.info, **figures, "parity_images": len(g.images)}
-    atomic_write(dest.with_suffix(".json"), json.dumps(info, indent=2))
+    # beside the graph as model.onnx.json: with_suffix(".json") was RUN/model.json, the run's own description
+    atomic_write(dest.with_name(dest.name + ".json"), json.dumps(info, indent=2))
     return info
 
 

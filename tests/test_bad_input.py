@@ -273,6 +273,15 @@ def test_outputs_into_folders_and_unwritable_places(tiny, tmp_path: Path, npz_fi
     r = cli("classify", "train", "--data", npz_file, "--out", tmp_path, *TINY_CNN)
     r = cli("export", tmp_path / "classify" / "cnn-1", "--out", f"{tmp_path / 'onnx'}/")
     assert r.exit_code == 0 and (tmp_path / "onnx" / "model.onnx").is_file(), r.output
+    # the default destination is inside the run, whose own model.json the export notes once overwrote
+    run = tmp_path / "classify" / "cnn-1"
+    r = cli("export", run)
+    assert r.exit_code == 0 and (run / "model.onnx").is_file() and (run / "model.onnx.json").is_file(), r.output
+    from PIL import Image
+
+    Image.new("L", (16, 16)).save(tmp_path / "x.png")
+    r = cli("classify", "predict", run, tmp_path / "x.png")
+    assert r.exit_code == 0, r.output
 
 
 def test_download_and_demo_leave_nothing_behind(tmp_path: Path):
