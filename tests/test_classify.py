@@ -56,6 +56,21 @@ def test_init_fine_tunes_from_another_run(cnn_run, tmp_path):
     assert sorted(p.name for p in (tmp_path / "classify").iterdir()) == ["fresh-1", "tuned-1"]  # errors: none
 
 
+def test_init_matches_classes_by_name(cnn_run, tmp_path):
+    """The same digits with their classes listed in another order (as an image folder sorts them): fine-tuning
+    puts the head's rows in the new order, so the trained weights still name each digit right."""
+    from recgen.data import load_dataset
+
+    order = ["3", "7", "0", "9", "1", "5", "2", "8", "4", "6"]
+    for split, name in (("train", "perm.npz"), ("test", "perm-test.npz")):
+        ds = load_dataset("digits", split)
+        y = np.array([order.index(ds.classes[k]) for k in ds.y])
+        np.savez(tmp_path / name, x=ds.x, y=y, classes=np.array(order))
+    tuned = classify.train(model="cnn", data=str(tmp_path / "perm.npz"), epochs=1, max_steps=1, out=str(tmp_path),
+                           init=str(cnn_run.path), lr=1e-6, **TINY).evaluate(write=False)
+    assert tuned["accuracy"] > 0.6  # rows left in the old order would score near chance
+
+
 def test_predict_files_folders_globs_and_explain(cnn_run, tmp_path):
     d = tmp_path / "imgs"
     d.mkdir()

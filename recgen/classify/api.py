@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -334,7 +335,8 @@ def train(**options: Any) -> ClassifierRun:
     if cfg.init:  # checked before a run directory exists
         if cfg.model != "cnn":
             raise RecgenError(f"init: only a CNN starts from another run's weights, not {cfg.model}")
-        init = _init_weights(cfg.init, cnn_config(cfg, train_set.shape[0], train_set.num_classes))
+        init = _init_weights(cfg.init, cnn_config(cfg, train_set.shape[0], train_set.num_classes),
+                             train_set.classes)
     run = Run.create("classify", cfg.name or cfg.model, cfg.out)
     run.write_config("classify", to_dict(cfg), data_fingerprint=train_set.fingerprint(),
                      classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0)
@@ -393,8 +395,10 @@ def _fit_classical(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: Imag
     run.update_config(stopped="completed", train_seconds=round(secs, 2))
 
 
-def _init_weights(path: str, arch: CNNConfig) -> dict[str, torch.Tensor]:
-    """The CNN weights (EMA copy if kept) of classify run `path`, for a run building `arch` to start from."""
+def _init_weights(path: str, arch: CNNConfig, classes: list[str]) -> dict[str, torch.Tensor]:
+    """The CNN weights (EMA copy if kept) of classify run `path`, for a run building `arch` to start from. When
+    both runs know the same class names in another order (an image folder's are sorted by name), the head's rows
+    are put in this run's order, so each class starts from its own row."""
     try:
         src = load(path)
     except RecgenError as e:
@@ -408,7 +412,13 @@ def _init_weights(path: str, arch: CNNConfig) -> dict[str, torch.Tensor]:
     if diff:
         raise RecgenError(f"init: {path} holds another network than this run builds ({'; '.join(diff)}); "
                           "give the same --stem-width, --widths, --blocks, channels and classes")
-    return module_state(src.run.load_weights("best"))
+    w = module_state(src.run.load_weights("best"))
+    if sorted(src.classes) == sorted(classes) and src.classes != classes:
+        w["head.weight"] = w["head.weight"][[src.classes.index(c) for c in classes]]
+    elif sorted(src.classes) != sorted(classes):
+        warnings.warn(f"init: {path} knows other classes ({', '.join(src.classes[:3])}, ...); the head starts from "
+                      "its rows in order, as for a new task", stacklevel=2)
+    return w
 
 
 def _resume(options: dict[str, Any]) -> ClassifierRun:
