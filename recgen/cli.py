@@ -23,7 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="recgen: image recognition and generation, trained, judged and improved by each other.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, show, download.")
 classify_app = typer.Typer(no_args_is_help=True, help="Recognition: train, eval, predict.")
-generate_app = typer.Typer(no_args_is_help=True, help="Generation: train, sample, interpolate, eval.")
+generate_app = typer.Typer(no_args_is_help=True, help="Generation: train, sample, interpolate, eval, judge.")
 app.add_typer(data_app, name="data")
 app.add_typer(classify_app, name="classify")
 app.add_typer(generate_app, name="generate")
