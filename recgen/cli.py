@@ -324,7 +324,7 @@ def generate_eval(
                                                 "of the run's dataset, see `recgen generate judge`)")] = "",
         inception: Annotated[str, typer.Option(help="also FID/KID in Inception-v3 space from this local weights file "
                                                     "(torch-fidelity's pt_inception-2015-12-05; needs torch-fidelity)")] = "",
-        no_judge: Annotated[bool, typer.Option(help="only the held-out likelihood figures, no judge")] = False,
+        no_judge: Annotated[bool, typer.Option("--no-judge", help="only the held-out likelihood figures, no judge")] = False,
         n: Annotated[int, typer.Option(help="samples to judge")] = 10000,
         seed: int = 0,
         sampler: Annotated[Optional[str], typer.Option(help="diffusion: ddpm | ddim | dpm")] = None,
