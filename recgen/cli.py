@@ -8,7 +8,6 @@ import dataclasses
 import functools
 import inspect
 import json
-import os
 import re
 import sys
 import warnings
@@ -123,14 +122,13 @@ def data_show(name: str, split: str = "train", data_dir: str = "", out: str = ""
 
     from recgen import plots
     from recgen.data import load_dataset
+    from recgen.runs import output_file
 
     ds = load_dataset(name, split, data_dir or None)
     counts = ds.class_counts()
     rng = np.random.default_rng(0)
     pick = np.concatenate([rng.permutation(np.flatnonzero(ds.y == c))[:8] for c in range(ds.num_classes)])
-    path = Path(out or f"{Path(name).name}-{split}-samples.png")
-    if out and (out.endswith(("/", os.sep)) or path.is_dir()):  # a folder: the grid goes inside it
-        path = path / f"{Path(name).name}-{split}-samples.png"
+    path = output_file(out or ".", f"{Path(name).name}-{split}-samples.png")
     plots.image_grid(ds.x[pick], path, [ds.classes[ds.y[i]][:12] for i in pick], cols=8)
     info = {"dataset": ds.name, "split": split, "images": len(ds), "shape_hwc": list(ds.x.shape[1:]),
             "classes": {c: int(n) for c, n in zip(ds.classes, counts)}, "fingerprint": ds.fingerprint(),

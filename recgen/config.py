@@ -129,12 +129,6 @@ def ints(s: str, what: str) -> tuple[int, ...]:
         raise RecgenError(f"{what}: expected comma-separated integers, got {s!r}") from None
 
 
-def check_precision(name: str) -> None:
-    """The one check of a precision name (TrainConfig at construction, recgen.train.resolve_precision for callers)."""
-    if name not in PRECISIONS:
-        raise RecgenError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
-
-
 def field_names(cls) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 

@@ -13,7 +13,6 @@ import json
 import os
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 from recgen.errors import RecgenError
-from recgen.runs import Run, atomic_write, mkstemp_readable
+from recgen.runs import Run, atomic_write, mkstemp_readable, output_file
 
 FORMATS = ("onnx",)
 
@@ -47,9 +46,7 @@ def export(run_path: str, format: str = "onnx", out: str | None = None, toleranc
     if task not in GRAPHS:
         raise RecgenError(f"{run_path}: a {task!r} run; recgen export takes a {' or '.join(GRAPHS)} run")
     g = GRAPHS[task](run_path)
-    dest = Path(out) if out else Path(run_path) / "model.onnx"
-    if (out and str(out).endswith(("/", os.sep))) or dest.is_dir():  # a folder: model.onnx inside it
-        dest = dest / "model.onnx"
+    dest = output_file(out or run_path, "model.onnx")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = mkstemp_readable(dest.parent, suffix=".onnx.tmp")

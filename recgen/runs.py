@@ -70,6 +70,14 @@ def atomic_write(path: Path, data: bytes | str) -> None:
             os.unlink(tmp)
 
 
+def output_file(out: str | os.PathLike, name: str) -> Path:
+    """Where to write a file the user pointed `out` at: `out` itself, or `out/name` when `out` names a folder (an
+    existing one, or one written with a trailing slash)."""
+    if str(out).endswith(("/", os.sep)) or Path(out).is_dir():
+        return Path(out) / name
+    return Path(out)
+
+
 def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
     # safetensors refuses shared or non-contiguous storage; clone makes each tensor its own.
     flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from recgen.config import PRECISIONS, TrainConfig, check_device, check_precision
+from recgen.config import PRECISIONS, TrainConfig, check_device, check_option
 from recgen.errors import RecgenError
 from recgen.runs import Run, load_module
 
@@ -115,7 +115,7 @@ def resolve_precision(name: str, device: torch.device) -> str:
         name = os.environ.get("RECGEN_PRECISION", "") or "auto"
         if name not in PRECISIONS:
             raise RecgenError(f"$RECGEN_PRECISION must be one of fp32, bf16, got {name!r}")
-    check_precision(name)
+    check_option("precision", name)
     if device.type == "cuda":
         native = torch.cuda.is_bf16_supported()
     else:

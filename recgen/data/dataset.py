@@ -153,9 +153,15 @@ def image_batch(images, what: str = "images") -> np.ndarray:
     if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) == 0 or not np.issubdtype(x.dtype, np.number):
         raise RecgenError(f"{what} must be a numeric array (N, H, W) or (N, H, W, C) with C 1 or 3 and N > 0, got "
                           f"{x.dtype} {x.shape}")
-    if x.dtype != np.uint8:
-        x = x.astype(np.float64)
-        if not np.isfinite(x).all():
-            raise RecgenError(f"{what} hold NaN or infinite values")
-        x = np.clip(x * 255.0 if x.max() <= 1.0 else x, 0, 255).round().astype(np.uint8)
-    return x
+    return pixels_uint8(x, what)
+
+
+def pixels_uint8(x: np.ndarray, what: str = "images") -> np.ndarray:
+    """Pixel values -> uint8: floats in [0, 1] are scaled by 255, other values clipped to 0-255 and rounded; NaN or
+    infinite values are refused, naming `what`. uint8 passes through."""
+    if x.dtype == np.uint8:
+        return x
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise RecgenError(f"{what} holds NaN or infinite pixel values")
+    return np.clip(x * 255.0 if x.max() <= 1.0 else x, 0, 255).round().astype(np.uint8)

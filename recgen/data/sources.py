@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from recgen.data.dataset import ImageSet
+from recgen.data.dataset import ImageSet, pixels_uint8
 from recgen.errors import RecgenError
 
 FASHION_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat",
@@ -167,11 +167,7 @@ def load_npz(path: Path, name: str, split: str) -> ImageSet:
                           f"{x.shape}")
     if x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3):
         x = x.transpose(0, 2, 3, 1)  # accept (N, C, H, W) too
-    if x.dtype != np.uint8:
-        x = x.astype(np.float64)
-        if not np.isfinite(x).all():
-            raise RecgenError(f"{path}: 'x' holds NaN or infinite pixel values")
-        x = np.clip(x * 255.0 if x.max() <= 1.0 else x, 0, 255).round().astype(np.uint8)
+    x = pixels_uint8(x, f"{path}: 'x'")
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]

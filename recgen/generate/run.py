@@ -4,7 +4,6 @@ evaluate, report; and saving sample sets as grid PNG + .npz."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from recgen.generate.common import can_guide, from_uint8, grid_labels, save_grid
 from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
 from recgen.generate.config import FAMILIES, GenerateConfig
 from recgen.report import image, table, write_report
-from recgen.runs import Run, TrainedRun, load_module, module_state
+from recgen.runs import Run, TrainedRun, load_module, module_state, output_file
 from recgen.train import seeded
 
 SAMPLE_BATCH = 1000  # images sampled at once; more are drawn in batches, so memory does not grow with n
@@ -331,9 +330,7 @@ def save_samples(images: np.ndarray, labels: np.ndarray | None, out: str | Path,
     (N, H, W, C), y labels, classes) and, with per_image, one PNG per image in a folder of the same name."""
     from PIL import Image
 
-    if str(out).endswith(("/", os.sep)) or Path(out).is_dir():  # a folder: the files go inside it
-        out = Path(out) / "samples.png"
-    out = Path(out)
+    out = output_file(out, "samples.png")
     if out.suffix.lower() != ".png":
         out = out.with_suffix(".png")
     out.parent.mkdir(parents=True, exist_ok=True)

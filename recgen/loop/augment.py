@@ -165,7 +165,7 @@ def run_augment(**options: Any) -> dict[str, Any]:
     if cfg.precision not in ("fp32", "bf16"):
         raise RecgenError(f"precision must be fp32 or bf16, got {cfg.precision!r}")
     check_ranges(cfg)
-    if cfg.guidance < 0 or (cfg.guidance and not cfg.generator and cfg.generator_model not in ("diffusion", "pixelcnn")):
+    if cfg.guidance and not cfg.generator and cfg.generator_model not in ("diffusion", "pixelcnn"):
         raise RecgenError(f"guidance: classifier-free guidance applies to diffusion and pixelcnn generators (> 0), "
                           f"got {cfg.guidance} for {cfg.generator_model}")
     if not cfg.generator:  # the generator's own options, as `generate train` checks them

@@ -17,6 +17,7 @@ import torch
 
 from recgen.config import check_option
 from recgen.data import read_image, read_images, to_channels
+from recgen.data.dataset import pixels_uint8
 from recgen.data.sources import IMAGE_SUFFIXES
 from recgen.errors import RecgenError
 from recgen.generate.common import from_uint8, to_uint8
@@ -50,9 +51,7 @@ def _npz_images(path: Path) -> np.ndarray:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) == 0:
         raise RecgenError(f"{path}: 'x' must be images (N, H, W[, C]) with 1 or 3 channels, got {x.shape}")
-    if x.dtype != np.uint8:
-        x = np.clip(x * 255.0 if x.max() <= 1.0 else x, 0, 255).round().astype(np.uint8)
-    return x
+    return pixels_uint8(x, f"{path}: 'x'")
 
 
 MIN_SIDE = 11  # SSIM's 11x11 Gaussian window (torchmetrics) and the noise estimate need at least this much image
