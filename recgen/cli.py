@@ -377,7 +377,8 @@ def _augment(options: dict[str, Any]) -> None:
     from recgen.loop.augment import run_augment
 
     s = run_augment(**options)
-    typer.echo(f"{s['setting']} [{s['label']}], {s['seeds']} seed(s), generator {s['generator']}")
+    typer.echo(f"{s['setting']} [{s['label']}], {s['seeds']} seed(s), generator {s['generator']}, "
+               f"recognizer {s['recognizer']}")
     for a in s["arms"]:
         copies = f"  near copies {a['copy_rate']:.1%}" if "copy_rate" in a else ""
         typer.echo(f"  ratio {a['ratio']:g}: accuracy {a['accuracy_mean']:.4f} ± {a['accuracy_std']:.4f}  "

@@ -28,6 +28,9 @@ def test_augment_end_to_end(tmp_path):
     assert json.loads((run / "results.json").read_text())["arms"][1]["ratio"] == 1.0
     html = (run / "report.html").read_text()
     assert "Per-class recall" in html and "synthetic near-copies" in html
+    # the real-only baseline gets the strongest recognizer measured at 10 real images per class by default
+    assert s["recognizer"] == "20 steps, augment flip+crop+erase" and s["recognizer"] in html
+    assert {Run(r).config["options"]["augment"] for r in (run / "work" / "classify").iterdir()} == {"flip+crop+erase"}
 
 
 def test_real_only_reference_trains_no_generator(tmp_path):

@@ -250,7 +250,8 @@ def _summarize(results: dict[float, list[dict]], classes: list[str], leaky: bool
            "setting": (f"{cfg.real_per_class} real images per class" if not cfg.imbalance else
                        f"imbalance {cfg.imbalance} for {', '.join(classes[c] for c in minority)} "
                        f"({cfg.real_per_class} per majority class)"),
-           "seeds": cfg.seeds, "generator": cfg.generator or cfg.generator_model, "arms": arms,
+           "seeds": cfg.seeds, "generator": cfg.generator or cfg.generator_model,
+           "recognizer": f"{cfg.steps} steps, augment {cfg.recognizer_augment}", "arms": arms,
            "best_ratio": best["ratio"], "best_gain_points": best["gain_points"]}
     copies = max((a.get("copy_rate", 0.0) for a in arms), default=0.0)
     if copies > MEMORIZED:
@@ -279,6 +280,7 @@ def _report(run: Run, s: dict, classes: list[str]) -> None:
     per_class = [{"class": c, **{f"x{a['ratio']:g}": a["recall_mean"][c] for a in s["arms"]}} for c in classes]
     warn = "".join(f"<p><b>Warning:</b> {html.escape(h)}</p>" for h in s.get("health", []))
     write_report(run, f"recgen augment: {s['setting']} [{s['label']}]", [
-        ("Accuracy on the real test set", warn + table(rows) + image(run, run.plots / "gain.png")),
+        ("Accuracy on the real test set", f"<p>Generator: {html.escape(s['generator'])}; every arm's recognizer: "
+         f"{html.escape(s['recognizer'])}.</p>" + warn + table(rows) + image(run, run.plots / "gain.png")),
         ("Per-class recall", table(per_class) + image(run, run.plots / "recall-gain.png")),
     ])
