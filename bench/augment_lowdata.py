@@ -22,8 +22,9 @@ uniform in [0.2, 0.8]) sampled back with DDIM (diffusion generators only). With 
 only that share of each class's synthetic images, those two cross-fitted recognizers (each trained on the real images
 and the other half of the synthetic ones) give the highest probability of their label.
 
-How the recognizer uses them: --steps (every arm's, real only included), --real-repeat (the real images
-repeated in each mixed set, so batches hold more of them; 0 = synthetic images only), --finetune N (then
+How the recognizer uses them: --steps and --recognizer-augment (every arm's, real only included; by default 500
+and flip+crop, `recgen augment`'s recognizer until 2026-12-02, which the recorded figures used), --real-repeat (the
+real images repeated in each mixed set, so batches hold more of them; 0 = synthetic images only), --finetune N (then
 fine-tune each mixed arm's recognizer on the real images only, N steps at --finetune-lr, from its weights),
 --recognizer (classify.train options over `recgen augment`'s, as key=value pairs joined by '&', e.g.
 "widths=32,64,128&blocks=1,0,1"; the real-only arms get them too).
@@ -129,6 +130,7 @@ def main() -> None:
     ap.add_argument("--arms", default="default:")
     ap.add_argument("--ratios", default="4,16")
     ap.add_argument("--steps", type=int, default=500, help="recognizer optimizer steps")
+    ap.add_argument("--recognizer-augment", default="flip+crop", help="the recognizers' training augmentations")
     ap.add_argument("--real-repeat", type=int, default=1, help="copies of the real images in each mixed set")
     ap.add_argument("--finetune", type=int, default=0, help="real-only steps after each mixed arm (0 = none)")
     ap.add_argument("--finetune-lr", type=float, default=0.04, help="their peak learning rate (no warmup)")
@@ -139,7 +141,8 @@ def main() -> None:
     ap.add_argument("--cache", default="", help="folder keeping each arm's samples, reused when present")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "augment-lowdata.jsonl"))
     a = ap.parse_args()
-    cfg = AugmentConfig(real_per_class=a.real_per_class, steps=a.steps, threads=a.threads,
+    cfg = AugmentConfig(real_per_class=a.real_per_class, steps=a.steps, recognizer_augment=a.recognizer_augment,
+                        threads=a.threads,
                         generator_model=a.generator_model, generator_steps=a.generator_steps,
                         generator_augment=a.generator_augment, generator_augment_p=a.generator_augment_p)
     full = load_dataset(cfg.data, "train")
@@ -202,7 +205,7 @@ def main() -> None:
             accs = [mixed(with_real(real, syn) if real is not None else syn, s) for s in rseeds]
             acc = float(np.mean(accs))
             row = {"generator": a.generator, "seed": a.seed, "arm": name, "options": opts, "ratio": r,
-                   "recognizer_steps": a.steps, "real_repeat": a.real_repeat, "recognizer": rec,
+                   "recognizer_steps": a.steps, "recognizer_augment": a.recognizer_augment, "real_repeat": a.real_repeat, "recognizer": rec,
                    **({"finetune": a.finetune, "finetune_lr": a.finetune_lr} if a.finetune else {}),
                    "real_only": base, "accuracy": acc, "accuracies": accs,
                    "gain_points": round(100 * (acc - base), 2), **_copies(syn, subset, test),
