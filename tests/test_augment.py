@@ -37,6 +37,7 @@ def test_real_only_reference_trains_no_generator(tmp_path):
     s = run_augment(out=str(tmp_path), **{**TINY, "ratios": "0"})
     assert [a["ratio"] for a in s["arms"]] == [0.0] and s["best_gain_points"] == 0.0
     assert not (tmp_path / "augment" / "augment-1" / "work" / "generate").exists()
+    assert s["generator"] == "none (real only)"  # the summary and report do not name one that never trained
 
 
 def test_recognizer_augment_reaches_every_recognizer(tmp_path):

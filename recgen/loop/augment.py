@@ -250,7 +250,8 @@ def _summarize(results: dict[float, list[dict]], classes: list[str], leaky: bool
            "setting": (f"{cfg.real_per_class} real images per class" if not cfg.imbalance else
                        f"imbalance {cfg.imbalance} for {', '.join(classes[c] for c in minority)} "
                        f"({cfg.real_per_class} per majority class)"),
-           "seeds": cfg.seeds, "generator": cfg.generator or cfg.generator_model,
+           "seeds": cfg.seeds,
+           "generator": "none (real only)" if len(arms) == 1 else (cfg.generator or cfg.generator_model),
            "recognizer": f"{cfg.steps} steps, augment {cfg.recognizer_augment}", "arms": arms,
            "best_ratio": best["ratio"], "best_gain_points": best["gain_points"]}
     copies = max((a.get("copy_rate", 0.0) for a in arms), default=0.0)
