@@ -40,8 +40,14 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    from recgen.train import resolve_device, resolve_precision
+
     dev = f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} cores ({cpu}), {dev}, torch {torch.__version__}, Python {platform.python_version()}"
+    # `--precision auto` trains in bf16 only with AMX (or a bf16 GPU), so the same command gives other figures on
+    # other machines: the record says which arithmetic it had
+    auto = resolve_precision("auto", resolve_device("auto"))
+    return (f"{os.cpu_count()} cores ({cpu}), {dev}, precision auto = {auto}, torch {torch.__version__}, "
+            f"Python {platform.python_version()}")
 
 
 # ----------------------------------------------------------------------------------------------- recognition

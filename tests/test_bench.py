@@ -14,6 +14,8 @@ def test_record_writes_then_replaces_its_own_section(tmp_path):
     first = doc.read_text()
     assert "`python bench/x.py --fast`" in first and '"accuracy": 0.9' in first
     assert "| 1 | 0.9123 |" in first  # table cells rounded, the JSON keeps full precision
+    # the header names the arithmetic `--precision auto` had, which differs between CPUs with and without AMX
+    assert "precision auto = fp32" in first or "precision auto = bf16" in first
     record("x", "X on data", {"accuracy": 0.95}, "python bench/x.py", doc)
     second = doc.read_text()
     assert second.count("<!-- bench:x -->") == 1 and '"accuracy": 0.95' in second and "0.9123" not in second
