@@ -142,8 +142,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "augment-lowdata.jsonl"))
     a = ap.parse_args()
     cfg = AugmentConfig(real_per_class=a.real_per_class, steps=a.steps, recognizer_augment=a.recognizer_augment,
-                        threads=a.threads,
-                        generator_model=a.generator_model, generator_steps=a.generator_steps,
+                        threads=a.threads, generator_model=a.generator_model, generator_steps=a.generator_steps,
                         generator_augment=a.generator_augment, generator_augment_p=a.generator_augment_p)
     full = load_dataset(cfg.data, "train")
     test = load_dataset(cfg.data, "test")
@@ -205,7 +204,8 @@ def main() -> None:
             accs = [mixed(with_real(real, syn) if real is not None else syn, s) for s in rseeds]
             acc = float(np.mean(accs))
             row = {"generator": a.generator, "seed": a.seed, "arm": name, "options": opts, "ratio": r,
-                   "recognizer_steps": a.steps, "recognizer_augment": a.recognizer_augment, "real_repeat": a.real_repeat, "recognizer": rec,
+                   "recognizer_steps": a.steps, "recognizer_augment": a.recognizer_augment,
+                   "real_repeat": a.real_repeat, "recognizer": rec,
                    **({"finetune": a.finetune, "finetune_lr": a.finetune_lr} if a.finetune else {}),
                    "real_only": base, "accuracy": acc, "accuracies": accs,
                    "gain_points": round(100 * (acc - base), 2), **_copies(syn, subset, test),

@@ -32,6 +32,8 @@ def benchmark(name: str, title: str):
 def machine() -> str:
     import torch
 
+    from recgen.train import resolve_device, resolve_precision
+
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -40,8 +42,6 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    from recgen.train import resolve_device, resolve_precision
-
     dev = f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
     # `--precision auto` trains in bf16 only with AMX (or a bf16 GPU), so the same command gives other figures on
     # other machines: the record says which arithmetic it had
@@ -125,7 +125,7 @@ def bench_augment(out: str) -> dict:
         res[name] = {"command": f"recgen augment --data fashion-mnist {flags}", "wall_seconds":
                      round(time.perf_counter() - t0, 1), "generator":
                      f"{d.generator_model}, {d.generator_steps} steps, augment {d.generator_augment}",
-                     "recognizer": f"{d.steps} steps, augment {d.recognizer_augment}",
+                     "recognizer": s["recognizer"],
                      **{k: s[k] for k in ("run", "label", "setting", "seeds", "best_ratio", "best_gain_points")},
                      "minority_recall_gain_points": s.get("minority_recall_gain_points"),
                      "arms": [{k: a[k] for k in ("ratio", "accuracy_mean", "accuracy_std", "gain_points",
