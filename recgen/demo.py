@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from pathlib import Path
@@ -20,11 +21,12 @@ from recgen.loop.augment import run_augment
 from recgen.loop.judge import Judge, format_table, sample_many, judge_samples
 from recgen.report import image, table, write_report
 from recgen.runs import Run
+from recgen.train import resolve_device, resolve_precision
 
-# Budgets for 2 CPU cores; `quick` shrinks everything to a smoke test of the same chain.
-# In fp32, 3 recognizer epochs and 6 VAE epochs took 858 s (recognizer 223 s, VAE 412 s, judging 96 s,
-# augmentation 127 s), so both were cut to 2 and 4 epochs (596 s). bf16 training (--precision auto on CPUs with AMX)
-# roughly halves the training stages, so the demo is back at 3 and 6: 516 s (recgen bench demo, 2026-11-30).
+# Budgets for 2 CPU cores; `quick` shrinks everything to a smoke test of the same chain. Measured with
+# `recgen bench demo`: 516 s on Intel cores with AMX, where --precision auto trains in bf16 (2026-11-30), and 571 s on
+# AMD EPYC cores without AMX, in fp32 (2026-12-02). On the Intel machine fp32 training was much slower: 858 s
+# (recognizer 223 s, VAE 412 s, judging 96 s, augmentation 127 s), 596 s with 2 and 4 epochs.
 FULL = dict(
     recognizer=dict(model="cnn", epochs=3, batch_size=256, val_fraction=0.0),
     generator=dict(model="vae", epochs=6),
@@ -45,12 +47,20 @@ QUICK = dict(
 )
 
 
+def plan_for_machine(quick: bool = False) -> dict:
+    """The demo's budgets and what `--precision auto` trains them in here (bf16 with AMX or a bf16 GPU, else
+    fp32): the same epochs take other times on the two, so the plan, its config.yaml and its summary name it."""
+    plan = copy.deepcopy(QUICK if quick else FULL)
+    plan["precision"] = resolve_precision("auto", resolve_device("auto"))
+    return plan
+
+
 def _stage(name: str, t0: float) -> None:
     print(f"[demo {time.perf_counter() - t0:6.0f}s] {name}", flush=True)
 
 
 def run_demo(out: str = "runs", quick: bool = False, data: str = "fashion-mnist") -> Path:
-    plan = QUICK if quick else FULL
+    plan = plan_for_machine(quick)
     t0 = time.perf_counter()
     load_dataset(data, "train")  # each stage loads it again; a bad name fails here, before the run folder exists
     if not has_test_split(data):
@@ -59,6 +69,9 @@ def run_demo(out: str = "runs", quick: bool = False, data: str = "fashion-mnist"
     demo = Run.create("demo", "demo", out)
     demo.write_config("demo", {"quick": quick, "data": data, **{k: v for k, v in plan.items()}})
 
+    budgets = (f"recognizer {plan['recognizer']['epochs']} epochs, generator {plan['generator']['epochs']} epochs, "
+               f"training in {plan['precision']}")
+    _stage(f"budgets: {budgets}", t0)
     _stage("1/4 training the recognizer", t0)
     rec = classify.train(data=data, out=out, name="demo-recognizer", **plan["recognizer"])
     rec_eval = rec.evaluate(write=False)
@@ -93,6 +106,7 @@ def run_demo(out: str = "runs", quick: bool = False, data: str = "fashion-mnist"
                  "gain (points)": round(a["gain_points"], 2)} for a in aug["arms"]]
     p = demo.plots
     summary = {
+        "budgets": budgets,
         "recognizer test accuracy": round(rec_eval["accuracy"], 4),
         "recognizer macro F1": round(rec_eval["macro_f1"], 4),
         "generator": f"{gen.family}, class-conditional",

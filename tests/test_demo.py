@@ -12,3 +12,16 @@ def test_demo_quick_chain(tmp_path):
                     "4. Generation feeds recognition", "FID floor (real vs real)", "CAS (trained on samples only)"):
         assert heading in html, heading
     assert "[demo" in r.stdout and "4/4 augmentation" in r.stdout
+    assert "budgets: recognizer 1 epochs, generator 1 epochs, training in " in r.stdout
+
+
+def test_demo_plan_names_training_precision(monkeypatch):
+    """The same epochs take other times in bf16 and fp32, so the plan says which one this machine trains in."""
+    import recgen.demo as demo
+
+    for precision in ("bf16", "fp32"):
+        monkeypatch.setattr(demo, "resolve_precision", lambda name, device, p=precision: p)
+        plan = demo.plan_for_machine()
+        assert plan.pop("precision") == precision and plan == demo.FULL
+    quick = demo.plan_for_machine(quick=True)
+    assert quick.pop("precision") == "fp32" and quick == demo.QUICK
