@@ -130,6 +130,10 @@ def bench_augment(out: str) -> dict:
                      "minority_recall_gain_points": s.get("minority_recall_gain_points"),
                      "arms": [{k: a[k] for k in ("ratio", "accuracy_mean", "accuracy_std", "gain_points",
                                                  "gain_std")} for a in s["arms"]]}
+        if "oversampled" in s:  # the real-only arm that repeats the minority images, and the gains over it
+            res[name]["oversampled"] = {k: s["oversampled"][k] for k in (
+                "accuracy_mean", "accuracy_std", "gain_points", "minority_recall_gain_points")}
+            res[name]["over_oversampled"] = s["over_oversampled"]
     return res
 
 

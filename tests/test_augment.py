@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import run_cli
@@ -54,7 +55,33 @@ def test_imbalance_reports_minority_recall(tmp_path):
     assert set(s["minority_recall_gain_points"]) == {0.0, 1.0} and "imbalance 0.2 for 3, 8" in s["setting"]
     # synthesis rebalances: only the two minority classes (2 real images each) get synthetic ones, 1 per real
     work = tmp_path / "augment" / "augment-1" / "work"
-    assert sorted(p.name for p in work.glob("train-0-*.npz")) == ["train-0-84.npz", "train-0-88.npz"]
+    assert sorted(p.name for p in work.glob("train-0-*.npz")) == ["train-0-100-oversampled.npz", "train-0-84.npz",
+                                                                  "train-0-88.npz"]
+    # the real-only baseline that repeats the 2 real minority images 5 times each, and the gains over it
+    balanced = np.load(work / "train-0-100-oversampled.npz")
+    assert np.bincount(balanced["y"], minlength=10).tolist() == [10] * 10
+    over = s["oversampled"]
+    assert 0 <= over["accuracy_mean"] <= 1 and set(over["recall_mean"]) == set(map(str, range(10)))
+    minority = lambda arm: (arm["recall_mean"]["3"] + arm["recall_mean"]["8"]) / 2  # noqa: E731
+    assert over["minority_recall_gain_points"] == pytest.approx(100 * (minority(over) - minority(s["arms"][0])))
+    assert s["over_oversampled"][1.0]["minority_recall_points"] == pytest.approx(
+        100 * (minority(s["arms"][1]) - minority(over)))
+    assert "minority oversampled" in (work.parent / "report.html").read_text()
+    s = run_augment(out=str(tmp_path), **{**TINY, "real_per_class": 10, "imbalance": 0.2, "minority": "3",
+                                          "ratios": "0", "oversample": False})
+    assert "oversampled" not in s and "over_oversampled" not in s
+
+
+def test_oversampled_repeats_each_minority_image_in_turn():
+    from recgen.data import ImageSet
+    from recgen.loop.augment import oversampled
+
+    x = np.arange(7, dtype=np.uint8).reshape(7, 1, 1, 1)
+    ds = ImageSet(x, np.array([0, 0, 0, 0, 1, 1, 2]), ["a", "b", "c"], "toy")
+    out = oversampled(ds, [1, 2], 4)
+    assert out.class_counts().tolist() == [4, 4, 4]
+    assert sorted(out.x[out.y == 1].ravel().tolist()) == [4, 4, 5, 5]  # both images twice, not one four times
+    assert out.x[out.y == 2].ravel().tolist() == [6, 6, 6, 6] and out.x[out.y == 0].ravel().tolist() == [0, 1, 2, 3]
 
 
 def test_leaking_generator_refused_or_labelled(tmp_path):
@@ -121,3 +148,13 @@ def test_a_generator_replaying_its_subset_is_flagged():
     assert flagged["health"][0].startswith("60% of the synthetic images are near copies")
     assert "--generator-steps" in flagged["health"][0]
     assert "health" not in _summarize(arms(0.02), ["a", "b"], False, cfg)
+
+
+def test_cli_prints_the_oversampled_baseline_beside_the_real_only_arm(tmp_path):
+    r = run_cli("augment", "--data", "digits", "--real-per-class", "10", "--imbalance", "0.2", "--minority", "3",
+                "--ratios", "0,1", "--seeds", "1", "--steps", "10", "--generator-model", "vae", "--generator-steps",
+                "10", "--threads", "1", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [ln.strip() for ln in r.stdout.splitlines() if ln.startswith("  ")]
+    assert [ln.split(":")[0] for ln in lines[:3]] == ["ratio 0", "ratio 0, minority oversampled", "ratio 1"]
+    assert "over oversampling)" in lines[4] and lines[5].startswith("minority recall gain of oversampling alone: ")

@@ -45,6 +45,9 @@ class AugmentConfig:
     precision: str = "fp32"  # the generator's sampling precision: fp32 | bf16 (faster on CPUs with AMX and GPUs)
     ratios: str = "0,4,16"  # synthetic images per real image of a targeted class (0 = real only)
     target_weak: int = 0  # synthesize for the k lowest-recall classes only (0: all; --imbalance: minority)
+    # Synthetic minority images rebalance the classes; so does repeating the few real ones, the textbook remedy for
+    # imbalance (each repeat is augmented anew). A gain from the generator is worth reporting over that too.
+    oversample: bool = True  # with --imbalance: also a real-only arm with the minority images repeated to balance
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
     # The real-only arm is the baseline every gain is measured against, so it gets the best recognizer measured for
     # 10 real images per class: random erasing (arXiv 1708.04896) at 1,500 steps, 1.8 points over flip+crop at 500
@@ -76,19 +79,27 @@ def real_subset(full: ImageSet, cfg: AugmentConfig, seed: int) -> ImageSet:
     return full.subset(np.sort(np.concatenate(keep)))
 
 
+def oversampled(subset: ImageSet, minority: list[int], per_class: int) -> ImageSet:
+    """`subset` with each minority class's images repeated in turn up to `per_class`: balanced classes from the real
+    images alone."""
+    idx = [np.resize(np.flatnonzero(subset.y == c), per_class) if c in minority else np.flatnonzero(subset.y == c)
+           for c in range(subset.num_classes)]
+    return subset.subset(np.sort(np.concatenate(idx)), split="oversampled")
+
+
 def _save_npz(ds: ImageSet, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, x=ds.x, y=ds.y, classes=np.array(ds.classes))
     return path
 
 
-def train_recognizer(train: ImageSet, cfg: AugmentConfig, seed: int, work: Path, **options: Any):
+def train_recognizer(train: ImageSet, cfg: AugmentConfig, seed: int, work: Path, tag: str = "", **options: Any):
     """The recognizer every arm trains: CAS_OPTIONS at cfg.steps with cfg.recognizer_augment; `options` override
-    classify.train options."""
+    classify.train options; `tag` tells apart training sets of one seed that have the same size."""
     from recgen import classify
     from recgen.loop.judge import CAS_OPTIONS
 
-    path = _save_npz(train, work / f"train-{seed}-{len(train)}.npz")
+    path = _save_npz(train, work / f"train-{seed}-{len(train)}{'-' + tag if tag else ''}.npz")
     epochs = epochs_for_steps(cfg.steps, cfg.batch_size, len(train))
     return classify.train(**{**CAS_OPTIONS, "data": str(path), "epochs": epochs, "max_steps": cfg.steps,
                              "batch_size": cfg.batch_size, "augment": cfg.recognizer_augment, "seed": seed,
@@ -96,9 +107,9 @@ def train_recognizer(train: ImageSet, cfg: AugmentConfig, seed: int, work: Path,
                              **options})
 
 
-def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, work: Path,
+def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, work: Path, tag: str = "",
                 **options: Any) -> dict[str, Any]:
-    m = train_recognizer(train, cfg, seed, work, **options).evaluate(data=test, write=False)
+    m = train_recognizer(train, cfg, seed, work, tag, **options).evaluate(data=test, write=False)
     return {"accuracy": m["accuracy"], "recall": [r["recall"] for r in m["per_class"]]}
 
 
@@ -195,11 +206,15 @@ def run_augment(**options: Any) -> dict[str, Any]:
     work = run.path / "work"
     k = full.num_classes
     results = {r: [] for r in ratios}
+    balanced = []  # the oversampled real-only arm, with --imbalance
     leaky = False
     for seed in range(cfg.seeds):
         subset = real_subset(full, cfg, 0 if handed else seed)
         base = _recognizer(subset, test, cfg, seed, work)
         results[0.0].append(base)
+        if cfg.imbalance and cfg.oversample:
+            balanced.append(_recognizer(oversampled(subset, _classes(cfg.minority, full.classes), cfg.real_per_class),
+                                        test, cfg, seed, work, tag="oversampled"))
         if ratios == [0.0]:  # a real-only reference (e.g. how much real data a synthetic gain is worth)
             continue
         gen, leak = handed or _generator(subset, cfg, seed, work)
@@ -215,7 +230,7 @@ def run_augment(**options: Any) -> dict[str, Any]:
             syn = synthesize(gen, subset, r, targets, seed, guidance=cfg.guidance or None, precision=cfg.precision)
             results[r].append({**_recognizer(with_real(subset, syn), test, cfg, seed, work),
                                **_copies(syn, subset, test)})
-    summary = _summarize(results, full.classes, leaky, cfg)
+    summary = _summarize(results, full.classes, leaky, cfg, balanced)
     run.write_json("results.json", summary)
     _report(run, summary, full.classes)
     summary["run"] = str(run.path)
@@ -228,20 +243,24 @@ def run_augment(**options: Any) -> dict[str, Any]:
 MEMORIZED = 0.2
 
 
-def _summarize(results: dict[float, list[dict]], classes: list[str], leaky: bool, cfg: AugmentConfig) -> dict:
-    base_acc = np.array([r["accuracy"] for r in results[0.0]])
-    base_rec = np.array([r["recall"] for r in results[0.0]])
+def _arm(rs: list[dict], base: list[dict], classes: list[str]) -> dict:
+    """Mean, spread and per-seed figures of one arm's recognizers, and their gains over `base` (the same seeds)."""
+    acc, rec = np.array([r["accuracy"] for r in rs]), np.array([r["recall"] for r in rs])
+    base_acc, base_rec = np.array([r["accuracy"] for r in base]), np.array([r["recall"] for r in base])
+    return {"accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
+            "accuracy_per_seed": acc.round(4).tolist(),
+            "recall_per_seed": dict(zip(classes, rec.T.round(4).tolist())),
+            "gain_points": float(100 * (acc - base_acc).mean()),
+            "gain_std": float(100 * (acc - base_acc).std()),
+            "recall_mean": dict(zip(classes, rec.mean(0).round(4).tolist())),
+            "recall_gain_points": dict(zip(classes, (100 * (rec - base_rec).mean(0)).round(2).tolist()))}
+
+
+def _summarize(results: dict[float, list[dict]], classes: list[str], leaky: bool, cfg: AugmentConfig,
+               balanced: list[dict] | None = None) -> dict:
     arms = []
     for ratio, rs in results.items():
-        acc = np.array([r["accuracy"] for r in rs])
-        rec = np.array([r["recall"] for r in rs])
-        arms.append({"ratio": ratio, "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
-                     "accuracy_per_seed": acc.round(4).tolist(),
-                     "recall_per_seed": dict(zip(classes, rec.T.round(4).tolist())),
-                     "gain_points": float(100 * (acc - base_acc).mean()),
-                     "gain_std": float(100 * (acc - base_acc).std()),
-                     "recall_mean": dict(zip(classes, rec.mean(0).round(4).tolist())),
-                     "recall_gain_points": dict(zip(classes, (100 * (rec - base_rec).mean(0)).round(2).tolist()))})
+        arms.append({"ratio": ratio, **_arm(rs, results[0.0], classes)})
         if ratio:  # memorization of the synthetic images each arm added
             arms[-1].update({k: float(np.mean([r[k] for r in rs])) for k in ("copy_rate", "nn_distance_ratio")})
     minority = _classes(cfg.minority, classes) if cfg.imbalance else []
@@ -261,8 +280,20 @@ def _summarize(results: dict[float, list[dict]], classes: list[str], leaky: bool
         out["health"] = [f"{copies:.0%} of the synthetic images are near copies of the real subset: the generator "
                          f"memorised it and adds little{remedy}"]
     if minority:
+        def minority_recall(arm: dict) -> float:
+            return float(np.mean([arm["recall_mean"][classes[c]] for c in minority]))
+
         out["minority_recall_gain_points"] = {
             a["ratio"]: float(np.mean([a["recall_gain_points"][classes[c]] for c in minority])) for a in arms}
+        if balanced:  # the gains over repeating the real minority images instead
+            over = {"setting": "real only, minority images repeated to balance the classes",
+                    **_arm(balanced, results[0.0], classes)}
+            over["minority_recall_gain_points"] = 100 * (minority_recall(over) - minority_recall(arms[0]))
+            out["oversampled"] = over
+            out["over_oversampled"] = {
+                a["ratio"]: {"accuracy_points": 100 * (a["accuracy_mean"] - over["accuracy_mean"]),
+                             "minority_recall_points": 100 * (minority_recall(a) - minority_recall(over))}
+                for a in arms if a["ratio"]}
     return out
 
 
@@ -279,6 +310,14 @@ def _report(run: Run, s: dict, classes: list[str]) -> None:
              "NN distance vs real": f"{a['nn_distance_ratio']:.2f}" if "nn_distance_ratio" in a else "—"}
             for a in s["arms"]]
     per_class = [{"class": c, **{f"x{a['ratio']:g}": a["recall_mean"][c] for a in s["arms"]}} for c in classes]
+    over = s.get("oversampled")
+    if over:  # the real-only arm that repeats the minority images, beside the real-only one
+        rows.insert(1, {"ratio": "0, minority oversampled",
+                        "accuracy": f"{over['accuracy_mean']:.4f} ± {over['accuracy_std']:.4f}",
+                        "gain (points)": f"{over['gain_points']:+.2f} ± {over['gain_std']:.2f}",
+                        "synthetic near-copies": "—", "NN distance vs real": "—"})
+        for row in per_class:
+            row["x0, oversampled"] = over["recall_mean"][row["class"]]
     warn = "".join(f"<p><b>Warning:</b> {html.escape(h)}</p>" for h in s.get("health", []))
     write_report(run, f"recgen augment: {s['setting']} [{s['label']}]", [
         ("Accuracy on the real test set", f"<p>Generator: {html.escape(s['generator'])}; every arm's recognizer: "
