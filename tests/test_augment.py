@@ -53,13 +53,15 @@ def test_recognizer_augment_reaches_every_recognizer(tmp_path):
 def test_imbalance_reports_minority_recall(tmp_path):
     s = run_augment(out=str(tmp_path), **{**TINY, "real_per_class": 10, "imbalance": 0.2, "minority": "3,8"})
     assert set(s["minority_recall_gain_points"]) == {0.0, 1.0} and "imbalance 0.2 for 3, 8" in s["setting"]
-    # synthesis rebalances: only the two minority classes (2 real images each) get synthetic ones, 1 per real
+    # only the two minority classes (2 real images each) get synthetic ones, 1 per real image; their real images are
+    # repeated 5 times each, in a real-only arm of their own and under the synthetic ones
     work = tmp_path / "augment" / "augment-1" / "work"
-    assert sorted(p.name for p in work.glob("train-0-*.npz")) == ["train-0-100-oversampled.npz", "train-0-84.npz",
-                                                                  "train-0-88.npz"]
-    # the real-only baseline that repeats the 2 real minority images 5 times each, and the gains over it
+    assert sorted(p.name for p in work.glob("train-0-*.npz")) == ["train-0-100-oversampled.npz", "train-0-104.npz",
+                                                                  "train-0-84.npz"]
     balanced = np.load(work / "train-0-100-oversampled.npz")
     assert np.bincount(balanced["y"], minlength=10).tolist() == [10] * 10
+    mixed = np.load(work / "train-0-104.npz")
+    assert np.bincount(mixed["y"], minlength=10).tolist() == [10, 10, 10, 12, 10, 10, 10, 10, 12, 10]
     over = s["oversampled"]
     assert 0 <= over["accuracy_mean"] <= 1 and set(over["recall_mean"]) == set(map(str, range(10)))
     minority = lambda arm: (arm["recall_mean"]["3"] + arm["recall_mean"]["8"]) / 2  # noqa: E731
@@ -67,9 +69,12 @@ def test_imbalance_reports_minority_recall(tmp_path):
     assert s["over_oversampled"][1.0]["minority_recall_points"] == pytest.approx(
         100 * (minority(s["arms"][1]) - minority(over)))
     assert "minority oversampled" in (work.parent / "report.html").read_text()
+    # --no-oversample: no such arm, and the synthetic images join the subset as it is (2 + 2 images of class 3)
     s = run_augment(out=str(tmp_path), **{**TINY, "real_per_class": 10, "imbalance": 0.2, "minority": "3",
-                                          "ratios": "0", "oversample": False})
+                                          "oversample": False})
     assert "oversampled" not in s and "over_oversampled" not in s
+    work = tmp_path / "augment" / "augment-2" / "work"
+    assert sorted(p.name for p in work.glob("train-0-*.npz")) == ["train-0-92.npz", "train-0-94.npz"]
 
 
 def test_oversampled_repeats_each_minority_image_in_turn():
