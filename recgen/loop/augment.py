@@ -3,8 +3,10 @@
 For each seed, a low-data (or imbalanced) real subset is drawn; a class-conditional generator trained on *that subset
 only* supplies synthetic images; recognizers are trained on real only and on real + synthetic at several ratios with
 the same step budget, and tested on the full real test set. Reported: overall accuracy and per-class recall, mean and
-spread over seeds, and the gain over real-only. A generator that saw more real data than the subset would leak it:
-such a generator is refused, or with --allow-leak the result is labelled LEAKY.
+spread over seeds, and the gain over real-only. With --imbalance the real minority images are also repeated up to
+the majority count (oversampling), in a real-only arm of its own and under every synthetic arm. A generator that saw
+more real data than the subset would leak it: such a generator is refused, or with --allow-leak the result is
+labelled LEAKY.
 """
 
 from __future__ import annotations
@@ -326,6 +328,8 @@ def _report(run: Run, s: dict, classes: list[str]) -> None:
     warn = "".join(f"<p><b>Warning:</b> {html.escape(h)}</p>" for h in s.get("health", []))
     write_report(run, f"recgen augment: {s['setting']} [{s['label']}]", [
         ("Accuracy on the real test set", f"<p>Generator: {html.escape(s['generator'])}; every arm's recognizer: "
-         f"{html.escape(s['recognizer'])}.</p>" + warn + table(rows) + image(run, run.plots / "gain.png")),
+         f"{html.escape(s['recognizer'])}.</p>"
+         + ("<p>The synthetic arms add their images to the real ones with the minority images oversampled.</p>"
+            if over else "") + warn + table(rows) + image(run, run.plots / "gain.png")),
         ("Per-class recall", table(per_class) + image(run, run.plots / "recall-gain.png")),
     ])
