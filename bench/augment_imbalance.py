@@ -27,15 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from recgen import generate  # noqa: E402
 from recgen.config import from_dict  # noqa: E402
-from recgen.data import ImageSet, load_dataset  # noqa: E402
-from recgen.loop.augment import AugmentConfig, _classes, _recognizer, real_subset, synthesize, with_real  # noqa: E402
+from recgen.data import load_dataset  # noqa: E402
+from recgen.loop.augment import (AugmentConfig, _classes, _recognizer, oversampled, real_subset,  # noqa: E402
+                                 synthesize, with_real)
 from recgen.runs import Run  # noqa: E402
-
-
-def repeat_classes(subset: ImageSet, classes: list[int], times: int) -> ImageSet:
-    """`subset` with the images of `classes` repeated `times` times."""
-    idx = [np.repeat(np.flatnonzero(subset.y == c), times if c in classes else 1) for c in range(subset.num_classes)]
-    return subset.subset(np.sort(np.concatenate(idx)))
 
 
 def main() -> None:
@@ -58,7 +53,8 @@ def main() -> None:
         t0, per_seed = time.perf_counter(), []
         for seed in range(cfg.seeds):
             subset = real_subset(full, cfg, seed)
-            train = repeat_classes(subset, minority, repeat)
+            # each minority class holds the same number of real images: `repeat` times that many, each as often
+            train = oversampled(subset, minority, repeat * int((subset.y == minority[0]).sum()))
             if ratio:
                 gen = generate.load(work / "generate" / f"gen-{cfg.generator_model}-{seed + 1}")
                 syn = synthesize(gen, subset, ratio, minority, seed, guidance=cfg.guidance or None,

@@ -104,8 +104,9 @@ def bench_demo(out: str) -> dict:
 
 
 AUGMENT_SETTINGS = {  # the two targets: +10 points minority recall at 1:10, +5 points at 10 real/class
-    # Each setting's best ratio only: with 1,500 recognizer steps per arm the two take about 110 minutes on 2 cores.
-    # With --oversample (the default) the real minority images are repeated under the synthetic ones; x5 was best
+    # The low-data setting at its best ratio only (each arm trains 1,500 recognizer steps). With --oversample (the
+    # default) the imbalanced setting repeats the real minority images under the synthetic ones; x5 was best there,
+    # x9 beside it (its 40-minute run on 2 AMD cores, 2026-12-02).
     "imbalance": dict(real_per_class=100, imbalance=0.1, minority="ankle boot", ratios="0,5,9"),
     # bf16 sampling: 1,600 images per seed at x16 (about 2 minutes with AMX instead of about 5 in fp32)
     "low_data": dict(real_per_class=10, precision="bf16", ratios="0,16"),
