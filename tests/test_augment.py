@@ -77,6 +77,19 @@ def test_imbalance_reports_minority_recall(tmp_path):
     assert sorted(p.name for p in work.glob("train-0-*.npz")) == ["train-0-92.npz", "train-0-94.npz"]
 
 
+def test_generator_balance_trains_the_generator_on_the_oversampled_subset(tmp_path):
+    opts = {**TINY, "real_per_class": 10, "imbalance": 0.2, "minority": "3", "ratios": "0,1"}
+    run_augment(out=str(tmp_path), generator_balance=True, **opts)
+    work = tmp_path / "augment" / "augment-1" / "work"
+    trained_on = np.load(work / "subset-0-balanced.npz")
+    assert np.bincount(trained_on["y"], minlength=10).tolist() == [10] * 10
+    gen = work / "generate" / "gen-vae-1"
+    assert Run(gen).config["n_train"] == 100  # the two real class-3 images, five times each
+    # the same real images, so handing that generator back in is not a leak
+    s = run_augment(out=str(tmp_path), generator=str(gen), **opts)
+    assert s["label"] == "clean"
+
+
 def test_oversampled_repeats_each_minority_image_in_turn():
     from recgen.data import ImageSet
     from recgen.loop.augment import oversampled

@@ -54,6 +54,9 @@ class AugmentConfig:
     # (bench/augment_imbalance.py; docs/BENCHMARKS.md, "The augmentation loop").
     oversample: bool = True  # with --imbalance: repeat the real minority images to the majority count in a real-only
     # arm of its own and in every synthetic arm (--no-oversample: synthetic arms add to the subset as it is)
+    # The generator trained on the imbalanced subset sees a minority image in 1 batch slot of 91: repeating them there
+    # too (class-balanced sampling) gives it ten times the minority updates from the same real images.
+    generator_balance: bool = False  # with --imbalance: train the generator on the oversampled subset
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
     # The real-only arm is the baseline every gain is measured against, so it gets the best recognizer measured for
     # 10 real images per class: random erasing (arXiv 1708.04896) at 1,500 steps, 1.8 points over flip+crop at 500
@@ -91,6 +94,13 @@ def oversampled(subset: ImageSet, minority: list[int], per_class: int) -> ImageS
     idx = [np.resize(np.flatnonzero(subset.y == c), per_class) if c in minority else np.flatnonzero(subset.y == c)
            for c in range(subset.num_classes)]
     return subset.subset(np.sort(np.concatenate(idx)), split="oversampled")
+
+
+def _balanced(subset: ImageSet, cfg: AugmentConfig) -> ImageSet:
+    """With --imbalance, `subset` with its minority images repeated to the majority count; otherwise `subset`."""
+    if not cfg.imbalance:
+        return subset
+    return oversampled(subset, _classes(cfg.minority, subset.classes), cfg.real_per_class)
 
 
 def _save_npz(ds: ImageSet, path: Path) -> Path:
@@ -154,16 +164,18 @@ def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path | Non
     if cfg.generator:
         gen = generate.load(cfg.generator)
         seen = gen.run.config.get("n_train", 0) + gen.run.config.get("n_val", 0)
-        clean = gen.run.config.get("data_fingerprint") == subset.fingerprint()
+        # the subset as drawn, or with its minority images repeated (--generator-balance): the same real images
+        clean = gen.run.config.get("data_fingerprint") in {subset.fingerprint(), _balanced(subset, cfg).fingerprint()}
         if not clean and not cfg.allow_leak:
             raise RecgenError(
                 f"{cfg.generator}: this generator was trained on {seen} real images, not on this {len(subset)}-image "
                 "subset; its synthetic images would leak real data into the low-data arm. Train it on the subset "
                 "(leave --generator out) or pass --allow-leak to label the results LEAKY")
         return gen, (not clean)
-    path = _save_npz(subset, work / f"subset-{seed}.npz")
-    bs = min(64, len(subset))
-    epochs = epochs_for_steps(cfg.generator_steps, bs, len(subset))
+    train = _balanced(subset, cfg) if cfg.generator_balance else subset
+    path = _save_npz(train, work / f"subset-{seed}{'-balanced' if train is not subset else ''}.npz")
+    bs = min(64, len(train))
+    epochs = epochs_for_steps(cfg.generator_steps, bs, len(train))
     gen = generate.train(model=cfg.generator_model, data=str(path), val_fraction=0.0, epochs=epochs,
                          max_steps=cfg.generator_steps,
                          batch_size=bs, seed=seed, threads=cfg.threads, device=cfg.device, out=str(work),
@@ -220,7 +232,7 @@ def run_augment(**options: Any) -> dict[str, Any]:
         results[0.0].append(base)
         real = subset  # the real images of every synthetic arm
         if cfg.imbalance and cfg.oversample:
-            real = oversampled(subset, _classes(cfg.minority, full.classes), cfg.real_per_class)
+            real = _balanced(subset, cfg)
             balanced.append(_recognizer(real, test, cfg, seed, work, tag="oversampled"))
         if ratios == [0.0]:  # a real-only reference (e.g. how much real data a synthetic gain is worth)
             continue
