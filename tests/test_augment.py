@@ -77,10 +77,11 @@ def test_imbalance_reports_minority_recall(tmp_path):
     assert sorted(p.name for p in work.glob("train-0-*.npz")) == ["train-0-92.npz", "train-0-94.npz"]
 
 
-def test_generator_balance_trains_the_generator_on_the_oversampled_subset(tmp_path):
+def test_generator_balance_by_default_trains_the_generator_on_the_oversampled_subset(tmp_path):
     opts = {**TINY, "real_per_class": 10, "imbalance": 0.2, "minority": "3", "ratios": "0,1"}
-    run_augment(out=str(tmp_path), generator_balance=True, **opts)
+    run_augment(out=str(tmp_path), **opts)  # the default
     work = tmp_path / "augment" / "augment-1" / "work"
+    assert not (work / "subset-0.npz").exists()
     trained_on = np.load(work / "subset-0-balanced.npz")
     assert np.bincount(trained_on["y"], minlength=10).tolist() == [10] * 10
     gen = work / "generate" / "gen-vae-1"
@@ -88,6 +89,11 @@ def test_generator_balance_trains_the_generator_on_the_oversampled_subset(tmp_pa
     # the same real images, so handing that generator back in is not a leak
     s = run_augment(out=str(tmp_path), generator=str(gen), **opts)
     assert s["label"] == "clean"
+    # --no-generator-balance: the subset as drawn, two class-3 images among 92
+    run_augment(out=str(tmp_path), generator_balance=False, **opts)
+    work = tmp_path / "augment" / "augment-3" / "work"
+    assert not (work / "subset-0-balanced.npz").exists()
+    assert np.bincount(np.load(work / "subset-0.npz")["y"], minlength=10).tolist() == [10] * 3 + [2] + [10] * 6
 
 
 def test_oversampled_repeats_each_minority_image_in_turn():
