@@ -129,13 +129,15 @@ def bench_augment(out: str) -> dict:
                      round(time.perf_counter() - t0, 1), "generator":
                      f"{d.generator_model}, {d.generator_steps} steps, augment {d.generator_augment}",
                      "recognizer": s["recognizer"],
-                     **{k: s[k] for k in ("run", "label", "setting", "seeds", "best_ratio", "best_gain_points")},
+                     **{k: s[k] for k in ("run", "label", "setting", "seeds", "best_ratio", "best_gain_points",
+                                          "best_chosen_on")},
                      "minority_recall_gain_points": s.get("minority_recall_gain_points"),
                      "arms": [{k: a[k] for k in ("ratio", "accuracy_mean", "accuracy_std", "gain_points",
-                                                 "gain_std")} for a in s["arms"]]}
+                                                 "gain_std", "val_accuracy_mean") if k in a} for a in s["arms"]]}
         if "oversampled" in s:  # the real-only arm that repeats the minority images, and the gains over it
             res[name]["oversampled"] = {k: s["oversampled"][k] for k in (
-                "accuracy_mean", "accuracy_std", "gain_points", "minority_recall_gain_points")}
+                "accuracy_mean", "accuracy_std", "gain_points", "minority_recall_gain_points", "val_accuracy_mean")
+                if k in s["oversampled"]}
             res[name]["over_oversampled"] = s["over_oversampled"]
     return res
 

@@ -75,7 +75,8 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "mode_seeking": _not_negative, "guidance": _not_negative,
     "steps": _positive,  # generate: sampling steps; augment: recognizer optimizer steps
     # augment
-    "real_per_class": _positive, "imbalance": _fraction, "seeds": _positive, "generator_steps": _positive,
+    "real_per_class": _positive, "val_per_class": _not_negative, "imbalance": _fraction, "seeds": _positive,
+    "generator_steps": _positive,
     # sampling and evaluation (the same names as options of `generate sample`, `restore`, `detect predict`, ...)
     "seed": _not_negative, "scene_seed": _not_negative, "n": _positive, "temperature": _above_zero,
     "min_score": (lambda v: 0 <= v <= 1, "a score in [0, 1]"),

@@ -32,6 +32,43 @@ def test_augment_end_to_end(tmp_path):
     # the real-only baseline gets the strongest recognizer measured at 10 real images per class by default
     assert s["recognizer"] == "20 steps, augment flip+crop+erase" and s["recognizer"] in html
     assert {Run(r).config["options"]["augment"] for r in (run / "work" / "classify").iterdir()} == {"flip+crop+erase"}
+    # the best ratio is chosen on held-out real images, not on the test figures it reports
+    assert s["best_chosen_on"].startswith("validation: 100 real images per class")
+    assert all(0 <= a["val_accuracy_mean"] <= 1 for a in s["arms"])
+    assert s["best_ratio"] == max(s["arms"], key=lambda a: a["val_accuracy_mean"])["ratio"]
+    assert "validation accuracy" in html and "chosen on validation" in html
+
+
+def test_validation_images_are_balanced_and_outside_the_subset():
+    from recgen.data import load_dataset
+    from recgen.loop.augment import AugmentConfig, real_subset, validation_set
+
+    full = load_dataset("digits", "train")
+    cfg = AugmentConfig(data="digits", real_per_class=10, imbalance=0.2, minority="3", val_per_class=50)
+    for seed in (0, 1):
+        subset, val = real_subset(full, cfg, seed), validation_set(full, cfg, seed)
+        assert val.class_counts().tolist() == [50] * 10  # the minority class too, like the test set
+        assert subset.class_counts().tolist() == [10] * 3 + [2] + [10] * 6
+        assert not {im.tobytes() for im in subset.x} & {im.tobytes() for im in val.x}
+        assert validation_set(full, cfg, seed).fingerprint() == val.fingerprint()  # the seed fixes it
+    assert validation_set(full, AugmentConfig(data="digits", val_per_class=0), 0) is None
+    with pytest.raises(RecgenError, match="val_per_class: class '0' has .* all in the real subset"):
+        validation_set(full, AugmentConfig(data="digits", real_per_class=1000), 0)
+
+
+def test_best_ratio_follows_the_validation_figures_not_the_test_ones():
+    from recgen.loop.augment import AugmentConfig, _summarize
+
+    def arm(test, val=None):
+        return [{"accuracy": test, "recall": [test, test], "copy_rate": 0.0, "nn_distance_ratio": 1.0,
+                 **({"val_accuracy": val, "val_recall": [val, val]} if val is not None else {})}]
+
+    cfg = AugmentConfig()
+    s = _summarize({0.0: arm(0.70, 0.71), 4.0: arm(0.74, 0.70), 16.0: arm(0.72, 0.73)}, ["a", "b"], False, cfg)
+    assert s["best_ratio"] == 16.0 and s["best_gain_points"] == pytest.approx(2.0)
+    assert s["best_chosen_on"].startswith("validation")
+    s = _summarize({0.0: arm(0.70), 4.0: arm(0.74), 16.0: arm(0.72)}, ["a", "b"], False, cfg)
+    assert s["best_ratio"] == 4.0 and s["best_chosen_on"] == "the test set (no validation images)"
 
 
 def test_real_only_reference_trains_no_generator(tmp_path):
@@ -182,3 +219,5 @@ def test_cli_prints_the_oversampled_baseline_beside_the_real_only_arm(tmp_path):
     lines = [ln.strip() for ln in r.stdout.splitlines() if ln.startswith("  ")]
     assert [ln.split(":")[0] for ln in lines[:3]] == ["ratio 0", "ratio 0, minority oversampled", "ratio 1"]
     assert "over oversampling)" in lines[4] and lines[5].startswith("minority recall gain of oversampling alone: ")
+    assert all("(validation 0." in ln for ln in lines[:3])
+    assert "best ratio " in r.stdout and "(chosen on validation: 100 real images per class" in r.stdout

@@ -112,6 +112,8 @@ def test_damaged_runs_give_one_line_errors(tmp_path: Path, npz_file):
     (["--seeds", "0"], "seeds must be at least 1, got 0"),
     (["--imbalance", "1"], "imbalance must be in [0, 1), got 1.0"),
     (["--steps", "0"], "steps must be at least 1, got 0"),
+    (["--val-per-class", "-1"], "val_per_class must be"),
+    ([], "val_per_class: class '0' has 10 training images, all in the real subset"),  # nothing left to choose on
 ])
 def test_bad_augment_option_is_refused_before_a_run_exists(tmp_path: Path, npz_with_test, args, message):
     r = cli("augment", "--data", npz_with_test, "--out", tmp_path / "runs", *args)
