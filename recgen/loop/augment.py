@@ -360,9 +360,11 @@ def _report(run: Run, s: dict, classes: list[str]) -> None:
     ratios = [a["ratio"] for a in s["arms"]]
     plots.bars({f"x{r:g}": a["gain_points"] for r, a in zip(ratios, s["arms"])}, run.plots / "gain.png",
                "accuracy gain over real-only (points)")
-    best = max(s["arms"], key=lambda a: a["ratio"])
-    plots.bars(best["recall_gain_points"], run.plots / "recall-gain.png",
-               f"per-class recall gain at ratio {best['ratio']:g} (points)")
+    # the chosen ratio's per-class gains; the largest ratio's when real only was chosen (its gains are all zero)
+    shown = next((a for a in s["arms"] if a["ratio"] == s["best_ratio"] and a["ratio"]),
+                 max(s["arms"], key=lambda a: a["ratio"]))
+    plots.bars(shown["recall_gain_points"], run.plots / "recall-gain.png",
+               f"per-class recall gain at ratio {shown['ratio']:g} (points)")
     rows = [{"ratio": a["ratio"], "accuracy": f"{a['accuracy_mean']:.4f} ± {a['accuracy_std']:.4f}",
              "gain (points)": f"{a['gain_points']:+.2f} ± {a['gain_std']:.2f}",
              "synthetic near-copies": f"{a['copy_rate']:.1%}" if "copy_rate" in a else "—",
