@@ -56,8 +56,8 @@ class AugmentConfig:
     # arm of its own and in every synthetic arm (--no-oversample: synthetic arms add to the subset as it is)
     # The generator trained on the imbalanced subset sees a minority image in 1 batch slot of 91: repeating them there
     # too (class-balanced sampling) gives it ten times the minority updates from the same real images. At 1:10 its
-    # boots lifted minority recall at x9 from +9.07 to +10.07 points (higher on two seeds, equal on one), x5 from +9.23 to +8.93
-    # (3 seeds, 2026-12-03; docs/BENCHMARKS.md, "The augmentation loop").
+    # boots lifted minority recall at x9 from +9.07 to +10.07 points (higher on two seeds, equal on one), x5 from
+    # +9.23 to +8.93 (3 seeds, 2026-12-03; docs/BENCHMARKS.md, "The augmentation loop").
     generator_balance: bool = True  # with --imbalance: train the generator on the oversampled subset
     # (--no-generator-balance: on the subset as drawn)
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
@@ -150,11 +150,11 @@ def train_recognizer(train: ImageSet, cfg: AugmentConfig, seed: int, work: Path,
 def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, work: Path, tag: str = "",
                 val: ImageSet | None = None, **options: Any) -> dict[str, Any]:
     rec = train_recognizer(train, cfg, seed, work, tag, **options)
-    m = rec.evaluate(data=test, write=False)
-    out = {"accuracy": m["accuracy"], "recall": [r["recall"] for r in m["per_class"]]}
-    if val is not None:
-        v = rec.evaluate(data=val, write=False)
-        out.update(val_accuracy=v["accuracy"], val_recall=[r["recall"] for r in v["per_class"]])
+    out = {}
+    for prefix, data in (("", test), ("val_", val)):  # the test figures, and those the ratio is chosen on
+        if data is not None:
+            m = rec.evaluate(data=data, write=False)
+            out.update({f"{prefix}accuracy": m["accuracy"], f"{prefix}recall": [r["recall"] for r in m["per_class"]]})
     return out
 
 
