@@ -62,7 +62,8 @@ class AugmentConfig:
     # (--no-generator-balance: on the subset as drawn)
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
     # The best ratio was picked on the test figures it then reported, which flatters it; it is picked on real images
-    # held out from the training pool instead (none in any arm's training set; balanced, like the test set).
+    # held out from the training pool instead (none in any arm's training set; balanced, like the test set). It is
+    # the experimenter's set: a user with 10 images per class has no 100 more of each and takes the ratio from docs.
     val_per_class: int = 100  # real images per class to choose the ratio on (0: choose on the test set, as before)
     # The real-only arm is the baseline every gain is measured against, so it gets the best recognizer measured for
     # 10 real images per class: random erasing (arXiv 1708.04896) at 1,500 steps, 1.8 points over flip+crop at 500
