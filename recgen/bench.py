@@ -106,8 +106,9 @@ def bench_demo(out: str) -> dict:
 AUGMENT_SETTINGS = {  # the two targets: +10 points minority recall at 1:10, +5 points at 10 real/class
     # The low-data setting at its best ratio only (each arm trains 1,500 recognizer steps). With --oversample (the
     # default) the imbalanced setting repeats the real minority images under the synthetic ones, and with
-    # --generator-balance (the default) in the generator's training set too; x9 gave +10.07 minority recall there,
-    # x5 +8.93, and validation picks x5 (its 60-minute run on 2 AMD cores, 2026-12-03).
+    # --generator-balance (the default) in the generator's training set too; on 3 seeds x9 gave +10.07 minority
+    # recall there and x5 +8.93, on 5 seeds +8.94 and +8.34, and validation picks x5 both times (2 AMD cores,
+    # 2026-12-03 and 2026-12-04). The bench keeps 3 seeds: 5 would take 100 minutes.
     "imbalance": dict(real_per_class=100, imbalance=0.1, minority="ankle boot", ratios="0,5,9"),
     # bf16 sampling: 1,600 images per seed at x16 (about 2 minutes with AMX instead of about 5 in fp32)
     "low_data": dict(real_per_class=10, precision="bf16", ratios="0,16"),

@@ -57,7 +57,7 @@ class AugmentConfig:
     # The generator trained on the imbalanced subset sees a minority image in 1 batch slot of 91: repeating them there
     # too (class-balanced sampling) gives it ten times the minority updates from the same real images. At 1:10 its
     # boots lifted minority recall at x9 from +9.07 to +10.07 points (higher on two seeds, equal on one), x5 from
-    # +9.23 to +8.93 (3 seeds, 2026-12-03; docs/BENCHMARKS.md, "The augmentation loop").
+    # +9.23 to +8.93 (3 seeds, 2026-12-03; on 5 seeds, 2026-12-04: x9 +8.94, x5 +8.34; docs/BENCHMARKS.md).
     generator_balance: bool = True  # with --imbalance: train the generator on the oversampled subset
     # (--no-generator-balance: on the subset as drawn)
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
