@@ -66,6 +66,8 @@ def test_best_ratio_follows_the_validation_figures_not_the_test_ones():
     cfg = AugmentConfig()
     s = _summarize({0.0: arm(0.70, 0.71), 4.0: arm(0.74, 0.70), 16.0: arm(0.72, 0.73)}, ["a", "b"], False, cfg)
     assert s["best_ratio"] == 16.0 and s["best_gain_points"] == pytest.approx(2.0)
+    assert s["arms"][2]["val_accuracy_per_seed"] == [0.73]  # what a one-seed run would have picked on
+    assert s["arms"][2]["val_recall_per_seed"] == {"a": [0.73], "b": [0.73]}
     assert s["best_chosen_on"].startswith("validation")
     s = _summarize({0.0: arm(0.70), 4.0: arm(0.74), 16.0: arm(0.72)}, ["a", "b"], False, cfg)
     assert s["best_ratio"] == 4.0 and s["best_chosen_on"] == "the test set (no validation images)"

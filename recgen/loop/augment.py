@@ -299,9 +299,11 @@ def _arm(rs: list[dict], base: list[dict], classes: list[str]) -> dict:
     acc, rec = np.array([r["accuracy"] for r in rs]), np.array([r["recall"] for r in rs])
     base_acc, base_rec = np.array([r["accuracy"] for r in base]), np.array([r["recall"] for r in base])
     val = {}
-    if all("val_accuracy" in r for r in rs):  # the figures the ratio is chosen on
-        val = {"val_accuracy_mean": float(np.mean([r["val_accuracy"] for r in rs])),
-               "val_recall_mean": dict(zip(classes, np.mean([r["val_recall"] for r in rs], 0).round(4).tolist()))}
+    if all("val_accuracy" in r for r in rs):  # the figures the ratio is chosen on; per seed, what one run would pick
+        vacc, vrec = np.array([r["val_accuracy"] for r in rs]), np.array([r["val_recall"] for r in rs])
+        val = {"val_accuracy_mean": float(vacc.mean()), "val_accuracy_per_seed": vacc.round(4).tolist(),
+               "val_recall_mean": dict(zip(classes, vrec.mean(0).round(4).tolist())),
+               "val_recall_per_seed": dict(zip(classes, vrec.T.round(4).tolist()))}
     return {**val, "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
             "accuracy_per_seed": acc.round(4).tolist(),
             "recall_per_seed": dict(zip(classes, rec.T.round(4).tolist())),
