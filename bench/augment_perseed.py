@@ -41,6 +41,7 @@ def main() -> None:
     watch = _classes(cfg.minority, full.classes)[0] if cfg.imbalance else None
     arms = {f"x{a['ratio']:g}": a for a in res["arms"]} | ({"oversampled": res["oversampled"]}
                                                            if res.get("oversampled") else {})
+    vals = {s: validation_set(full, cfg, s) for s in range(cfg.seeds)}  # each seed's, drawn as the run drew it
     fig = {}  # (arm, seed) -> test accuracy, test recall of `watch`, validation accuracy
     for path in sorted((run.path / "work" / "classify").iterdir()):
         rec = classify.load(path)
@@ -52,12 +53,12 @@ def main() -> None:
         if len(hits) != 1:
             sys.exit(f"{path}: matches {len(hits)} arm/seed pairs of results.json by its test figures, expected 1")
         n, s = hits[0]
-        fig[n, s] = (m["accuracy"], r, rec.evaluate(data=validation_set(full, cfg, s), write=False)["accuracy"])
+        fig[n, s] = (m["accuracy"], r, rec.evaluate(data=vals[s], write=False)["accuracy"])
     ratio_arms = [f"x{a['ratio']:g}" for a in res["arms"]]  # `recgen augment` picks among these
-    rows = []
+    rows, k = [], 1 if watch is not None else 0  # the gain in minority recall, else in accuracy
     for s in range(cfg.seeds):
         pick = max(ratio_arms, key=lambda n: fig[n, s][2])
-        gain = 100 * (fig[pick, s][1 if watch is not None else 0] - fig["x0", s][1 if watch is not None else 0])
+        gain = 100 * (fig[pick, s][k] - fig["x0", s][k])
         rows.append({"seed": s, "pick": pick, "gain_points": round(gain, 2),
                      "val_accuracy": {n: fig[n, s][2] for n in arms}})
         print(f"seed {s}: validation accuracy " + ", ".join(f"{n} {fig[n, s][2]:.3f}" for n in arms)

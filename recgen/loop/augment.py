@@ -294,22 +294,24 @@ def run_augment(**options: Any) -> dict[str, Any]:
 MEMORIZED = 0.2
 
 
+def _figures(rs: list[dict], classes: list[str], prefix: str = "") -> tuple[np.ndarray, np.ndarray, dict]:
+    """Accuracy and per-class recall of one arm's recognizers (`prefix` "val_": on the validation images), per seed
+    and their mean."""
+    acc, rec = np.array([r[f"{prefix}accuracy"] for r in rs]), np.array([r[f"{prefix}recall"] for r in rs])
+    return acc, rec, {f"{prefix}accuracy_mean": float(acc.mean()), f"{prefix}accuracy_per_seed": acc.round(4).tolist(),
+                      f"{prefix}recall_mean": dict(zip(classes, rec.mean(0).round(4).tolist())),
+                      f"{prefix}recall_per_seed": dict(zip(classes, rec.T.round(4).tolist()))}
+
+
 def _arm(rs: list[dict], base: list[dict], classes: list[str]) -> dict:
     """Mean, spread and per-seed figures of one arm's recognizers, and their gains over `base` (the same seeds)."""
-    acc, rec = np.array([r["accuracy"] for r in rs]), np.array([r["recall"] for r in rs])
-    base_acc, base_rec = np.array([r["accuracy"] for r in base]), np.array([r["recall"] for r in base])
-    val = {}
+    acc, rec, out = _figures(rs, classes)
     if all("val_accuracy" in r for r in rs):  # the figures the ratio is chosen on; per seed, what one run would pick
-        vacc, vrec = np.array([r["val_accuracy"] for r in rs]), np.array([r["val_recall"] for r in rs])
-        val = {"val_accuracy_mean": float(vacc.mean()), "val_accuracy_per_seed": vacc.round(4).tolist(),
-               "val_recall_mean": dict(zip(classes, vrec.mean(0).round(4).tolist())),
-               "val_recall_per_seed": dict(zip(classes, vrec.T.round(4).tolist()))}
-    return {**val, "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
-            "accuracy_per_seed": acc.round(4).tolist(),
-            "recall_per_seed": dict(zip(classes, rec.T.round(4).tolist())),
+        out.update(_figures(rs, classes, "val_")[2])
+    base_acc, base_rec, _ = _figures(base, classes)
+    return {**out, "accuracy_std": float(acc.std()),
             "gain_points": float(100 * (acc - base_acc).mean()),
             "gain_std": float(100 * (acc - base_acc).std()),
-            "recall_mean": dict(zip(classes, rec.mean(0).round(4).tolist())),
             "recall_gain_points": dict(zip(classes, (100 * (rec - base_rec).mean(0)).round(2).tolist()))}
 
 
