@@ -36,8 +36,8 @@ class AugmentConfig:
     minority: str = ""  # minority class names or indices, comma-separated (with --imbalance)
     generator: str = ""  # a run trained on exactly this subset (else leakage); seeds then vary recognizers
     # Default recipe (docs/BENCHMARKS.md, "The augmentation loop"): a class-conditional diffusion model trained on
-    # flipped and shifted copies of the subset, which keeps it from replaying its 100 images (+2.3 points at 10 real
-    # images per class, x16, 3 seeds, over the recognizer below; over a 500-step flip+crop one +3.3, the VAE +0.7).
+    # flipped and shifted copies of the subset, which keeps it from replaying its 100 images (+2.1 points at 10 real
+    # images per class, x16, 5 seeds, over the recognizer below; over a 500-step flip+crop one +3.3, the VAE +0.7).
     generator_model: str = "diffusion"  # family trained on each seed's subset when --generator is not given
     generator_steps: int = 1500  # optimizer steps for that generator
     generator_augment: str = "flip+crop"  # its training augmentations ('+'-joined, as `generate train --augment`)
