@@ -22,15 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from recgen import generate  # noqa: E402
-from recgen.config import from_dict  # noqa: E402
-from recgen.data import load_dataset  # noqa: E402
-from recgen.loop.augment import (AugmentConfig, _classes, _recognizer, oversampled, real_subset,  # noqa: E402
+from recgen import generate
+from recgen.config import from_dict
+from recgen.data import load_dataset
+from recgen.loop.augment import (AugmentConfig, _classes, _recognizer, oversampled, real_subset,
                                  synthesize, with_real)
-from recgen.runs import Run  # noqa: E402
+from recgen.runs import Run
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -43,13 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from recgen import generate  # noqa: E402
-from recgen.data import ImageSet, load_dataset  # noqa: E402
-from recgen.loop.augment import (AugmentConfig, _copies, _generator, _recognizer, real_subset,  # noqa: E402
+from recgen import generate
+from recgen.data import ImageSet, load_dataset
+from recgen.loop.augment import (AugmentConfig, _copies, _generator, _recognizer, real_subset,
                                  synthesize, train_recognizer, with_real)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def between(gen, subset: ImageSet, ratio: float, seed: int, strength: float, guidance: float | None = None,

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from recgen import classify
+from recgen.config import from_dict
+from recgen.data import load_dataset
+from recgen.loop.augment import AugmentConfig, _classes, validation_set
+from recgen.runs import Run
 
-from recgen import classify  # noqa: E402
-from recgen.config import from_dict  # noqa: E402
-from recgen.data import load_dataset  # noqa: E402
-from recgen.loop.augment import AugmentConfig, _classes, validation_set  # noqa: E402
-from recgen.runs import Run  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ import argparse
 import copy
 import json
 import math
-import os
 import sys
 import time
 
@@ -28,9 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from recgen.classify.cnn import CNNConfig, build_cnn  # noqa: E402
-from recgen.data import build_augment, load_dataset  # noqa: E402
+from recgen.classify.cnn import CNNConfig, build_cnn
+from recgen.data import build_augment, load_dataset
 
 
 def ints(s: str) -> tuple[int, ...]:

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from recgen import detect  # noqa: E402
-from recgen.bench import machine, record  # noqa: E402
+from recgen import detect
+from recgen.bench import machine, record
 
 TARGET_MAP, TARGET_IPS = 0.75, 50.0
 

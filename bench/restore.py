@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from recgen.bench import machine, record  # noqa: E402
+from recgen.bench import machine, record
 
 # The settings of the targets; inpainting is measured with both mask kinds.
 EVALS = [("inpaint", {"mask_kind": "box", "ratio": 0.25}), ("inpaint", {"mask_kind": "strokes", "ratio": 0.25}),
