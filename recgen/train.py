@@ -10,6 +10,8 @@ augmentation stream of step s from (seed, s), so a resumed run replays exactly w
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 import sys
@@ -24,7 +26,21 @@ from torch.optim.swa_utils import AveragedModel
 
 from recgen.config import PRECISIONS, TrainConfig, check_device, check_option
 from recgen.errors import RecgenError
-from recgen.runs import Run, load_module
+from recgen.runs import Run, load_module, tensor_bytes
+
+
+_NESTED = contextvars.ContextVar("recgen_nested_training", default=False)
+
+
+@contextlib.contextmanager
+def nested_training():
+    """Runs trained inside another command (CAS classifiers, augment's recognizers) are its working files: on Ctrl-C
+    they are still checkpointed, but no one resumes them by hand, so the loop prints no `--resume` hint for them."""
+    token = _NESTED.set(True)
+    try:
+        yield
+    finally:
+        _NESTED.reset(token)
 
 
 class TrainingDiverged(RecgenError):
@@ -184,17 +200,21 @@ class Trainer:
     def eval_modules(self) -> dict[str, nn.Module]:
         return {n: (self.ema[n].module if n in self.ema else m) for n, m in self.task.modules.items()}
 
-    def _checkpoint(self, step: int, rows: list, best: float | None) -> None:
+    def _checkpoint(self, step: int, rows: list, best: float | None, new_best: bool, seconds: float) -> None:
+        """Last weights, state, metrics and (when `new_best`) best weights of this step, committed as one."""
         if not self.main:
             return
-        self.run.save_weights(self.weights(), "last")
-        self.run.save_state({
-            "step": step, "best": best, "torch_rng": torch.get_rng_state(),
+        weights = tensor_bytes(self.weights())
+        files = {"weights/last.safetensors": weights, "metrics.csv": self.run.metrics_text(rows)}
+        if new_best:  # the best weights are the current ones
+            files["weights/best.safetensors"] = weights
+        files.update(self.run.state_files({
+            "step": step, "best": best, "torch_rng": torch.get_rng_state(), "seconds": seconds,
             "optimizers": [o.state_dict() for o, _ in self.optims],
             "schedules": [s.state_dict() if s is not None else None for _, s in self.optims],
             "ema_n": [int(e.n_averaged) for e in self.ema.values()],
-        })
-        self.run.write_metrics(rows)
+        }))
+        self.run.commit_checkpoint(files, step=step, best=best)
 
     # -------------------------------------------------------------------------------------------- loop
     def fit(self, data: tuple[torch.Tensor, ...], resume: bool = False) -> History:
@@ -213,14 +233,19 @@ class Trainer:
             for name in task.ema_modules:
                 self.ema[name] = AveragedModel(task.modules[name], multi_avg_fn=ema_with_warmup(cfg.ema),
                                                use_buffers=True)
-        step, best, rows = 0, None, []
+        step, best, rows, before = 0, None, [], 0.0
         if resume:
-            step, best, rows = self._restore()
+            step, best, rows, before = self._restore()
         if self.main and (self.run.path / "config.yaml").is_file():
             self.run.update_config(precision=self.precision)  # what auto resolved to on this machine
         hist = History(rows=rows, best=best)
         stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
         t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+        best_unsaved = False  # `best` improved but its weights are not committed yet (Ctrl-C inside _checkpoint)
+
+        def clock() -> float:  # training seconds, the sessions before a resume included
+            return before + time.perf_counter() - t0
+
         progress = _Progress(total, step, bar=self.main and sys.stderr.isatty(), quiet=not self.main)
         try:
             while step < stop_at:
@@ -252,7 +277,7 @@ class Trainer:
                     row = {"epoch": round(step / steps_per_epoch, 3), "step": step,
                            "train_loss": round(loss_sum / max(loss_n, 1), 5),
                            "lr": self.optims[0][0].param_groups[0]["lr"],
-                           "seconds": round(time.perf_counter() - t0, 2),
+                           "seconds": round(clock(), 2),
                            "images_per_s": round(seen / max(time.perf_counter() - t0, 1e-9), 1)}
                     loss_sum = loss_n = 0
                     metrics = task.validate(self.eval_modules()) if self.main else {}
@@ -264,10 +289,9 @@ class Trainer:
                         progress.log(_fmt_row(row))
                     better = self._is_better(metrics.get(task.monitor), best)
                     if better:
-                        best = metrics.get(task.monitor, best)
-                    self._checkpoint(step, rows, best)
-                    if better and self.main:
-                        self.run.save_weights(self.weights(), "best")
+                        best, best_unsaved = metrics.get(task.monitor, best), True
+                    self._checkpoint(step, rows, best, best_unsaved, clock())
+                    best_unsaved = False
                     if self.main:
                         task.on_epoch_end(epoch, self.eval_modules(), self.run)
                 if hist.stopped != "completed":
@@ -275,13 +299,18 @@ class Trainer:
             if step >= stop_at and stop_at < total:
                 hist.stopped = "max_steps"
         except KeyboardInterrupt:
-            hist.stopped = "interrupted"
-            self._checkpoint(step, rows, best)
-            progress.log(f"interrupted at step {step}: checkpoint written to {self.run.path}; "
-                         f"continue with --resume {self.run.path}")
+            # Checkpoint, then let the interrupt end the whole command: a caller that trains several models
+            # (generate eval's CAS classifiers, augment's recognizers) must not go on with a truncated one.
+            self._checkpoint(step, rows, best, best_unsaved, clock())
+            if self.main and (self.run.path / "config.yaml").is_file():
+                self.run.update_config(stopped="interrupted", train_seconds=round(clock(), 2))
+            if not _NESTED.get():
+                progress.log(f"interrupted at step {step}: checkpoint written to {self.run.path}; "
+                             f"continue with --resume {self.run.path}")
+            raise
         finally:
             progress.close()
-        hist.best, hist.seconds = best, time.perf_counter() - t0
+        hist.best, hist.seconds = best, clock()
         return hist
 
     def _step(self, batch, g) -> dict[str, torch.Tensor]:
@@ -329,7 +358,11 @@ class Trainer:
             return True
         return value < best if self.task.monitor_mode == "min" else value > best
 
-    def _restore(self) -> tuple[int, float | None, list]:
+    def _restore(self) -> tuple[int, float | None, list, float]:
+        if self.main:
+            self.run.recover_checkpoint()
+        if self.world > 1:
+            dist.barrier()  # the other ranks read what rank 0 recovered
         state = self.run.load_state()
         w, source = self.run.load_weights("last"), self.run.weights_path("last")
         for name, m in self.task.modules.items():
@@ -350,7 +383,9 @@ class Trainer:
             raise RecgenError(f"{self.run.path / 'state'}: this training state does not fit the run "
                               f"({type(e).__name__}: {str(e)[:200]})") from None
         rows = [r for r in self.run.read_metrics() if r.get("step", 0) <= step]
-        return step, best, rows
+        # a run from before `seconds` was kept in the state: its last metrics row has the clock of that step
+        seconds = float(state.get("seconds", rows[-1].get("seconds", 0.0) if rows else 0.0))
+        return step, best, rows, seconds
 
 
 def _fmt_row(row: dict[str, Any]) -> str:

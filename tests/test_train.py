@@ -97,8 +97,14 @@ def test_interrupt_checkpoints(tmp_path):
             return super().training_step(batch, g)
 
     run = Run.create("t", "int", tmp_path)
-    h = Trainer(Interrupting(), cfg(), run).fit(data())
-    assert h.stopped == "interrupted" and run.load_state()["step"] == 4
+    with pytest.raises(KeyboardInterrupt):  # the checkpoint is written, then the interrupt ends the command
+        Trainer(Interrupting(), cfg(), run).fit(data())
+    assert run.load_state()["step"] == 4
+    resumed = Run.create("t", "full", tmp_path)
+    Trainer(TinyTask(), cfg(), resumed).fit(data())
+    Trainer(TinyTask(), cfg(), run).fit(data(), resume=True)
+    a, b = weights(resumed), weights(run)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_best_checkpoint_and_metrics_file(tmp_path):
