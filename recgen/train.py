@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -68,6 +69,14 @@ class TrainTask:
     def training_step(self, batch: tuple[torch.Tensor, ...], g: torch.Generator) -> dict[str, torch.Tensor]:
         """Return {'loss': scalar tensor, ...}; other entries are logged."""
         raise NotImplementedError
+
+    def grads_ready(self, params: Iterable[nn.Parameter]) -> None:
+        """A manual step (manual_optimization) calls this between its backward and its optimizer step, once per
+        optimizer, so that the loop averages the gradients across torchrun processes and clips them (--grad-clip)
+        as it does for every automatic step. The Trainer installs the hook; outside a Trainer it does nothing."""
+        hook = getattr(self, "_grads_hook", None)
+        if hook is not None:
+            hook(list(params))
 
     def validate(self, modules: dict[str, nn.Module]) -> dict[str, float]:
         """Metrics after each epoch, computed with `modules` (EMA copies where kept)."""
@@ -229,6 +238,7 @@ class Trainer:
         for m in task.modules.values():
             m.to(self.device)
         self.optims = task.configure_optimizers(cfg, total)
+        task._grads_hook = self._grads_ready
         if cfg.ema > 0:
             for name in task.ema_modules:
                 self.ema[name] = AveragedModel(task.modules[name], multi_avg_fn=ema_with_warmup(cfg.ema),
@@ -331,11 +341,7 @@ class Trainer:
             if not torch.isfinite(loss):
                 return logs
             loss.backward()
-            if self.world > 1:
-                self._average_grads()
-            if self.cfg.grad_clip:
-                params = [p for m in task.modules.values() for p in m.parameters()]
-                nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+            self._grads_ready([p for m in task.modules.values() for p in m.parameters()])
             opt.step()
             if sched is not None:
                 sched.step()
@@ -343,13 +349,31 @@ class Trainer:
             e.update_parameters(task.modules[name])
         return logs
 
-    def _average_grads(self) -> None:
-        """Data parallelism across torchrun processes: each rank saw its own shard; average the gradients."""
-        for m in self.task.modules.values():
-            for p in m.parameters():
-                if p.grad is not None:
-                    dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-                    p.grad /= self.world
+    def _grads_ready(self, params: list[nn.Parameter]) -> None:
+        """Between backward and optimizer step, automatic or manual: average across processes, then clip."""
+        if self.world > 1:
+            self._average_grads(params)
+        if self.cfg.grad_clip:
+            nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+
+    def _average_grads(self, params: list[nn.Parameter]) -> None:
+        """Data parallelism across torchrun processes: each rank saw its own shard; average the gradients. Like
+        DistributedDataParallel, in buckets of about BUCKET_BYTES flattened into one all-reduce each, not one
+        collective per parameter (whose latency dominates small networks). DDP itself is not used because the
+        GAN's step runs the discriminator several times per backward and calls the optimizers itself."""
+        grads = [p.grad for p in params if p.grad is not None]
+        bucket: list[torch.Tensor] = []
+        size = 0
+        for i, g in enumerate(grads):
+            bucket.append(g)
+            size += g.numel() * g.element_size()
+            if size >= BUCKET_BYTES or i == len(grads) - 1 or grads[i + 1].dtype != g.dtype:
+                flat = torch.cat([t.reshape(-1) for t in bucket])
+                dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+                flat /= self.world
+                for t, avg in zip(bucket, flat.split([t.numel() for t in bucket]), strict=True):
+                    t.copy_(avg.view_as(t))
+                bucket, size = [], 0
 
     def _is_better(self, value, best) -> bool:
         if value is None:  # no validation metric this epoch: the latest weights are the best we know
@@ -395,6 +419,7 @@ def _fmt_row(row: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+BUCKET_BYTES = 25 << 20  # gradients per all-reduce (DistributedDataParallel's default bucket_cap_mb)
 LOG_LINES = 50  # epoch lines a training run prints at most (every k-th epoch for long runs; metrics.csv has all)
 
 
