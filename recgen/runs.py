@@ -272,10 +272,10 @@ class Run:
         self.commit_checkpoint(self.state_files(state), step=state.get("step"))
 
     def load_state(self) -> dict[str, Any]:
-        js = self.path / "state" / "last.json"
+        js = self._committed("state/last.json")
         if not js.is_file():
             raise RecgenError(f"{self.path}: nothing to resume (no state/last.json)")
-        tensors = load_tensors(self.path / "state" / "last.safetensors")
+        tensors = load_tensors(self._committed("state/last.safetensors"))
         try:
             return unflatten_state(json.loads(js.read_text()), tensors)
         except (ValueError, KeyError, TypeError, AttributeError) as e:  # JSONDecodeError is a ValueError
@@ -371,7 +371,7 @@ class Run:
         atomic_write(self.path / "metrics.csv", self.metrics_text(rows))
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        p = self.path / "metrics.csv"
+        p = self._committed("metrics.csv")
         if not p.is_file():
             return []
         with open(p, newline="") as f:

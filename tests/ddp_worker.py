@@ -22,7 +22,7 @@ if kind == "gan":  # a manual-optimization step: the task calls grads_ready betw
 
     gcfg = resolve(from_dict(GenerateConfig, {"model": "gan", "data": "digits", "limit": 5, "epochs": 2,
                                               "batch_size": 12, "base": 8, "latent_dim": 8, "val_fraction": 0.0,
-                                              "threads": 1, "ema": 0.0, "grad_clip": 1.0}))
+                                              "threads": 1, "ema": 0.0, "grad_clip": 1.0, "device": "cpu"}))
     train_set, _, _ = load_splits(gcfg)
     arch = arch_config(gcfg, train_set.shape, train_set.num_classes)
     family, _, task_cls = FAMILIES["gan"]

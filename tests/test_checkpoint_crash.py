@@ -6,6 +6,8 @@ fit so the report written after training does not cost every case. The crashing 
 os.replace (every file a checkpoint publishes: atomic_write's rename of a finished temp file, the commit's renames)
 ends the process with os._exit just before it happens, leaving that temp file behind as a real kill would."""
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -20,16 +22,17 @@ from recgen.runs import Run
 from recgen.train import Trainer
 
 KILLED = 77
+ONE_CPU = {"threads": 1, "device": "cpu"}  # the crashing runs are forked, and CUDA does not survive a fork
 CASES = {
     "classifier": (classify.train, dict(model="cnn", data="digits", epochs=3, batch_size=16, stem_width=8,
-                                        widths="16", blocks="0", limit=8, threads=1)),
+                                        widths="16", blocks="0", limit=8, **ONE_CPU)),
     "generator": (generate.train, dict(model="vae", data="digits", limit=5, epochs=3, batch_size=12, base=8,
-                                       latent_dim=4, val_fraction=0.2, threads=1)),
+                                       latent_dim=4, val_fraction=0.2, **ONE_CPU)),
     "restorer": (restore.train, dict(task="denoise", data="digits", epochs=3, batch_size=16, widths="8,16,16",
-                                     limit=6, ema=0.0, lr=3e-3, threads=1, val_fraction=0.2)),
+                                     limit=6, ema=0.0, lr=3e-3, val_fraction=0.2, **ONE_CPU)),
     "detector": (detect.train, dict(data="digits", canvas=64, min_size=16, max_size=32, train_scenes=32,
                                     test_scenes=8, widths="8,16,16,24", blocks="0,1,0,0", neck=16, batch_size=16,
-                                    epochs=3, threads=1, val_fraction=0.25)),
+                                    epochs=3, val_fraction=0.25, **ONE_CPU)),
 }
 
 
@@ -140,7 +143,14 @@ def test_kill_at_every_write_point_resumes_exactly(reference, tmp_path, capsys):
         what = f"{case}, killed before write {k} ({os.path.relpath(events[k - 1], ref.path)})"
         trainer, data, _ = built(train, out=str(tmp_path), name=f"k{k}", **options)
         assert crash(trainer, data, k) == KILLED, what
-        before = Run(trainer.run.path).read_metrics()
+        killed = Run(trainer.run.path)
+        before = killed.read_metrics()
+        if k > commit:  # committed, not yet all in place: readers see the committed checkpoint meanwhile
+            manifest = json.loads((killed.path / "state" / "pending" / "manifest.json").read_text())
+            for rel, path in (("weights/last.safetensors", killed.weights_path("last")),
+                              ("state/last.json", killed._committed("state/last.json"))):
+                assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest["files"][rel], what
+            assert before[-1]["step"] == manifest["step"] == killed.load_state()["step"], what
         capsys.readouterr()
         resumed, data, resume = built(train, resume=str(trainer.run.path))
         hist = resumed.fit(data, resume=resume)
@@ -199,18 +209,19 @@ def test_ctrl_c_exits_130_with_a_resumable_checkpoint(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     args = ["classify", "train", "--model", "cnn", "--data", "digits", "--epochs", "2000", "--batch-size", "16",
             "--stem-width", "8", "--widths", "16", "--blocks", "0", "--limit", "8", "--threads", "1",
-            "--out", str(tmp_path)]
+            "--device", "cpu", "--out", str(tmp_path)]
     proc = subprocess.Popen([sys.executable, "-m", "recgen", *args], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120
-    for line in proc.stderr:  # the first epoch line: training (and its checkpoints) has started
-        if line.startswith("epoch ") or time.monotonic() > deadline:
-            break
+    while not list(tmp_path.glob("classify/*/state/checkpoint.json")):  # training has committed a checkpoint
+        assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    err = proc.stderr.read()
-    assert proc.wait(timeout=60) == 130, err
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
     run = Run(next((tmp_path / "classify").iterdir()))
     assert f"continue with --resume {run.path}" in err and err.strip().splitlines()[-1] == "interrupted", err
     step = run.load_state()["step"]
     assert step > 0 and run.config["stopped"] == "interrupted"
-    done = classify.train(resume=str(run.path), max_steps=step + 2)  # in-process: one interpreter start is enough
-    assert done.run.load_state()["step"] == step + 2
+    resumed, data, resume = built(classify.train, resume=str(run.path), max_steps=step + 2)
+    assert resume and resumed.fit(data, resume=True).stopped == "max_steps"
+    assert run.load_state()["step"] == step + 2
