@@ -79,7 +79,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    """Make the renames into `path` durable before the commit that relies on them (a power cut, not only a kill)."""
+    """Make the renames into folder `path` durable before a step that relies on them (a power cut, not a kill)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -268,9 +268,6 @@ class Run:
         skeleton = flatten_state(state, tensors)
         return {"state/last.safetensors": tensor_bytes(tensors), "state/last.json": json.dumps(skeleton).encode()}
 
-    def save_state(self, state: dict[str, Any]) -> None:
-        self.commit_checkpoint(self.state_files(state), step=state.get("step"))
-
     def load_state(self) -> dict[str, Any]:
         js = self._committed("state/last.json")
         if not js.is_file():
@@ -316,7 +313,8 @@ class Run:
             data = data.encode() if isinstance(data, str) else data
             atomic_write(pending / rel, data)
             hashes[rel] = hashlib.sha256(data).hexdigest()
-        _fsync_dir(pending)
+        for folder in {(pending / rel).parent for rel in files}:
+            _fsync_dir(folder)
         atomic_write(pending / MANIFEST, json.dumps({**info, "files": hashes, "staged": sorted(files)}, indent=1))
         self._roll_forward()
 
@@ -327,6 +325,8 @@ class Run:
             if (pending / rel).is_file():  # already moved by an earlier, interrupted roll-forward otherwise
                 (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(pending / rel, self.path / rel)
+        for folder in {(self.path / rel).parent for rel in manifest["staged"]}:
+            _fsync_dir(folder)  # in place for good before the staged copies and the pending manifest go
         os.replace(pending / MANIFEST, self.path / CHECKPOINT)
         shutil.rmtree(pending)
 

@@ -16,8 +16,8 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,7 +28,6 @@ from torch.optim.swa_utils import AveragedModel
 from recgen.config import PRECISIONS, TrainConfig, check_device, check_option
 from recgen.errors import RecgenError
 from recgen.runs import Run, load_module, tensor_bytes
-
 
 _NESTED = contextvars.ContextVar("recgen_nested_training", default=False)
 
