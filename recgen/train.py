@@ -250,7 +250,8 @@ class Trainer:
         hist = History(rows=rows, best=best)
         stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
         t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
-        best_unsaved = False  # `best` improved but its weights are not committed yet (Ctrl-C inside _checkpoint)
+        saved = step if resume else None  # the step of the last committed checkpoint
+        closing = False  # between an epoch's last step and its checkpoint (validation, the commit itself)
 
         def clock() -> float:  # training seconds, the sessions before a resume included
             return before + time.perf_counter() - t0
@@ -283,6 +284,7 @@ class Trainer:
                         break
                 epoch_done = step % steps_per_epoch == 0 or hist.stopped != "completed" or step >= stop_at
                 if epoch_done:
+                    closing = True
                     row = {"epoch": round(step / steps_per_epoch, 3), "step": step,
                            "train_loss": round(loss_sum / max(loss_n, 1), 5),
                            "lr": self.optims[0][0].param_groups[0]["lr"],
@@ -298,9 +300,9 @@ class Trainer:
                         progress.log(_fmt_row(row))
                     better = self._is_better(metrics.get(task.monitor), best)
                     if better:
-                        best, best_unsaved = metrics.get(task.monitor, best), True
-                    self._checkpoint(step, rows, best, best_unsaved, clock())
-                    best_unsaved = False
+                        best = metrics.get(task.monitor, best)
+                    self._checkpoint(step, rows, best, better, clock())
+                    saved, closing = step, False
                     if self.main:
                         task.on_epoch_end(epoch, self.eval_modules(), self.run)
                 if hist.stopped != "completed":
@@ -309,13 +311,19 @@ class Trainer:
                 hist.stopped = "max_steps"
         except KeyboardInterrupt:
             # Checkpoint, then let the interrupt end the whole command: a caller that trains several models
-            # (generate eval's CAS classifiers, augment's recognizers) must not go on with a truncated one.
-            self._checkpoint(step, rows, best, best_unsaved, clock())
+            # (generate eval's CAS classifiers, augment's recognizers) must not go on with a truncated one. While
+            # an epoch closes, its row is not in metrics.csv yet: keep the previous checkpoint, so that a resume
+            # replays the epoch and writes its row, rather than commit a step whose row would never be written.
+            if not closing:
+                self._checkpoint(step, rows, best, False, clock())
+                saved = step
             if self.main and (self.run.path / "config.yaml").is_file():
                 self.run.update_config(stopped="interrupted", train_seconds=round(clock(), 2))
+            where = self.run.path
             if not _NESTED.get():
-                progress.log(f"interrupted at step {step}: checkpoint written to {self.run.path}; "
-                             f"continue with --resume {self.run.path}")
+                progress.log(f"interrupted at step {step}: " + (
+                    "before the first checkpoint, nothing to resume" if saved is None else
+                    f"checkpoint of step {saved} in {where}; continue with --resume {where}"))
             raise
         finally:
             progress.close()
