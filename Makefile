@@ -40,7 +40,6 @@ demo: setup
 JUDGE := runs/bench/classify/judge-1
 GEN := --epochs gan=1,vae=3,pixelcnn=1,diffusion=1 --limit pixelcnn=1500
 bench: setup
-	$(BIN)/python -m pytest -q -m slow tests
 	rm -rf runs/bench runs/bench-restore runs/bench-text
 	$(BIN)/recgen bench classical cnn
 	$(BIN)/recgen classify train --model cnn --data fashion-mnist --val-fraction 0 --epochs 12 --precision fp32 \

@@ -521,7 +521,8 @@ def main() -> None:
     except cx.ClickException as e:
         print(f"error: {e.format_message()}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except (KeyboardInterrupt, getattr(cx, "Abort", KeyboardInterrupt)):
+    except (KeyboardInterrupt, getattr(cx, "Abort", KeyboardInterrupt)):  # outside a command's own handler
+        print("interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
 

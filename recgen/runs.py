@@ -5,20 +5,25 @@
       model.json               architecture arguments (the family's config), enough to rebuild the network
       weights/{last,best}.safetensors
       state/last.safetensors + state/last.json    optimizer / scheduler / RNG / step, for exact resume (no pickle)
+      state/checkpoint.json    the committed checkpoint's manifest: step, and the sha256 of each of its files
       metrics.csv              one row per epoch
       plots/*.png, report.html
 
-Every file is written to a temp file in the same folder and renamed into place, so a crash never leaves half a
-checkpoint behind.
+Every file is written to a temp file in the same folder and renamed into place. A training checkpoint is several
+files and is committed as one (`Run.commit_checkpoint`): a crash at any point leaves the previous checkpoint or the
+new one, never a mix.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +44,9 @@ def _umask() -> int:
 
 
 FILE_MODE = 0o666 & ~_umask()  # what open() gives a new file in this process
+PENDING = "state/pending"  # a checkpoint being written (see Run.commit_checkpoint)
+MANIFEST = "manifest.json"
+CHECKPOINT = "state/checkpoint.json"  # the committed checkpoint's manifest
 
 
 def mkstemp_readable(dir: Path, prefix: str = "", suffix: str = "") -> tuple[int, str]:
@@ -70,6 +78,20 @@ def atomic_write(path: Path, data: bytes | str) -> None:
             os.unlink(tmp)
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make the renames into folder `path` durable before a step that relies on them (a power cut, not a kill)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a directory
+        pass
+    finally:
+        os.close(fd)
+
+
 def output_file(out: str | os.PathLike, name: str) -> Path:
     """Where to write a file the user pointed `out` at: `out` itself, or `out/name` when `out` names a folder (an
     existing one, or one written with a trailing slash)."""
@@ -78,10 +100,14 @@ def output_file(out: str | os.PathLike, name: str) -> Path:
     return Path(out)
 
 
-def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+def tensor_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
     # safetensors refuses shared or non-contiguous storage; clone makes each tensor its own.
     flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    atomic_write(path, save(flat, metadata=metadata))
+    return save(flat, metadata=metadata)
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    atomic_write(path, tensor_bytes(tensors, metadata))
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -223,9 +249,9 @@ class Run:
             raise RecgenError(f"{p}: unreadable model description ({e})") from None
 
     def weights_path(self, which: str = "best") -> Path:
-        p = self.path / "weights" / f"{which}.safetensors"
+        p = self._committed(f"weights/{which}.safetensors")
         if which == "best" and not p.is_file():
-            p = self.path / "weights" / "last.safetensors"
+            p = self._committed("weights/last.safetensors")
         return p
 
     def save_weights(self, tensors: dict[str, torch.Tensor], which: str) -> None:
@@ -235,26 +261,103 @@ class Run:
         return load_tensors(self.weights_path(which))
 
     # ------------------------------------------------------------------------------------------------ state
-    def save_state(self, state: dict[str, Any]) -> None:
+    @staticmethod
+    def state_files(state: dict[str, Any]) -> dict[str, bytes]:
+        """The two files that hold a training state: its tensors and the JSON skeleton that refers to them."""
         tensors: dict[str, torch.Tensor] = {}
         skeleton = flatten_state(state, tensors)
-        # tensors first: a crash between the two writes leaves the old JSON pointing at a superset of keys
-        save_tensors(tensors, self.path / "state" / "last.safetensors")
-        atomic_write(self.path / "state" / "last.json", json.dumps(skeleton))
+        return {"state/last.safetensors": tensor_bytes(tensors), "state/last.json": json.dumps(skeleton).encode()}
 
     def load_state(self) -> dict[str, Any]:
-        js = self.path / "state" / "last.json"
+        js = self._committed("state/last.json")
         if not js.is_file():
             raise RecgenError(f"{self.path}: nothing to resume (no state/last.json)")
-        tensors = load_tensors(self.path / "state" / "last.safetensors")
+        tensors = load_tensors(self._committed("state/last.safetensors"))
         try:
             return unflatten_state(json.loads(js.read_text()), tensors)
         except (ValueError, KeyError, TypeError, AttributeError) as e:  # JSONDecodeError is a ValueError
             raise RecgenError(f"{js}: unreadable training state ({type(e).__name__}: {e}); resume needs the pair "
                               "state/last.json + last.safetensors that training wrote") from None
 
+    # ------------------------------------------------------------------------------------- checkpoint commit
+    # One checkpoint is one commit (a redo log): every file of step N is first written under state/pending/, then
+    # state/pending/manifest.json (the step and each file's sha256) is written last; that rename is the commit.
+    # The staged files are then renamed over the public ones, the manifest becomes state/checkpoint.json and
+    # state/pending/ goes. A crash before the commit leaves the previous checkpoint untouched (the staged files are
+    # discarded on resume); a crash after it is finished by the next `recover_checkpoint` (roll forward). Readers
+    # in between see the committed view through `_committed`.
+
+    def _committed(self, rel: str) -> Path:
+        """Where file `rel` of the committed checkpoint is: its staged copy while a commit is being rolled forward."""
+        staged = self.path / PENDING / rel
+        if staged.is_file() and (self.path / PENDING / MANIFEST).is_file():
+            return staged
+        return self.path / rel
+
+    def checkpoint_manifest(self) -> dict[str, Any] | None:
+        p = self.path / CHECKPOINT
+        if not p.is_file():
+            return None  # a run written before manifests existed
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            raise RecgenError(f"{p}: unreadable checkpoint manifest ({e})") from None
+
+    def commit_checkpoint(self, files: dict[str, bytes | str], **info: Any) -> None:
+        """Write `files` (paths relative to the run) as one checkpoint; `info` (step, best) goes into the manifest.
+        Files of the previous checkpoint not named here (best weights that did not change) stay part of it."""
+        self._finish_pending(quiet=True)  # a commit cut short in this process (a second Ctrl-C)
+        pending = self.path / PENDING
+        hashes = dict((self.checkpoint_manifest() or {}).get("files", {}))
+        for rel, data in files.items():
+            data = data.encode() if isinstance(data, str) else data
+            atomic_write(pending / rel, data)
+            hashes[rel] = hashlib.sha256(data).hexdigest()
+        for folder in {(pending / rel).parent for rel in files}:
+            _fsync_dir(folder)
+        atomic_write(pending / MANIFEST, json.dumps({**info, "files": hashes, "staged": sorted(files)}, indent=1))
+        self._roll_forward()
+
+    def _roll_forward(self) -> None:
+        pending = self.path / PENDING
+        manifest = json.loads((pending / MANIFEST).read_text())
+        for rel in manifest["staged"]:
+            if (pending / rel).is_file():  # already moved by an earlier, interrupted roll-forward otherwise
+                (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(pending / rel, self.path / rel)
+        for folder in {(self.path / rel).parent for rel in manifest["staged"]}:
+            _fsync_dir(folder)  # in place for good before the staged copies and the pending manifest go
+        os.replace(pending / MANIFEST, self.path / CHECKPOINT)
+        shutil.rmtree(pending)
+
+    def _finish_pending(self, quiet: bool) -> None:
+        pending = self.path / PENDING
+        if (pending / MANIFEST).is_file():
+            self._roll_forward()
+        elif pending.is_dir():
+            if not quiet and any(p.is_file() and not p.name.endswith(".tmp") for p in pending.rglob("*")):
+                step = (self.checkpoint_manifest() or {}).get("step")
+                where = f"step {step}" if step is not None else "the previous complete checkpoint"
+                print(f"note: {self.path}: the newest checkpoint was cut short (the process stopped while writing "
+                      f"it); resuming from {where}", file=sys.stderr)
+            shutil.rmtree(pending)
+
+    def recover_checkpoint(self, quiet: bool = False) -> None:
+        """Before resuming: finish a committed checkpoint, discard a partial one (one line on stderr unless quiet),
+        remove temp files a killed process left, and check the files against the manifest."""
+        self._finish_pending(quiet)
+        for p in self.path.rglob(".*.tmp"):  # atomic_write's temp files, left only by a killed process
+            if p.is_file():
+                p.unlink()
+        for rel, digest in ((self.checkpoint_manifest() or {}).get("files") or {}).items():
+            f = self.path / rel
+            if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest() != digest:
+                raise RecgenError(f"{f}: missing or changed since checkpoint {self.path / CHECKPOINT} was written "
+                                  "(its sha256 differs); this run cannot be resumed exactly")
+
     # ---------------------------------------------------------------------------------------------- metrics
-    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+    @staticmethod
+    def metrics_text(rows: list[dict[str, Any]]) -> str:
         keys: list[str] = []
         for r in rows:
             keys += [k for k in r if k not in keys]
@@ -262,10 +365,13 @@ class Run:
         w = csv.DictWriter(buf, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
-        atomic_write(self.path / "metrics.csv", buf.getvalue())
+        return buf.getvalue()
+
+    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        atomic_write(self.path / "metrics.csv", self.metrics_text(rows))
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        p = self.path / "metrics.csv"
+        p = self._committed("metrics.csv")
         if not p.is_file():
             return []
         with open(p, newline="") as f:

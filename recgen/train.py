@@ -10,10 +10,13 @@ augmentation stream of step s from (seed, s), so a resumed run replays exactly w
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +27,20 @@ from torch.optim.swa_utils import AveragedModel
 
 from recgen.config import PRECISIONS, TrainConfig, check_device, check_option
 from recgen.errors import RecgenError
-from recgen.runs import Run, load_module
+from recgen.runs import Run, load_module, tensor_bytes
+
+_NESTED = contextvars.ContextVar("recgen_nested_training", default=False)
+
+
+@contextlib.contextmanager
+def nested_training():
+    """Runs trained inside another command (CAS classifiers, augment's recognizers) are its working files: on Ctrl-C
+    they are still checkpointed, but no one resumes them by hand, so the loop prints no `--resume` hint for them."""
+    token = _NESTED.set(True)
+    try:
+        yield
+    finally:
+        _NESTED.reset(token)
 
 
 class TrainingDiverged(RecgenError):
@@ -52,6 +68,14 @@ class TrainTask:
     def training_step(self, batch: tuple[torch.Tensor, ...], g: torch.Generator) -> dict[str, torch.Tensor]:
         """Return {'loss': scalar tensor, ...}; other entries are logged."""
         raise NotImplementedError
+
+    def grads_ready(self, params: Iterable[nn.Parameter]) -> None:
+        """A manual step (manual_optimization) calls this between its backward and its optimizer step, once per
+        optimizer, so that the loop averages the gradients across torchrun processes and clips them (--grad-clip)
+        as it does for every automatic step. The Trainer installs the hook; outside a Trainer it does nothing."""
+        hook = getattr(self, "_grads_hook", None)
+        if hook is not None:
+            hook(list(params))
 
     def validate(self, modules: dict[str, nn.Module]) -> dict[str, float]:
         """Metrics after each epoch, computed with `modules` (EMA copies where kept)."""
@@ -184,17 +208,21 @@ class Trainer:
     def eval_modules(self) -> dict[str, nn.Module]:
         return {n: (self.ema[n].module if n in self.ema else m) for n, m in self.task.modules.items()}
 
-    def _checkpoint(self, step: int, rows: list, best: float | None) -> None:
+    def _checkpoint(self, step: int, rows: list, best: float | None, new_best: bool, seconds: float) -> None:
+        """Last weights, state, metrics and (when `new_best`) best weights of this step, committed as one."""
         if not self.main:
             return
-        self.run.save_weights(self.weights(), "last")
-        self.run.save_state({
-            "step": step, "best": best, "torch_rng": torch.get_rng_state(),
+        weights = tensor_bytes(self.weights())
+        files = {"weights/last.safetensors": weights, "metrics.csv": self.run.metrics_text(rows)}
+        if new_best:  # the best weights are the current ones
+            files["weights/best.safetensors"] = weights
+        files.update(self.run.state_files({
+            "step": step, "best": best, "torch_rng": torch.get_rng_state(), "seconds": seconds,
             "optimizers": [o.state_dict() for o, _ in self.optims],
             "schedules": [s.state_dict() if s is not None else None for _, s in self.optims],
             "ema_n": [int(e.n_averaged) for e in self.ema.values()],
-        })
-        self.run.write_metrics(rows)
+        }))
+        self.run.commit_checkpoint(files, step=step, best=best)
 
     # -------------------------------------------------------------------------------------------- loop
     def fit(self, data: tuple[torch.Tensor, ...], resume: bool = False) -> History:
@@ -209,18 +237,25 @@ class Trainer:
         for m in task.modules.values():
             m.to(self.device)
         self.optims = task.configure_optimizers(cfg, total)
+        task._grads_hook = self._grads_ready
         if cfg.ema > 0:
             for name in task.ema_modules:
                 self.ema[name] = AveragedModel(task.modules[name], multi_avg_fn=ema_with_warmup(cfg.ema),
                                                use_buffers=True)
-        step, best, rows = 0, None, []
+        step, best, rows, before = 0, None, [], 0.0
         if resume:
-            step, best, rows = self._restore()
+            step, best, rows, before = self._restore()
         if self.main and (self.run.path / "config.yaml").is_file():
             self.run.update_config(precision=self.precision)  # what auto resolved to on this machine
         hist = History(rows=rows, best=best)
         stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
         t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+        saved = step if resume else None  # the step of the last committed checkpoint
+        closing = False  # between an epoch's last step and its checkpoint (validation, the commit itself)
+
+        def clock() -> float:  # training seconds, the sessions before a resume included
+            return before + time.perf_counter() - t0
+
         progress = _Progress(total, step, bar=self.main and sys.stderr.isatty(), quiet=not self.main)
         try:
             while step < stop_at:
@@ -249,10 +284,11 @@ class Trainer:
                         break
                 epoch_done = step % steps_per_epoch == 0 or hist.stopped != "completed" or step >= stop_at
                 if epoch_done:
+                    closing = True
                     row = {"epoch": round(step / steps_per_epoch, 3), "step": step,
                            "train_loss": round(loss_sum / max(loss_n, 1), 5),
                            "lr": self.optims[0][0].param_groups[0]["lr"],
-                           "seconds": round(time.perf_counter() - t0, 2),
+                           "seconds": round(clock(), 2),
                            "images_per_s": round(seen / max(time.perf_counter() - t0, 1e-9), 1)}
                     loss_sum = loss_n = 0
                     metrics = task.validate(self.eval_modules()) if self.main else {}
@@ -265,9 +301,8 @@ class Trainer:
                     better = self._is_better(metrics.get(task.monitor), best)
                     if better:
                         best = metrics.get(task.monitor, best)
-                    self._checkpoint(step, rows, best)
-                    if better and self.main:
-                        self.run.save_weights(self.weights(), "best")
+                    self._checkpoint(step, rows, best, better, clock())
+                    saved, closing = step, False
                     if self.main:
                         task.on_epoch_end(epoch, self.eval_modules(), self.run)
                 if hist.stopped != "completed":
@@ -275,13 +310,24 @@ class Trainer:
             if step >= stop_at and stop_at < total:
                 hist.stopped = "max_steps"
         except KeyboardInterrupt:
-            hist.stopped = "interrupted"
-            self._checkpoint(step, rows, best)
-            progress.log(f"interrupted at step {step}: checkpoint written to {self.run.path}; "
-                         f"continue with --resume {self.run.path}")
+            # Checkpoint, then let the interrupt end the whole command: a caller that trains several models
+            # (generate eval's CAS classifiers, augment's recognizers) must not go on with a truncated one. While
+            # an epoch closes, its row is not in metrics.csv yet: keep the previous checkpoint, so that a resume
+            # replays the epoch and writes its row, rather than commit a step whose row would never be written.
+            if not closing:
+                self._checkpoint(step, rows, best, False, clock())
+                saved = step
+            if self.main and (self.run.path / "config.yaml").is_file():
+                self.run.update_config(stopped="interrupted", train_seconds=round(clock(), 2))
+            where = self.run.path
+            if not _NESTED.get():
+                progress.log(f"interrupted at step {step}: " + (
+                    "before the first checkpoint, nothing to resume" if saved is None else
+                    f"checkpoint of step {saved} in {where}; continue with --resume {where}"))
+            raise
         finally:
             progress.close()
-        hist.best, hist.seconds = best, time.perf_counter() - t0
+        hist.best, hist.seconds = best, clock()
         return hist
 
     def _step(self, batch, g) -> dict[str, torch.Tensor]:
@@ -302,11 +348,7 @@ class Trainer:
             if not torch.isfinite(loss):
                 return logs
             loss.backward()
-            if self.world > 1:
-                self._average_grads()
-            if self.cfg.grad_clip:
-                params = [p for m in task.modules.values() for p in m.parameters()]
-                nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+            self._grads_ready([p for m in task.modules.values() for p in m.parameters()])
             opt.step()
             if sched is not None:
                 sched.step()
@@ -314,13 +356,31 @@ class Trainer:
             e.update_parameters(task.modules[name])
         return logs
 
-    def _average_grads(self) -> None:
-        """Data parallelism across torchrun processes: each rank saw its own shard; average the gradients."""
-        for m in self.task.modules.values():
-            for p in m.parameters():
-                if p.grad is not None:
-                    dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-                    p.grad /= self.world
+    def _grads_ready(self, params: list[nn.Parameter]) -> None:
+        """Between backward and optimizer step, automatic or manual: average across processes, then clip."""
+        if self.world > 1:
+            self._average_grads(params)
+        if self.cfg.grad_clip:
+            nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+
+    def _average_grads(self, params: list[nn.Parameter]) -> None:
+        """Data parallelism across torchrun processes: each rank saw its own shard; average the gradients. Like
+        DistributedDataParallel, in buckets of about BUCKET_BYTES flattened into one all-reduce each, not one
+        collective per parameter (whose latency dominates small networks). DDP itself is not used because the
+        GAN's step runs the discriminator several times per backward and calls the optimizers itself."""
+        grads = [p.grad for p in params if p.grad is not None]
+        bucket: list[torch.Tensor] = []
+        size = 0
+        for i, g in enumerate(grads):
+            bucket.append(g)
+            size += g.numel() * g.element_size()
+            if size >= BUCKET_BYTES or i == len(grads) - 1 or grads[i + 1].dtype != g.dtype:
+                flat = torch.cat([t.reshape(-1) for t in bucket])
+                dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+                flat /= self.world
+                for t, avg in zip(bucket, flat.split([t.numel() for t in bucket]), strict=True):
+                    t.copy_(avg.view_as(t))
+                bucket, size = [], 0
 
     def _is_better(self, value, best) -> bool:
         if value is None:  # no validation metric this epoch: the latest weights are the best we know
@@ -329,7 +389,11 @@ class Trainer:
             return True
         return value < best if self.task.monitor_mode == "min" else value > best
 
-    def _restore(self) -> tuple[int, float | None, list]:
+    def _restore(self) -> tuple[int, float | None, list, float]:
+        if self.main:
+            self.run.recover_checkpoint()
+        if self.world > 1:
+            dist.barrier()  # the other ranks read what rank 0 recovered
         state = self.run.load_state()
         w, source = self.run.load_weights("last"), self.run.weights_path("last")
         for name, m in self.task.modules.items():
@@ -350,7 +414,9 @@ class Trainer:
             raise RecgenError(f"{self.run.path / 'state'}: this training state does not fit the run "
                               f"({type(e).__name__}: {str(e)[:200]})") from None
         rows = [r for r in self.run.read_metrics() if r.get("step", 0) <= step]
-        return step, best, rows
+        # a run from before `seconds` was kept in the state: its last metrics row has the clock of that step
+        seconds = float(state.get("seconds", rows[-1].get("seconds", 0.0) if rows else 0.0))
+        return step, best, rows, seconds
 
 
 def _fmt_row(row: dict[str, Any]) -> str:
@@ -360,6 +426,7 @@ def _fmt_row(row: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+BUCKET_BYTES = 25 << 20  # gradients per all-reduce (DistributedDataParallel's default bucket_cap_mb)
 LOG_LINES = 50  # epoch lines a training run prints at most (every k-th epoch for long runs; metrics.csv has all)
 
 

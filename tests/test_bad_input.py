@@ -102,6 +102,9 @@ def test_damaged_runs_give_one_line_errors(tmp_path: Path, npz_file):
     assert "best.safetensors: these weights do not fit the network model.json describes" in r.output
     assert r.output.count("\n") == 1
     (b / "state" / "last.json").write_text("{not json")
+    r = cli("classify", "train", "--resume", b)  # no longer the file the checkpoint's manifest committed
+    assert r.exit_code == 2 and "last.json: missing or changed since checkpoint" in r.output, r.output
+    (b / "state" / "checkpoint.json").unlink()  # as a run from before manifests: the state itself is read
     r = cli("classify", "train", "--resume", b)
     assert r.exit_code == 2 and "last.json: unreadable training state (JSONDecodeError" in r.output, r.output
 

@@ -97,8 +97,33 @@ def test_interrupt_checkpoints(tmp_path):
             return super().training_step(batch, g)
 
     run = Run.create("t", "int", tmp_path)
-    h = Trainer(Interrupting(), cfg(), run).fit(data())
-    assert h.stopped == "interrupted" and run.load_state()["step"] == 4
+    with pytest.raises(KeyboardInterrupt):  # the checkpoint is written, then the interrupt ends the command
+        Trainer(Interrupting(), cfg(), run).fit(data())
+    assert run.load_state()["step"] == 4
+    resumed = Run.create("t", "full", tmp_path)
+    Trainer(TinyTask(), cfg(), resumed).fit(data())
+    Trainer(TinyTask(), cfg(), run).fit(data(), resume=True)
+    a, b = weights(resumed), weights(run)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_interrupt_while_an_epoch_closes_keeps_its_row(tmp_path):
+    """Ctrl-C during validation: the previous checkpoint is kept, so the resume replays the epoch and its row."""
+    class InterruptedValidation(TinyTask):
+        def validate(self, modules):
+            if self.calls == 12:  # the end of epoch 2
+                raise KeyboardInterrupt
+            return super().validate(modules)
+
+    full, run = Run.create("t", "full", tmp_path), Run.create("t", "int", tmp_path)
+    Trainer(TinyTask(), cfg(), full).fit(data())
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(InterruptedValidation(), cfg(), run).fit(data())
+    assert run.load_state()["step"] == 6
+    Trainer(TinyTask(), cfg(), run).fit(data(), resume=True)
+    assert [r["step"] for r in run.read_metrics()] == [6, 12, 18]
+    a, b = weights(full), weights(run)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_best_checkpoint_and_metrics_file(tmp_path):

@@ -264,6 +264,7 @@ class GANTask(GeneratorTask):
         d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
+        self.grads_ready(D.parameters())  # the loop averages across processes and clips (--grad-clip)
         opt_d.step()
         sched_d.step()
         # 2. generator: raise the discriminator's score of fresh samples. The second half of the batch repeats the
@@ -285,6 +286,7 @@ class GANTask(GeneratorTask):
             g_adv = g_loss = -D(fake, c).mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
+        self.grads_ready(G.parameters())
         opt_g.step()
         sched_g.step()
         stats = {"d_loss": d_loss.item(), "g_loss": g_adv.item(), "d_real": d_real.mean().item(),

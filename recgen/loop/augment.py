@@ -24,7 +24,7 @@ from recgen.data import ImageSet, build_augment, load_dataset
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
 from recgen.runs import Run
-from recgen.train import epochs_for_steps
+from recgen.train import epochs_for_steps, nested_training
 
 
 @dataclass
@@ -142,10 +142,11 @@ def train_recognizer(train: ImageSet, cfg: AugmentConfig, seed: int, work: Path,
 
     path = _save_npz(train, work / f"train-{seed}-{len(train)}{'-' + tag if tag else ''}.npz")
     epochs = epochs_for_steps(cfg.steps, cfg.batch_size, len(train))
-    return classify.train(**{**CAS_OPTIONS, "data": str(path), "epochs": epochs, "max_steps": cfg.steps,
-                             "batch_size": cfg.batch_size, "augment": cfg.recognizer_augment, "seed": seed,
-                             "threads": cfg.threads, "device": cfg.device, "out": str(work), "name": "recognizer",
-                             **options})
+    with nested_training():
+        return classify.train(**{**CAS_OPTIONS, "data": str(path), "epochs": epochs, "max_steps": cfg.steps,
+                                 "batch_size": cfg.batch_size, "augment": cfg.recognizer_augment, "seed": seed,
+                                 "threads": cfg.threads, "device": cfg.device, "out": str(work),
+                                 "name": "recognizer", **options})
 
 
 def _recognizer(train: ImageSet, test: ImageSet, cfg: AugmentConfig, seed: int, work: Path, tag: str = "",
@@ -206,11 +207,12 @@ def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path | Non
     path = _save_npz(train, work / f"subset-{seed}{'-balanced' if train is not subset else ''}.npz")
     bs = min(64, len(train))
     epochs = epochs_for_steps(cfg.generator_steps, bs, len(train))
-    gen = generate.train(model=cfg.generator_model, data=str(path), val_fraction=0.0, epochs=epochs,
-                         max_steps=cfg.generator_steps,
-                         batch_size=bs, seed=seed, threads=cfg.threads, device=cfg.device, out=str(work),
-                         name=f"gen-{cfg.generator_model}", class_conditional=True, augment=cfg.generator_augment,
-                         augment_p=cfg.generator_augment_p)
+    with nested_training():
+        gen = generate.train(model=cfg.generator_model, data=str(path), val_fraction=0.0, epochs=epochs,
+                             max_steps=cfg.generator_steps, batch_size=bs, seed=seed, threads=cfg.threads,
+                             device=cfg.device, out=str(work), name=f"gen-{cfg.generator_model}",
+                             class_conditional=True, augment=cfg.generator_augment,
+                             augment_p=cfg.generator_augment_p)
     return gen, False
 
 

@@ -24,7 +24,7 @@ from recgen.data import ImageSet
 from recgen.errors import RecgenError
 from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features,
                                         memorization, pixel_vectors, precision_recall, recognizability)
-from recgen.train import epochs_for_steps
+from recgen.train import epochs_for_steps, nested_training
 
 # The CAS classifier: small and fast, the same for real and generated training data so the two are comparable.
 # tta="flip": the mirror only, as when every CAS and augmentation figure in docs/BENCHMARKS.md was measured (the
@@ -78,7 +78,8 @@ def cas(x: np.ndarray, y: np.ndarray, test: ImageSet, classes: list[str], seed: 
     steps = opts.pop("steps", CAS_STEPS)
     if "epochs" not in opts:
         opts.update(epochs=epochs_for_steps(steps, opts["batch_size"], len(x)), max_steps=steps)
-    run = classify.train(data=str(path), out=str(out), name="cas", seed=seed, **opts)
+    with nested_training():  # a working file of the evaluation: Ctrl-C ends it without a --resume hint
+        run = classify.train(data=str(path), out=str(out), name="cas", seed=seed, **opts)
     m = run.evaluate(data=test, write=False)
     return m["accuracy"], run
 
