@@ -30,10 +30,14 @@ class Limits:
     queue_timeout: float = 30.0  # seconds a request may wait for a slot before its 503
 
 
-async def reply(send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-    """A whole JSON answer `{"detail": ...}`, sent from a middleware (the app never sees the request)."""
+async def reply(send, status: int, detail: str, headers: dict[str, str] | None = None, scope=None) -> None:
+    """A whole JSON answer `{"detail": ...}`, sent from a middleware before the app reads the request. A request
+    with a body (`scope`) gets `Connection: close`: else the server would read, and discard, all of it."""
     body = json.dumps({"detail": detail}).encode()
     head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if scope is not None and (header(scope, b"content-length") not in (None, "0")
+                              or header(scope, b"transfer-encoding") is not None):
+        head.append((b"connection", b"close"))
     head += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
@@ -52,7 +56,8 @@ class BodyTooLarge(Exception):
 
 class BodyLimit:
     """413 for a body over `max_bytes`: at once from Content-Length, else as soon as the bytes received pass it
-    (chunked uploads), so nothing beyond the limit is read, parsed or spooled to disk. The connection is closed."""
+    (chunked uploads), so nothing beyond the limit is read, parsed or spooled to disk. Any answer given before the
+    body has all arrived closes the connection (else the server would read and discard the rest)."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -61,7 +66,7 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         detail = f"request body larger than {self.max_bytes / 2**20:g} MiB"
-        close = {"connection": "close"}
+        close = {"connection": "close"}  # else the server reads and discards the rest of the body
         length = header(scope, b"content-length")
         if length is not None:
             if not length.isdigit():
@@ -69,11 +74,13 @@ class BodyLimit:
             if int(length) > self.max_bytes:
                 return await reply(send, 413, detail, close)
         seen, over, ours, started = 0, False, False, False
+        whole = scope["method"] in ("GET", "HEAD") and length is None and header(scope, b"transfer-encoding") is None
 
         async def counted():
-            nonlocal seen, over
+            nonlocal seen, over, whole
             msg = await receive()
             if msg["type"] == "http.request":
+                whole = whole or not msg.get("more_body", False)
                 seen += len(msg.get("body", b""))
                 if seen > self.max_bytes:
                     over = True
@@ -87,7 +94,10 @@ class BodyLimit:
                 return await reply(send, 413, detail, close)
             if ours:
                 return
-            started = started or msg["type"] == "http.response.start"
+            if msg["type"] == "http.response.start":
+                started = True
+                if not whole:
+                    msg = {**msg, "headers": [*msg.get("headers", []), (b"connection", b"close")]}
             await send(msg)
 
         try:
@@ -113,21 +123,21 @@ class Concurrency:
         # one per event loop: uvicorn has one; a test client may start several
         return self._sems.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(self.limit))
 
-    def _busy(self, send, why: str):
+    def _busy(self, scope, send, why: str):
         wait = max(1, min(60, math.ceil(self.mean_seconds * (self.waiting + 1) / self.limit)))
-        return reply(send, 503, f"server busy ({why}); retry in {wait} s", {"retry-after": str(wait)})
+        return reply(send, 503, f"server busy ({why}); retry in {wait} s", {"retry-after": str(wait)}, scope)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not self.heavy(scope):
             return await self.app(scope, receive, send)
         if self.running + self.waiting >= self.limit + self.queue:
-            return await self._busy(send, f"{self.running} running, {self.waiting} waiting")
+            return await self._busy(scope, send, f"{self.running} running, {self.waiting} waiting")
         sem = self._semaphore()
         self.waiting += 1
         try:
             await asyncio.wait_for(sem.acquire(), self.timeout)
         except TimeoutError:
-            return await self._busy(send, f"no slot within {self.timeout:g} s")
+            return await self._busy(scope, send, f"no slot within {self.timeout:g} s")
         finally:
             self.waiting -= 1
         self.running += 1

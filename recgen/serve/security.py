@@ -151,7 +151,7 @@ class Guard:
     async def _deny(self, scope, send, status: int, detail: str, headers: dict[str, str] | None = None):
         if scope["type"] == "websocket":
             return await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
-        await reply(send, status, detail, headers)
+        await reply(send, status, detail, headers, scope)
 
     def _setting_cookie(self, send):
         cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()
