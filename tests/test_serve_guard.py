@@ -87,6 +87,17 @@ def test_beyond_loopback_needs_a_token(root):
     assert not any(is_loopback(h) for h in ["0.0.0.0", "::", "192.168.1.4", "no-such-host.invalid"])
 
 
+def test_cli_defaults_are_the_servers():
+    import inspect
+
+    from recgen.cli import serve
+
+    d = {k: v.default for k, v in inspect.signature(serve).parameters.items()}
+    lim = Limits()
+    assert (d["max_files"], d["max_pixels"], d["max_upload_mb"] * 2**20, d["concurrency"], d["queue"]) == \
+        (lim.max_files, lim.max_pixels, lim.max_body_bytes, lim.concurrency, lim.queue)
+
+
 @pytest.mark.parametrize("host,ok", [("127.0.0.1:8000", True), ("localhost:8000", True), ("[::1]:8000", True),
                                      ("evil.example", False), ("evil.example:8000", False),
                                      ("127.0.0.1.evil.example", False), ("", False)])

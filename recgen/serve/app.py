@@ -98,8 +98,8 @@ def _known_params(request: Request) -> None:
     """422 for a query parameter or form field the route does not take: a misspelt option must not be
     silently ignored (FastAPI drops unknown ones). JSON bodies refuse theirs by `extra="forbid"`."""
     route = request.scope.get("route")
-    if route is None or not hasattr(route, "dependant"):
-        return
+    if route is None or not hasattr(route, "dependant") or not request.url.path.startswith("/api/"):
+        return  # the page and the docs take what a browser appends
     deps, fields = [route.dependant], {"query_params": set(), "body_params": set()}
     while deps:  # the route's own parameters and those of its dependencies
         d = deps.pop()
