@@ -74,7 +74,7 @@ class BodyLimit:
             if int(length) > self.max_bytes:
                 return await reply(send, 413, detail, close)
         seen, over, ours, started = 0, False, False, False
-        whole = scope["method"] in ("GET", "HEAD") and length is None and header(scope, b"transfer-encoding") is None
+        whole = length in (None, "0") and header(scope, b"transfer-encoding") is None  # no body to come
 
         async def counted():
             nonlocal seen, over, whole

@@ -12,7 +12,7 @@ import ipaddress
 import re
 import socket
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from recgen.errors import RecgenError
 from recgen.serve.limits import header, reply
@@ -108,8 +108,8 @@ class Guard:
                 return await self._deny(scope, send, 401, "a token is required: send 'Authorization: Bearer "
                                                           "TOKEN' or open the page once with ?token=TOKEN",
                                         {"www-authenticate": "Bearer"})
-            if given:
-                rest = urlencode([(k, v) for k, v in query if k != "token"]).encode()
+            if given:  # the other parameters kept byte for byte
+                rest = b"&".join(p for p in scope["query_string"].split(b"&") if p.split(b"=")[0] != b"token")
                 scope = {**scope, "query_string": rest}
                 send = self._setting_cookie(send)
         await self.app(scope, receive, send)
