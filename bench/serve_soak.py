@@ -66,7 +66,7 @@ def free_port() -> int:
 class Load:
     """Requests to one server from a bounded pool of threads, each with its own keep-alive connection."""
 
-    def __init__(self, url: str, token: str, run: str, workers: int = 64):
+    def __init__(self, url: str, token: str, run: str, workers: int = 256):
         self.url, self.headers, self.params = url, {"authorization": f"Bearer {token}"}, {"run": run}
         buf = io.BytesIO()
         Image.fromarray(np.random.default_rng(0).integers(0, 255, (28, 28), np.uint8)).save(buf, format="PNG")

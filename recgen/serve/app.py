@@ -146,7 +146,8 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
     app.state.root, app.state.limits = root, limits
     # added innermost first: the Guard sees every request before anything is read or queued
     app.add_middleware(Concurrency, limit=limits.concurrency, queue=limits.queue, timeout=limits.queue_timeout,
-                       heavy=lambda scope: scope["method"] == "POST" and scope["path"].startswith("/api/"))
+                       heavy=lambda scope: scope["method"] == "POST" and scope["path"].startswith("/api/"),
+                       pause=limits.busy_pause)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(Guard, token=token, hosts=allowed_hosts(bind, list(allow_hosts)))
 

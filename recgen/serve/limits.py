@@ -28,6 +28,7 @@ class Limits:
     concurrency: int = 2  # heavy requests (model work) running at once; the machine's cores, not more
     queue: int = 8  # heavy requests waiting for a slot; beyond it the answer is 503 with Retry-After
     queue_timeout: float = 30.0  # seconds a request may wait for a slot before its 503
+    busy_pause: float = 1.0  # seconds before a 503 leaves (the least Retry-After): retrying at once gains nothing
 
 
 async def reply(send, status: int, detail: str, headers: dict[str, str] | None = None, scope=None) -> None:
@@ -109,12 +110,15 @@ class BodyLimit:
 
 class Concurrency:
     """At most `limit` heavy requests (`heavy(scope)`) run at once and `queue` more wait, each up to `timeout`
-    seconds; any beyond that is answered 503 at once with Retry-After, so latency stays bounded under overload
-    instead of growing with the number of clients. Waiting requests have not been read yet (their bodies stay
-    in the socket)."""
+    seconds; any beyond that is answered 503 with Retry-After, so latency stays bounded under overload instead
+    of growing with the number of clients. Waiting requests have not been read yet (their bodies stay in the
+    socket). The 503 goes out after `pause` seconds: clients that retry at once, ignoring Retry-After, would
+    otherwise keep the server busy refusing them, at the expense of the requests it is running."""
 
-    def __init__(self, app, limit: int, queue: int, timeout: float, heavy: Callable[[dict], bool]):
+    def __init__(self, app, limit: int, queue: int, timeout: float, heavy: Callable[[dict], bool],
+                 pause: float = 0.0):
         self.app, self.limit, self.queue, self.timeout, self.heavy = app, limit, queue, timeout, heavy
+        self.pause = pause
         self.running = self.waiting = 0
         self.mean_seconds = 1.0  # moving average of a heavy request's time, for Retry-After
         self._sems: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -123,9 +127,10 @@ class Concurrency:
         # one per event loop: uvicorn has one; a test client may start several
         return self._sems.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(self.limit))
 
-    def _busy(self, scope, send, why: str):
+    async def _busy(self, scope, send, why: str):
         wait = max(1, min(60, math.ceil(self.mean_seconds * (self.waiting + 1) / self.limit)))
-        return reply(send, 503, f"server busy ({why}); retry in {wait} s", {"retry-after": str(wait)}, scope)
+        await asyncio.sleep(self.pause)
+        await reply(send, 503, f"server busy ({why}); retry in {wait} s", {"retry-after": str(wait)}, scope)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not self.heavy(scope):
