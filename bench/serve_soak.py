@@ -1,19 +1,20 @@
 """Soak `recgen serve` on loopback: find the sustainable request rate, hold it, then burst at 4x.
 
 The server runs as its own process (`recgen serve`, default limits, a token) on a free 127.0.0.1 port over a
-classifier run (a small CNN trained here on digits unless --run names one). Requests are classify predictions of
-one 28x28 PNG each, the server's cheapest model route, so the figures measure the serving path (HTTP, limits,
-multipart, decoding, the thread pool) more than the network.
+classifier run (a small CNN trained here on digits unless --run names one). Requests are classify predictions
+of one 28x28 PNG each, the server's cheapest model route, so the figures measure the serving path (HTTP,
+limits, multipart, decoding, the thread pool) more than the model.
 
 1. calibrate: closed loop, 2 x the server's concurrency clients, --calibrate-seconds; then open-loop probes of
-   --probe-seconds from 0.8 x that throughput down by 0.8 each time until one has no 503 and p99 under --p99-ms:
-   the sustainable rate.
-2. soak: open loop at the sustainable rate for --seconds (requests sent on a fixed schedule whatever the answers,
-   latency counted from the scheduled time, so a stalled server shows up as latency, not as a slower schedule).
-3. burst: open loop at 4x for --burst-seconds: the queue fills and the excess should be 503 + Retry-After, fast.
-Reported: requests/s, p50/p99 latency, errors (anything but 200 and, in the burst, 503), 503s, server RSS before,
-after the soak and after the burst. Prints JSON, writes bench/results/serve-soak-<date>.json and, unless
---no-record, its section of docs/BENCHMARKS.md.
+   --probe-seconds from 0.8 x that throughput down by 0.8 each time until one has no 503 and p99 under
+   --p99-ms: the sustainable rate.
+2. soak: open loop at the sustainable rate for --seconds (requests sent on a fixed schedule whatever the
+   answers, latency counted from the scheduled time, so a stalled server shows up as latency, not as a slower
+   schedule).
+3. burst: open loop at 4x for --burst-seconds: the queue fills and the excess should be 503 + Retry-After.
+Reported: requests/s, p50/p99 latency, errors (anything but 200 and, in the burst, 503), 503s, server RSS
+before, after the soak and after the burst. Prints JSON, writes bench/results/serve-soak-<date>.json and,
+unless --no-record, its section of docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -123,12 +124,12 @@ def summary(results: list[tuple[int, float]], seconds: float) -> dict:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", default=None, help="a classifier run folder (default: train a small one on digits)")
+    p.add_argument("--run", default=None, help="a classifier run folder (default: train one on digits)")
     p.add_argument("--seconds", type=float, default=120, help="soak length at the sustainable rate")
     p.add_argument("--burst-seconds", type=float, default=20, help=f"burst length at {BURST}x that rate")
     p.add_argument("--calibrate-seconds", type=float, default=15)
     p.add_argument("--probe-seconds", type=float, default=10)
-    p.add_argument("--p99-ms", type=float, default=1000, help="a sustainable rate keeps p99 latency under this")
+    p.add_argument("--p99-ms", type=float, default=1000, help="a sustainable rate keeps p99 under this")
     p.add_argument("--concurrency", type=int, default=2, help="the server's --concurrency")
     p.add_argument("--queue", type=int, default=8, help="the server's --queue")
     p.add_argument("--out", default=str(HERE / "results"))
@@ -143,15 +144,16 @@ def main(argv=None) -> dict:
         name = tiny_classifier(root)
     port, token = free_port(), secrets.token_urlsafe(16)
     env = {**os.environ, "RECGEN_TOKEN": token}
-    log = open(Path(tmp.name) / "server.log", "w+b")  # noqa: SIM115 -- a file, not a pipe (a full pipe stalls)
-    server = subprocess.Popen([sys.executable, "-m", "recgen", "serve", "--root", str(root), "--host", "127.0.0.1",
-                               "--port", str(port), "--concurrency", str(a.concurrency), "--queue", str(a.queue)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = open(Path(tmp.name) / "server.log", "w+b")  # noqa: SIM115 -- not a pipe: a full pipe stalls
+    cmd = [sys.executable, "-m", "recgen", "serve", "--root", str(root), "--host", "127.0.0.1", "--port",
+           str(port), "--concurrency", str(a.concurrency), "--queue", str(a.queue)]
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
             try:
-                if httpx.get(f"{url}/api/health", headers={"authorization": f"Bearer {token}"}).status_code == 200:
+                auth = {"authorization": f"Bearer {token}"}
+                if httpx.get(f"{url}/api/health", headers=auth).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
@@ -183,7 +185,8 @@ def main(argv=None) -> dict:
         tmp.cleanup()
     res = {"machine": machine(), "server": {"concurrency": a.concurrency, "queue": a.queue},
            "route": "POST /api/classify/predict, one 28x28 PNG", "calibration_closed_loop": calib,
-           "probes": probes, "sustainable_rate_per_s": rate, "soak": soak, f"burst_{BURST}x": burst, "after_burst": after,
+           "probes": probes, "sustainable_rate_per_s": rate, "soak": soak, f"burst_{BURST}x": burst,
+           "after_burst": after,
            "server_rss_mb": rss}
     print(json.dumps(res, indent=2), flush=True)
     out = Path(a.out)

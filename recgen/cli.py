@@ -451,9 +451,11 @@ def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budge
 def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] = "runs",
           host: Annotated[str, typer.Option(help="address to listen on; beyond loopback a token is required")]
           = "127.0.0.1", port: int = 8000,
-          token: Annotated[Optional[str], typer.Option(envvar="RECGEN_TOKEN", show_default=False,
-                                                       help="secret required on every route (auto: a random "
-                                                            "one); the environment keeps it out of `ps`")] = None,
+          token: Annotated[Optional[str], typer.Option(
+              envvar="RECGEN_TOKEN", show_default=False,
+              help="secret required on every route (auto: a random one); the environment keeps it out of "
+                   "`ps`")]
+          = None,
           allow_host: Annotated[Optional[list[str]], typer.Option(help="another Host name the server answers "
                                                                        "to (repeatable; * = any)")] = None,
           max_files: Annotated[int, typer.Option(help="images per request")] = 16,
@@ -461,7 +463,7 @@ def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] =
           = 4 * 2**20,
           max_upload_mb: Annotated[float, typer.Option(help="request body size, MiB")] = 32,
           concurrency: Annotated[int, typer.Option(help="model requests running at once")] = 2,
-          queue: Annotated[int, typer.Option(help="model requests waiting; beyond them: 503 Retry-After")] = 8):
+          queue: Annotated[int, typer.Option(help="model requests waiting; beyond: 503 Retry-After")] = 8):
     """REST API (/api/...) and a web UI (/) over the runs under ROOT."""
     import secrets
     import socket

@@ -1,6 +1,6 @@
-"""The server under attack and overload: token, Host and Origin checks, body size refused while streaming, the
-concurrency limit, per-request file and pixel limits, 4xx (never 500) for malformed input, parameters refused or
-honoured, thread-safe image reading, and a small loopback load test."""
+"""The server under attack and overload: token, Host and Origin checks, body size refused while streaming,
+the concurrency limit, per-request file and pixel limits, 4xx (never 500) for malformed input, parameters
+refused or honoured, thread-safe image reading, and a small loopback load test."""
 
 import asyncio
 import base64
@@ -34,7 +34,8 @@ def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     classify.train(model="cnn", data="digits", epochs=1, limit=20, stem_width=8, widths="16,32", blocks="0,1",
                    threads=1, out=str(root))
-    generate.train(model="vae", data="digits", epochs=1, max_steps=3, base=8, latent_dim=4, threads=1, out=str(root))
+    generate.train(model="vae", data="digits", epochs=1, max_steps=3, base=8, latent_dim=4, threads=1,
+                   out=str(root))
     return root
 
 
@@ -58,7 +59,7 @@ def classify_post(c, n=1, data=IMAGE, params=(), **kw):
                   files=[("files", (f"{i}.png", data, "image/png")) for i in range(n)], **kw)
 
 
-# ------------------------------------------------------------------------------------------------ who may call
+# -------------------------------------------------------------------------------------------- who may call
 def test_token_required_on_every_route_and_accepted(root):
     c = TestClient(create_app(root, token=TOKEN), base_url=URL)
     for path in ["/api/health", "/api/runs", "/", "/docs", "/openapi.json"]:
@@ -118,7 +119,8 @@ def test_allow_host_extends_the_hosts(root):
 @pytest.mark.parametrize("headers,code", [({"origin": "http://evil.example"}, 403), ({"origin": "null"}, 403),
                                           ({"origin": "http://127.0.0.1:9999"}, 403),
                                           ({"sec-fetch-site": "cross-site"}, 403),
-                                          ({"origin": URL}, 200), ({"sec-fetch-site": "same-origin"}, 200), ({}, 200)])
+                                          ({"origin": URL}, 200), ({"sec-fetch-site": "same-origin"}, 200),
+                                          ({}, 200)])
 def test_cross_site_posts_refused(client, headers, code):
     """A form on another site posting to the server (the browser adds Origin) is refused before it runs."""
     r = classify_post(client, headers=headers)
@@ -144,9 +146,10 @@ def asgi_call(app, scope_headers, chunks):
         if msg["type"] == "http.response.start":
             out["status"] = msg["status"]
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/api/classify/predict", "raw_path": b"/api/classify/predict", "root_path": "",
-             "query_string": b"run=classify/cnn-1", "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000),
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/api/classify/predict", "raw_path": b"/api/classify/predict",
+             "root_path": "", "query_string": b"run=classify/cnn-1", "server": ("127.0.0.1", 8000),
+             "client": ("127.0.0.1", 5000),
              "headers": [(b"host", b"127.0.0.1:8000"), *scope_headers]}
     asyncio.run(app(scope, receive, send))
     return out["status"], pulled[0]
@@ -171,8 +174,8 @@ def test_oversize_body_refused_while_streaming(root):
 
 
 def test_concurrency_limit_answers_503_with_retry_after(root):
-    """One slot and a queue of one: with a request holding the slot, of three more one waits and two are refused
-    at once with Retry-After; light routes still answer."""
+    """One slot and a queue of one: with a request holding the slot, of three more one waits and two are
+    refused with Retry-After; light routes still answer."""
     app = create_app(root, limits=Limits(concurrency=1, queue=1))
     entered, release = threading.Event(), threading.Event()
 
@@ -191,8 +194,8 @@ def test_concurrency_limit_answers_503_with_retry_after(root):
             time.sleep(0.02)
         busy = [f.result() for f in rest if f.done()]
         assert len(busy) == 2 and not first.done()  # refused while the slot is still held
-        assert all(r.status_code == 503 and int(r.headers["retry-after"]) >= 1 and "busy" in r.json()["detail"]
-                   for r in busy)
+        assert all(r.status_code == 503 and int(r.headers["retry-after"]) >= 1 for r in busy)
+        assert all("busy" in r.json()["detail"] for r in busy)
         assert c.get("/api/health").status_code == 200  # light routes are not queued
         release.set()
         assert sorted(f.result().status_code for f in [first, *rest]) == [200, 200, 503, 503]
@@ -215,8 +218,8 @@ def test_files_and_pixels_per_request(root):
 
 
 def test_read_image_changes_nothing_process_wide(tmp_path, monkeypatch):
-    """PIL's MAX_IMAGE_PIXELS and the warning filters are process-wide: changing them per call races between the
-    server's threads, so the size check must be the call's own."""
+    """PIL's MAX_IMAGE_PIXELS and the warning filters are process-wide: changing them per call races between
+    the server's threads, so the size check must be the call's own."""
     from recgen.data import read_image
 
     p = tmp_path / "a.png"
@@ -236,13 +239,14 @@ def test_read_image_changes_nothing_process_wide(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------ malformed input is 4xx
 def test_nul_byte_in_run_is_4xx(client):
     for run in ["classify/cnn-1\x00", "a\x00b", "x" * 5000]:
-        r = client.post(CLASSIFY["url"], params={"run": run}, files=[("files", ("a.png", IMAGE, "image/png"))])
+        r = client.post(CLASSIFY["url"], params={"run": run}, files=[("files", ("a.png", IMAGE))])
         assert r.status_code == 400 and "run" in r.json()["detail"]
     r = client.post("/api/generate/sample", json={"run": "generate/vae-1\x00"})
     assert r.status_code == 400
 
 
-@pytest.mark.parametrize("body", ['{"run": "generate/vae-1", "guidance": NaN}', '{"run": "generate/vae-1", "n": NaN}',
+@pytest.mark.parametrize("body", ['{"run": "generate/vae-1", "guidance": NaN}',
+                                  '{"run": "generate/vae-1", "n": NaN}',
                                   '{"run": "generate/vae-1", "temperature": Infinity}',
                                   '{"run": "generate/vae-1", "strength": -Infinity}'])
 def test_nan_in_json_is_422(client, body):
@@ -277,8 +281,9 @@ def test_temperature_and_like_honoured_as_on_the_cli(client, root):
     """The API's temperature / like / strength give what GeneratorRun.sample gives (the CLI's meaning)."""
     gen = generate.load(root / "generate/vae-1")
     like = np.asarray(Image.open(io.BytesIO(IMAGE)))[..., None]
+    b64 = base64.b64encode(IMAGE).decode()
     for extra, kw in [({"temperature": 3.0}, {"temperature": 3.0}),
-                      ({"like": base64.b64encode(IMAGE).decode(), "strength": 0.3}, {"like": like, "strength": 0.3})]:
+                      ({"like": b64, "strength": 0.3}, {"like": like, "strength": 0.3})]:
         body = {"run": "generate/vae-1", "n": 4, "seed": 5, **extra}
         got = client.post("/api/generate/sample", json=body).json()
         x, y = gen.sample(4, seed=5, **kw)
@@ -289,7 +294,7 @@ def test_temperature_and_like_honoured_as_on_the_cli(client, root):
     assert r.status_code == 400 and "like" in r.json()["detail"]
 
 
-# ------------------------------------------------------------------------------------ over real HTTP (uvicorn)
+# -------------------------------------------------------------------------------- over real HTTP (uvicorn)
 @pytest.fixture(scope="module")
 def live(root):
     """The app under uvicorn on a free loopback port, with a token and a 1 MiB body limit -> its port."""
@@ -329,8 +334,8 @@ def test_loopback_load_no_errors(live):
 
 
 def test_chunked_upload_cut_off_over_http(live):
-    """A chunked upload with no end: the server answers 413 and closes after about the limit, instead of reading
-    (and spooling) everything; the client finds it cannot send more long before 64 MiB."""
+    """A chunked upload with no end: the server answers 413 and closes after about the limit, instead of
+    reading (and spooling) everything; the client finds it cannot send more long before 64 MiB."""
     s = socket.create_connection(("127.0.0.1", live), timeout=10)
     s.sendall(b"POST /api/classify/predict?run=classify/cnn-1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
               b"Authorization: Bearer " + TOKEN.encode() + b"\r\nTransfer-Encoding: chunked\r\n"

@@ -2,10 +2,11 @@
 
 Routes use the CLI's task words and modes: /api/runs, /api/classify/predict, /api/generate/sample,
 /api/detect/predict and /api/restore/{inpaint,denoise,superres}, with the CLI's option names as parameters.
-Run paths are resolved inside the root only; user mistakes come back as HTTP 4xx with a one-line `detail`, and
-parameters a route does not take are refused (422), not ignored. The routes are plain functions, so FastAPI runs
-the model work in its thread pool instead of on the event loop. Who may call and what a request may cost are
-app-wide middlewares (security.py: Host, Origin, token; limits.py: body size, concurrency, files and pixels).
+Run paths are resolved inside the root only; user mistakes come back as HTTP 4xx with a one-line `detail`,
+and parameters a route does not take are refused (422), not ignored. The routes are plain functions, so
+FastAPI runs the model work in its thread pool instead of on the event loop. Who may call and what a request
+may cost are app-wide middlewares (security.py: Host, Origin, token; limits.py: body size, concurrency, files,
+pixels).
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ class SampleRequest(BaseModel):
     sampler: str | None = None
     steps: int | None = Field(None, ge=1, le=1000)
     guidance: float | None = Field(None, ge=0)
-    like: str | None = Field(None, description="base64 of an image file to make variations of (vae, diffusion, "
-                                               "pixelcnn)")
+    like: str | None = Field(None, description="base64 of an image file to make variations of "
+                                               "(vae, diffusion, pixelcnn)")
     strength: float = Field(0.6, gt=0, le=1, description="with like: how far from the image")
     temperature: float = Field(1.0, gt=0, le=100, description="noise scale (gan, vae) or softmax temperature "
                                                              "(pixelcnn)")
@@ -71,7 +72,8 @@ def _file_b64(path: str | Path) -> str:
     return base64.b64encode(Path(path).read_bytes()).decode()
 
 
-def _uploads(files: list[UploadFile], folder: Path, budget: UploadBudget) -> list[tuple[str, Path, np.ndarray]]:
+def _uploads(files: list[UploadFile], folder: Path,
+             budget: UploadBudget) -> list[tuple[str, Path, np.ndarray]]:
     """Each upload checked (the request's file and pixel budget, then a readable image), saved in `folder` ->
     (name the user gave, path, image). Saved names keep the suffix (read_image goes by it) and a counter: two
     uploads named alike both count."""
@@ -121,7 +123,7 @@ def _one_line(exc: RequestValidationError) -> str:
 
 
 def _like_image(b64: str, budget: UploadBudget) -> np.ndarray:
-    """`like` of a sample request: base64 of an image file -> uint8 (H, W, C), under the same limits as uploads."""
+    """`like` of a sample request: base64 of an image file -> uint8 (H, W, C), limited as uploads are."""
     import binascii
 
     if len(b64) > budget.limits.max_file_bytes * 4 // 3 + 4:
@@ -145,9 +147,9 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
                   description="Image recognition and generation: the REST face of the `recgen` command.")
     app.state.root, app.state.limits = root, limits
     # added innermost first: the Guard sees every request before anything is read or queued
-    app.add_middleware(Concurrency, limit=limits.concurrency, queue=limits.queue, timeout=limits.queue_timeout,
-                       heavy=lambda scope: scope["method"] == "POST" and scope["path"].startswith("/api/"),
-                       pause=limits.busy_pause)
+    app.add_middleware(Concurrency, limit=limits.concurrency, queue=limits.queue,
+                       timeout=limits.queue_timeout, pause=limits.busy_pause,
+                       heavy=lambda scope: scope["method"] == "POST" and scope["path"].startswith("/api/"))
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(Guard, token=token, hosts=allowed_hosts(bind, list(allow_hosts)))
 
@@ -185,8 +187,8 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
         return importlib.import_module(f"recgen.{task}").load(path)
 
     def loaded(task: str, path: str):
-        """A run's model by its task's own `load` (which checks the run's task), kept for later calls. A run whose
-        files the loader cannot take (an unknown key in model.json, a wrong type) is a 400 naming the run."""
+        """A run's model by its task's own `load` (which checks the run's task), kept for later calls. A run
+        whose files the loader cannot take (an unknown key in model.json, a wrong type) is a 400 naming it."""
         try:
             return cached(task, path)
         except RecgenError:

@@ -1,5 +1,5 @@
-"""What one request may cost the server: body bytes (refused while streaming), files and pixels per request, and how
-many heavy requests run or wait at once.
+"""What one request may cost the server: body bytes (refused while streaming), files and pixels per request,
+and how many heavy requests run or wait at once.
 
 The middlewares are plain ASGI, so they cover every route of the app, whatever is mounted on it later.
 """
@@ -24,16 +24,17 @@ class Limits:
     max_body_bytes: int = 32 * 2**20  # a whole request body; refused as soon as the count passes it (413)
     max_file_bytes: int = 8 * 2**20  # one uploaded file (413)
     max_files: int = 16  # uploaded images per request, masks included (413)
-    max_pixels: int = 4 * 2**20  # width x height summed over a request's images, read from their headers (413)
+    max_pixels: int = 4 * 2**20  # width x height summed over a request's images, from their headers (413)
     concurrency: int = 2  # heavy requests (model work) running at once; the machine's cores, not more
     queue: int = 8  # heavy requests waiting for a slot; beyond it the answer is 503 with Retry-After
     queue_timeout: float = 30.0  # seconds a request may wait for a slot before its 503
-    busy_pause: float = 1.0  # seconds before a 503 leaves (the least Retry-After): retrying at once gains nothing
+    busy_pause: float = 1.0  # seconds before a 503 leaves (the least Retry-After): retrying at once gains 0
 
 
 async def reply(send, status: int, detail: str, headers: dict[str, str] | None = None, scope=None) -> None:
-    """A whole JSON answer `{"detail": ...}`, sent from a middleware before the app reads the request. A request
-    with a body (`scope`) gets `Connection: close`: else the server would read, and discard, all of it."""
+    """A whole JSON answer `{"detail": ...}`, sent from a middleware before the app reads the request. A
+    request with a body (`scope`) gets `Connection: close`: else the server would read, and discard, all of
+    it."""
     body = json.dumps({"detail": detail}).encode()
     head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if scope is not None and (header(scope, b"content-length") not in (None, "0")
@@ -56,9 +57,10 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    """413 for a body over `max_bytes`: at once from Content-Length, else as soon as the bytes received pass it
-    (chunked uploads), so nothing beyond the limit is read, parsed or spooled to disk. Any answer given before the
-    body has all arrived closes the connection (else the server would read and discard the rest)."""
+    """413 for a body over `max_bytes`: at once from Content-Length, else as soon as the bytes received pass
+    it (chunked uploads), so nothing beyond the limit is read, parsed or spooled to disk. Any answer given
+    before the body has all arrived closes the connection (else the server would read and discard the
+    rest)."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -71,7 +73,8 @@ class BodyLimit:
         length = header(scope, b"content-length")
         if length is not None:
             if not length.isdigit():
-                return await reply(send, 400, f"Content-Length must be a whole number, got {length[:40]!r}", close)
+                why = f"Content-Length must be a whole number, got {length[:40]!r}"
+                return await reply(send, 400, why, close)
             if int(length) > self.max_bytes:
                 return await reply(send, 413, detail, close)
         seen, over, ours, started = 0, False, False, False
@@ -90,7 +93,7 @@ class BodyLimit:
 
         async def answer(msg):
             nonlocal ours, started
-            if over and not started:  # the app's answer to a cut-off body (a parse error) gives way to the 413
+            if over and not started:  # the app's answer to a cut-off body (a parse error) gives way to 413
                 ours = started = True
                 return await reply(send, 413, detail, close)
             if ours:
@@ -178,5 +181,5 @@ class UploadBudget:
             return
         self.pixels += w * h
         if self.pixels > lim.max_pixels:
-            raise HTTPException(413, f"{name}: {w}x{h} brings this request to {self.pixels:,} pixels; at most "
-                                     f"{lim.max_pixels:,} a request (send fewer or smaller images)")
+            raise HTTPException(413, f"{name}: {w}x{h} brings this request to {self.pixels:,} pixels; at "
+                                     f"most {lim.max_pixels:,} a request (send fewer or smaller images)")

@@ -76,16 +76,16 @@ def check_bind(host: str, token: str | None) -> None:
     """The server may listen beyond loopback only with a token."""
     check_token(token)
     if not token and not is_loopback(host):
-        raise RecgenError(f"--host {host} is reachable beyond this machine: give --token (or set RECGEN_TOKEN), "
-                          "or bind 127.0.0.1")
+        raise RecgenError(f"--host {host} is reachable beyond this machine: give --token (or set "
+                          "RECGEN_TOKEN), or bind 127.0.0.1")
 
 
 class Guard:
     """Host check (400), then Origin check on anything that can change state (403), then the token (401).
 
-    The token is accepted as `Authorization: Bearer T`, as the `recgen_token` cookie, or as `?token=T`; the query
-    form (a link to open in a browser) sets the cookie (HttpOnly, SameSite=Strict) so the page's own requests carry
-    it, and is taken off the query before the app sees it."""
+    The token is accepted as `Authorization: Bearer T`, as the `recgen_token` cookie, or as `?token=T`; the
+    query form (a link to open in a browser) sets the cookie (HttpOnly, SameSite=Strict) so the page's own
+    requests carry it, and is taken off the query before the app sees it."""
 
     def __init__(self, app, token: str | None = None, hosts: set[str] | None = None):
         self.app, self.token, self.hosts = app, token or None, hosts
@@ -95,8 +95,9 @@ class Guard:
             return await self.app(scope, receive, send)
         host = header(scope, b"host") or ""
         if self.hosts is not None and host_name(host) not in self.hosts:
-            return await self._deny(scope, send, 400, f"host {host[:80]!r} is not served here (DNS rebinding?); "
-                                                       "start the server with --allow-host NAME to allow it")
+            why = (f"host {host[:80]!r} is not served here (DNS rebinding?); start the server with "
+                   "--allow-host NAME to allow it")
+            return await self._deny(scope, send, 400, why)
         if scope["type"] == "websocket" or scope["method"] not in SAFE_METHODS:
             why = self._cross_site(scope, host)
             if why:
