@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/recgen classify train --model cnn --data fashion-mnist --val-fraction 0 --epochs 12 --precision fp32 \
 	  --out runs/bench --name judge
 	$(BIN)/python bench/detect.py --out runs/bench
+	$(BIN)/python bench/serve_soak.py --run $(JUDGE)
 	$(BIN)/python bench/restore.py --out runs/bench-restore --judge $(JUDGE) --epochs 1 --limit 2000 --n 500 --seeds 0,1
 	$(BIN)/python bench/generate.py $(GEN) --judge $(JUDGE) --eval-n 1000 --quick-sampling \
 	  --fid-n 200 --fid-steps 20,250 --fid-samplers dpm

@@ -449,16 +449,49 @@ def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budge
 @app.command("serve")
 @user_errors
 def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] = "runs",
-          host: str = "127.0.0.1", port: int = 8000):
+          host: Annotated[str, typer.Option(help="address to listen on; beyond loopback a token is required")]
+          = "127.0.0.1", port: int = 8000,
+          token: Annotated[Optional[str], typer.Option(
+              envvar="RECGEN_TOKEN", show_default=False,
+              help="secret required on every route (auto: a random one); the environment keeps it out of "
+                   "`ps`")]
+          = None,
+          allow_host: Annotated[Optional[list[str]], typer.Option(help="another Host name the server answers "
+                                                                       "to (repeatable; * = any)")] = None,
+          max_files: Annotated[int, typer.Option(help="images per request")] = 16,
+          max_pixels: Annotated[int, typer.Option(help="width x height summed over a request's images")]
+          = 4 * 2**20,
+          max_upload_mb: Annotated[float, typer.Option(help="request body size, MiB")] = 32,
+          concurrency: Annotated[int, typer.Option(help="model requests running at once")] = 2,
+          queue: Annotated[int, typer.Option(help="model requests waiting; beyond: 503 Retry-After")] = 8):
     """REST API (/api/...) and a web UI (/) over the runs under ROOT."""
+    import secrets
+    import socket
+
     import uvicorn
 
     from recgen.serve.app import create_app
+    from recgen.serve.limits import Limits
+    from recgen.serve.security import check_bind
 
     if not Path(root).is_dir():
         raise RecgenError(f"{root}: no such runs folder")
-    typer.echo(f"serving {Path(root).resolve()} at http://{host}:{port}/ (API docs at /docs)")
-    uvicorn.run(create_app(root), host=host, port=port, log_level="warning")
+    token = secrets.token_urlsafe(24) if token == "auto" else token
+    check_bind(host, token)
+    for name, value, least in [("max-files", max_files, 1), ("max-pixels", max_pixels, 1),
+                               ("max-upload-mb", max_upload_mb, 0.001), ("concurrency", concurrency, 1),
+                               ("queue", queue, 0)]:
+        if value < least:
+            raise RecgenError(f"--{name} must be at least {least}, got {value}")
+    body = int(max_upload_mb * 2**20)
+    limits = Limits(max_body_bytes=body, max_file_bytes=min(Limits.max_file_bytes, body), max_files=max_files,
+                    max_pixels=max_pixels, concurrency=concurrency, queue=queue)
+    app_ = create_app(root, token=token, bind=host, allow_hosts=allow_host or [], limits=limits)
+    shown = socket.gethostname() if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    typer.echo(f"serving {Path(root).resolve()} at {url} (API docs at /docs"
+               + (f"; API clients send 'Authorization: Bearer {token}')" if token else ")"))
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @app.command("export")

@@ -23,7 +23,7 @@ def client(tmp_path_factory):
                  score_threshold=0.0, max_detections=5)  # an untrained net still returns boxes to check
     restore.train(task="inpaint", data="digits", epochs=1, max_steps=10, batch_size=32, widths="8,16,16",
                   limit=30, threads=1, out=str(root))
-    return TestClient(create_app(root))
+    return TestClient(create_app(root), base_url="http://127.0.0.1")  # a Host the server answers
 
 
 def png(arr):

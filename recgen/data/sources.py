@@ -190,24 +190,25 @@ def load_npz(path: Path, name: str, split: str) -> ImageSet:
 
 # ------------------------------------------------------------------------------------------------ image folder
 def read_image(path: Path) -> np.ndarray:
-    """Any PIL-readable image -> uint8 (H, W, C) with C = 1 (gray) or 3 (RGB); refuses decompression bombs."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        old = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-        try:
-            with Image.open(path) as im:
-                im.load()
-                if im.mode in ("L", "1", "I", "I;16", "F"):
-                    arr = np.asarray(im.convert("L"))[..., None]
-                else:
-                    arr = np.asarray(im.convert("RGB"))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise RecgenError(f"{path}: refused, image too large ({e})") from None
-        except (OSError, ValueError, SyntaxError) as e:
-            raise RecgenError(f"{path}: not a readable image ({e})") from None
-        finally:
-            Image.MAX_IMAGE_PIXELS = old
+    """Any PIL-readable image -> uint8 (H, W, C) with C = 1 (gray) or 3 (RGB); refuses decompression bombs.
+
+    The size is checked from the header before decoding, in this call only: nothing process-wide (PIL's
+    MAX_IMAGE_PIXELS, warning filters) is changed, so threads (the server's) can read images at once."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise RecgenError(f"{path}: refused, image too large ({w}x{h} = {w * h:,} pixels; at most "
+                                  f"{MAX_IMAGE_PIXELS:,})")
+            im.load()
+            if im.mode in ("L", "1", "I", "I;16", "F"):
+                arr = np.asarray(im.convert("L"))[..., None]
+            else:
+                arr = np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError as e:  # PIL's own limit, which open() checks even before ours
+        raise RecgenError(f"{path}: refused, image too large ({e})") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise RecgenError(f"{path}: not a readable image ({e})") from None
     return arr
 
 

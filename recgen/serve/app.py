@@ -2,8 +2,11 @@
 
 Routes use the CLI's task words and modes: /api/runs, /api/classify/predict, /api/generate/sample,
 /api/detect/predict and /api/restore/{inpaint,denoise,superres}, with the CLI's option names as parameters.
-Run paths are resolved inside the root only; user mistakes come back as HTTP 4xx with a one-line `detail`. The
-routes are plain functions, so FastAPI runs the model work in its thread pool instead of on the event loop.
+Run paths are resolved inside the root only; user mistakes come back as HTTP 4xx with a one-line `detail`,
+and parameters a route does not take are refused (422), not ignored. The routes are plain functions, so
+FastAPI runs the model work in its thread pool instead of on the event loop. Who may call and what a request
+may cost are app-wide middlewares (security.py: Host, Origin, token; limits.py: body size, concurrency, files,
+pixels).
 """
 
 from __future__ import annotations
@@ -11,24 +14,30 @@ from __future__ import annotations
 import base64
 import io
 import tempfile
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, Query, UploadFile
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 import recgen
 from recgen.errors import RecgenError
+from recgen.serve.limits import BodyLimit, Concurrency, Limits, UploadBudget
+from recgen.serve.security import Guard, allowed_hosts, check_token
 
-MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 MAX_SAMPLES = 256
 
 
 class SampleRequest(BaseModel):
+    """`recgen generate sample`'s options; `like` carries the image itself (base64 of the file's bytes)."""
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
     run: str = Field(description="generator run directory, relative to the runs root")
     n: int = Field(16, ge=1, le=MAX_SAMPLES)
     class_: str | None = Field(None, alias="class", description="class name or index")
@@ -36,7 +45,13 @@ class SampleRequest(BaseModel):
     seed: int = Field(0, ge=0)
     sampler: str | None = None
     steps: int | None = Field(None, ge=1, le=1000)
-    guidance: float | None = Field(None, ge=0, allow_inf_nan=False)
+    guidance: float | None = Field(None, ge=0)
+    like: str | None = Field(None, description="base64 of an image file to make variations of "
+                                               "(vae, diffusion, pixelcnn)")
+    strength: float = Field(0.6, gt=0, le=1, description="with like: how far from the image")
+    temperature: float = Field(1.0, gt=0, le=100, description="noise scale (gan, vae) or softmax temperature "
+                                                             "(pixelcnn)")
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 def _png(images: np.ndarray) -> str:
@@ -57,9 +72,11 @@ def _file_b64(path: str | Path) -> str:
     return base64.b64encode(Path(path).read_bytes()).decode()
 
 
-def _uploads(files: list[UploadFile], folder: Path) -> list[tuple[str, Path, np.ndarray]]:
-    """Each upload checked (size, readable image), saved in `folder` -> (name the user gave, path, image).
-    Saved names keep the suffix (read_image goes by it) and a counter: two uploads named alike both count."""
+def _uploads(files: list[UploadFile], folder: Path,
+             budget: UploadBudget) -> list[tuple[str, Path, np.ndarray]]:
+    """Each upload checked (the request's file and pixel budget, then a readable image), saved in `folder` ->
+    (name the user gave, path, image). Saved names keep the suffix (read_image goes by it) and a counter: two
+    uploads named alike both count."""
     from recgen.data import read_image
     from recgen.restore.files import safe_name
 
@@ -67,9 +84,8 @@ def _uploads(files: list[UploadFile], folder: Path) -> list[tuple[str, Path, np.
     out = []
     for i, f in enumerate(files):
         name = f.filename or f"#{i}"
-        data = f.file.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise HTTPException(413, f"{name}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
+        data = f.file.read(budget.limits.max_file_bytes + 1)
+        budget.take(name, data)
         path = folder / f"{i:03d}-{safe_name(Path(name).stem)}{Path(name).suffix.lower() or '.img'}"
         path.write_bytes(data)
         try:
@@ -80,11 +96,70 @@ def _uploads(files: list[UploadFile], folder: Path) -> list[tuple[str, Path, np.
     return out
 
 
-def create_app(root: str | Path = "runs") -> FastAPI:
+def _known_params(request: Request) -> None:
+    """422 for a query parameter or form field the route does not take: a misspelt option must not be
+    silently ignored (FastAPI drops unknown ones). JSON bodies refuse theirs by `extra="forbid"`."""
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant") or not request.url.path.startswith("/api/"):
+        return  # the page and the docs take what a browser appends
+    deps, fields = [route.dependant], {"query_params": set(), "body_params": set()}
+    while deps:  # the route's own parameters and those of its dependencies
+        d = deps.pop()
+        deps += d.dependencies
+        for kind, names in fields.items():
+            names |= {p.alias for p in getattr(d, kind)}
+    for where, given, known in [("query parameter", request.query_params, fields["query_params"]),
+                                ("form field", getattr(request, "_form", None) or {}, fields["body_params"])]:
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise HTTPException(422, f"unknown {where} {', '.join(map(repr, unknown))}; this route takes "
+                                     f"{', '.join(sorted(known)) or 'none'}")
+
+
+def _one_line(exc: RequestValidationError) -> str:
+    """Pydantic's errors as one line ("body.n: Input should be ..."), without echoing the input (which may be
+    NaN, not valid JSON to send back)."""
+    return "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in exc.errors())
+
+
+def _like_image(b64: str, budget: UploadBudget) -> np.ndarray:
+    """`like` of a sample request: base64 of an image file -> uint8 (H, W, C), limited as uploads are."""
+    import binascii
+
+    if len(b64) > budget.limits.max_file_bytes * 4 // 3 + 4:
+        raise HTTPException(413, f"like: larger than {budget.limits.max_file_bytes / 2**20:g} MiB")
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, "like: not base64 (send the image file's bytes, base64-encoded)") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        return _uploads([UploadFile(io.BytesIO(data), filename="like")], Path(tmp), budget)[0][2]
+
+
+def create_app(root: str | Path = "runs", token: str | None = None, bind: str = "127.0.0.1",
+               allow_hosts: Sequence[str] = (), limits: Limits | None = None) -> FastAPI:
+    """The app over the runs under `root`. `token`: required on every route when given; Host headers answered:
+    loopback names, `bind` (the address served on) and `allow_hosts` ('*': any); `limits`: see Limits."""
+    check_token(token)
+    limits = limits or Limits()
     root = Path(root).resolve()
-    app = FastAPI(title="recgen", version=recgen.__version__,
+    app = FastAPI(title="recgen", version=recgen.__version__, dependencies=[Depends(_known_params)],
                   description="Image recognition and generation: the REST face of the `recgen` command.")
-    app.state.root = root
+    app.state.root, app.state.limits = root, limits
+    # added innermost first: the Guard sees every request before anything is read or queued
+    app.add_middleware(Concurrency, limit=limits.concurrency, queue=limits.queue,
+                       timeout=limits.queue_timeout, pause=limits.busy_pause,
+                       heavy=lambda scope: scope["method"] == "POST" and scope["path"].startswith("/api/"))
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(Guard, token=token, hosts=allowed_hosts(bind, list(allow_hosts)))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
+
+    @app.exception_handler(RecgenError)
+    async def user_mistake(request: Request, exc: RecgenError):
+        return JSONResponse({"detail": bad(exc).detail}, status_code=400)
 
     def bad(e: RecgenError) -> HTTPException:
         """A user mistake as a 400, with run paths relative to the root (the server's folders are its own)."""
@@ -92,7 +167,12 @@ def create_app(root: str | Path = "runs") -> FastAPI:
 
     def locate(run: str) -> Path:
         """A run folder inside the root (the task's own loader checks its task: a wrong one is a 400)."""
-        p = (root / run).resolve()
+        if len(run) > 400 or any(ord(ch) < 32 or ord(ch) == 127 for ch in run):
+            raise HTTPException(400, "run: a run folder as /api/runs lists it, without control characters")
+        try:
+            p = (root / run).resolve()
+        except (OSError, ValueError) as e:
+            raise HTTPException(400, f"run {run!r}: not a usable path ({e})") from None
         if root not in p.parents and p != root:
             raise HTTPException(400, f"run {run!r} lies outside the runs root")
         cfg = p / "config.yaml"
@@ -101,11 +181,20 @@ def create_app(root: str | Path = "runs") -> FastAPI:
         return p
 
     @lru_cache(maxsize=16)
-    def loaded(task: str, path: str):
-        """A run's model by its task's own `load` (which checks the run's task), kept for later calls."""
+    def cached(task: str, path: str):
         import importlib
 
         return importlib.import_module(f"recgen.{task}").load(path)
+
+    def loaded(task: str, path: str):
+        """A run's model by its task's own `load` (which checks the run's task), kept for later calls. A run
+        whose files the loader cannot take (an unknown key in model.json, a wrong type) is a 400 naming it."""
+        try:
+            return cached(task, path)
+        except RecgenError:
+            raise
+        except (TypeError, ValueError, KeyError) as e:
+            raise HTTPException(400, f"run {Path(path).relative_to(root)}: cannot be loaded ({e})") from None
 
     @app.get("/api/health")
     def health():
@@ -133,7 +222,7 @@ def create_app(root: str | Path = "runs") -> FastAPI:
                          files: list[UploadFile] = File(...)):
         path = locate(run)
         with tempfile.TemporaryDirectory() as tmp:
-            saved = _uploads(files, Path(tmp))
+            saved = _uploads(files, Path(tmp), UploadBudget(limits))
         try:
             clf = loaded("classify", str(path))
             x = np.stack([clf.prepare(im[None])[0] for _, _, im in saved])
@@ -147,10 +236,12 @@ def create_app(root: str | Path = "runs") -> FastAPI:
     @app.post("/api/generate/sample")
     def generate_sample(req: SampleRequest):
         path = locate(req.run)
+        like = _like_image(req.like, UploadBudget(limits)) if req.like is not None else None
         try:
             gen = loaded("generate", str(path))
-            x, y = gen.sample(req.n, class_=req.class_, prompt=req.prompt, seed=req.seed,
-                              sampler=req.sampler, steps=req.steps, guidance=req.guidance)
+            x, y = gen.sample(req.n, class_=req.class_, prompt=req.prompt, like=like, sampler=req.sampler,
+                              steps=req.steps, guidance=req.guidance, strength=req.strength,
+                              temperature=req.temperature, seed=req.seed, precision=req.precision)
         except RecgenError as e:
             raise bad(e) from None
         return {"n": len(x), "labels": None if y is None else y.tolist(), "grid_png_base64": _png(x)}
@@ -161,7 +252,7 @@ def create_app(root: str | Path = "runs") -> FastAPI:
         """Boxes in each image's own pixels, and the image drawn with them (base64 PNG)."""
         path = locate(run)
         with tempfile.TemporaryDirectory() as tmp:
-            saved = _uploads(files, Path(tmp))
+            saved = _uploads(files, Path(tmp), UploadBudget(limits))
             try:
                 detector = loaded("detect", str(path))
                 results = detector.predict([str(p) for _, p, _ in saved], min_score=min_score,
@@ -185,8 +276,9 @@ def create_app(root: str | Path = "runs") -> FastAPI:
 
         path = locate(run)
         with tempfile.TemporaryDirectory() as tmp:
-            saved = _uploads(files, Path(tmp))
-            masks = _uploads([mask], Path(tmp) / "mask") if mask is not None else []
+            budget = UploadBudget(limits)
+            saved = _uploads(files, Path(tmp), budget)
+            masks = _uploads([mask], Path(tmp) / "mask", budget) if mask is not None else []
             mask_path = str(masks[0][1]) if masks else None
             try:
                 model = loaded("restore", str(path))
