@@ -17,12 +17,14 @@ from typing import Literal
 
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Query, UploadFile
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from PIL import Image
 from pydantic import BaseModel, Field
 
 import recgen
 from recgen.errors import RecgenError
+from recgen.serve.docs import mount_docs
+from recgen.serve.ui import mount_ui
 
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 MAX_SAMPLES = 256
@@ -82,7 +84,7 @@ def _uploads(files: list[UploadFile], folder: Path) -> list[tuple[str, Path, np.
 
 def create_app(root: str | Path = "runs") -> FastAPI:
     root = Path(root).resolve()
-    app = FastAPI(title="recgen", version=recgen.__version__,
+    app = FastAPI(title="recgen", version=recgen.__version__, docs_url=None, redoc_url=None,  # /docs: offline
                   description="Image recognition and generation: the REST face of the `recgen` command.")
     app.state.root = root
 
@@ -207,10 +209,16 @@ def create_app(root: str | Path = "runs") -> FastAPI:
         return {"task": task, "model": s["model"], "n": s["n"], "per_image": rows, "mean": s.get("mean"),
                 "images": images, "grid_png_base64": grid}
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/basic", response_class=HTMLResponse)
     def ui():
         return PAGE
 
+    @app.get("/", include_in_schema=False)
+    def home():
+        return RedirectResponse("/ui/")
+
+    mount_docs(app)
+    mount_ui(app, locate, loaded, runs)
     return app
 
 
