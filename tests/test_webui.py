@@ -1,5 +1,5 @@
-"""The web UI in a real browser (headless Chromium via selenium): each tab does its job end to end on tiny runs,
-errors come back as text and clear the old result, and nothing is fetched from outside the server."""
+"""The web UI in a real browser (headless Chromium via selenium): each tab does its job end to end on tiny
+runs, errors come back as text and clear the old result, and nothing is fetched from outside the server."""
 
 import base64
 import io
@@ -16,7 +16,7 @@ from PIL import Image
 from recgen import classify, detect, generate, restore
 from recgen.serve.ui import editor_image
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extras (pip install -e .[dev])")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extras")
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -24,7 +24,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000"]
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,1000"]
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,8 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     classify.train(model="cnn", data="digits", epochs=1, limit=20, stem_width=8, widths="16,32", blocks="0,1",
                    threads=1, out=str(root))
-    generate.train(model="diffusion", data="digits", epochs=1, max_steps=2, base=8, limit=20, steps=2, val_fraction=0, threads=1,
-                   out=str(root))
+    generate.train(model="diffusion", data="digits", epochs=1, max_steps=2, base=8, limit=20, steps=2,
+                   val_fraction=0, threads=1, out=str(root))
     detect.train(data="digits", canvas=64, min_size=16, max_size=32, train_scenes=32, test_scenes=8, epochs=1,
                  widths="8,16,16,24", blocks="0,1,0,0", neck=16, batch_size=16, threads=1, out=str(root),
                  score_threshold=0.0, max_detections=5)  # an untrained net still returns boxes to draw
@@ -59,8 +60,8 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not (CHROMIUM and DRIVER):
-        pytest.skip("no headless browser: `make test` installs Debian's chromium and chromium-driver when run as "
-                    "root; here neither `chromium` nor `chromedriver` is on PATH")
+        pytest.skip("no headless browser: `make test` installs Debian's chromium and chromium-driver as "
+                    "root; here `chromium` or `chromedriver` is missing from PATH")
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
@@ -114,7 +115,7 @@ def srcs(driver, css):
 
 
 def run_and_wait(driver, button, css, n=1, timeout=60):
-    """Click `button` and wait for `n` new images under `css` (not the ones shown before the click) -> their srcs."""
+    """Click `button`, wait for `n` new images under `css` (not those shown before the click) -> srcs."""
     before = set(srcs(driver, css))
     click(driver, button)
     return until(driver, lambda d: len(s := srcs(d, css)) == n and not set(s) & before and s, timeout,
@@ -138,7 +139,8 @@ def paint(driver, css, dx=40, dy=0):
 
 def example(driver, n=0):
     """Click the n-th example of the visible tab."""
-    items = [b for b in driver.find_elements(By.CSS_SELECTOR, ".gallery-item, button.gallery") if b.is_displayed()]
+    items = [b for b in driver.find_elements(By.CSS_SELECTOR, ".gallery-item, button.gallery, tr.tr-body")
+             if b.is_displayed()]
     items[n].click()
     time.sleep(0.5)
 
@@ -175,9 +177,13 @@ def test_generate_shows_progress_and_errors_clear_the_old_result(server, browser
     steps = browser.find_element(By.CSS_SELECTOR, "#generate-steps input[type=number]")
     steps.clear()
     steps.send_keys("60\t")  # long enough to see the progress bar
+    example(browser, 1)  # class "1", seed 1
+    assert browser.find_element(By.CSS_SELECTOR, "#generate-class input").get_attribute("value") == "1"
     click(browser, "#generate-go")
     until(browser, lambda d: "sampling" in d.find_element(By.TAG_NAME, "body").text, what="a progress line")
     until(browser, lambda d: len(images(d, "#generate-gallery")) >= 16, 60, "16 samples")
+    captions = browser.find_element(By.CSS_SELECTOR, "#generate-gallery").text.split()
+    assert captions.count("1") == 16 and not set(captions) & set("023456789"), "16 samples of the class asked"
     shot(browser, server, tmp_path / "generate.png")
 
     cls = browser.find_element(By.CSS_SELECTOR, "#generate-class input")
@@ -186,7 +192,7 @@ def test_generate_shows_progress_and_errors_clear_the_old_result(server, browser
     click(browser, "#generate-go")
     assert "unknown class" in toast(browser) or "cat" in toast(browser)
     assert not images(browser, "#generate-gallery"), "the failed request left the previous samples on screen"
-    until(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#generate-go").is_enabled(), 10, "the button back")
+    until(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#generate-go").is_enabled(), 10, "the button")
     shot(browser, server, tmp_path / "generate-error.png")
 
 
@@ -198,13 +204,14 @@ def test_restore_with_a_painted_mask(server, browser, tmp_path):
     if brush:
         brush[0].click()
     paint(browser, "#restore-input", 30, 0)
-    before, after = (pixels(browser, src) for src in run_and_wait(browser, "#restore-go", "#restore-slider", 2))
+    before, after = (pixels(browser, s) for s in run_and_wait(browser, "#restore-go", "#restore-slider", 2))
     magenta = (before[..., 0] > 200) & (before[..., 1] < 80) & (before[..., 2] > 200)
     assert magenta.any(), "the painted region shows in the before image"
     assert not ((after[..., 0] > 200) & (after[..., 1] < 80)).any()
     table = browser.find_element(By.CSS_SELECTOR, "#restore-table").text
     assert all(m in table for m in ("recgen", "telea", "navier-stokes")), "recgen and the classical baselines"
-    assert browser.find_element(By.CSS_SELECTOR, "#restore-run input").get_attribute("value") == "restore/inpaint-1"
+    run = browser.find_element(By.CSS_SELECTOR, "#restore-run input").get_attribute("value")
+    assert run == "restore/inpaint-1", "restorer runs listed before the diffusion generators"
     shot(browser, server, tmp_path / "restore.png")
 
 
@@ -218,7 +225,7 @@ def test_detect_draws_boxes_and_lists_them(server, browser, tmp_path):
     rows = browser.find_elements(By.CSS_SELECTOR, "#detect-table [role=row]")
     assert len(rows) == 1 + 5, "a header and the run's max_detections boxes at min score 0"
     im = images(browser, "#detect-input")[0]
-    assert browser.execute_script("return arguments[0].naturalWidth", im) == 64, "the example shows as uploaded"
+    assert browser.execute_script("return arguments[0].naturalWidth", im) == 64, "the example shows as given"
     h, w = pixels(browser, srcs(browser, "#detect-drawn")[0]).shape[:2]
     assert h == w >= 64, "the 64x64 scene drawn with its boxes"
     shot(browser, server, tmp_path / "detect.png")
@@ -231,7 +238,8 @@ def test_runs_tab_shows_report_and_metric_card(server, browser, tmp_path):
     frame = browser.find_element(By.CSS_SELECTOR, "#runs-report iframe")
     browser.switch_to.frame(frame)
     assert "recgen classify" in browser.find_element(By.TAG_NAME, "h1").text
-    assert any(im.get_attribute("naturalWidth") not in ("0", None) for im in browser.find_elements(By.TAG_NAME, "img"))
+    widths = [im.get_attribute("naturalWidth") for im in browser.find_elements(By.TAG_NAME, "img")]
+    assert any(w not in ("0", None) for w in widths), "the report's plots render inside the frame"
     browser.switch_to.default_content()
     shot(browser, server, tmp_path / "runs.png")
 

@@ -1,5 +1,5 @@
-"""/docs offline: Swagger UI 5 (it reads the OpenAPI 3.1 FastAPI writes) from the files the fastapi-offline package
-ships, instead of the CDN links of FastAPI's default page."""
+"""/docs offline: Swagger UI 5 (it reads the OpenAPI 3.1 FastAPI writes) from the files the fastapi-offline
+package ships, instead of the CDN links of FastAPI's default page."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The web UI of `recgen serve`: a Gradio app mounted at /ui on the REST app, one tab per task word.
 
-Each tab calls what its REST route calls (the app's `locate` and cached `loaded`, then the task's own predict /
-sample / restore_files), so the page and the API cannot disagree. A user mistake (RecgenError, or the route
-helpers' HTTPException) comes back as a one-line gr.Error; each click first clears the previous result, so a
-failed request never leaves an old image under a new question. Everything is served from the machine: no
-analytics, fonts and scripts from gradio's own package.
+Each tab calls what its REST route calls (the app's `locate` and cached `loaded`, then the task's own
+predict / sample / restore_files), so the page and the API cannot disagree. A user mistake (RecgenError, or
+the route helpers' HTTPException) comes back as a one-line gr.Error; each click first clears the previous
+result, so a failed request never leaves an old image under a new question. Everything is served from the
+machine: no analytics, fonts and scripts from gradio's own package.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ PATH = "/ui"
 N_EXAMPLES = 4
 CSS = """
 .pixelated img {image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain}
+.pixel-gallery img {image-rendering: pixelated}
 #recgen-title h1 {margin-bottom: 0} #recgen-title p {margin-top: .2em; opacity: .75}
 """
 
@@ -84,7 +85,8 @@ def build(root: Path, locate: Callable[[str], Path], loaded: Callable[[str, str]
         with gr.Tab("Classify", id="classify"):
             pickers["classify"] = classify_tab(locate, loaded, examples)
         with gr.Tab("Generate", id="generate"):
-            pickers["generate"] = generate_tab(locate, loaded)
+            classes = class_examples(runs_for("generate"), locate, loaded)
+            pickers["generate"] = generate_tab(locate, loaded, classes)
         with gr.Tab("Restore", id="restore"):
             pickers["restore"] = restore_tab(locate, loaded, examples)
         with gr.Tab("Detect", id="detect"):
@@ -111,7 +113,7 @@ def run_picker(tab: str):
 
 
 def busy(button, clear: list, fn: Callable, inputs: list, outputs: list, **kw):
-    """Click -> clear the old results and grey the button, run `fn`, give the button back (also after an error)."""
+    """Click -> clear the old results, grey the button, run `fn`, give the button back (also on error)."""
     import gradio as gr
 
     def ready():
@@ -124,7 +126,7 @@ def busy(button, clear: list, fn: Callable, inputs: list, outputs: list, **kw):
     job.failure(ready, None, button, queue=False)
 
 
-# ------------------------------------------------------------------------------------------------------ classify
+# --------------------------------------------------------------------------------------------------- classify
 def classify_tab(locate, loaded, examples):
     import gradio as gr
 
@@ -163,8 +165,16 @@ def classify_tab(locate, loaded, examples):
     return run
 
 
-# ------------------------------------------------------------------------------------------------------ generate
-def generate_tab(locate, loaded):
+# --------------------------------------------------------------------------------------------------- generate
+def class_examples(runs: list[str], locate, loaded) -> list[str]:
+    """A few class names of the first generator run, to click as examples."""
+    try:
+        return list(loaded("generate", str(locate(runs[0]))).classes[:N_EXAMPLES]) if runs else []
+    except (RecgenError, HTTPException):
+        return []
+
+
+def generate_tab(locate, loaded, classes: list[str]):
     import gradio as gr
 
     from recgen.generate.diffusion import SAMPLERS
@@ -174,7 +184,8 @@ def generate_tab(locate, loaded):
         about = gr.Markdown(elem_id="generate-about")
     with gr.Row():
         with gr.Column(scale=1):
-            class_ = gr.Dropdown(label="class", choices=[], value=None, allow_custom_value=True, elem_id="generate-class",
+            class_ = gr.Dropdown(label="class", choices=[""] + classes, value="", allow_custom_value=True,
+                                 elem_id="generate-class",
                                  info="empty: the classes in turn (class-conditional runs)")
             prompt = gr.Textbox(label="prompt", placeholder="a pair of running shoes",
                                 info="free text (text-conditional runs)")
@@ -188,9 +199,12 @@ def generate_tab(locate, loaded):
                 seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
             n = gr.Slider(1, 64, value=16, step=1, label="images")
             go = gr.Button("Sample", variant="primary", elem_id="generate-go")
+            if classes:
+                gr.Examples([[c, i] for i, c in enumerate(classes)], [class_, seed],
+                            label="examples (click one: class, seed)")
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="samples", columns=8, height="auto", object_fit="contain",
-                                 elem_classes="pixelated", elem_id="generate-gallery")
+            gallery = gr.Gallery(label="samples", columns=6, height="auto", object_fit="contain",
+                                 elem_classes="pixel-gallery", elem_id="generate-gallery")
 
     @user_errors
     def describe(run_name):
@@ -248,7 +262,7 @@ class network_progress:
             h.remove()
 
 
-# ------------------------------------------------------------------------------------------------------- restore
+# ---------------------------------------------------------------------------------------------------- restore
 def restore_tab(locate, loaded, examples):
     import gradio as gr
 
@@ -257,13 +271,14 @@ def restore_tab(locate, loaded, examples):
         task = gr.Radio(["inpaint", "denoise", "superres"], value="inpaint", label="task")
     with gr.Row():
         with gr.Column():
-            editor = gr.ImageEditor(label="photo: upload it, then paint the missing region (inpaint)",
+            editor = gr.ImageEditor(label="photo (inpaint: paint the hole)",
                                     type="numpy", sources=["upload", "clipboard"], height=380,
                                     brush=gr.Brush(colors=["#ff00ff"], default_size=6, color_mode="fixed"),
                                     layers=False, transforms=(), elem_id="restore-input")
             with gr.Accordion("options", open=False):
                 with gr.Row():
-                    mask_kind = gr.Dropdown(["box", "strokes"], value="box", label="mask when none is painted")
+                    mask_kind = gr.Dropdown(["box", "strokes"], value="box",
+                                            label="mask when none is painted")
                     ratio = gr.Slider(0.05, 0.9, value=0.25, step=0.05, label="masked fraction")
                 with gr.Row():
                     sigma = gr.Slider(0, 1, value=0, step=0.05, label="noise std (denoise; 0 = estimate)")
@@ -273,9 +288,10 @@ def restore_tab(locate, loaded, examples):
         with gr.Column():
             slider = gr.ImageSlider(label="before / after", type="numpy", elem_classes="pixelated",
                                     elem_id="restore-slider")
-            others = gr.Gallery(label="recgen and the classical baselines", columns=4, height=200,
-                                elem_classes="pixelated", elem_id="restore-gallery")
-            scores = gr.Dataframe(label="scores (PSNR / SSIM where the truth is known)", elem_id="restore-table")
+            others = gr.Gallery(label="recgen and the classical baselines", columns=4, height="auto",
+                                elem_classes="pixel-gallery", elem_id="restore-gallery")
+            scores = gr.Dataframe(label="scores (PSNR / SSIM where the truth is known)",
+                                  elem_id="restore-table")
     examples.show("restore", editor)
 
     @user_errors
@@ -310,7 +326,7 @@ def restore_tab(locate, loaded, examples):
     return run
 
 
-# -------------------------------------------------------------------------------------------------------- detect
+# ----------------------------------------------------------------------------------------------------- detect
 def detect_tab(locate, loaded, examples):
     import gradio as gr
 
@@ -320,6 +336,7 @@ def detect_tab(locate, loaded, examples):
     with gr.Row():
         with gr.Column():
             image = gr.Image(label="image", type="numpy", sources=["upload", "clipboard"], height=360,
+                             elem_classes="pixelated",
                              elem_id="detect-input")
             go = gr.Button("Detect", variant="primary", elem_id="detect-go")
         with gr.Column():
@@ -344,7 +361,7 @@ def detect_tab(locate, loaded, examples):
     return run
 
 
-# ---------------------------------------------------------------------------------------------------------- runs
+# ------------------------------------------------------------------------------------------------------- runs
 def runs_tab(locate, list_runs):
     import gradio as gr
 
@@ -375,15 +392,19 @@ def runs_tab(locate, list_runs):
 
 
 def metric_card(path: Path) -> list[list[str]]:
-    """The run's headline figures: scalar metrics of each eval*.json, then its judge's metric card."""
+    """The run's headline figures: the scalars of each eval*.json (named by file when there are several), then
+    the judge's metric card where one was written; server paths left out."""
+    files = sorted(path.glob("eval*.json"))
     rows = []
-    for f in sorted(path.glob("eval*.json")):
+    for f in files:
         try:
             doc = json.loads(f.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        rows += [[f"{f.stem}: {k}", str(v)] for k, v in doc.items() if isinstance(v, (int, float, str))]
-        rows += [[f"card: {k}", str(v)] for k, v in (doc.get("card") or {}).items()]
+        head = f"{f.stem.removeprefix('eval-')}: " if len(files) > 1 else ""
+        rows += [[head + k, f"{v:.4g}" if isinstance(v, float) else str(v)] for k, v in doc.items()
+                 if isinstance(v, (int, float, str)) and k != "run"]
+        rows += [[f"card: {k}", str(v)] for k, v in (doc.get("card") or {}).items() if "/" not in str(v)]
     return rows
 
 
@@ -399,15 +420,15 @@ def inline_images(page: str, run: Path) -> str:
     return re.sub(r'src="([^":]+)"', data_uri, page)
 
 
-# ------------------------------------------------------------------------------------------------------- helpers
+# ---------------------------------------------------------------------------------------------------- helpers
 def blank(side: int) -> np.ndarray:
     """A black canvas: the datasets draw light objects on a dark ground."""
     return np.zeros((side, side, 3), np.uint8)
 
 
 def editor_image(value: dict | None, keep_layers: bool = False):
-    """An ImageEditor value -> uint8 image (H, W, C); with `keep_layers` -> (background, white-on-black mask of
-    the painted pixels, None when nothing is painted)."""
+    """An ImageEditor value -> uint8 image (H, W, C); with `keep_layers` -> (background, white-on-black mask
+    of the painted pixels, None when nothing is painted)."""
     image = None if value is None else (value.get("background") if keep_layers else value.get("composite"))
     if image is None or not np.asarray(image).size:
         raise RecgenError("no image: upload one (or draw on the canvas) first")
@@ -469,6 +490,6 @@ class ExampleImages:
         target = component
         if isinstance(component, gr.ImageEditor):  # an example lands in a hidden image, then on the canvas
             target = gr.Image(type="numpy", visible="hidden")
-            target.change(lambda im: None if im is None else {"background": im, "layers": [], "composite": im},
-                          target, component)
+            target.change(lambda im: None if im is None else
+                          {"background": im, "layers": [], "composite": im}, target, component)
         gr.Examples([[p] for p in paths], [target], label="examples (click one)")
