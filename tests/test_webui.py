@@ -150,7 +150,7 @@ def toast(driver, timeout=30):
                                             if t.text), timeout, "an error toast")
 
 
-def test_classify_draw_and_upload(server, browser, tmp_path):
+def test_classify_draw_and_upload(browser, server, tmp_path):
     open_tab(browser, server, "Classify")
     brush = browser.find_elements(By.CSS_SELECTOR, "#classify-input button[aria-label='Brush'], "
                                                    "#classify-input button[title='Brush']")
@@ -171,7 +171,7 @@ def test_classify_draw_and_upload(server, browser, tmp_path):
     shot(browser, server, tmp_path / "classify-example.png")
 
 
-def test_generate_shows_progress_and_errors_clear_the_old_result(server, browser, tmp_path):
+def test_generate_shows_progress_and_errors_clear_the_old_result(browser, server, tmp_path):
     open_tab(browser, server, "Generate")
     until(browser, lambda d: "diffusion" in d.find_element(By.CSS_SELECTOR, "#generate-about").text)
     steps = browser.find_element(By.CSS_SELECTOR, "#generate-steps input[type=number]")
@@ -196,7 +196,7 @@ def test_generate_shows_progress_and_errors_clear_the_old_result(server, browser
     shot(browser, server, tmp_path / "generate-error.png")
 
 
-def test_restore_with_a_painted_mask(server, browser, tmp_path):
+def test_restore_with_a_painted_mask(browser, server, tmp_path):
     open_tab(browser, server, "Restore")
     example(browser, 0)
     brush = browser.find_elements(By.CSS_SELECTOR, "#restore-input button[aria-label='Brush'], "
@@ -215,8 +215,10 @@ def test_restore_with_a_painted_mask(server, browser, tmp_path):
     shot(browser, server, tmp_path / "restore.png")
 
 
-def test_detect_draws_boxes_and_lists_them(server, browser, tmp_path):
+def test_detect_draws_boxes_and_lists_them(browser, server, tmp_path):
     open_tab(browser, server, "Detect")
+    click(browser, "#detect-go")  # nothing uploaded yet: a sentence, not "[object Object]"
+    assert "no image" in toast(browser)
     example(browser, 0)
     score = browser.find_element(By.CSS_SELECTOR, "#detect-min-score input[type=number]")
     score.clear()
@@ -231,7 +233,7 @@ def test_detect_draws_boxes_and_lists_them(server, browser, tmp_path):
     shot(browser, server, tmp_path / "detect.png")
 
 
-def test_runs_tab_shows_report_and_metric_card(server, browser, tmp_path):
+def test_runs_tab_shows_report_and_metric_card(browser, server, tmp_path):
     open_tab(browser, server, "Runs")
     until(browser, lambda d: "accuracy" in d.find_element(By.CSS_SELECTOR, "#runs-card").text,
           what="classify/cnn-1's metric card")
@@ -244,7 +246,7 @@ def test_runs_tab_shows_report_and_metric_card(server, browser, tmp_path):
     shot(browser, server, tmp_path / "runs.png")
 
 
-def test_docs_render_offline(server, browser, tmp_path):
+def test_docs_render_offline(browser, server, tmp_path):
     browser.get(f"{server}/docs")
     until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"), what="Swagger UI's operations")
     assert "/api/classify/predict" in browser.find_element(By.TAG_NAME, "body").text
