@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from recgen import classify, detect, generate, restore
-from recgen.serve.ui import editor_image
+from recgen.serve.ui_parts import editor_image
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extras")
 from selenium.common.exceptions import StaleElementReferenceException
