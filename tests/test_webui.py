@@ -171,16 +171,25 @@ def test_classify_draw_and_upload(browser, server, tmp_path):
     shot(browser, server, tmp_path / "classify-example.png")
 
 
-def test_generate_shows_progress_and_errors_clear_the_old_result(browser, server, tmp_path):
+def test_generate_shows_progress_and_errors_clear_the_old_result(browser, server, tmp_path, monkeypatch):
+    from recgen.generate import diffusion
+
+    step = diffusion.guided_eps
+
+    def slow_step(*args, **kwargs):  # the server runs in this process: a tiny net made slow enough to watch
+        time.sleep(0.02)
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(diffusion, "guided_eps", slow_step)
     open_tab(browser, server, "Generate")
     until(browser, lambda d: "diffusion" in d.find_element(By.CSS_SELECTOR, "#generate-about").text)
     steps = browser.find_element(By.CSS_SELECTOR, "#generate-steps input[type=number]")
     steps.clear()
-    steps.send_keys("60\t")  # long enough to see the progress bar
+    steps.send_keys("60\t")
     example(browser, 1)  # class "1", seed 1
     assert browser.find_element(By.CSS_SELECTOR, "#generate-class input").get_attribute("value") == "1"
     click(browser, "#generate-go")
-    until(browser, lambda d: "sampling" in d.find_element(By.TAG_NAME, "body").text, what="a progress line")
+    until(browser, lambda d: "sampling: step" in d.find_element(By.TAG_NAME, "body").text, what="step progress")
     until(browser, lambda d: len(images(d, "#generate-gallery")) >= 16, 60, "16 samples")
     captions = browser.find_element(By.CSS_SELECTOR, "#generate-gallery").text.split()
     assert captions.count("1") == 16 and not set(captions) & set("023456789"), "16 samples of the class asked"
