@@ -189,7 +189,7 @@ def test_generate_shows_progress_and_errors_clear_the_old_result(browser, server
     example(browser, 1)  # class "1", seed 1
     assert browser.find_element(By.CSS_SELECTOR, "#generate-class input").get_attribute("value") == "1"
     click(browser, "#generate-go")
-    until(browser, lambda d: "sampling: step" in d.find_element(By.TAG_NAME, "body").text, what="step progress")
+    until(browser, lambda d: "sampling: step" in d.find_element(By.TAG_NAME, "body").text, what="progress")
     until(browser, lambda d: len(images(d, "#generate-gallery")) >= 16, 60, "16 samples")
     captions = browser.find_element(By.CSS_SELECTOR, "#generate-gallery").text.split()
     assert captions.count("1") == 16 and not set(captions) & set("023456789"), "16 samples of the class asked"
