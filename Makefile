@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 FMNIST := /usr/share/datasets/fashion-mnist
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data test demo bench bench-defaults clean
+.PHONY: setup data browser test demo bench bench-defaults clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,7 +16,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) data
+setup: $(STAMP) data browser
+
+# The web UI's tests drive Debian's headless Chromium (tests/test_webui.py skips them where none can be installed).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -q chromium chromium-driver || (apt-get update -q && \
+	     apt-get install -y -q chromium chromium-driver)) >/dev/null \
+	    || echo "note: chromium could not be installed; the browser tests will be skipped"; \
+	  else echo "note: chromium/chromedriver missing and not root; the browser tests will be skipped"; fi; \
+	fi
 
 data:
 	@if [ ! -f $(FMNIST)/train-images-idx3-ubyte.gz ]; then \

@@ -41,7 +41,13 @@ def test_health_runs_and_ui(client):
     runs = {r["run"]: r["task"] for r in client.get("/api/runs").json()}
     assert runs == {"classify/cnn-1": "classify", "generate/vae-1": "generate",
                     "detect/centernet-1": "detect", "restore/inpaint-1": "restore"}
-    assert "<h1>recgen</h1>" in client.get("/").text
+    assert "<h1>recgen</h1>" in client.get("/basic").text
+    home = client.get("/", follow_redirects=False)
+    assert home.status_code == 307 and home.headers["location"] == "/ui/"
+    assert client.get("/ui/").status_code == 200
+    docs = client.get("/docs").text  # Swagger UI from this server, not a CDN
+    assert "/docs-assets/swagger-ui-bundle.js" in docs and "https://" not in docs
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_classify_predict(client):

@@ -22,14 +22,16 @@ from typing import Literal
 import numpy as np
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 import recgen
 from recgen.errors import RecgenError
+from recgen.serve.docs import mount_docs
 from recgen.serve.limits import BodyLimit, Concurrency, Limits, UploadBudget
 from recgen.serve.security import Guard, allowed_hosts, check_token
+from recgen.serve.ui import mount_ui
 
 MAX_SAMPLES = 256
 
@@ -144,6 +146,7 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
     limits = limits or Limits()
     root = Path(root).resolve()
     app = FastAPI(title="recgen", version=recgen.__version__, dependencies=[Depends(_known_params)],
+                  docs_url=None, redoc_url=None,  # /docs: served offline by mount_docs
                   description="Image recognition and generation: the REST face of the `recgen` command.")
     app.state.root, app.state.limits = root, limits
     # added innermost first: the Guard sees every request before anything is read or queued
@@ -299,10 +302,16 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
         return {"task": task, "model": s["model"], "n": s["n"], "per_image": rows, "mean": s.get("mean"),
                 "images": images, "grid_png_base64": grid}
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/basic", response_class=HTMLResponse)
     def ui():
         return PAGE
 
+    @app.get("/", include_in_schema=False)
+    def home():
+        return RedirectResponse("/ui/")
+
+    mount_docs(app)
+    mount_ui(app, locate, loaded, runs)
     return app
 
 
