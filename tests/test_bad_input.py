@@ -399,16 +399,6 @@ def test_cifar_batch_that_is_a_bare_array(tmp_path: Path):
     _one_line(cli("data", "show", tmp_path), "data_batch_1: not a CIFAR-10 python batch (expected a dict")
 
 
-@pytest.fixture(scope="module")
-def cnn_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cnn")
-    np.savez(out / "toy.npz", x=np.random.default_rng(1).integers(0, 255, (40, 16, 16), dtype=np.uint8),
-             y=np.arange(40) % 4)
-    r = cli("classify", "train", "--data", out / "toy.npz", "--out", out, *TINY_CNN, "--threads", "1")
-    assert r.exit_code == 0, r.output
-    return out / "classify" / "cnn-1"
-
-
 def _copy_run(src: Path, dst: Path) -> Path:
     import shutil
 
@@ -416,11 +406,11 @@ def _copy_run(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_edited_model_json_and_yaml_tags_are_one_line(cnn_run: Path, tmp_path: Path):
+def test_edited_model_json_and_yaml_tags_are_one_line(tiny_cnn_run: Path, tmp_path: Path):
     from PIL import Image
 
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "a.png")
-    run = _copy_run(cnn_run, tmp_path / "edited")
+    run = _copy_run(tiny_cnn_run, tmp_path / "edited")
     info = json.loads((run / "model.json").read_text())
     (run / "model.json").write_text(json.dumps({**info, "args": {**info["args"], "bogus": 1}}))
     _one_line(cli("classify", "predict", run, tmp_path / "a.png"), "model.json: unknown option 'bogus'")
@@ -428,12 +418,12 @@ def test_edited_model_json_and_yaml_tags_are_one_line(cnn_run: Path, tmp_path: P
     _one_line(cli("classify", "predict", run, tmp_path / "a.png"), "model.json: 'args' must be a mapping")
     (run / "model.json").write_text(json.dumps([1]))
     _one_line(cli("classify", "predict", run, tmp_path / "a.png"), "model.json: expected an object")
-    run = _copy_run(cnn_run, tmp_path / "tagged")
+    run = _copy_run(tiny_cnn_run, tmp_path / "tagged")
     (run / "config.yaml").write_text("task: !!python/object/apply:os.system ['echo hi']\n")
     _one_line(cli("classify", "predict", run, tmp_path / "a.png"), "config.yaml: unreadable (could not determine")
 
 
-def test_file_names_that_are_not_utf8_print_under_a_strict_locale(cnn_run: Path, tmp_path: Path):
+def test_file_names_that_are_not_utf8_print_under_a_strict_locale(tiny_cnn_run: Path, tmp_path: Path):
     import os
     import subprocess
     import sys
@@ -446,7 +436,7 @@ def test_file_names_that_are_not_utf8_print_under_a_strict_locale(cnn_run: Path,
     (Path(os.fsdecode(folder)) / os.fsdecode(b"\xfe.png")).write_bytes(b"junk")
     env = {**os.environ, "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8:strict", "OMP_NUM_THREADS": "1"}
     for target in (os.fsdecode(folder), os.fsdecode(os.path.join(folder, b"\xfe.png"))):
-        p = subprocess.run([sys.executable, "-m", "recgen", "classify", "predict", str(cnn_run), target],
+        p = subprocess.run([sys.executable, "-m", "recgen", "classify", "predict", str(tiny_cnn_run), target],
                            capture_output=True, env=env, timeout=300)
         out, err = p.stdout.decode(), p.stderr.decode()
         assert "Traceback" not in err, err

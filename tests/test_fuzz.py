@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import cli
 from PIL import Image
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -181,17 +180,6 @@ def test_coco_json(doc, bad):
 
 
 # -------------------------------------------------------------------------------- run files: config and model
-@pytest.fixture(scope="module")
-def cnn_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cnn")
-    np.savez(out / "toy.npz", x=np.random.default_rng(1).integers(0, 255, (40, 16, 16), dtype=np.uint8),
-             y=np.arange(40) % 4)
-    r = cli("classify", "train", "--data", out / "toy.npz", "--out", out, "--epochs", "1", "--max-steps", "1",
-            "--stem-width", "4", "--widths", "8", "--blocks", "0", "--threads", "1")
-    assert r.exit_code == 0, r.output
-    return out / "classify" / "cnn-1"
-
-
 YAML_TEXT = st.sampled_from(["task: !!python/object/apply:os.system ['true']\n", "options: [1, 2]\n", "- 1\n",
                              "options: {epochs: x}\n", "options: {nope: 1}\n", ":\n  - {\n", "\xff", ""])
 
@@ -212,9 +200,9 @@ def _use(run: Path):
 @given(options=st.dictionaries(st.sampled_from(["epochs", "widths", "model", "channels", "seed", "tta", "nope",
                                                 "size", "device", "blocks", "stem_width"]), JSON, max_size=3),
        text=st.none() | YAML_TEXT)
-def test_config_yaml(cnn_run, options, text):
+def test_config_yaml(tiny_cnn_run, options, text):
     with tempfile.TemporaryDirectory() as d:
-        run = _edited(cnn_run, d)
+        run = _edited(tiny_cnn_run, d)
         if text is not None:
             (run / "config.yaml").write_text(text, errors="surrogateescape")
         else:
@@ -228,9 +216,9 @@ def test_config_yaml(cnn_run, options, text):
 @given(args=st.dictionaries(st.sampled_from(["widths", "blocks", "stem_width", "num_classes", "in_channels",
                                              "dropout", "nope"]), JSON, max_size=3), whole=st.none() | JSON,
        family=st.sampled_from(["cnn", "svm", "nope", 3]))
-def test_model_json(cnn_run, args, whole, family):
+def test_model_json(tiny_cnn_run, args, whole, family):
     with tempfile.TemporaryDirectory() as d:
-        run = _edited(cnn_run, d)
+        run = _edited(tiny_cnn_run, d)
         info = json.loads((run / "model.json").read_text())
         if whole is not None:
             info = whole
@@ -271,14 +259,14 @@ def recgen_main(*args) -> tuple[int, str, str]:
 
 @FUZZ
 @given(option=st.sampled_from(["--topk", "--tta", "--out"]), value=OPTION_VALUES)
-def test_classify_predict_options(cnn_run, tmp_path, option, value):
+def test_classify_predict_options(tiny_cnn_run, tmp_path, option, value):
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "a.png")
-    before = _files(cnn_run)
-    code, out, err = recgen_main("classify", "predict", cnn_run, tmp_path / "a.png", "--json", option, value)
+    before = _files(tiny_cnn_run)
+    code, out, err = recgen_main("classify", "predict", tiny_cnn_run, tmp_path / "a.png", "--json", option, value)
     assert code in (0, 2), (code, out, err)
     if code == 2:
         assert err.startswith("error: ") and err.count("\n") == 1, err
-        assert _files(cnn_run) == before, "a refused command left files behind"
+        assert _files(tiny_cnn_run) == before, "a refused command left files behind"
 
 
 @FUZZ

@@ -59,21 +59,10 @@ def test_transparency_is_composited_over_white(tmp_path: Path, mode: str):
     assert got.shape[-1] == (1 if mode == "LA" else 3)
 
 
-@pytest.fixture(scope="module")
-def cnn_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cnn")
-    np.savez(out / "toy.npz", x=np.random.default_rng(1).integers(0, 255, (40, 16, 16), dtype=np.uint8),
-             y=np.arange(40) % 4)
-    r = cli("classify", "train", "--data", out / "toy.npz", "--out", out, "--epochs", "1", "--max-steps", "1",
-            "--stem-width", "4", "--widths", "8", "--blocks", "0", "--threads", "1")
-    assert r.exit_code == 0, r.output
-    return out / "classify" / "cnn-1"
-
-
-def test_non_finite_weights_are_refused_on_load(cnn_run: Path, tmp_path: Path):
+def test_non_finite_weights_are_refused_on_load(tiny_cnn_run: Path, tmp_path: Path):
     from safetensors.torch import load_file, save_file
 
-    run = Path(shutil.copytree(cnn_run, tmp_path / "nan"))
+    run = Path(shutil.copytree(tiny_cnn_run, tmp_path / "nan"))
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "a.png")
     for name in ("best", "last"):
         p = run / "weights" / f"{name}.safetensors"
