@@ -23,6 +23,7 @@ import torch
 from recgen import plots
 from recgen.config import TrainConfig, check_option, from_dict, ints, model_args, to_dict
 from recgen.data import held_out, image_batch, read_image, read_images, to_channels
+from recgen.data.sources import reading_progress
 from recgen.detect.augment import augment
 from recgen.detect.boxes import draw_boxes, letterbox
 from recgen.detect.centernet import CenterNetConfig, build_centernet, centernet_loss, decode
@@ -257,7 +258,9 @@ class DetectorRun(TrainedRun):
         dets = self.detect(np.stack([b[0] for b in boxed]))
         out = Path(out) if out else self.path / "predictions"
         results = []
+        progress = reading_progress(len(names) if draw else 0, "draw")
         for i, (name, im, (_, scale, (h, w)), (b, sc, lab)) in enumerate(zip(names, originals, boxed, dets)):
+            progress.update(i + 1, "")
             keep = sc >= min_score
             boxes = (b[keep] / scale).clip(0, [w, h, w, h])
             found = [{"class": self.classes[j], "category_id": self.category_ids[j], "score": round(float(p), 4),
@@ -270,6 +273,7 @@ class DetectorRun(TrainedRun):
                 atomic_write(p, cv2.imencode(".png", pic[..., ::-1])[1].tobytes())
                 r["drawing"] = str(p)
             results.append(r)
+        progress.close()
         return results
 
 
