@@ -28,6 +28,12 @@ app.add_typer(classify_app, name="classify")
 app.add_typer(generate_app, name="generate")
 
 
+# How image inputs are read (recgen.data.read_image; docs/ARCHITECTURE.md, "Input limits"), for the --help of
+# every command that takes image files.
+IMAGES_HELP = ("image files, folders or globs (each at most 40 megapixels, checked from the header; 16-bit images "
+               "are scaled to 8 bits, transparent pixels composited over white)")
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     print(f"warning: {message}", file=sys.stderr)
 
@@ -207,7 +213,7 @@ def classify_eval(run: str, split: Annotated[str, typer.Option(help="test | val"
 
 @classify_app.command("predict")
 @user_errors
-def classify_predict(run: str, inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
+def classify_predict(run: str, inputs: Annotated[list[str], typer.Argument(help=IMAGES_HELP)],
                      topk: int = 3, explain: Annotated[bool, typer.Option(help="write Grad-CAM overlays")] = False,
                      out: Annotated[str, typer.Option(help="folder for --explain overlays")] = "",
                      json_: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
@@ -543,6 +549,11 @@ def main() -> None:
     except ImportError:
         from click import exceptions as cx
 
+    # A file name that is not valid UTF-8 reaches Python as surrogate escapes; a strict UTF-8 terminal encoding
+    # would turn printing it into a traceback. Shown as \udcXX escapes instead.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         rv = app(standalone_mode=False)
     except cx.UsageError as e:

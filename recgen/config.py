@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import math
 import numbers
+import typing
 from typing import Any, Callable, ClassVar, TypeVar, get_type_hints
 
 from recgen.errors import RecgenError
@@ -79,7 +80,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "generator_steps": _positive,
     # sampling and evaluation (the same names as options of `generate sample`, `restore`, `detect predict`, ...)
     "seed": _not_negative, "scene_seed": _not_negative, "n": _positive, "temperature": _above_zero,
-    "min_score": (lambda v: 0 <= v <= 1, "a score in [0, 1]"),
+    "min_score": (lambda v: 0 <= v <= 1, "a score in [0, 1]"), "max_pixels": _positive,
     # run directories are named <name>-<number> inside <out>/<task>
     "name": (lambda v: not set(v) & set("/\\") and v not in (".", ".."), "a folder name without / or \\"),
 }
@@ -166,6 +167,41 @@ def from_dict(cls: type[C], values: dict[str, Any], what: str | None = None) -> 
             raise RecgenError(f"option {k!r}: expected {t.__name__}, got {v!r}") from None
         out[k] = v
     return cls(**out)
+
+
+def model_args(build: Callable[..., C], info: dict[str, Any], path) -> C:
+    """build(**args of a run's model.json): an unknown key, a wrong type or a value `build` refuses (model.json
+    edited by hand, or from another version) is a RecgenError naming the file, not a traceback."""
+    args = info.get("args")
+    if not isinstance(args, dict):
+        raise RecgenError(f"{path}: 'args' must be a mapping of architecture arguments, got {args!r:.60}")
+    try:
+        if dataclasses.is_dataclass(build):
+            cfg = from_dict(build, args, "model.json 'args'")
+            _check_arch(cfg)
+            return cfg
+        return build(**args)
+    except RecgenError as e:
+        raise RecgenError(f"{path}: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise RecgenError(f"{path}: 'args' do not describe this model ({e})") from None
+
+
+def _check_arch(cfg) -> None:
+    """Every field of an architecture config has its annotated type (numbers finite, sizes not negative): the
+    networks are built from these values, so a bad one must stop here, not deep inside torch."""
+    hints = get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        v, t = getattr(cfg, f.name), hints[f.name]
+        if typing.get_origin(t) is tuple:
+            if not isinstance(v, (list, tuple)) or not all(type(i) is int and i >= 0 for i in v):
+                raise RecgenError(f"{f.name} must be a list of whole numbers >= 0, got {v!r:.60}")
+        elif t in (int, float):
+            check_option(f.name, v, t)
+            if v < 0 and f.name not in RANGES:
+                raise RecgenError(f"{f.name} must be 0 or more, got {v!r}")
+        elif t in (bool, str) and not isinstance(v, t):
+            raise RecgenError(f"{f.name} must be a {t.__name__}, got {v!r:.60}")
 
 
 def to_dict(cfg) -> dict[str, Any]:

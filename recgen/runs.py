@@ -110,13 +110,24 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
     atomic_write(path, tensor_bytes(tensors, metadata))
 
 
-def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+def load_tensors(path: Path, finite: bool = False) -> dict[str, torch.Tensor]:
+    """A safetensors file; `finite`: refuse NaN or infinite values (weights, which would predict "nan")."""
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except FileNotFoundError:
         raise RecgenError(f"{path}: weights file not found") from None
     except Exception as e:  # safetensors raises its own error types for corrupt headers
         raise RecgenError(f"{path}: not a valid safetensors file ({e})") from None
+    if finite:
+        check_finite(tensors, path)
+    return tensors
+
+
+def check_finite(tensors: dict[str, torch.Tensor], source: Path) -> None:
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise RecgenError(f"{source}: {len(bad)} weight tensor(s) hold NaN or infinite values ({bad[0]}, ...); "
+                          "the training diverged or the file is damaged")
 
 
 def git_commit() -> str:
@@ -137,7 +148,8 @@ def module_state(weights: dict[str, torch.Tensor], name: str = "model") -> dict[
 
 def load_module(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> torch.nn.Module:
     """module.load_state_dict(state), where a state that does not fit (weights swapped in from another run, or
-    model.json edited) is a user error naming the file, not a traceback."""
+    model.json edited) is a user error naming the file, not a traceback; so are NaN or infinite weights."""
+    check_finite(state, source)
     try:
         module.load_state_dict(state)
     except RuntimeError as e:
@@ -213,8 +225,9 @@ class Run:
     def config(self) -> dict[str, Any]:
         try:
             cfg = yaml.safe_load((self.path / "config.yaml").read_text())
-        except (OSError, yaml.YAMLError) as e:
-            raise RecgenError(f"{self.path / 'config.yaml'}: unreadable ({e})") from None
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+            why = " ".join(str(e).split())  # YAML's errors span lines (the text and a caret): one line here
+            raise RecgenError(f"{self.path / 'config.yaml'}: unreadable ({why})") from None
         if not isinstance(cfg, dict):
             raise RecgenError(f"{self.path / 'config.yaml'}: expected a mapping")
         return cfg
@@ -244,9 +257,12 @@ class Run:
     def read_model_json(self) -> dict[str, Any]:
         p = self.path / "model.json"
         try:
-            return json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            info = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise RecgenError(f"{p}: unreadable model description ({e})") from None
+        if not isinstance(info, dict) or not isinstance(info.get("family"), str):
+            raise RecgenError(f"{p}: expected an object with 'family' and 'args', got {str(info)[:60]}")
+        return info
 
     def weights_path(self, which: str = "best") -> Path:
         p = self._committed(f"weights/{which}.safetensors")

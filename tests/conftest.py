@@ -55,3 +55,15 @@ def npz_file(tmp_path: Path) -> Path:
     p = tmp_path / "toy.npz"
     np.savez(p, x=rng.integers(0, 255, (40, 16, 16), dtype=np.uint8), y=np.arange(40) % 4)
     return p
+
+
+@pytest.fixture(scope="module")
+def tiny_cnn_run(tmp_path_factory) -> Path:
+    """A CNN classify run trained for one step on 40 random 16x16 grey images of 4 classes."""
+    out = tmp_path_factory.mktemp("cnn")
+    np.savez(out / "toy.npz", x=np.random.default_rng(1).integers(0, 255, (40, 16, 16), dtype=np.uint8),
+             y=np.arange(40) % 4)
+    r = cli("classify", "train", "--data", out / "toy.npz", "--out", out, "--epochs", "1", "--max-steps", "1",
+            "--stem-width", "4", "--widths", "8", "--blocks", "0", "--threads", "1")
+    assert r.exit_code == 0, r.output
+    return out / "classify" / "cnn-1"

@@ -320,3 +320,141 @@ def test_detect_min_score_is_a_score():
             check_option("min_score", bad, float)
     check_option("min_score", 0.3, float)
 
+
+
+# ------------------------------------------------------------------------ malformed files: one line, exit 2 (#36)
+def _one_line(r, *needles):
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error: ") and r.output.count("\n") == 1, r.output
+    for n in needles:
+        assert n in r.output, r.output
+
+
+def _npy(arr: np.ndarray, shape_text: bytes | None = None) -> bytes:
+    """An array's .npy bytes, its header's shape optionally replaced (a header that lies)."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    raw = buf.getvalue()
+    return raw if shape_text is None else raw.replace(str(arr.shape).encode(), shape_text, 1)
+
+
+def _npz(path: Path, **members: bytes) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for k, v in members.items():
+            z.writestr(f"{k}.npy", v)
+    return path
+
+
+def _idx(path: Path, dims: tuple[int, ...], payload: bytes = b"") -> None:
+    import struct
+
+    path.write_bytes(bytes([0, 0, 8, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload)
+
+
+@pytest.mark.parametrize("dims,message", [
+    ((2 ** 16,) * 4, "declares 18446744073709551616 bytes, refusing"),  # wraps to 0 in int64
+    ((2 ** 32 - 1, 2 ** 32 - 1, 2), "refusing (limit"),
+    ((1000, 28, 28), "declares (1000, 28, 28) = 784000 bytes but the file holds 4"),  # more than the file holds
+])
+def test_idx_dimensions_that_overflow_or_exceed_the_file(tmp_path: Path, dims, message):
+    _idx(tmp_path / "train-images-idx3-ubyte", dims, b"\0" * 4)
+    _idx(tmp_path / "train-labels-idx1-ubyte", (4,), b"\0" * 4)
+    _one_line(cli("data", "show", tmp_path), "train-images-idx3-ubyte", message)
+
+
+def test_npz_headers_that_lie_are_refused_before_allocating(tmp_path: Path):
+    y = _npy(np.arange(4))
+    p = _npz(tmp_path / "lie.npz", x=_npy(np.zeros((4, 4, 4), np.uint8), b"(9, 4, 4)"), y=y)
+    _one_line(cli("data", "show", p), "lie.npz: array 'x' declares (9, 4, 4) uint8 = 144 bytes but holds 64")
+    p = _npz(tmp_path / "huge.npz", x=_npy(np.zeros((4, 4, 4), np.uint8), b"(99999, 99999, 99)"), y=y)
+    _one_line(cli("data", "show", p), "huge.npz: array 'x' declares (99999, 99999, 99) uint8", "refusing (limit")
+
+
+@pytest.mark.parametrize("x,y,message", [
+    (np.zeros((0, 16, 16), np.float32), np.zeros(0, np.int64), "the dataset is empty"),
+    (np.zeros((8, 0, 0), np.uint8), np.arange(8) % 2, "images of 0x0 pixels hold nothing"),
+    (np.zeros((2, 4, 4), np.uint8), np.array([0, 10 ** 9]), "labels must lie in [0, 100000), found 0 to 1000000000"),
+    (np.full((2, 4, 4), "a"), np.array([0, 1]), "'x' must be numeric images"),
+])
+def test_npz_contents_refused_in_one_line(tmp_path: Path, x, y, message):
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    _one_line(cli("data", "show", tmp_path / "d.npz"), "d.npz", message)
+
+
+def test_images_too_small_for_the_network_leave_no_run(tmp_path: Path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((40, 1, 1), np.uint8), y=np.arange(40) % 2)
+    r = cli("classify", "train", "--data", tmp_path / "d.npz", "--out", tmp_path / "runs", *TINY_CNN)
+    _one_line(r, "images of 1x1 pixels are too small for this CNN")
+    np.savez(tmp_path / "d.npz", x=np.zeros((200, 3, 3), np.uint8), y=np.arange(200) % 2)
+    r = cli("restore", "train", "--data", tmp_path / "d.npz", "--out", tmp_path / "runs", "--max-steps", "1")
+    _one_line(r, "images must be at least 11x11 pixels to train a restorer")
+    assert not (tmp_path / "runs").exists(), "a refused command left a run directory"
+
+
+def test_cifar_batch_that_is_a_bare_array(tmp_path: Path):
+    import pickle
+
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps(np.zeros((2, 3072), np.uint8)))
+    _one_line(cli("data", "show", tmp_path), "data_batch_1: not a CIFAR-10 python batch (expected a dict")
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_edited_model_json_and_yaml_tags_are_one_line(tiny_cnn_run: Path, tmp_path: Path):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "a.png")
+    run = _copy_run(tiny_cnn_run, tmp_path / "edited")
+    info = json.loads((run / "model.json").read_text())
+    (run / "model.json").write_text(json.dumps({**info, "args": {**info["args"], "bogus": 1}}))
+    _one_line(cli("classify", "predict", run, tmp_path / "a.png"), "model.json: unknown option 'bogus'")
+    (run / "model.json").write_text(json.dumps({**info, "args": [1, 2]}))
+    _one_line(cli("classify", "predict", run, tmp_path / "a.png"), "model.json: 'args' must be a mapping")
+    (run / "model.json").write_text(json.dumps([1]))
+    _one_line(cli("classify", "predict", run, tmp_path / "a.png"), "model.json: expected an object")
+    run = _copy_run(tiny_cnn_run, tmp_path / "tagged")
+    (run / "config.yaml").write_text("task: !!python/object/apply:os.system ['echo hi']\n")
+    _one_line(cli("classify", "predict", run, tmp_path / "a.png"), "config.yaml: unreadable (could not determine")
+
+
+def test_file_names_that_are_not_utf8_print_under_a_strict_locale(tiny_cnn_run: Path, tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    folder = os.fsencode(tmp_path / "in")
+    os.mkdir(folder)
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(os.path.join(folder, b"\xff.png"))
+    (Path(os.fsdecode(folder)) / os.fsdecode(b"\xfe.png")).write_bytes(b"junk")
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8:strict", "OMP_NUM_THREADS": "1"}
+    for target in (os.fsdecode(folder), os.fsdecode(os.path.join(folder, b"\xfe.png"))):
+        p = subprocess.run([sys.executable, "-m", "recgen", "classify", "predict", str(tiny_cnn_run), target],
+                           capture_output=True, env=env, timeout=300)
+        out, err = p.stdout.decode(), p.stderr.decode()
+        assert "Traceback" not in err, err
+        if target.endswith(".png"):  # the junk file named on its own: one line, exit 2
+            assert p.returncode == 2 and err.startswith("error: ") and "\\udcfe.png" in err, err
+        else:
+            assert p.returncode == 0 and "\\udcff.png" in out and "\\udcfe.png" in err, (out, err)
+
+
+@pytest.mark.parametrize("x,message", [
+    (np.full((2, 16, 16), "a"), "'x' must hold pixel numbers, got dtype <U1"),
+    (np.zeros((0, 16, 16), np.float32), "'x' must be images (N, H, W[, C]) with 1 or 3 channels, got (0, 16, 16, 1)"),
+])
+def test_restore_refuses_arrays_that_are_not_images(tiny, tmp_path: Path, x, message):
+    np.savez(tmp_path / "in.npz", x=x)
+    r = cli("restore", "denoise", tiny["denoise"], tmp_path / "in.npz", "--out", tmp_path / "out")
+    _one_line(r, "in.npz", message)
+    assert not (tmp_path / "out").exists()

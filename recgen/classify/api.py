@@ -22,9 +22,9 @@ from torch import nn
 
 from recgen import plots
 from recgen.classify.cnn import CNNConfig, build_cnn
-from recgen.config import TrainConfig, from_dict, ints, to_dict
+from recgen.config import TrainConfig, from_dict, ints, model_args, to_dict
 from recgen.data import (ImageSet, build_augment, has_test_split, held_out, image_batch, limit_per_class,
-                         load_dataset, read_images, to_channels, train_val_split)
+                         load_dataset, read_image, read_images, to_channels, train_val_split)
 from recgen.data.dataset import resize_batch
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
@@ -208,7 +208,7 @@ class ClassifierRun(TrainedRun):
         """The network (CNN, EMA weights when trained with EMA) or the scikit-learn pipeline."""
         if self._model is None:
             if self.config.model == "cnn":
-                net = build_cnn(CNNConfig(**self.info["args"]))
+                net = build_cnn(model_args(CNNConfig, self.info, self.path / "model.json"))
                 w = self.run.load_weights("best")
                 load_module(net, module_state(w), self.run.weights_path("best"))
                 if self.config.channels_last:
@@ -316,8 +316,10 @@ class ClassifierRun(TrainedRun):
 def load_images(inputs: list[str], shape: tuple[int, int, int]) -> tuple[list[str], np.ndarray]:
     """Files, folders and globs (recgen.data.read_images) -> names and uint8 (N, H, W, C) at `shape`."""
     c, h, w = shape
-    names, images = read_images(inputs)
-    return names, np.stack([resize_batch(to_channels(im[None], c), (h, w))[0] for im in images])
+    # Resized as each file is read: a folder of large photos never sits in memory at full size.
+    names, images = read_images(inputs, read=lambda f: [(str(f), resize_batch(to_channels(read_image(f)[None], c),
+                                                                              (h, w))[0])])
+    return names, np.stack(images)
 
 
 # ---------------------------------------------------------------------------------------------------- train/load
@@ -337,6 +339,8 @@ def train(**options: Any) -> ClassifierRun:
             raise RecgenError(f"init: only a CNN starts from another run's weights, not {cfg.model}")
         init = _init_weights(cfg.init, cnn_config(cfg, train_set.shape[0], train_set.num_classes),
                              train_set.classes)
+    if cfg.model == "cnn":
+        _check_input_size(cnn_config(cfg, train_set.shape[0], train_set.num_classes), train_set.shape, cfg.data)
     run = Run.create("classify", cfg.name or cfg.model, cfg.out)
     run.write_config("classify", to_dict(cfg), data_fingerprint=train_set.fingerprint(),
                      classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0)
@@ -348,6 +352,18 @@ def train(**options: Any) -> ClassifierRun:
     if test is not None or val is not None:
         result.evaluate(data=test or val)
     return result
+
+
+def _check_input_size(arch: CNNConfig, shape: tuple[int, int, int], data: str) -> None:
+    """One forward pass on a blank image before a run directory exists: images too small for the network's
+    downsampling are refused in one line, not by a traceback halfway through making the run."""
+    c, h, w = shape
+    try:
+        with torch.no_grad():
+            build_cnn(arch).eval()(torch.zeros(1, c, h, w))
+    except RuntimeError as e:
+        why = str(e).splitlines()[0][:120]
+        raise RecgenError(f"{data}: images of {h}x{w} pixels are too small for this CNN ({why})") from None
 
 
 def _fit_cnn(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet | None, test: ImageSet | None,
@@ -405,7 +421,7 @@ def _init_weights(path: str, arch: CNNConfig, classes: list[str]) -> dict[str, t
         raise RecgenError(f"init: {e}") from None
     if src.config.model != "cnn":
         raise RecgenError(f"init: {path} is a {src.config.model} run; only CNN weights can start training")
-    have = CNNConfig(**src.info["args"])  # as ClassifierRun.model rebuilds it
+    have = model_args(CNNConfig, src.info, src.path / "model.json")  # as ClassifierRun.model rebuilds it
     diff = [f"{f.name} {getattr(have, f.name)} vs {getattr(arch, f.name)}" for f in dataclasses.fields(arch)
             if f.name != "dropout"  # it holds no weights
             and getattr(have, f.name) != getattr(arch, f.name)]

@@ -30,6 +30,8 @@ class ImageSet:
             raise RecgenError(f"{self.name}: {len(self.x)} images but {len(self.y)} labels")
         if len(self.x) == 0:
             raise RecgenError(f"{self.name}: the dataset is empty")
+        if 0 in self.x.shape[1:3]:
+            raise RecgenError(f"{self.name}: images of {self.x.shape[1]}x{self.x.shape[2]} pixels hold nothing")
         self.x = np.ascontiguousarray(self.x, dtype=np.uint8)
         self.y = np.asarray(self.y, dtype=np.int64)
         if self.y.min() < 0 or self.y.max() >= len(self.classes):
@@ -157,10 +159,17 @@ def image_batch(images, what: str = "images") -> np.ndarray:
 
 
 def pixels_uint8(x: np.ndarray, what: str = "images") -> np.ndarray:
-    """Pixel values -> uint8: floats in [0, 1] are scaled by 255, other values clipped to 0-255 and rounded; NaN or
-    infinite values are refused, naming `what`. uint8 passes through."""
+    """Pixel values -> uint8: uint16 (16-bit images) is scaled by 255/65535 (v / 257), floats in [0, 1] by 255,
+    other values clipped to 0-255 and rounded; NaN or infinite values and non-numeric arrays (strings) are refused,
+    naming `what`. uint8 passes through."""
     if x.dtype == np.uint8:
         return x
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.issubdtype(x.dtype, np.complexfloating):
+        raise RecgenError(f"{what} must hold pixel numbers, got dtype {x.dtype}")
+    if x.size == 0:
+        return x.astype(np.uint8)
+    if x.dtype == np.uint16:  # scaled, not clipped: clipping turns nearly every 16-bit pixel white
+        return np.rint(x / 257.0).astype(np.uint8)
     x = x.astype(np.float64)
     if not np.isfinite(x).all():
         raise RecgenError(f"{what} holds NaN or infinite pixel values")

@@ -10,10 +10,14 @@ from __future__ import annotations
 import glob
 import gzip
 import io
+import math
 import os
 import pickle
 import struct
+import sys
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -33,7 +37,15 @@ IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 # Images larger than this are refused as possible decompression bombs (PIL's own default warns at ~89M).
 MAX_IMAGE_PIXELS = 40_000_000
-MAX_IDX_BYTES = 2_000_000_000
+MAX_IDX_BYTES = MAX_ARRAY_BYTES = 2_000_000_000  # the most one IDX file or .npz array may declare
+# Class names are built for every index up to the largest label: one label of 10^9 would build 10^9 names.
+MAX_CLASSES = 100_000
+PROGRESS_FROM = 200  # files: reading more shows progress (a bar on a terminal, else a line every few seconds)
+PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
+
+
+class ImageTooLarge(RecgenError):
+    """An image above the pixel budget: refused, never skipped as unreadable."""
 
 NAMED = {
     "fashion-mnist": "Fashion-MNIST (Zalando, 70k 28x28 grayscale, 10 classes); IDX files",
@@ -43,7 +55,7 @@ NAMED = {
 
 # ---------------------------------------------------------------------------------------------------------- IDX
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX array (optionally .gz), checking the header against the payload size."""
+    """Read an IDX array (optionally .gz), checking the header against the payload size before allocating."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
@@ -52,15 +64,25 @@ def read_idx(path: Path) -> np.ndarray:
                 raise RecgenError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
             ndim = head[3]
             dims = struct.unpack(f">{ndim}I", f.read(4 * ndim))
-            n = int(np.prod(dims))
+            n = math.prod(dims)  # Python integers: four dimensions of 2^16 must not wrap around to 0
             if n > MAX_IDX_BYTES:
                 raise RecgenError(f"{path}: header declares {n} bytes, refusing (limit {MAX_IDX_BYTES})")
+            if opener is open and n != os.fstat(f.fileno()).st_size - f.tell():
+                held = os.fstat(f.fileno()).st_size - f.tell()
+                raise RecgenError(f"{path}: IDX header declares {dims} = {n} bytes but the file holds {held}")
             data = f.read(n + 1)  # read at most one byte more than declared: bounded even for a gzip bomb
-    except (OSError, EOFError, struct.error, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, struct.error, gzip.BadGzipFile, zlib.error) as e:
         raise RecgenError(f"{path}: unreadable IDX file ({e})") from None
     if len(data) != n:
         raise RecgenError(f"{path}: IDX header declares {n} bytes but the file holds {len(data)} (truncated?)")
     return np.frombuffer(data, dtype=np.uint8).reshape(dims).copy()
+
+
+def class_names(y: np.ndarray, where) -> list[str]:
+    """Names "0" .. "K-1" for integer labels y, refusing negative labels or more than MAX_CLASSES classes."""
+    if len(y) and (y.min() < 0 or y.max() >= MAX_CLASSES):
+        raise RecgenError(f"{where}: labels must lie in [0, {MAX_CLASSES}), found {y.min()} to {y.max()}")
+    return [str(i) for i in range(int(y.max()) + 1 if len(y) else 0)]
 
 
 def find_idx_file(directory: Path, stem: str) -> Path | None:
@@ -80,7 +102,7 @@ def load_idx_dir(directory: Path, split: str, classes: list[str] | None, name: s
         raise RecgenError(f"{img}: expected images (N, H, W) and labels (N,), got {x.shape} and {y.shape}")
     if len(x) != len(y):
         raise RecgenError(f"{directory}: {len(x)} images but {len(y)} labels")
-    classes = classes or [str(i) for i in range(int(y.max()) + 1)]
+    classes = classes or class_names(y, lab)
     return ImageSet(x, y.astype(np.int64), classes, name, split, {"source": str(directory)})
 
 
@@ -119,9 +141,12 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             d = _ArrayOnlyUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
+        if not isinstance(d, dict):
+            raise TypeError(f"expected a dict with b'data' and b'labels', found {type(d).__name__}")
         data = np.asarray(d[b"data"], dtype=np.uint8)
         labels = np.asarray(d.get(b"labels", d.get(b"fine_labels")), dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as e:
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+            OverflowError) as e:
         raise RecgenError(f"{path}: not a CIFAR-10 python batch ({e})") from None
     if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
         raise RecgenError(f"{path}: expected data (N, 3072) and N labels, got {data.shape} and {labels.shape}")
@@ -136,37 +161,72 @@ def load_cifar_dir(directory: Path, split: str, name: str) -> ImageSet:
     parts = [_read_cifar_batch(f) for f in files]
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
-    classes = CIFAR10_CLASSES if y.max() < 10 else [str(i) for i in range(int(y.max()) + 1)]
+    classes = CIFAR10_CLASSES if 0 <= y.min() and y.max() < 10 else class_names(y, directory)
     meta = directory / "batches.meta"
     if meta.is_file():  # the real archive names its classes there
         try:
             with open(meta, "rb") as f:
                 names = _ArrayOnlyUnpickler(io.BytesIO(f.read()), encoding="bytes").load()[b"label_names"]
             classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-        except (pickle.UnpicklingError, EOFError, KeyError, TypeError) as e:
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
             raise RecgenError(f"{meta}: unreadable CIFAR metadata ({e})") from None
     return ImageSet(x, y, classes, name, split, {"source": str(directory)})
 
 
 # ------------------------------------------------------------------------------------------------------- npz
-def load_npz(path: Path, name: str, split: str) -> ImageSet:
+def read_npz(path: Path, names: tuple[str, ...], required: int, need: str) -> dict[str, np.ndarray]:
+    """The arrays `names` that .npz `path` holds (optional ones left out when absent), never unpickling; the first
+    `required` names must be there, else the error says the file must hold `need`. Each member's .npy header is
+    checked against the bytes the member holds and against MAX_ARRAY_BYTES before anything is allocated: a header
+    may claim any shape."""
     try:
+        if not zipfile.is_zipfile(path):
+            raise RecgenError(f"{path}: unreadable .npz (not a zip archive of .npy arrays)")
+        with zipfile.ZipFile(path) as zf:
+            members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+            if not set(names[:required]) <= set(members):
+                raise RecgenError(f"{path}: .npz must hold {need}; found {sorted(members)}")
+            for name in names:
+                if name in members:
+                    _check_npy_header(path, zf, members[name])
         with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            if "x" not in keys:
-                raise RecgenError(f"{path}: .npz must hold arrays 'x' (images) and 'y' (labels); found {sorted(keys)}")
-            x = z["x"]
-            y = z["y"] if "y" in keys else None
-            classes = [str(c) for c in z["classes"]] if "classes" in keys else None
-    except (OSError, ValueError) as e:
+            return {name: z[name] for name in names if name in members}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise RecgenError(f"{path}: unreadable .npz ({e})") from None
-    if y is None:
-        raise RecgenError(f"{path}: .npz must hold arrays 'x' (images) and 'y' (labels); found {sorted(keys)}")
+
+
+def _check_npy_header(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    from numpy.lib import format as npy
+
+    name = info.filename[:-4]
+    with zf.open(info) as f:
+        version = npy.read_magic(f)
+        readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+        if version not in readers:
+            raise RecgenError(f"{path}: array {name!r} has .npy format version {version}, expected 1.0 or 2.0")
+        shape, _, dtype = readers[version](f)
+        held = info.file_size - f.tell()
+    if dtype.hasobject:
+        raise RecgenError(f"{path}: array {name!r} holds Python objects, which are never unpickled")
+    n = math.prod(shape) * dtype.itemsize
+    if n > MAX_ARRAY_BYTES:
+        raise RecgenError(f"{path}: array {name!r} declares {shape} {dtype} = {n:,} bytes, refusing (limit "
+                          f"{MAX_ARRAY_BYTES:,})")
+    if n != held:
+        raise RecgenError(f"{path}: array {name!r} declares {shape} {dtype} = {n:,} bytes but holds {held:,}")
+
+
+def load_npz(path: Path, name: str, split: str) -> ImageSet:
+    z = read_npz(path, ("x", "y", "classes"), 2, "arrays 'x' (images) and 'y' (labels)")
+    x, y = z["x"], z["y"]
+    classes = [str(c) for c in np.ravel(z["classes"])] if "classes" in z else None
     if x.ndim not in (3, 4) or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise RecgenError(f"{path}: 'x' must be numeric images shaped (N, H, W) or (N, H, W, C), got {x.dtype} "
                           f"{x.shape}")
     if x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3):
         x = x.transpose(0, 2, 3, 1)  # accept (N, C, H, W) too
+    if len(x) == 0:
+        raise RecgenError(f"{path}: the dataset is empty ('x' is {x.shape})")
     x = pixels_uint8(x, f"{path}: 'x'")
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -184,32 +244,59 @@ def load_npz(path: Path, name: str, split: str) -> ImageSet:
     if y.min() < 0 or (classes and y.max() >= len(classes)):
         top = f" and below {len(classes)} (the names in 'classes')" if classes else ""
         raise RecgenError(f"{path}: labels in 'y' must be >= 0{top}; found {y.min()} to {y.max()}")
-    classes = classes or [str(i) for i in range(int(y.max()) + 1)]
+    classes = classes or class_names(y, path)
     return ImageSet(x, y, classes, name, split, {"source": str(path)})
 
 
 # ------------------------------------------------------------------------------------------------ image folder
-def read_image(path: Path) -> np.ndarray:
-    """Any PIL-readable image -> uint8 (H, W, C) with C = 1 (gray) or 3 (RGB); refuses decompression bombs.
+# PIL's own bomb check warns from its default limit up; ours (from the header, before any pixel is decoded) is
+# stricter, so its warning would only repeat our refusal. Set once, not per call: warning filters are
+# process-wide and changing them per image is not thread-safe (the server decodes in threads).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+GREY_MODES = {"1", "L", "LA", "La", "I", "F"}
+ALPHA_BACKGROUND = (255, 255, 255)  # what transparent pixels become (a white page); see read_image
 
-    The size is checked from the header before decoding, in this call only: nothing process-wide (PIL's
-    MAX_IMAGE_PIXELS, warning filters) is changed, so threads (the server's) can read images at once."""
+
+def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Any PIL-readable image -> uint8 (H, W, C) with C = 1 (grey) or 3 (RGB).
+
+    Width x height is read from the header and refused above `max_pixels` before any pixel is decoded (a small
+    PNG can declare a huge canvas). High bit depths are scaled, not clipped: 16-bit grey (PIL mode I;16) maps to
+    0-255 by v / 257, and 32-bit integer grey the same when its values exceed 255. Transparency (RGBA, LA, PA, or a
+    palette / grey image with a transparent colour) is composited over ALPHA_BACKGROUND, white: the background
+    garments and documents are photographed on, so a cut-out object shows on a clean page, never the colour that
+    happens to lie under transparent pixels."""
     try:
         with Image.open(path) as im:
             w, h = im.size
-            if w * h > MAX_IMAGE_PIXELS:
-                raise RecgenError(f"{path}: refused, image too large ({w}x{h} = {w * h:,} pixels; at most "
-                                  f"{MAX_IMAGE_PIXELS:,})")
+            if w * h > max_pixels:
+                raise ImageTooLarge(f"{path}: refused, image too large: {w}x{h} = {w * h:,} pixels, above the limit "
+                                  f"of {max_pixels:,}")
             im.load()
-            if im.mode in ("L", "1", "I", "I;16", "F"):
-                arr = np.asarray(im.convert("L"))[..., None]
-            else:
-                arr = np.asarray(im.convert("RGB"))
-    except Image.DecompressionBombError as e:  # PIL's own limit, which open() checks even before ours
-        raise RecgenError(f"{path}: refused, image too large ({e})") from None
-    except (OSError, ValueError, SyntaxError) as e:
+            arr = _decode(im, str(path))
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(f"{path}: refused, image too large ({e})") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:
         raise RecgenError(f"{path}: not a readable image ({e})") from None
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise RecgenError(f"{path}: the image is empty ({arr.shape[1]}x{arr.shape[0]} pixels)")
     return arr
+
+
+def _decode(im: Image.Image, what: str) -> np.ndarray:
+    """A loaded PIL image -> uint8 (H, W, 1) for grey modes, (H, W, 3) otherwise (see read_image)."""
+    grey = im.mode in GREY_MODES or im.mode.startswith("I;16")
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.asarray(im).astype(np.float64)
+        if im.mode.startswith("I;16") or a.max(initial=0) > 255:
+            a = a / 257.0
+        return np.clip(np.rint(a), 0, 255).astype(np.uint8)[..., None]
+    if im.mode == "F":
+        return pixels_uint8(np.asarray(im)[..., None], what)
+    if im.has_transparency_data:
+        page = Image.new("RGBA", im.size, ALPHA_BACKGROUND + (255,))
+        im = Image.alpha_composite(page, im.convert("RGBA"))
+    return np.asarray(im.convert("L"))[..., None] if grey else np.asarray(im.convert("RGB"))
 
 
 def image_files(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> list[tuple[Path, bool]]:
@@ -249,21 +336,39 @@ def read_images(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES,
         inputs = [inputs]
     read = read or (lambda f: [(str(f), read_image(f))])
     names, images, bad = [], [], []
-    for f, named in image_files(inputs, suffixes):
-        try:
-            pairs = read(f)
-        except RecgenError:
-            if named:
+    files = image_files(inputs, suffixes)
+    progress = reading_progress(len(files))
+    try:
+        for k, (f, named) in enumerate(files):
+            try:
+                pairs = read(f)
+            except ImageTooLarge:
                 raise
-            bad.append(str(f))
-            continue
-        names += [n for n, _ in pairs]
-        images += [im for _, im in pairs]
+            except RecgenError:
+                if named:
+                    raise
+                bad.append(str(f))
+                continue
+            finally:
+                progress.update(k + 1, "")
+            names += [n for n, _ in pairs]
+            images += [im for _, im in pairs]
+    finally:
+        progress.close()
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable file(s): {', '.join(bad[:3])}", stacklevel=2)
     if not images:
         raise RecgenError(f"no readable images in {', '.join(map(str, inputs[:3]))}")
     return names, images
+
+
+def reading_progress(total: int, label: str = "read"):
+    """Progress over `total` files (recgen.train's, shared with training): a rich bar on a terminal, else a line
+    on stderr every few seconds; silent below PROGRESS_FROM files."""
+    from recgen.train import _Progress
+
+    return _Progress(total, 0, bar=total >= PROGRESS_FROM and sys.stderr.isatty(), quiet=total < PROGRESS_FROM,
+                     label=label, every=PROGRESS_EVERY)
 
 
 def load_image_folder(root: Path, name: str, size: int | tuple[int, int] | None, channels: int | None) -> ImageSet:
@@ -274,15 +379,17 @@ def load_image_folder(root: Path, name: str, size: int | tuple[int, int] | None,
         raise RecgenError(f"{root}: an image folder needs one subfolder per class; found none")
     xs, ys, bad = [], [], []
     h, w = (size, size) if isinstance(size, int) else (size or (None, None))
-    for label, d in enumerate(class_dirs):
-        for f in sorted(d.rglob("*")):
-            if not f.is_file() or f.name.startswith("."):
-                continue
+    files = [(label, f) for label, d in enumerate(class_dirs) for f in sorted(d.rglob("*"))
+             if f.is_file() and not f.name.startswith(".")]
+    progress = reading_progress(len(files))
+    try:
+        for k, (label, f) in enumerate(files):
+            progress.update(k + 1, "")
             try:
                 im = read_image(f)
-            except RecgenError as e:
-                if "too large" in str(e):
-                    raise
+            except ImageTooLarge:
+                raise
+            except RecgenError:
                 bad.append(f)
                 continue
             if channels is not None:
@@ -291,6 +398,8 @@ def load_image_folder(root: Path, name: str, size: int | tuple[int, int] | None,
                 h, w = im.shape[:2]
             xs.append(resize_batch(im[None], (h, w))[0])
             ys.append(label)
+    finally:
+        progress.close()
     if bad:
         shown = ", ".join(str(b) for b in bad[:3])
         warnings.warn(f"{root}: skipped {len(bad)} unreadable file(s): {shown}{' ...' if len(bad) > 3 else ''}",

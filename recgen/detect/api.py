@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from recgen import plots
-from recgen.config import TrainConfig, check_option, from_dict, ints, to_dict
-from recgen.data import held_out, image_batch, read_images, to_channels
+from recgen.config import TrainConfig, check_option, from_dict, ints, model_args, to_dict
+from recgen.data import held_out, image_batch, read_image, read_images, to_channels
+from recgen.data.sources import reading_progress
 from recgen.detect.augment import augment
 from recgen.detect.boxes import draw_boxes, letterbox
 from recgen.detect.centernet import CenterNetConfig, build_centernet, centernet_loss, decode
@@ -165,7 +166,7 @@ class DetectorRun(TrainedRun):
         """The CenterNet network (EMA weights when trained with EMA) or the classical detector."""
         if self._model is None:
             if self.info["family"] == "centernet":
-                net = build_centernet(CenterNetConfig(**self.info["args"]))
+                net = build_centernet(model_args(CenterNetConfig, self.info, self.path / "model.json"))
                 w = self.run.load_weights("best")
                 load_module(net, module_state(w), self.run.weights_path("best"))
                 self._model = net.to(self.device).eval()
@@ -246,25 +247,33 @@ class DetectorRun(TrainedRun):
         if isinstance(inputs, np.ndarray):
             arr = image_batch(inputs)
             names, originals = [f"#{i}" for i in range(len(arr))], list(arr)
-        else:
-            names, originals = read_images(inputs)
-        boxed = [letterbox(to_channels(im[None], c)[0], s) for im in originals]
+            boxed = [(*letterbox(to_channels(im[None], c)[0], s), im.shape[:2]) for im in originals]
+        else:  # letterboxed as each file is read; a file is read again to draw on it: one at a time in memory
+            def read(f: Path) -> list[tuple[str, tuple]]:
+                im = read_image(f)
+                return [(str(f), (*letterbox(to_channels(im[None], c)[0], s), im.shape[:2]))]
+
+            names, boxed = read_images(inputs, read=read)
+            originals = [None] * len(names)
         dets = self.detect(np.stack([b[0] for b in boxed]))
         out = Path(out) if out else self.path / "predictions"
         results = []
-        for i, (name, im, (_, scale), (b, sc, lab)) in enumerate(zip(names, originals, boxed, dets)):
+        progress = reading_progress(len(names) if draw else 0, "draw")
+        for i, (name, im, (_, scale, (h, w)), (b, sc, lab)) in enumerate(zip(names, originals, boxed, dets)):
+            progress.update(i + 1, "")
             keep = sc >= min_score
-            h, w = im.shape[:2]
             boxes = (b[keep] / scale).clip(0, [w, h, w, h])
             found = [{"class": self.classes[j], "category_id": self.category_ids[j], "score": round(float(p), 4),
                       "box": [round(float(v), 1) for v in bx]} for bx, p, j in zip(boxes, sc[keep], lab[keep])]
             r = {"input": name, "width": w, "height": h, "detections": found}
             if draw:
+                im = read_image(Path(name)) if im is None else im
                 pic = draw_boxes(im, boxes, [d["class"] for d in found], sc[keep])
                 p = out / f"{i:04d}-{Path(name).stem[:40] or 'image'}-detect.png"
                 atomic_write(p, cv2.imencode(".png", pic[..., ::-1])[1].tobytes())
                 r["drawing"] = str(p)
             results.append(r)
+        progress.close()
         return results
 
 

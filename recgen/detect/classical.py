@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from recgen.config import model_args
 from recgen.detect.boxes import iou_matrix, nms
 from recgen.detect.coco import DetectionSet
 from recgen.detect.evaluate import Detections
@@ -202,11 +203,11 @@ class ClassicalDetector:
     @classmethod
     def load(cls, run: Run) -> ClassicalDetector:
         info = run.read_model_json()
-        det = cls(**info["args"])
+        det = model_args(cls, info, run.path / "model.json")
         det.proposals_, det.num_classes_ = ContourProposals(), len(info["classes"])
         if det.classifier:
             det._external(info["classes"])
         else:
-            arrays = load_tensors(run.path / "weights" / "classical.safetensors")
+            arrays = load_tensors(run.path / "weights" / "classical.safetensors", finite=True)
             det.clf_ = CropClassifier(C=det.C, seed=det.seed).set_arrays({k: v.numpy() for k, v in arrays.items()})
         return det

@@ -11,7 +11,7 @@ import typer
 # Defined before importing recgen.cli: recgen.cli imports detect_app back, whichever module is loaded first.
 detect_app = typer.Typer(no_args_is_help=True, help="Detection: scenes, train, eval, predict (COCO mAP).")
 
-from recgen.cli import NOT_EVALUATED, config_command, emit, user_errors  # noqa: E402
+from recgen.cli import IMAGES_HELP, NOT_EVALUATED, config_command, emit, user_errors  # noqa: E402
 from recgen.detect.scenes import SceneConfig  # noqa: E402
 
 
@@ -79,7 +79,7 @@ def detect_eval(run: str, split: Annotated[str, typer.Option(help="test | val")]
 
 @detect_app.command("predict")
 @user_errors
-def detect_predict(run: str, inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
+def detect_predict(run: str, inputs: Annotated[list[str], typer.Argument(help=IMAGES_HELP)],
                    min_score: Annotated[float, typer.Option(help="show detections scoring at least this")] = 0.3,
                    out: Annotated[str, typer.Option(help="folder for the drawings (default: RUN/predictions)")] = "",
                    draw: Annotated[bool, typer.Option(help="write each image with its boxes as PNG")] = True,

@@ -211,7 +211,8 @@ def read_coco(path: str | Path, size: int, channels: int | None = None, image_ro
             continue
         entries[iid] = {"image": arr, "file": name, "boxes": [], "labels": []}
 
-    listed = {im.get("id") for im in doc["images"] if isinstance(im, dict)}
+    # ids are looked up in dicts and sets: anything but an integer (a list in a hand-edited file) is malformed
+    listed = {im.get("id") for im in doc["images"] if isinstance(im, dict) and isinstance(im.get("id"), int)}
     for a in doc["annotations"]:
         if not isinstance(a, dict):
             rep.add("malformed annotations", str(a)[:60])
@@ -221,11 +222,11 @@ def read_coco(path: str | Path, size: int, channels: int | None = None, image_ro
         if bbox is None:
             rep.add("malformed annotations", f"annotation {aid}: bbox {str(a.get('bbox'))[:40]}")
             continue
-        if a.get("category_id") not in cats:
+        if not isinstance(a.get("category_id"), int) or a["category_id"] not in cats:
             rep.add("unknown category ids", f"annotation {aid}: category {a.get('category_id')}")
             continue
         iid = a.get("image_id")
-        if iid not in entries:
+        if not isinstance(iid, int) or iid not in entries:
             rep.add("annotations of skipped images" if iid in listed else "unknown image ids",
                     f"annotation {aid}: image {iid}")
             continue

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from recgen.classify.api import load_splits
-from recgen.config import from_dict, to_dict
+from recgen.config import from_dict, model_args, to_dict
 from recgen.data import ImageSet, has_test_split
 from recgen.generate import gan
 from recgen.generate.common import save_grid
@@ -75,7 +75,7 @@ def _resume(options: dict[str, Any]) -> GeneratorRun:
     run, cfg, (train_set, val, _) = reopen_for_resume(options, "generate", GenerateConfig, load_splits)
     run.update_config(options=to_dict(cfg))
     info = run.read_model_json()
-    arch = FAMILIES[info["family"]][1](**info["args"])
+    arch = model_args(FAMILIES[info["family"]][1], info, run.path / "model.json")
     return _fit(run, cfg, arch, train_set, val, resume=True)
 
 

@@ -14,7 +14,7 @@ import torch
 
 from recgen import plots
 from recgen.classify.api import load_splits
-from recgen.config import check_option
+from recgen.config import check_option, model_args
 from recgen.data import ImageSet, held_out, image_batch, read_image, resize_batch, to_channels
 from recgen.errors import RecgenError
 from recgen.generate import diffusion, gan, pixelcnn, vae
@@ -37,9 +37,12 @@ class GeneratorRun(TrainedRun):
     def __init__(self, run: Run):
         super().__init__(run)
         self.family: str = self.info["family"]
+        if self.family not in FAMILIES:
+            raise RecgenError(f"{run.path / 'model.json'}: family must be one of {', '.join(FAMILIES)}, got "
+                              f"{self.family!r}")
         mod, arch_cls, _ = FAMILIES[self.family]
         self.family_module = mod
-        self.arch = arch_cls(**self.info["args"])
+        self.arch = model_args(arch_cls, self.info, run.path / "model.json")
         self._modules = None
 
     @property

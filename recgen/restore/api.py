@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from recgen.classify.api import load_splits
-from recgen.config import TrainConfig, from_dict, ints, to_dict
+from recgen.config import TrainConfig, from_dict, ints, model_args, to_dict
 from recgen.errors import RecgenError
 from recgen.restore import guided
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
@@ -99,7 +99,7 @@ class RestorerRun(TrainedRun):
 
     def __init__(self, run: Run):
         super().__init__(run)
-        self.arch = RestorerConfig(**self.info["args"])
+        self.arch = model_args(RestorerConfig, self.info, run.path / "model.json")
         self._net = None
 
     @property
@@ -221,6 +221,11 @@ def train(**options: Any) -> RestorerRun:
     resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
     train_set, val, _ = load_splits(cfg)
     arch = dataclasses.replace(arch, channels=train_set.shape[0])
+    from recgen.restore.files import MIN_SIDE
+
+    if min(train_set.shape[1:]) < MIN_SIDE:
+        raise RecgenError(f"{cfg.data}: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels to train a restorer "
+                          f"(SSIM's window), got {train_set.shape[1]}x{train_set.shape[2]}; pass --size 28")
     if cfg.task == "superres":
         check_scale(cfg.scale, train_set.shape[1:])
     run = Run.create("restore", cfg.name or cfg.task, cfg.out)
@@ -250,7 +255,7 @@ def _fit(run: Run, cfg: RestoreConfig, arch: RestorerConfig, train_set, val, res
 def _resume(options: dict[str, Any]) -> RestorerRun:
     run, cfg, (train_set, val, _) = reopen_for_resume(options, "restore", RestoreConfig, load_splits)
     run.update_config(options=to_dict(cfg))
-    arch = RestorerConfig(**run.read_model_json()["args"])
+    arch = model_args(RestorerConfig, run.read_model_json(), run.path / "model.json")
     return _fit(run, cfg, arch, train_set, val, resume=True)
 
 

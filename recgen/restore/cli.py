@@ -11,11 +11,13 @@ import typer
 # Defined before importing recgen.cli, which imports this module to register it: either import order works.
 restore_app = typer.Typer(no_args_is_help=True, help="Restoration: inpaint, denoise, super-resolve; train, eval.")
 
-from recgen.cli import config_command, emit, user_errors  # noqa: E402
+from recgen.cli import IMAGES_HELP, config_command, emit, user_errors  # noqa: E402
 from recgen.errors import RecgenError  # noqa: E402
+from recgen.restore.files import MAX_PIXELS  # noqa: E402
 
 Run_ = Annotated[str, typer.Argument(help="a restorer run (recgen restore train) or a diffusion generator run")]
-Inputs = Annotated[list[str], typer.Argument(help="image files, folders, globs or .npz files (array x)")]
+Inputs = Annotated[list[str], typer.Argument(help=IMAGES_HELP.replace("globs", "globs, .npz files (array x)")
+                                             .replace("each at most 40 megapixels", "each within --max-pixels"))]
 Out = Annotated[str, typer.Option(help="folder for restored images, grid.png, restored.npz and results.json")]
 Simulate = Annotated[bool, typer.Option(help="inputs are clean ground truth: corrupt them first and score the result")]
 Method = Annotated[str, typer.Option(help="auto | restorer | ddnm | repaint | reverse (the last three: diffusion runs)")]
@@ -25,6 +27,8 @@ Baselines = Annotated[bool, typer.Option(help="also run the classical baselines"
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 MaskKind = Annotated[str, typer.Option(help="masks drawn when no --mask is given: box | strokes")]
 Ratio = Annotated[float, typer.Option(help="share of the image a drawn mask covers")]
+MaxPixels = Annotated[int, typer.Option(help="largest image restored, width x height (superres: of the output); "
+                                             "larger ones are refused before decoding")]
 
 
 def _train(options: dict[str, Any]) -> None:
@@ -69,10 +73,11 @@ def _run(task: str, run: str, inputs: list[str], out: str, as_json: bool, **kw) 
 def inpaint(run: Run_, inputs: Inputs, out: Out = "restored",
             mask: Annotated[str, typer.Option(help="mask image, white = missing (default: draw masks)")] = "",
             mask_kind: MaskKind = "box", ratio: Ratio = 0.25, simulate: Simulate = False, method: Method = "auto",
-            steps: Steps = 0, seed: Seed = 0, baselines: Baselines = True, json_: Json = False):
+            steps: Steps = 0, seed: Seed = 0, baselines: Baselines = True, json_: Json = False,
+            max_pixels: MaxPixels = MAX_PIXELS):
     """Fill masked regions (baselines: OpenCV Telea and Navier-Stokes)."""
     _run("inpaint", run, inputs, out, json_, mask=mask or None, mask_kind=mask_kind, ratio=ratio, simulate=simulate,
-         method=method, steps=steps, seed=seed, baselines=baselines)
+         method=method, steps=steps, seed=seed, baselines=baselines, max_pixels=max_pixels)
 
 
 @restore_app.command("denoise")
@@ -81,10 +86,10 @@ def denoise(run: Run_, inputs: Inputs, out: Out = "restored",
             sigma: Annotated[float, typer.Option(help="noise std of the inputs, images in [0, 1] "
                                                       "(0 = estimate)")] = 0.0,
             simulate: Simulate = False, method: Method = "auto", steps: Steps = 0, seed: Seed = 0,
-            baselines: Baselines = True, json_: Json = False):
+            baselines: Baselines = True, json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
     """Remove Gaussian noise of a known or estimated sigma (baseline: non-local means)."""
     _run("denoise", run, inputs, out, json_, sigma=sigma, simulate=simulate, method=method, steps=steps, seed=seed,
-         baselines=baselines)
+         baselines=baselines, max_pixels=max_pixels)
 
 
 @restore_app.command("superres")
@@ -92,10 +97,10 @@ def denoise(run: Run_, inputs: Inputs, out: Out = "restored",
 def superres(run: Run_, inputs: Inputs, out: Out = "restored",
              scale: Annotated[int, typer.Option(help="upscaling factor (2; diffusion runs also 4)")] = 2,
              simulate: Simulate = False, method: Method = "auto", steps: Steps = 0, seed: Seed = 0,
-             baselines: Baselines = True, json_: Json = False):
+             baselines: Baselines = True, json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
     """Upscale low-resolution images (baseline: bicubic)."""
     _run("superres", run, inputs, out, json_, scale=scale, simulate=simulate, method=method, steps=steps, seed=seed,
-         baselines=baselines)
+         baselines=baselines, max_pixels=max_pixels)
 
 
 def _print_eval(r: dict[str, Any]) -> None:

@@ -18,38 +18,50 @@ import torch
 from recgen.config import check_option
 from recgen.data import read_image, read_images, to_channels
 from recgen.data.dataset import pixels_uint8
-from recgen.data.sources import IMAGE_SUFFIXES
+from recgen.data.sources import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, ImageTooLarge, read_npz
 from recgen.errors import RecgenError
 from recgen.generate.common import from_uint8, to_uint8
 from recgen.restore.baselines import BASELINES
-from recgen.restore.degrade import (Observation, add_noise, apply_mask, check_scale, check_sigma, downscale,
-                                    draw_masks, estimate_sigma, mask_from_image, quantize)
+from recgen.restore.degrade import (
+    Observation,
+    add_noise,
+    apply_mask,
+    check_scale,
+    check_sigma,
+    downscale,
+    draw_masks,
+    estimate_sigma,
+    mask_from_image,
+    quantize,
+)
 from recgen.restore.evaluate import write_grid
 from recgen.restore.metrics import psnr, ssim
 from recgen.runs import atomic_write
 
+# The largest image restored (the output's size for superres): memory and time grow with pixels, and the
+# restorers and baselines hold several float copies of each image. Batches are cut to the same total, so the
+# number of inputs does not add to the peak either. `--max-pixels` raises it.
+MAX_PIXELS = 2 ** 21  # 2,097,152 pixels: 1920x1080 fits
 
-def read_inputs(inputs: list[str]) -> list[tuple[str, np.ndarray]]:
+
+def read_inputs(inputs: list[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[tuple[str, np.ndarray]]:
     """Files, folders (recursively), globs and .npz files (array 'x') -> (name, uint8 (H, W, C)) at their own size."""
     def read(f: Path) -> list[tuple[str, np.ndarray]]:
         if f.suffix.lower() == ".npz":
             return [(f"{f.stem}-{i:04d}", im) for i, im in enumerate(_npz_images(f))]
-        return [(f.stem, read_image(f))]
+        try:
+            return [(f.stem, read_image(f, max_pixels))]
+        except ImageTooLarge as e:
+            raise ImageTooLarge(f"{e} (--max-pixels raises it)") from None
 
     return list(zip(*read_images(inputs, IMAGE_SUFFIXES | {".npz"}, read)))
 
 
 def _npz_images(path: Path) -> np.ndarray:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "x" not in z.files:
-                raise RecgenError(f"{path}: .npz must hold an array 'x' of images; found {sorted(z.files)}")
-            x = z["x"]
-    except (OSError, ValueError) as e:
-        raise RecgenError(f"{path}: unreadable .npz ({e})") from None
+    x = read_npz(path, ("x",), 1, "an array 'x' of images")["x"]
     if x.ndim == 3:
         x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) == 0:
+    if x.ndim != 4 or x.shape[-1] not in (1, 3) or 0 in x.shape:
         raise RecgenError(f"{path}: 'x' must be images (N, H, W[, C]) with 1 or 3 channels, got {x.shape}")
     return pixels_uint8(x, f"{path}: 'x'")
 
@@ -65,13 +77,14 @@ def safe_name(name: str) -> str:
 def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: str | None = None,
                   mask_kind: str = "box", ratio: float = 0.25, sigma: float = 0.0, scale: int = 2,
                   simulate: bool = False, method: str = "auto", steps: int = 0, seed: int = 0,
-                  baselines: bool = True) -> dict[str, Any]:
+                  baselines: bool = True, max_pixels: int = MAX_PIXELS) -> dict[str, Any]:
     """Restore every input; returns the summary written to OUT/results.json.
 
     inpaint: pixels under `mask` (an image, white = missing) or under drawn box / strokes masks covering `ratio`.
     denoise: inputs carry Gaussian noise of std `sigma` (images in [0, 1]); 0 = estimate it per image.
     superres: inputs are low-resolution; the output is `scale` times larger.
-    simulate: the inputs are clean ground truth: add the noise / downscale first, and score the result."""
+    simulate: the inputs are clean ground truth: add the noise / downscale first, and score the result.
+    max_pixels: the largest image restored (the output's size for superres); larger inputs are refused."""
     from recgen.restore.api import load
 
     model = load(model) if isinstance(model, (str, Path)) else model
@@ -82,7 +95,14 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
         raise RecgenError("--simulate adds noise of std --sigma to clean inputs: give a positive --sigma")
     model.check(task, method, scale, steps)
     check_option("seed", seed, int)
-    items = read_inputs(inputs)
+    check_option("max_pixels", max_pixels, int)
+    grow = scale * scale if task == "superres" and not simulate else 1  # superres outputs scale^2 the pixels
+    items = read_inputs(inputs, max_pixels // grow)
+    big = [(name, im.shape) for name, im in items if im.shape[0] * im.shape[1] * grow > max_pixels]
+    if big:  # from an .npz (image files were refused while reading)
+        (name, (h, w, _)) = big[0]
+        raise RecgenError(f"{name}: refused, {w}x{h} = {w * h * grow:,} pixels to restore, above the limit of "
+                          f"{max_pixels:,} (--max-pixels raises it)")
     small = [name for name, im in items if min(im.shape[:2]) < MIN_SIDE]
     if small:
         raise RecgenError(f"{small[0]}: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels (the noise estimate and "
@@ -92,8 +112,9 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
     groups: dict[tuple, list[int]] = {}  # images of one shape are restored as one batch
     for i, (_, im) in enumerate(items):
         groups.setdefault(im.shape, []).append(i)
+    groups = _cut(groups, max_pixels // grow)
     results: list = [None] * len(items)
-    for g, ((h, w, ch), idx) in enumerate(groups.items()):
+    for g, ((h, w, ch), idx) in enumerate(groups):
         arr = np.stack([items[i][1] for i in idx])  # (N, H, W, C) uint8
         k = 3 if c == 1 and ch == 3 else 1  # a gray model restores each colour channel on its own
         x = from_uint8(arr.transpose(0, 3, 1, 2).reshape(-1, h, w, 1) if k == 3 else to_channels(arr, c))
@@ -120,6 +141,16 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
             row["sigma"] = round(float(obs.sigma[0]), 4)
         rows.append(row)
     return _write(model, task, out, results, rows, method, steps)
+
+
+def _cut(groups: dict[tuple, list[int]], budget: int) -> list[tuple[tuple, list[int]]]:
+    """Image indices grouped by shape -> batches of one shape holding at most `budget` pixels (at least one image;
+    a colour image counts thrice, as a grey model restores its channels as three images)."""
+    out = []
+    for (h, w, c), idx in groups.items():
+        per = max(1, budget // (h * w * c))
+        out += [((h, w, c), idx[i:i + per]) for i in range(0, len(idx), per)]
+    return out
 
 
 def _unfold(t: torch.Tensor) -> torch.Tensor:
