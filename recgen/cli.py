@@ -176,7 +176,7 @@ def _classify_train(options: dict[str, Any]) -> None:
 
 
 def _register_classify_train():
-    from recgen.classify.api import ClassifyConfig
+    from recgen.classify.config import ClassifyConfig
 
     classify_app.command("train", help="Train a recognizer (CNN through the shared loop, or SVM / random forest "
                                        "on classical features).")(config_command(ClassifyConfig, _classify_train))
@@ -400,7 +400,7 @@ def _augment(options: dict[str, Any]) -> None:
 
 
 def _register_augment():
-    from recgen.loop.augment import AugmentConfig
+    from recgen.loop.config import AugmentConfig
 
     app.command("augment", help="Generation feeds recognition: train recognizers on scarce or imbalanced real data "
                                 "with and without synthetic images; per-class gains over seeds.")(

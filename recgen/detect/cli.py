@@ -12,7 +12,7 @@ import typer
 detect_app = typer.Typer(no_args_is_help=True, help="Detection: scenes, train, eval, predict (COCO mAP).")
 
 from recgen.cli import NOT_EVALUATED, config_command, emit, user_errors  # noqa: E402
-from recgen.detect.scenes import SceneConfig  # noqa: E402
+from recgen.detect.config import SceneConfig  # noqa: E402
 
 
 def _print_metrics(m: dict[str, Any]) -> None:
@@ -49,7 +49,7 @@ def _scenes(options: dict[str, Any]) -> None:
 
 
 def _register() -> None:
-    from recgen.detect.api import DetectConfig
+    from recgen.detect.config import DetectConfig
 
     detect_app.command("train", help="Train a detector: CenterNet through the shared loop, or the classical "
                                      "baseline (contour proposals + classifier + NMS).")(

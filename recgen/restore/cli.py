@@ -41,7 +41,7 @@ def _train(options: dict[str, Any]) -> None:
 
 
 def _register_train():
-    from recgen.restore.api import RestoreConfig
+    from recgen.restore.config import RestoreConfig
 
     restore_app.command("train", help="Train a restorer U-Net through the shared loop on (corrupted, clean) pairs "
                                       "made on the fly from a dataset.")(config_command(RestoreConfig, _train))
