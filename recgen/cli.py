@@ -323,8 +323,12 @@ def generate_eval(
         inception: Annotated[str, typer.Option(help="also FID/KID in Inception-v3 space from this local weights file "
                                                     "(torch-fidelity's pt_inception-2015-12-05; needs torch-fidelity)")] = "",
         no_judge: Annotated[bool, typer.Option("--no-judge", help="only the held-out likelihood figures, no judge")] = False,
-        n: Annotated[int, typer.Option(help="samples to judge")] = 10000,
-        seed: int = 0,
+        n: Annotated[int, typer.Option(help="samples to judge (the cost of fid, hog and recognizability grows with "
+                                            "it; memorization, cas and likelihood cost about the same at any n)")] = 10000,
+        metrics: Annotated[str, typer.Option(help="parts to compute, comma-separated: all, or fid (also kid, "
+                                                  "precision, recall), hog, recognizability, memorization, cas, "
+                                                  "likelihood")] = "all",
+        seed: Annotated[int, typer.Option(help="seeds the samples and the real reference images")] = 0,
         sampler: Annotated[Optional[str], typer.Option(help="diffusion: ddpm | ddim | dpm")] = None,
         steps: Annotated[Optional[int], typer.Option(help="diffusion: sampling steps")] = None,
         guidance: Annotated[Optional[float], typer.Option(help="diffusion, pixelcnn: classifier-free guidance "
@@ -334,20 +338,26 @@ def generate_eval(
                                                     "on GPUs; the judge stays fp32)")] = "fp32",
         cas_classifier: Annotated[str, typer.Option(help="CAS classifier: small (fast, 800 steps) | recognizer "
                                                          "(the default CNN's network, 2,400 steps)")] = "small",
+        cas_steps: Annotated[int, typer.Option(help="optimizer steps of each CAS classifier (0 = the classifier's "
+                                                    "own: 800 small, 2,400 recognizer)")] = 0,
         json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Judge samples with a recognizer (FID/KID/precision/recall in its feature space, recognizability, CAS,
     memorization) beside the held-out likelihood figures (VAE ELBO, PixelCNN bits/dim, diffusion loss, GAN spread);
     writes eval-*.json and report.html."""
     from recgen import generate
+    from recgen.loop.judge import evaluate_generator, format_table, parse_metrics
 
+    parts = parse_metrics(metrics)
+    if cas_steps < 0:
+        raise RecgenError(f"cas_steps must be 0 (the classifier's own) or more, got {cas_steps}")
     out: dict[str, Any] = {}
-    if not no_judge:
-        from recgen.loop.judge import evaluate_generator, format_table
-
+    if not no_judge and set(parts) - {"likelihood"}:
         out["judged"] = evaluate_generator(run, judge, n=n, seed=seed, sampler=sampler, steps=steps,
                                            guidance=guidance, inception=inception, precision=precision,
-                                           cas_classifier=cas_classifier)
-    out["likelihood"] = generate.load(run).evaluate(split)  # rewrites report.html with every section
+                                           cas_classifier=cas_classifier, metrics=metrics,
+                                           cas_options={"steps": cas_steps} if cas_steps else None)
+    if "likelihood" in parts or no_judge:
+        out["likelihood"] = generate.load(run).evaluate(split)  # rewrites report.html with every section
     if json_:
         emit(out, True)
         return
@@ -358,7 +368,11 @@ def generate_eval(
         for r in format_table(out["judged"]):
             typer.echo(f"  {r['metric']:16s} {num(r['model'])}   real-vs-real {num(r['floor (real vs real)'])}   "
                        f"noise {num(r['ceiling (noise)'])}")
-    typer.echo("  ".join(f"{k} {v}" for k, v in out["likelihood"].items() if k != "run"))
+        card = out["judged"]["card"]
+        if "cas_steps" in card:
+            typer.echo(f"  cas: 2 {card['cas_classifier']} classifiers of {card['cas_steps']} steps each")
+    if "likelihood" in out:
+        typer.echo("  ".join(f"{k} {v}" for k, v in out["likelihood"].items() if k != "run"))
     typer.echo(f"report: {Path(run) / 'report.html'}")
 
 

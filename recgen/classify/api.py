@@ -21,7 +21,7 @@ from torch import nn
 
 from recgen import plots
 from recgen.classify.cnn import CNNConfig, build_cnn
-from recgen.classify.config import MODELS, TTA_VIEWS, ClassifyConfig, check_tta
+from recgen.classify.config import MODELS, TTA_VIEWS, ClassifyConfig, check_tta  # noqa: F401 (re-exported)
 from recgen.config import from_dict, ints, to_dict
 from recgen.data import (
     ImageSet,
@@ -38,6 +38,7 @@ from recgen.data import (
 from recgen.data.dataset import resize_batch
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
+from recgen.progress import Progress
 from recgen.report import image, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
@@ -102,11 +103,11 @@ def _shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, x: torch.Tensor, tta: str | bool = "none", device: torch.device | None = None,
-                  batch_size: int = 1000) -> torch.Tensor:
+                  batch_size: int = 1000, progress: Progress | None = None) -> torch.Tensor:
     """Softmax probabilities (N, K) for float images (N, C, H, W) in [0, 1], averaged over the test-time views in
     `tta`: 'flip' adds the mirror image, 'shift' the four one-pixel shifts (of each, with flip): 10 views for
     'flip+shift'. On Fashion-MNIST the shifts add 0.19 points to the mirror alone (`recgen classify eval RUN --tta
-    flip+shift` vs `--tta flip`, docs/BENCHMARKS.md)."""
+    flip+shift` vs `--tta flip`, docs/BENCHMARKS.md). `progress` advances by the images of each batch."""
     views = check_tta(tta).split("+")
     offsets = [(0, 0)] + ([(1, 0), (-1, 0), (0, 1), (0, -1)] if "shift" in views else [])
     was = model.training
@@ -129,6 +130,8 @@ def predict_proba(model: nn.Module, x: torch.Tensor, tta: str | bool = "none", d
             if "flip" in views:
                 p = p + model(xs.flip(-1)).softmax(1)
         out.append((p / (len(offsets) * (2 if "flip" in views else 1))).cpu())
+        if progress is not None:
+            progress.advance(len(xb))
     model.train(was)
     return torch.cat(out)
 
@@ -173,14 +176,18 @@ class ClassifierRun(TrainedRun):
         views = [v for v in check_tta(self.config.tta if tta is None else tta).split("+") if keep.get(v)]
         return "+".join(views) or "none"
 
-    def predict_proba(self, x: np.ndarray, tta: str | None = None) -> np.ndarray:
-        """Class probabilities (N, K) for uint8 images (N, H, W, C); `tta` overrides the run's test-time views."""
+    def predict_proba(self, x: np.ndarray, tta: str | None = None, progress: Progress | None = None) -> np.ndarray:
+        """Class probabilities (N, K) for uint8 images (N, H, W, C); `tta` overrides the run's test-time views;
+        `progress` advances by the images done."""
         x = self.prepare(x)
         if self.config.model == "cnn":
             t = torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255)
             return predict_proba(self.model, t, tta=self.tta_views(tta),
-                                 device=self.device).numpy()
-        return self.model.predict_proba(x)
+                                 device=self.device, progress=progress).numpy()
+        probs = self.model.predict_proba(x)
+        if progress is not None:
+            progress.advance(len(x))
+        return probs
 
     def evaluate(self, split: str = "test", data: ImageSet | None = None, write: bool = True,
                  tta: str | None = None) -> dict[str, Any]:
@@ -190,7 +197,9 @@ class ClassifierRun(TrainedRun):
             _, val, test = load_splits(self.config)
             data = held_out(split, test, val, self.config.data)
         t0 = time.perf_counter()
-        probs = self.predict_proba(data.x, tta)
+        views = f", test-time views {self.tta_views(tta)}" if self.config.model == "cnn" else ""
+        with Progress(f"evaluating {self.path.name} on {data.split}{views}", len(data), "images") as p:
+            probs = self.predict_proba(data.x, tta, progress=p)
         secs = time.perf_counter() - t0
         pred = probs.argmax(1)
         m = classification_metrics(data.y, pred, self.classes)
@@ -321,9 +330,11 @@ def _fit_classical(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: Imag
     pipe = build_classical(cfg.model, cfg.features, seed=cfg.seed, **sizes)
     best = {}
     if cfg.search:  # successive halving on a subset, then the final fit on everything
-        pipe = search_classical(pipe, train_set.x, train_set.y, seed=cfg.seed)
+        with Progress(f"{cfg.model}: hyperparameter search on a subset"):
+            pipe = search_classical(pipe, train_set.x, train_set.y, seed=cfg.seed)
         best = {name: pipe.get_params()[name] for name in SEARCH_GRIDS[cfg.model]}
-    pipe.fit(train_set.x, train_set.y)
+    with Progress(f"{cfg.model}: fitting {cfg.features} features and the classifier on {len(train_set)} images"):
+        pipe.fit(train_set.x, train_set.y)
     secs = time.perf_counter() - t0
     run.write_model_json(cfg.model, {"features": cfg.features, **sizes, **best}, classes=train_set.classes,
                          input_shape=list(train_set.shape))

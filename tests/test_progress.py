@@ -1,0 +1,83 @@
+"""Long phases say what runs, on a pipe as on a terminal; `generate eval` computes only the parts asked for."""
+
+import io
+import json
+import time
+
+import pytest
+from conftest import run_cli
+
+from recgen.errors import RecgenError
+from recgen.progress import Progress, track
+
+
+def test_lines_on_a_pipe_heading_status_and_end():
+    out = io.StringIO()
+    with Progress("sampling", total=4, unit="images", stream=out, every=0.05) as p:
+        for _ in range(4):
+            time.sleep(0.06)
+            p.advance(1, info="batch")
+    with Progress("an svm fit", stream=out, every=0.05):  # no count: the timer still reports
+        time.sleep(0.17)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "sampling: 4 images ..."
+    assert any(line.startswith("  sampling: ") and "/4 images (" in line and "left" in line for line in lines)
+    assert any(line.startswith("sampling: done in ") for line in lines)
+    assert "an svm fit ..." in lines and any(line.startswith("  an svm fit: running for ") for line in lines)
+    assert lines[-1].startswith("an svm fit: done in ")
+
+
+def test_a_failed_phase_says_it_stopped():
+    out = io.StringIO()
+    with pytest.raises(ValueError), Progress("export", stream=out, every=0):
+        raise ValueError
+    assert out.getvalue().splitlines()[-1].startswith("export: stopped in ")
+    assert list(track(range(3), "items", stream=io.StringIO())) == [0, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    from recgen import classify, generate
+
+    out = tmp_path_factory.mktemp("progress")
+    judge = classify.train(model="cnn", data="digits", epochs=2, stem_width=8, widths="16,32", blocks="0,1",
+                           batch_size=64, threads=1, out=str(out), name="judge")
+    gen = generate.train(model="gan", data="digits", epochs=1, max_steps=2, base=8, latent_dim=8, batch_size=32,
+                         val_fraction=0.0, threads=1, out=str(out))
+    return str(judge.path), str(gen.path)
+
+
+def test_generate_eval_computes_the_parts_asked_for_and_says_what_runs(runs):
+    judge, gen = runs
+    r = run_cli("generate", "eval", gen, "--judge", judge, "--n", 60, "--metrics", "fid,kid", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert "likelihood" not in out and out["judged"]["card"]["metrics"] == "fid"
+    assert {"fid", "kid", "precision", "recall"} <= set(out["judged"]["model"])
+    assert not {"cas", "copy_rate", "recognizability", "fid_hog"} & set(out["judged"]["model"])
+    assert "sampling from " in r.stderr and "60 images ..." in r.stderr  # the headings, stderr being a pipe
+    assert "judge space: FID" in r.stderr and "CAS" not in r.stderr
+
+    r = run_cli("generate", "eval", gen, "--judge", judge, "--n", 60, "--metrics", "cas", "--cas-steps", 20)
+    assert r.returncode == 0, r.stderr
+    assert "cas: 2 small classifiers of 20 steps each" in r.stdout
+    assert "CAS: 2 classifiers of 20 steps each" in r.stderr and "fid " not in r.stdout
+
+
+def test_bad_metric_names_are_refused_before_sampling(runs):
+    from recgen.loop.judge import parse_metrics
+
+    assert parse_metrics("all") == parse_metrics("") == ("fid", "hog", "recognizability", "memorization", "cas",
+                                                         "likelihood")
+    assert parse_metrics("kid,reverse_cas,fid") == ("fid", "cas")
+    with pytest.raises(RecgenError, match="unknown name 'fidd'"):
+        parse_metrics("fid,fidd")
+    r = run_cli("generate", "eval", runs[1], "--metrics", "speed")
+    assert r.returncode == 2 and r.stderr.startswith("error: metrics: unknown name 'speed'")
+
+
+def test_classify_eval_says_what_it_evaluates(runs):
+    r = run_cli("classify", "eval", runs[0])
+    assert r.returncode == 0, r.stderr
+    assert "evaluating judge-1 on test, test-time views flip+shift: " in r.stderr
+
