@@ -251,8 +251,15 @@ def _register_generate_train():
 _register_generate_train()
 
 
-def _default_out(run: str, what: str, seed: int) -> Path:
-    return Path(run) / "samples" / f"{what}-seed{seed}.png"
+def _default_out(run: str, what: str, seed: int, asked: str = "") -> Path:
+    """RUN/samples/<what>[-<what was asked>]-seed<seed>.png, numbered -2, -3, ... rather than overwrite an earlier
+    one (another --n or --steps asks for other images under the same name)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", asked.lower()).strip("-")[:48]
+    stem = f"{what}-{slug}-seed{seed}" if slug else f"{what}-seed{seed}"
+    path, k = Path(run) / "samples" / f"{stem}.png", 2
+    while path.exists() or path.with_suffix(".npz").exists():
+        path, k = path.with_name(f"{stem}-{k}.png"), k + 1
+    return path
 
 
 @generate_app.command("sample")
@@ -284,7 +291,9 @@ def generate_sample(
                       strength=strength, temperature=temperature, seed=seed, precision=precision)
     cols = len(gen.classes) if y is not None and class_ is None and prompt is None and like is None \
         and len(gen.classes) <= 16 else 8
-    paths = generate.save_samples(x, y, out or _default_out(run, "sample", seed), gen.classes, per_image, cols,
+    asked = f"class {class_}" if class_ is not None else prompt if prompt is not None else \
+        f"like {Path(like).stem}" if like is not None else ""
+    paths = generate.save_samples(x, y, out or _default_out(run, "sample", seed, asked), gen.classes, per_image, cols,
                                   prompt=prompt)
     if json_:
         emit({**paths, "n": len(x), "labels": None if y is None else y.tolist()}, True)
@@ -310,7 +319,8 @@ def generate_interpolate(
 
     gen = generate.load(run)
     x, y = gen.interpolate(a, b, n=n, class_=class_, seed=seed)
-    paths = generate.save_samples(x, y, out or _default_out(run, "interpolation", seed), gen.classes, cols=n)
+    asked = f"{Path(a).stem} to {Path(b).stem}" if a and b else f"class {class_}" if class_ is not None else ""
+    paths = generate.save_samples(x, y, out or _default_out(run, "interpolation", seed, asked), gen.classes, cols=n)
     typer.echo(f"{len(x)} frames: {paths['grid']}, {paths['npz']}")
 
 

@@ -81,3 +81,15 @@ def test_classify_eval_says_what_it_evaluates(runs):
     assert r.returncode == 0, r.stderr
     assert "evaluating judge-1 on test, test-time views flip+shift: " in r.stderr
 
+
+def test_samples_are_named_by_what_was_asked_and_never_overwritten(runs):
+    from pathlib import Path
+
+    gen = Path(runs[1])
+    for args in (["--class", "3"], ["--class", "7"], ["--class", "7", "--n", "4"], []):
+        r = run_cli("generate", "sample", gen, "--n", 8, *args)
+        assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in (gen / "samples").glob("sample-*.png"))
+    assert names == ["sample-class-3-seed0.png", "sample-class-7-seed0-2.png", "sample-class-7-seed0.png",
+                     "sample-seed0.png"]
+    assert len(list((gen / "samples").glob("sample-*.npz"))) == 4
