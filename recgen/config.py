@@ -65,7 +65,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
     "precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
     # data options of the classify, generate, restore and detect configs
-    "size": _not_negative, "limit": _not_negative, "val_fraction": _fraction,
+    "size": _not_negative, "limit": _not_negative, "eval_limit": _not_negative, "val_fraction": _fraction,
     "channels": (lambda v: v in (0, 1, 3), "0 (the data's own), 1 or 3"),
     # classify
     "label_smoothing": _fraction, "dropout": _fraction, "stem_width": _positive, "landmarks": _positive,

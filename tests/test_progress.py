@@ -93,3 +93,17 @@ def test_samples_are_named_by_what_was_asked_and_never_overwritten(runs):
     assert names == ["sample-class-3-seed0.png", "sample-class-7-seed0-2.png", "sample-class-7-seed0.png",
                      "sample-seed0.png"]
     assert len(list((gen / "samples").glob("sample-*.npz"))) == 4
+
+
+def test_eval_limit_bounds_the_evaluation_and_limit_alone_does_not(tmp_path):
+    from recgen import classify
+
+    kw = dict(model="cnn", data="digits", epochs=1, stem_width=8, widths="16", blocks="0", batch_size=64, threads=1,
+              limit=20, out=str(tmp_path))
+    small = classify.train(eval_limit=5, **kw)
+    assert small.run.saved_eval()["n"] == 5 * 10 and small.run.config["options"]["eval_limit"] == 5
+    assert classify.load(small.path).evaluate()["n"] == 50  # `classify eval` reads it back from config.yaml
+    whole = classify.train(**kw)
+    assert whole.run.saved_eval()["n"] == 360  # the digits test split
+    with pytest.raises(RecgenError, match="eval_limit must be 0 or more"):
+        classify.train(eval_limit=-1, **kw)

@@ -53,7 +53,8 @@ def cnn_config(cfg: ClassifyConfig, in_channels: int, num_classes: int) -> CNNCo
 
 
 def load_splits(cfg: ClassifyConfig) -> tuple[ImageSet, ImageSet | None, ImageSet | None]:
-    """(train, val, test) as the config asks; val is None when val_fraction is 0, test None without a test split."""
+    """(train, val, test) as the config asks; val is None when val_fraction is 0, test None without a test split
+    (and at most eval_limit images per class when that is set)."""
     size, ch = cfg.size or None, cfg.channels or None
     full = load_dataset(cfg.data, "train", cfg.data_dir or None, size, ch)
     if cfg.limit:
@@ -62,6 +63,8 @@ def load_splits(cfg: ClassifyConfig) -> tuple[ImageSet, ImageSet | None, ImageSe
     test = None
     if has_test_split(cfg.data):
         test = load_dataset(cfg.data, "test", cfg.data_dir or None, size or train.x.shape[1], ch or train.x.shape[-1])
+        if getattr(cfg, "eval_limit", 0):  # runs written before the option have none
+            test = limit_per_class(test, cfg.eval_limit, cfg.seed)
     return train, val, test
 
 

@@ -28,6 +28,7 @@ class ClassifyConfig(TrainConfig):
     size: int = 0  # resize images to size x size (0 = the dataset's own size)
     channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
     limit: int = 0  # use at most this many training images per class (0 = all)
+    eval_limit: int = 0  # evaluate on at most this many test images per class (0 = all; --limit leaves the test set whole)
     val_fraction: float = 0.1  # share of the training set held out for per-epoch validation (0 = none)
     # CNN
     augment: str = "flip+crop"  # training augmentations, '+'-joined: flip crop affine rotate jitter erase noise

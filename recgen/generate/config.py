@@ -56,6 +56,7 @@ class GenerateConfig(TrainConfig):
     size: int = 0  # resize images to size x size (0 = the dataset's own size; gan/vae/diffusion need a multiple of 4)
     channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
     limit: int = 0  # use at most this many training images per class (0 = all)
+    eval_limit: int = 0  # evaluate on at most this many test images per class (0 = all; --limit leaves the test set whole)
     # A model learns, and samples, the augmented distribution: label-preserving moves (flip, crop) only widen what
     # it has seen, which matters when it trains for hundreds of epochs on a few images (`recgen augment`).
     augment: str = "none"  # training-image augmentations, '+'-joined: flip crop affine rotate jitter erase noise

@@ -25,6 +25,7 @@ class RestoreConfig(TrainConfig):
     size: int = 0  # resize images to size x size (0 = the dataset's own size)
     channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
     limit: int = 0  # use at most this many training images per class (0 = all)
+    eval_limit: int = 0  # evaluate on at most this many test images per class (0 = all; --limit leaves the test set whole)
     val_fraction: float = 0.02  # share of the training set held out for per-epoch validation PSNR (0 = none)
     widths: str = "32,64,96"  # U-Net channels per level (H, H/2, H/4)
     blocks: int = 1  # residual blocks per U-Net level on each side
