@@ -28,6 +28,20 @@ app.add_typer(classify_app, name="classify")
 app.add_typer(generate_app, name="generate")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from recgen import __version__
+
+        typer.echo(f"recgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                   help="print the version and exit")] = False):
+    pass
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     print(f"warning: {message}", file=sys.stderr)
 
@@ -91,6 +105,10 @@ def config_command(cls, handler: Callable[[dict[str, Any]], None], skip: tuple[s
     return user_errors(command)
 
 
+ClassifyRun = Annotated[str, typer.Argument(help="a classify run directory, e.g. runs/classify/cnn-1")]
+GenerateRun = Annotated[str, typer.Argument(help="a generate run directory, e.g. runs/generate/diffusion-1")]
+
+
 def emit(obj: Any, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(obj, indent=None, default=str))
@@ -115,8 +133,11 @@ def data_list():
 
 @data_app.command("show")
 @user_errors
-def data_show(name: str, split: str = "train", data_dir: str = "", out: str = "",
-              json_: Annotated[bool, typer.Option("--json")] = False):
+def data_show(name: Annotated[str, typer.Argument(help="a named dataset (recgen data list) or a path")],
+              split: Annotated[str, typer.Option(help="train | test")] = "train",
+              data_dir: Annotated[str, typer.Option(help="where named datasets are looked for first")] = "",
+              out: Annotated[str, typer.Option(help="PNG file or folder for the grid (default: here)")] = "",
+              json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Class counts and a sample grid PNG (8 images per class)."""
     import numpy as np
 
@@ -129,7 +150,7 @@ def data_show(name: str, split: str = "train", data_dir: str = "", out: str = ""
     rng = np.random.default_rng(0)
     pick = np.concatenate([rng.permutation(np.flatnonzero(ds.y == c))[:8] for c in range(ds.num_classes)])
     path = output_file(out or ".", f"{Path(name).name}-{split}-samples.png")
-    plots.image_grid(ds.x[pick], path, [ds.classes[ds.y[i]][:12] for i in pick], cols=8)
+    plots.image_grid(ds.x[pick], path, [ds.classes[ds.y[i]] for i in pick], cols=8)
     info = {"dataset": ds.name, "split": split, "images": len(ds), "shape_hwc": list(ds.x.shape[1:]),
             "classes": {c: int(n) for c, n in zip(ds.classes, counts)}, "fingerprint": ds.fingerprint(),
             "grid": str(path)}
@@ -144,7 +165,7 @@ def data_show(name: str, split: str = "train", data_dir: str = "", out: str = ""
 
 @data_app.command("download")
 @user_errors
-def data_download(name: str, data_dir: Annotated[str, typer.Option(help="destination folder")] = "data",
+def data_download(name: Annotated[str, typer.Argument(help="fashion-mnist")], data_dir: Annotated[str, typer.Option(help="destination folder")] = "data",
                   url: Annotated[str, typer.Option(help="base URL (default: the official source)")] = ""):
     """Download a named dataset with checksum verification (Fashion-MNIST)."""
     from recgen.data.download import FASHION_MNIST_URL, download_fashion_mnist
@@ -187,7 +208,7 @@ _register_classify_train()
 
 @classify_app.command("eval")
 @user_errors
-def classify_eval(run: str, split: Annotated[str, typer.Option(help="test | val")] = "test",
+def classify_eval(run: ClassifyRun, split: Annotated[str, typer.Option(help="test | val")] = "test",
                   tta: Annotated[str, typer.Option(help="CNN test-time views, e.g. none, flip, flip+shift "
                                                         "(default: the run's own)")] = "",
                   json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
@@ -207,8 +228,10 @@ def classify_eval(run: str, split: Annotated[str, typer.Option(help="test | val"
 
 @classify_app.command("predict")
 @user_errors
-def classify_predict(run: str, inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
-                     topk: int = 3, explain: Annotated[bool, typer.Option(help="write Grad-CAM overlays")] = False,
+def classify_predict(run: ClassifyRun,
+                     inputs: Annotated[list[str], typer.Argument(help="image files, folders or globs")],
+                     topk: Annotated[int, typer.Option(help="classes listed per image, most probable first")] = 3,
+                     explain: Annotated[bool, typer.Option(help="write Grad-CAM overlays")] = False,
                      out: Annotated[str, typer.Option(help="folder for --explain overlays")] = "",
                      json_: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
     """Top-k classes with probabilities for new images; --explain adds Grad-CAM overlays."""
@@ -265,7 +288,7 @@ def _default_out(run: str, what: str, seed: int, asked: str = "") -> Path:
 @generate_app.command("sample")
 @user_errors
 def generate_sample(
-        run: str,
+        run: GenerateRun,
         n: Annotated[int, typer.Option(help="number of images")] = 64,
         class_: Annotated[Optional[str], typer.Option("--class", help="class name or index")] = None,
         prompt: Annotated[Optional[str], typer.Option(help="free text (text-conditional runs)")] = None,
@@ -305,7 +328,7 @@ def generate_sample(
 @generate_app.command("interpolate")
 @user_errors
 def generate_interpolate(
-        run: str,
+        run: GenerateRun,
         a: Annotated[Optional[str], typer.Option(help="first image (vae, diffusion)")] = None,
         b: Annotated[Optional[str], typer.Option(help="second image (vae, diffusion)")] = None,
         n: Annotated[int, typer.Option(help="frames per row")] = 8,
@@ -327,7 +350,7 @@ def generate_interpolate(
 @generate_app.command("eval")
 @user_errors
 def generate_eval(
-        run: str,
+        run: GenerateRun,
         judge: Annotated[str, typer.Option(help="recgen CNN run judging the samples (default: the reference judge "
                                                 "of the run's dataset, see `recgen generate judge`)")] = "",
         inception: Annotated[str, typer.Option(help="also FID/KID in Inception-v3 space from this local weights file "
@@ -461,7 +484,7 @@ def checks():
 
 @app.command("demo")
 @user_errors
-def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budget (smoke test)")] = False,
+def demo(out: Annotated[str, typer.Option(help="root folder of the run directories")] = "runs", quick: Annotated[bool, typer.Option(help="tiny budget (smoke test)")] = False,
          data: Annotated[str, typer.Option(help="dataset (the budgets are sized for fashion-mnist)")] = "fashion-mnist"):
     """The main job: the whole recognition/generation chain on Fashion-MNIST, one HTML report."""
     from recgen.demo import run_demo
@@ -473,7 +496,8 @@ def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budge
 @app.command("serve")
 @user_errors
 def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] = "runs",
-          host: str = "127.0.0.1", port: int = 8000):
+          host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port")] = 8000):
     """REST API (/api/...) and a web UI (/) over the runs under ROOT."""
     import uvicorn
 
@@ -487,7 +511,8 @@ def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] =
 
 @app.command("export")
 @user_errors
-def export_cmd(run: str, format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
+def export_cmd(run: Annotated[str, typer.Argument(help="a classify (cnn) or detect (centernet) run directory")],
+               format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
                out: Annotated[str, typer.Option(help="output file (default RUN/model.onnx)")] = "",
                json_: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
     """Export a classifier CNN or a CenterNet detector (decoding included) to ONNX, with a parity check against
@@ -508,7 +533,8 @@ def export_cmd(run: str, format: Annotated[str, typer.Option("--format", help="o
 @app.command("bench")
 @user_errors
 def bench(names: Annotated[Optional[list[str]], typer.Argument(help="benchmarks to run (default: all)")] = None,
-          out: str = "runs/bench", doc: str = "docs/BENCHMARKS.md"):
+          out: Annotated[str, typer.Option(help="root folder of the benchmark runs")] = "runs/bench",
+          doc: Annotated[str, typer.Option(help="the document whose sections are rewritten")] = "docs/BENCHMARKS.md"):
     """Reproduce the figures of docs/BENCHMARKS.md and rewrite their sections there."""
     from recgen.bench import run_benchmarks
 

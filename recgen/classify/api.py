@@ -221,7 +221,7 @@ class ClassifierRun(TrainedRun):
         wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:32]  # the most confident mistakes first
         mis_png = None
         if len(wrong):
-            titles = [f"{self.classes[data.y[i]][:10]}→{self.classes[pred[i]][:10]}" for i in wrong]
+            titles = [f"{self.classes[data.y[i]]} → {self.classes[pred[i]]}" for i in wrong]
             mis_png = plots.image_grid(data.x[wrong], self.run.plots / "misclassified.png", titles)
         rows = self.run.read_metrics()
         curve_png = plots.curves(rows, self.run.plots / "curves.png")

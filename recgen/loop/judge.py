@@ -177,9 +177,9 @@ def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, tra
     if with_cas and "cas" in metrics and fake_y is not None:
         opts = cas_options or {}
         budget = f"{opts['epochs']} epochs" if "epochs" in opts else f"{opts.get('steps', CAS_STEPS)} steps"
-        # lines only: the classifiers' training loop draws its own bar
+        # lines only, and rarely: the classifiers' training loop draws its own bar and prints its own lines
         with Progress(f"CAS: 2 classifiers of {budget} each, on the samples and on as many real images",
-                      bar=False), tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+                      bar=False, every=30), tempfile.TemporaryDirectory(dir=work_dir) as tmp:
             cas_fake, _ = cas(fake, fake_y, test, classes, seed, Path(tmp), cas_options)
             cas_real, real_run = cas(tr.x, tr.y, test, classes, seed, Path(tmp), cas_options)
             reverse = real_run.evaluate(data=ImageSet(fake, fake_y, classes, "samples", "samples"), write=False)
@@ -221,7 +221,7 @@ def _plots(judge: Judge, fake, fake_y, train: ImageSet, test: ImageSet, mem: dic
         k = len(test.classes)
         pick = np.concatenate([np.flatnonzero(fake_y == c)[:8] for c in range(k)])
         paths["samples_per_class"] = str(plots.image_grid(fake[pick], out / "samples-per-class.png",
-                                                          [test.classes[fake_y[i]][:10] for i in pick], cols=8))
+                                                          [test.classes[fake_y[i]] for i in pick], cols=8))
         # Grad-CAM of the judge: where does it look on generated vs real images of the same class?
         cols, titles = [], []
         for c in range(k):
@@ -231,7 +231,7 @@ def _plots(judge: Judge, fake, fake_y, train: ImageSet, test: ImageSet, mem: dic
                     t = judge.to_input(img[None]).float() / 255
                     cam = gradcam(judge.run.model, t, [c])[0]
                     cols.append(overlay(judge.run.prepare(img[None])[0], cam, scale=4))
-                    titles.append(f"{tag}: {test.classes[c][:10]}")
+                    titles.append(f"{tag}: {test.classes[c]}")
         if cols:
             paths["gradcam"] = str(plots.image_grid(np.stack(cols), out / "gradcam-gen-vs-real.png", titles, cols=8))
     return paths
