@@ -219,8 +219,11 @@ def classify_eval(run: ClassifyRun, split: Annotated[str, typer.Option(help="tes
     if json_:
         emit(m, True)
         return
+    from recgen.report import chance_note
+
+    chance = chance_note(m["accuracy"], len(m["per_class"]), m["n"])
     typer.echo(f"{m['split']}: accuracy {m['accuracy']:.4f}  macro P {m['macro_precision']:.4f}  "
-               f"R {m['macro_recall']:.4f}  F1 {m['macro_f1']:.4f}  (n={m['n']})")
+               f"R {m['macro_recall']:.4f}  F1 {m['macro_f1']:.4f}  (n={m['n']})" + (f"  {chance}" if chance else ""))
     for r in m["per_class"]:
         typer.echo(f"  {r['class']:20s} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}")
     typer.echo(f"report: {Path(run) / 'report.html'}")
@@ -399,13 +402,16 @@ def generate_eval(
             return f"{v:10.4g}" if isinstance(v, float) else f"{v!s:>10s}"
 
         for r in format_table(out["judged"]):
-            typer.echo(f"  {r['metric']:16s} {num(r['model'])}   real-vs-real {num(r['floor (real vs real)'])}   "
-                       f"noise {num(r['ceiling (noise)'])}")
+            typer.echo(f"  {r['metric']:16s} {r['better']} {num(r['model'])}   real-vs-real "
+                       f"{num(r['floor (real vs real)'])}   noise {num(r['ceiling (noise)'])}   {r['note']}".rstrip())
+        typer.echo("  (↓ lower is better, ↑ higher; the legend is in report.html)")
         card = out["judged"]["card"]
         if "cas_steps" in card:
             typer.echo(f"  cas: 2 {card['cas_classifier']} classifiers of {card['cas_steps']} steps each")
     if "likelihood" in out:
-        typer.echo("  ".join(f"{k} {v}" for k, v in out["likelihood"].items() if k != "run"))
+        from recgen.report import arrow
+
+        typer.echo("  ".join(f"{k}{arrow(k)} {v}" for k, v in out["likelihood"].items() if k != "run"))
     typer.echo(f"report: {Path(run) / 'report.html'}")
 
 

@@ -41,3 +41,19 @@ def test_every_command_argument_and_option_has_help():
                for p in cmd.params if not (getattr(p, "help", None) or "").strip()]
     missing += [path for path, cmd in _commands(typer.main.get_command(app), ["recgen"]) if not cmd.help]
     assert missing == []
+
+
+def test_tables_say_which_way_is_better_and_flag_chance():
+    from recgen.loop.judge import format_table
+    from recgen.report import at_chance, legend
+
+    assert at_chance(0.11, 10, 1000) and at_chance(0.14, 10, 100) and not at_chance(0.2, 10, 100)
+    assert not at_chance(0.5, 10, 1000) and not at_chance(0.16, 10, 10**6)  # weak but real skill is not chance
+    res = {"model": {"fid": 3.0, "cas": 0.104, "recognizability": 0.9}, "floor": {"fid": 1.0}, "ceiling": {},
+           "card": {"n": 1000, "classes": 10}}
+    rows = {r["metric"]: r for r in format_table(res)}
+    assert rows["fid"]["better"] == "↓" and rows["cas"]["better"] == "↑"
+    assert rows["cas"]["note"].startswith("AT CHANCE") and rows["recognizability"]["note"] == ""
+    text = legend(["bpd", "kid", "cas", "n"])
+    assert text.count("<li>") == 3 and "bits per dimension" in text and "Classification Accuracy Score" in text
+    assert "↓ lower is better" in text and "↑ higher is better" in text

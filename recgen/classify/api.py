@@ -39,7 +39,7 @@ from recgen.data.dataset import resize_batch
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
 from recgen.progress import Progress
-from recgen.report import image, table, write_report
+from recgen.report import chance_note, image, legend, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
 
@@ -227,7 +227,9 @@ class ClassifierRun(TrainedRun):
         curve_png = plots.curves(rows, self.run.plots / "curves.png")
         summary = {k: m[k] for k in ("split", "n", "accuracy", "macro_precision", "macro_recall", "macro_f1",
                                      "inference_images_per_s")}
-        sections = [("Evaluation", table(summary)),
+        chance = chance_note(m["accuracy"], len(self.classes), m["n"])
+        sections = [("Evaluation", table(summary) + (f"<p><b>{chance}</b>: the recognizer does no better than "
+                                                     "guessing</p>" if chance else "") + legend(summary)),
                     ("Per class", table(m["per_class"])),
                     ("Confusion matrix", image(self.run, cm_png, "rows: true class, columns: predicted")),
                     ("Most confident mistakes", image(self.run, mis_png, "true → predicted"))]

@@ -22,7 +22,7 @@ from recgen.generate.common import can_guide, from_uint8, grid_labels, save_grid
 from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
 from recgen.generate.config import FAMILIES, GenerateConfig
 from recgen.progress import Progress
-from recgen.report import image, table, write_report
+from recgen.report import image, legend, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, output_file
 from recgen.train import seeded
 
@@ -304,7 +304,7 @@ class GeneratorRun(TrainedRun):
         if metrics is None:
             metrics = self.run.saved_eval()
         if metrics:
-            sections.append((f"Evaluation ({metrics.get('split')})", table(metrics)))
+            sections.append((f"Evaluation ({metrics.get('split')})", table(metrics) + legend(metrics)))
         judged = self.run.path / "eval-judge.json"
         if judged.is_file():  # written by `recgen generate eval` (recgen.loop.judge)
             from recgen.loop.judge import format_table
@@ -313,7 +313,9 @@ class GeneratorRun(TrainedRun):
             figs = "".join(image(self.run, self.run.plots / f"{k}.png", k.replace("-", " "))
                            for k in ("samples-per-class", "nearest-pairs", "gradcam-gen-vs-real")
                            if (self.run.plots / f"{k}.png").is_file())
-            sections.append(("Judged by a recognizer", table(format_table(res)) + table(res.get("card", {})) + figs))
+            judged_rows = format_table(res)
+            sections.append(("Judged by a recognizer", table(judged_rows) + legend(r["metric"] for r in judged_rows)
+                             + table(res.get("card", {})) + figs))
         health = self.run.config.get("health")
         if health:
             sections.append(("Training health", "".join(f"<p><b>warning:</b> {h}</p>" for h in health)))

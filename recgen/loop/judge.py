@@ -191,7 +191,8 @@ def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, tra
         with Progress("plots"):
             res["plots"] = _plots(judge, fake, fake_y, train, te, mem, Path(plots_dir))
     res["card"] = {"judge": str(judge.run.path), "judge_weights_sha256": judge.weights_hash,
-                   "dataset": test.name, "reference_split": test.split, "n": n, "seed": seed,
+                   "dataset": test.name, "reference_split": test.split, "n": n, "classes": len(test.classes),
+                   "seed": seed,
                    "recgen_version": recgen.__version__, **(card or {})}
     if inception is not None:
         res["card"]["inception_weights_sha256"] = inception.weights_hash
@@ -238,13 +239,20 @@ def _plots(judge: Judge, fake, fake_y, train: ImageSet, test: ImageSet, mem: dic
 
 
 def format_table(res: dict) -> list[dict[str, Any]]:
-    """Rows metric | model | floor (real vs real) | ceiling (noise) for printing and reports."""
+    """Rows metric | better | model | floor (real vs real) | ceiling (noise) | note for printing and reports; the
+    note flags a class-accuracy figure at chance level."""
+    from recgen.report import CHANCE_FIGURES, arrow, chance_note
+
+    card = res.get("card", {})
     rows = []
     for k in ("fid", "kid", "precision", "recall", "fid_hog", "fid_inception", "kid_inception", "recognizability",
               "cas", "reverse_cas", "copy_rate"):
         if k in res["model"]:
-            rows.append({"metric": k, "model": res["model"][k], "floor (real vs real)": res["floor"].get(k, ""),
-                         "ceiling (noise)": res["ceiling"].get(k, "")})
+            note = chance_note(res["model"][k], card.get("classes", 0), card.get("n", 0)) \
+                if k in CHANCE_FIGURES else ""
+            rows.append({"metric": k, "better": arrow(k),
+                         "model": res["model"][k], "floor (real vs real)": res["floor"].get(k, ""),
+                         "ceiling (noise)": res["ceiling"].get(k, ""), "note": note})
     return rows
 
 
@@ -324,7 +332,7 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
     from recgen import generate
     from recgen.classify.api import load_splits
     from recgen.data import load_dataset
-    from recgen.report import image, table, write_report
+    from recgen.report import image, legend, table, write_report
 
     gen = generate.load(run_path)
     cfg = gen.config
@@ -354,7 +362,8 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
                         plots_dir=gen.run.plots, card=card, cas_options=cas_options, inception=inc, metrics=parts)
     out = to_jsonable(res)
     gen.run.write_json("eval-judge.json", out)
-    sections = [("Judged by a recognizer", table(format_table(res)) + table(res["card"]))]
+    rows = format_table(res)
+    sections = [("Judged by a recognizer", table(rows) + legend(r["metric"] for r in rows) + table(res["card"]))]
     for key, caption in (("samples_per_class", "samples per class"),
                          ("nearest_pairs", "closest sample / training-image pairs (memorization check)"),
                          ("gradcam", "judge Grad-CAM: generated vs real, same class")):
