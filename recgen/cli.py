@@ -20,7 +20,7 @@ from recgen.errors import RecgenError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="recgen: image recognition and generation, trained, judged and improved by each other.")
-data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, show, download.")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, show, export, download.")
 classify_app = typer.Typer(no_args_is_help=True, help="Recognition: train, eval, predict.")
 generate_app = typer.Typer(no_args_is_help=True, help="Generation: train, sample, interpolate, eval, judge.")
 app.add_typer(data_app, name="data")
@@ -161,6 +161,43 @@ def data_show(name: Annotated[str, typer.Argument(help="a named dataset (recgen 
     for c, n in zip(ds.classes, counts):
         typer.echo(f"  {c:20s} {n}")
     typer.echo(f"sample grid: {path}")
+
+
+@data_app.command("export")
+@user_errors
+def data_export(name: Annotated[str, typer.Argument(help="a named dataset (recgen data list) or a path")],
+                out: Annotated[str, typer.Option(help="folder for the PNG files")] = "examples",
+                split: Annotated[str, typer.Option(help="train | test")] = "test",
+                per_class: Annotated[int, typer.Option(help="images of each class")] = 1,
+                seed: Annotated[int, typer.Option(help="picks which images")] = 0,
+                data_dir: Annotated[str, typer.Option(help="where named datasets are looked for first")] = ""):
+    """Write a few images of a dataset as PNG files named by their class (examples/shirt.png, ...): inputs to try
+    `classify predict`, `restore` or the web UI on."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from recgen.config import check_option
+    from recgen.data import load_dataset
+    from recgen.runs import atomic_write
+
+    check_option("per_class", per_class, int)
+    if per_class < 1:
+        raise RecgenError(f"per_class must be at least 1, got {per_class}")
+    check_option("seed", seed, int)
+    ds = load_dataset(name, split, data_dir or None)
+    rng = np.random.default_rng(seed)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for c, cls in enumerate(ds.classes):
+        slug = re.sub(r"[^a-z0-9]+", "-", cls.lower()).strip("-") or f"class-{c}"
+        for i, j in enumerate(rng.permutation(np.flatnonzero(ds.y == c))[:per_class]):
+            buf = io.BytesIO()
+            im = ds.x[j]
+            Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(buf, format="PNG")
+            atomic_write(folder / (f"{slug}.png" if per_class == 1 else f"{slug}-{i + 1}.png"), buf.getvalue())
+    typer.echo(f"{per_class} {split} image(s) of each of {ds.num_classes} classes of {ds.name} in {folder}/")
 
 
 @data_app.command("download")

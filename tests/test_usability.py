@@ -57,3 +57,18 @@ def test_tables_say_which_way_is_better_and_flag_chance():
     text = legend(["bpd", "kid", "cas", "n"])
     assert text.count("<li>") == 3 and "bits per dimension" in text and "Classification Accuracy Score" in text
     assert "↓ lower is better" in text and "↑ higher is better" in text
+
+
+def test_data_export_writes_examples_named_by_class(tmp_path):
+    from PIL import Image
+
+    r = cli("data", "export", "digits", "--out", tmp_path / "ex", "--per-class", 2)
+    assert r.exit_code == 0, r.output
+    files = sorted(p.name for p in (tmp_path / "ex").iterdir())
+    assert files == sorted(f"{d}-{i}.png" for d in range(10) for i in (1, 2))
+    im = Image.open(tmp_path / "ex" / "7-1.png")
+    assert im.mode == "L" and im.size[0] == im.size[1] >= 8
+    r = cli("data", "export", "digits", "--out", tmp_path / "one")
+    assert r.exit_code == 0 and (tmp_path / "one" / "3.png").is_file() and len(list((tmp_path / "one").iterdir())) == 10
+    r = cli("data", "export", "digits", "--per-class", 0, "--out", tmp_path / "none")
+    assert r.exit_code == 2 and "per_class must be at least 1" in r.output and not (tmp_path / "none").exists()
