@@ -72,3 +72,19 @@ def test_data_export_writes_examples_named_by_class(tmp_path):
     assert r.exit_code == 0 and (tmp_path / "one" / "3.png").is_file() and len(list((tmp_path / "one").iterdir())) == 10
     r = cli("data", "export", "digits", "--per-class", 0, "--out", tmp_path / "none")
     assert r.exit_code == 2 and "per_class must be at least 1" in r.output and not (tmp_path / "none").exists()
+
+
+def test_log_tensorboard_needs_its_package_and_keeps_metrics_csv(tmp_path):
+    import importlib.util
+
+    args = ["classify", "train", "--data", "digits", "--epochs", 1, "--batch-size", 64, "--stem-width", 8,
+            "--widths", "16", "--blocks", "0", "--threads", 1, "--log", "tensorboard", "--out", tmp_path]
+    r = cli(*args)
+    if importlib.util.find_spec("tensorboard") is None:
+        assert r.exit_code == 2 and "log must be csv, or tensorboard with the tensorboard package installed" \
+            in r.output and not (tmp_path / "classify").exists()
+    else:
+        run = tmp_path / "classify" / "cnn-1"
+        assert r.exit_code == 0 and (run / "metrics.csv").is_file() and list((run / "tensorboard").glob("events.*"))
+    r = cli("classify", "train", "--log", "wandb", "--out", tmp_path)
+    assert r.exit_code == 2 and "log must be csv, or tensorboard" in r.output
