@@ -202,7 +202,8 @@ def data_export(name: Annotated[str, typer.Argument(help="a named dataset (recge
 
 @data_app.command("download")
 @user_errors
-def data_download(name: Annotated[str, typer.Argument(help="fashion-mnist")], data_dir: Annotated[str, typer.Option(help="destination folder")] = "data",
+def data_download(name: Annotated[str, typer.Argument(help="fashion-mnist")],
+                  data_dir: Annotated[str, typer.Option(help="destination folder")] = "data",
                   url: Annotated[str, typer.Option(help="base URL (default: the official source)")] = ""):
     """Download a named dataset with checksum verification (Fashion-MNIST)."""
     from recgen.data.download import FASHION_MNIST_URL, download_fashion_mnist
@@ -431,6 +432,8 @@ def generate_eval(
                                            cas_options={"steps": cas_steps} if cas_steps else None)
     if "likelihood" in parts or no_judge:
         out["likelihood"] = generate.load(run).evaluate(split)  # rewrites report.html with every section
+    else:
+        generate.load(run).write_report()  # every section, the run's earlier likelihood figures included
     if json_:
         emit(out, True)
         return
@@ -527,7 +530,8 @@ def checks():
 
 @app.command("demo")
 @user_errors
-def demo(out: Annotated[str, typer.Option(help="root folder of the run directories")] = "runs", quick: Annotated[bool, typer.Option(help="tiny budget (smoke test)")] = False,
+def demo(out: Annotated[str, typer.Option(help="root folder of the run directories")] = "runs",
+         quick: Annotated[bool, typer.Option(help="tiny budget (smoke test)")] = False,
          data: Annotated[str, typer.Option(help="dataset (the budgets are sized for fashion-mnist)")] = "fashion-mnist"):
     """The main job: the whole recognition/generation chain on Fashion-MNIST, one HTML report."""
     from recgen.demo import run_demo

@@ -3,6 +3,7 @@
 import io
 import json
 import time
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
@@ -57,6 +58,8 @@ def test_generate_eval_computes_the_parts_asked_for_and_says_what_runs(runs):
     assert not {"cas", "copy_rate", "recognizability", "fid_hog"} & set(out["judged"]["model"])
     assert "sampling from " in r.stderr and "60 images ..." in r.stderr  # the headings, stderr being a pipe
     assert "judge space: FID" in r.stderr and "CAS" not in r.stderr
+    report = (Path(gen) / "report.html").read_text()  # rebuilt whole although the likelihood pass was skipped
+    assert "Judged by a recognizer" in report and "↓ lower is better" in report and "Configuration" in report
 
     r = run_cli("generate", "eval", gen, "--judge", judge, "--n", 60, "--metrics", "cas", "--cas-steps", 20)
     assert r.returncode == 0, r.stderr
@@ -83,8 +86,6 @@ def test_classify_eval_says_what_it_evaluates(runs):
 
 
 def test_samples_are_named_by_what_was_asked_and_never_overwritten(runs):
-    from pathlib import Path
-
     gen = Path(runs[1])
     for args in (["--class", "3"], ["--class", "7"], ["--class", "7", "--n", "4"], []):
         r = run_cli("generate", "sample", gen, "--n", 8, *args)
