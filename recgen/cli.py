@@ -350,9 +350,13 @@ def generate_sample(
     """Sample images: a grid PNG, an .npz (x uint8 (N, H, W, C), y labels, classes) and optionally single PNGs."""
     from recgen import generate
 
+    from recgen.progress import Progress
+
     gen = generate.load(run)
-    x, y = gen.sample(n, class_=class_, prompt=prompt, like=like, sampler=sampler, steps=steps, guidance=guidance,
-                      strength=strength, temperature=temperature, seed=seed, precision=precision)
+    with Progress(f"sampling from {Path(run).name} ({gen.family})", n, "images") as p:
+        x, y = gen.sample(n, class_=class_, prompt=prompt, like=like, sampler=sampler, steps=steps,
+                          guidance=guidance, strength=strength, temperature=temperature, seed=seed,
+                          precision=precision, progress=p)
     cols = len(gen.classes) if y is not None and class_ is None and prompt is None and like is None \
         and len(gen.classes) <= 16 else 8
     asked = f"class {class_}" if class_ is not None else prompt if prompt is not None else \

@@ -90,6 +90,7 @@ def test_samples_are_named_by_what_was_asked_and_never_overwritten(runs):
     for args in (["--class", "3"], ["--class", "7"], ["--class", "7", "--n", "4"], []):
         r = run_cli("generate", "sample", gen, "--n", 8, *args)
         assert r.returncode == 0, r.stderr
+        assert r.stderr.startswith("sampling from gan-1 (gan): ") and " images ...\n" in r.stderr
     names = sorted(p.name for p in (gen / "samples").glob("sample-*.png"))
     assert names == ["sample-class-3-seed0.png", "sample-class-7-seed0-2.png", "sample-class-7-seed0.png",
                      "sample-seed0.png"]
