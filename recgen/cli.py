@@ -20,7 +20,7 @@ from recgen.errors import RecgenError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="recgen: image recognition and generation, trained, judged and improved by each other.")
-data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, show, download.")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, show, export, download.")
 classify_app = typer.Typer(no_args_is_help=True, help="Recognition: train, eval, predict.")
 generate_app = typer.Typer(no_args_is_help=True, help="Generation: train, sample, interpolate, eval, judge.")
 app.add_typer(data_app, name="data")
@@ -32,6 +32,20 @@ app.add_typer(generate_app, name="generate")
 # every command that takes image files.
 IMAGES_HELP = ("image files, folders or globs (each at most 40 megapixels, checked from the header; 16-bit images "
                "are scaled to 8 bits, transparent pixels composited over white)")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from recgen import __version__
+
+        typer.echo(f"recgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                   help="print the version and exit")] = False):
+    pass
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -97,6 +111,10 @@ def config_command(cls, handler: Callable[[dict[str, Any]], None], skip: tuple[s
     return user_errors(command)
 
 
+ClassifyRun = Annotated[str, typer.Argument(help="a classify run directory, e.g. runs/classify/cnn-1")]
+GenerateRun = Annotated[str, typer.Argument(help="a generate run directory, e.g. runs/generate/diffusion-1")]
+
+
 def emit(obj: Any, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(obj, indent=None, default=str))
@@ -121,8 +139,11 @@ def data_list():
 
 @data_app.command("show")
 @user_errors
-def data_show(name: str, split: str = "train", data_dir: str = "", out: str = "",
-              json_: Annotated[bool, typer.Option("--json")] = False):
+def data_show(name: Annotated[str, typer.Argument(help="a named dataset (recgen data list) or a path")],
+              split: Annotated[str, typer.Option(help="train | test")] = "train",
+              data_dir: Annotated[str, typer.Option(help="where named datasets are looked for first")] = "",
+              out: Annotated[str, typer.Option(help="PNG file or folder for the grid (default: here)")] = "",
+              json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Class counts and a sample grid PNG (8 images per class)."""
     import numpy as np
 
@@ -135,7 +156,7 @@ def data_show(name: str, split: str = "train", data_dir: str = "", out: str = ""
     rng = np.random.default_rng(0)
     pick = np.concatenate([rng.permutation(np.flatnonzero(ds.y == c))[:8] for c in range(ds.num_classes)])
     path = output_file(out or ".", f"{Path(name).name}-{split}-samples.png")
-    plots.image_grid(ds.x[pick], path, [ds.classes[ds.y[i]][:12] for i in pick], cols=8)
+    plots.image_grid(ds.x[pick], path, [ds.classes[ds.y[i]] for i in pick], cols=8)
     info = {"dataset": ds.name, "split": split, "images": len(ds), "shape_hwc": list(ds.x.shape[1:]),
             "classes": {c: int(n) for c, n in zip(ds.classes, counts)}, "fingerprint": ds.fingerprint(),
             "grid": str(path)}
@@ -148,9 +169,47 @@ def data_show(name: str, split: str = "train", data_dir: str = "", out: str = ""
     typer.echo(f"sample grid: {path}")
 
 
+@data_app.command("export")
+@user_errors
+def data_export(name: Annotated[str, typer.Argument(help="a named dataset (recgen data list) or a path")],
+                out: Annotated[str, typer.Option(help="folder for the PNG files")] = "examples",
+                split: Annotated[str, typer.Option(help="train | test")] = "test",
+                per_class: Annotated[int, typer.Option(help="images of each class")] = 1,
+                seed: Annotated[int, typer.Option(help="picks which images")] = 0,
+                data_dir: Annotated[str, typer.Option(help="where named datasets are looked for first")] = ""):
+    """Write a few images of a dataset as PNG files named by their class (examples/shirt.png, ...): inputs to try
+    `classify predict`, `restore` or the web UI on."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from recgen.config import check_option
+    from recgen.data import load_dataset
+    from recgen.runs import atomic_write
+
+    check_option("per_class", per_class, int)
+    if per_class < 1:
+        raise RecgenError(f"per_class must be at least 1, got {per_class}")
+    check_option("seed", seed, int)
+    ds = load_dataset(name, split, data_dir or None)
+    rng = np.random.default_rng(seed)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for c, cls in enumerate(ds.classes):
+        slug = re.sub(r"[^a-z0-9]+", "-", cls.lower()).strip("-") or f"class-{c}"
+        for i, j in enumerate(rng.permutation(np.flatnonzero(ds.y == c))[:per_class]):
+            buf = io.BytesIO()
+            im = ds.x[j]
+            Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(buf, format="PNG")
+            atomic_write(folder / (f"{slug}.png" if per_class == 1 else f"{slug}-{i + 1}.png"), buf.getvalue())
+    typer.echo(f"{per_class} {split} image(s) of each of {ds.num_classes} classes of {ds.name} in {folder}/")
+
+
 @data_app.command("download")
 @user_errors
-def data_download(name: str, data_dir: Annotated[str, typer.Option(help="destination folder")] = "data",
+def data_download(name: Annotated[str, typer.Argument(help="fashion-mnist")],
+                  data_dir: Annotated[str, typer.Option(help="destination folder")] = "data",
                   url: Annotated[str, typer.Option(help="base URL (default: the official source)")] = ""):
     """Download a named dataset with checksum verification (Fashion-MNIST)."""
     from recgen.data.download import FASHION_MNIST_URL, download_fashion_mnist
@@ -182,7 +241,7 @@ def _classify_train(options: dict[str, Any]) -> None:
 
 
 def _register_classify_train():
-    from recgen.classify.api import ClassifyConfig
+    from recgen.classify.config import ClassifyConfig
 
     classify_app.command("train", help="Train a recognizer (CNN through the shared loop, or SVM / random forest "
                                        "on classical features).")(config_command(ClassifyConfig, _classify_train))
@@ -193,7 +252,7 @@ _register_classify_train()
 
 @classify_app.command("eval")
 @user_errors
-def classify_eval(run: str, split: Annotated[str, typer.Option(help="test | val")] = "test",
+def classify_eval(run: ClassifyRun, split: Annotated[str, typer.Option(help="test | val")] = "test",
                   tta: Annotated[str, typer.Option(help="CNN test-time views, e.g. none, flip, flip+shift "
                                                         "(default: the run's own)")] = "",
                   json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
@@ -204,8 +263,11 @@ def classify_eval(run: str, split: Annotated[str, typer.Option(help="test | val"
     if json_:
         emit(m, True)
         return
+    from recgen.report import chance_note
+
+    chance = chance_note(m["accuracy"], len(m["per_class"]), m["n"])
     typer.echo(f"{m['split']}: accuracy {m['accuracy']:.4f}  macro P {m['macro_precision']:.4f}  "
-               f"R {m['macro_recall']:.4f}  F1 {m['macro_f1']:.4f}  (n={m['n']})")
+               f"R {m['macro_recall']:.4f}  F1 {m['macro_f1']:.4f}  (n={m['n']})" + (f"  {chance}" if chance else ""))
     for r in m["per_class"]:
         typer.echo(f"  {r['class']:20s} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}")
     typer.echo(f"report: {Path(run) / 'report.html'}")
@@ -213,8 +275,10 @@ def classify_eval(run: str, split: Annotated[str, typer.Option(help="test | val"
 
 @classify_app.command("predict")
 @user_errors
-def classify_predict(run: str, inputs: Annotated[list[str], typer.Argument(help=IMAGES_HELP)],
-                     topk: int = 3, explain: Annotated[bool, typer.Option(help="write Grad-CAM overlays")] = False,
+def classify_predict(run: ClassifyRun,
+                     inputs: Annotated[list[str], typer.Argument(help=IMAGES_HELP)],
+                     topk: Annotated[int, typer.Option(help="classes listed per image, most probable first")] = 3,
+                     explain: Annotated[bool, typer.Option(help="write Grad-CAM overlays")] = False,
                      out: Annotated[str, typer.Option(help="folder for --explain overlays")] = "",
                      json_: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
     """Top-k classes with probabilities for new images; --explain adds Grad-CAM overlays."""
@@ -257,14 +321,21 @@ def _register_generate_train():
 _register_generate_train()
 
 
-def _default_out(run: str, what: str, seed: int) -> Path:
-    return Path(run) / "samples" / f"{what}-seed{seed}.png"
+def _default_out(run: str, what: str, seed: int, asked: str = "") -> Path:
+    """RUN/samples/<what>[-<what was asked>]-seed<seed>.png, numbered -2, -3, ... rather than overwrite an earlier
+    one (another --n or --steps asks for other images under the same name)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", asked.lower()).strip("-")[:48]
+    stem = f"{what}-{slug}-seed{seed}" if slug else f"{what}-seed{seed}"
+    path, k = Path(run) / "samples" / f"{stem}.png", 2
+    while path.exists() or path.with_suffix(".npz").exists():
+        path, k = path.with_name(f"{stem}-{k}.png"), k + 1
+    return path
 
 
 @generate_app.command("sample")
 @user_errors
 def generate_sample(
-        run: str,
+        run: GenerateRun,
         n: Annotated[int, typer.Option(help="number of images")] = 64,
         class_: Annotated[Optional[str], typer.Option("--class", help="class name or index")] = None,
         prompt: Annotated[Optional[str], typer.Option(help="free text (text-conditional runs)")] = None,
@@ -285,12 +356,18 @@ def generate_sample(
     """Sample images: a grid PNG, an .npz (x uint8 (N, H, W, C), y labels, classes) and optionally single PNGs."""
     from recgen import generate
 
+    from recgen.progress import Progress
+
     gen = generate.load(run)
-    x, y = gen.sample(n, class_=class_, prompt=prompt, like=like, sampler=sampler, steps=steps, guidance=guidance,
-                      strength=strength, temperature=temperature, seed=seed, precision=precision)
+    with Progress(f"sampling from {Path(run).name} ({gen.family})", n, "images") as p:
+        x, y = gen.sample(n, class_=class_, prompt=prompt, like=like, sampler=sampler, steps=steps,
+                          guidance=guidance, strength=strength, temperature=temperature, seed=seed,
+                          precision=precision, progress=p)
     cols = len(gen.classes) if y is not None and class_ is None and prompt is None and like is None \
         and len(gen.classes) <= 16 else 8
-    paths = generate.save_samples(x, y, out or _default_out(run, "sample", seed), gen.classes, per_image, cols,
+    asked = f"class {class_}" if class_ is not None else prompt if prompt is not None else \
+        f"like {Path(like).stem}" if like is not None else ""
+    paths = generate.save_samples(x, y, out or _default_out(run, "sample", seed, asked), gen.classes, per_image, cols,
                                   prompt=prompt)
     if json_:
         emit({**paths, "n": len(x), "labels": None if y is None else y.tolist()}, True)
@@ -302,7 +379,7 @@ def generate_sample(
 @generate_app.command("interpolate")
 @user_errors
 def generate_interpolate(
-        run: str,
+        run: GenerateRun,
         a: Annotated[Optional[str], typer.Option(help="first image (vae, diffusion)")] = None,
         b: Annotated[Optional[str], typer.Option(help="second image (vae, diffusion)")] = None,
         n: Annotated[int, typer.Option(help="frames per row")] = 8,
@@ -316,21 +393,26 @@ def generate_interpolate(
 
     gen = generate.load(run)
     x, y = gen.interpolate(a, b, n=n, class_=class_, seed=seed)
-    paths = generate.save_samples(x, y, out or _default_out(run, "interpolation", seed), gen.classes, cols=n)
+    asked = f"{Path(a).stem} to {Path(b).stem}" if a and b else f"class {class_}" if class_ is not None else ""
+    paths = generate.save_samples(x, y, out or _default_out(run, "interpolation", seed, asked), gen.classes, cols=n)
     typer.echo(f"{len(x)} frames: {paths['grid']}, {paths['npz']}")
 
 
 @generate_app.command("eval")
 @user_errors
 def generate_eval(
-        run: str,
+        run: GenerateRun,
         judge: Annotated[str, typer.Option(help="recgen CNN run judging the samples (default: the reference judge "
                                                 "of the run's dataset, see `recgen generate judge`)")] = "",
         inception: Annotated[str, typer.Option(help="also FID/KID in Inception-v3 space from this local weights file "
                                                     "(torch-fidelity's pt_inception-2015-12-05; needs torch-fidelity)")] = "",
         no_judge: Annotated[bool, typer.Option("--no-judge", help="only the held-out likelihood figures, no judge")] = False,
-        n: Annotated[int, typer.Option(help="samples to judge")] = 10000,
-        seed: int = 0,
+        n: Annotated[int, typer.Option(help="samples to judge (the cost of fid, hog and recognizability grows with "
+                                            "it; memorization, cas and likelihood cost about the same at any n)")] = 10000,
+        metrics: Annotated[str, typer.Option(help="parts to compute, comma-separated: all, or fid (also kid, "
+                                                  "precision, recall), hog, recognizability, memorization, cas, "
+                                                  "likelihood")] = "all",
+        seed: Annotated[int, typer.Option(help="seeds the samples and the real reference images")] = 0,
         sampler: Annotated[Optional[str], typer.Option(help="diffusion: ddpm | ddim | dpm")] = None,
         steps: Annotated[Optional[int], typer.Option(help="diffusion: sampling steps")] = None,
         guidance: Annotated[Optional[float], typer.Option(help="diffusion, pixelcnn: classifier-free guidance "
@@ -340,20 +422,28 @@ def generate_eval(
                                                     "on GPUs; the judge stays fp32)")] = "fp32",
         cas_classifier: Annotated[str, typer.Option(help="CAS classifier: small (fast, 800 steps) | recognizer "
                                                          "(the default CNN's network, 2,400 steps)")] = "small",
+        cas_steps: Annotated[int, typer.Option(help="optimizer steps of each CAS classifier (0 = the classifier's "
+                                                    "own: 800 small, 2,400 recognizer)")] = 0,
         json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Judge samples with a recognizer (FID/KID/precision/recall in its feature space, recognizability, CAS,
     memorization) beside the held-out likelihood figures (VAE ELBO, PixelCNN bits/dim, diffusion loss, GAN spread);
     writes eval-*.json and report.html."""
     from recgen import generate
+    from recgen.loop.judge import evaluate_generator, format_table, parse_metrics
 
+    parts = parse_metrics(metrics)
+    if cas_steps < 0:
+        raise RecgenError(f"cas_steps must be 0 (the classifier's own) or more, got {cas_steps}")
     out: dict[str, Any] = {}
-    if not no_judge:
-        from recgen.loop.judge import evaluate_generator, format_table
-
+    if not no_judge and set(parts) - {"likelihood"}:
         out["judged"] = evaluate_generator(run, judge, n=n, seed=seed, sampler=sampler, steps=steps,
                                            guidance=guidance, inception=inception, precision=precision,
-                                           cas_classifier=cas_classifier)
-    out["likelihood"] = generate.load(run).evaluate(split)  # rewrites report.html with every section
+                                           cas_classifier=cas_classifier, metrics=metrics,
+                                           cas_options={"steps": cas_steps} if cas_steps else None)
+    if "likelihood" in parts or no_judge:
+        out["likelihood"] = generate.load(run).evaluate(split)  # rewrites report.html with every section
+    else:
+        generate.load(run).write_report()  # every section, the run's earlier likelihood figures included
     if json_:
         emit(out, True)
         return
@@ -362,9 +452,16 @@ def generate_eval(
             return f"{v:10.4g}" if isinstance(v, float) else f"{v!s:>10s}"
 
         for r in format_table(out["judged"]):
-            typer.echo(f"  {r['metric']:16s} {num(r['model'])}   real-vs-real {num(r['floor (real vs real)'])}   "
-                       f"noise {num(r['ceiling (noise)'])}")
-    typer.echo("  ".join(f"{k} {v}" for k, v in out["likelihood"].items() if k != "run"))
+            typer.echo(f"  {r['metric']:16s} {r['better']} {num(r['model'])}   real-vs-real "
+                       f"{num(r['floor (real vs real)'])}   noise {num(r['ceiling (noise)'])}   {r['note']}".rstrip())
+        typer.echo("  (↓ lower is better, ↑ higher; the legend is in report.html)")
+        card = out["judged"]["card"]
+        if "cas_steps" in card:
+            typer.echo(f"  cas: 2 {card['cas_classifier']} classifiers of {card['cas_steps']} steps each")
+    if "likelihood" in out:
+        from recgen.report import arrow
+
+        typer.echo("  ".join(f"{k}{arrow(k)} {v}" for k, v in out["likelihood"].items() if k != "run"))
     typer.echo(f"report: {Path(run) / 'report.html'}")
 
 
@@ -406,7 +503,7 @@ def _augment(options: dict[str, Any]) -> None:
 
 
 def _register_augment():
-    from recgen.loop.augment import AugmentConfig
+    from recgen.loop.config import AugmentConfig
 
     app.command("augment", help="Generation feeds recognition: train recognizers on scarce or imbalanced real data "
                                 "with and without synthetic images; per-class gains over seeds.")(
@@ -443,7 +540,8 @@ def checks():
 
 @app.command("demo")
 @user_errors
-def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budget (smoke test)")] = False,
+def demo(out: Annotated[str, typer.Option(help="root folder of the run directories")] = "runs",
+         quick: Annotated[bool, typer.Option(help="tiny budget (smoke test)")] = False,
          data: Annotated[str, typer.Option(help="dataset (the budgets are sized for fashion-mnist)")] = "fashion-mnist"):
     """The main job: the whole recognition/generation chain on Fashion-MNIST, one HTML report."""
     from recgen.demo import run_demo
@@ -456,7 +554,8 @@ def demo(out: str = "runs", quick: Annotated[bool, typer.Option(help="tiny budge
 @user_errors
 def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] = "runs",
           host: Annotated[str, typer.Option(help="address to listen on; beyond loopback a token is required")]
-          = "127.0.0.1", port: int = 8000,
+          = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port")] = 8000,
           token: Annotated[Optional[str], typer.Option(
               envvar="RECGEN_TOKEN", show_default=False,
               help="secret required on every route (auto: a random one); the environment keeps it out of "
@@ -502,7 +601,8 @@ def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] =
 
 @app.command("export")
 @user_errors
-def export_cmd(run: str, format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
+def export_cmd(run: Annotated[str, typer.Argument(help="a classify (cnn) or detect (centernet) run directory")],
+               format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
                out: Annotated[str, typer.Option(help="output file (default RUN/model.onnx)")] = "",
                json_: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
     """Export a classifier CNN or a CenterNet detector (decoding included) to ONNX, with a parity check against
@@ -523,7 +623,8 @@ def export_cmd(run: str, format: Annotated[str, typer.Option("--format", help="o
 @app.command("bench")
 @user_errors
 def bench(names: Annotated[Optional[list[str]], typer.Argument(help="benchmarks to run (default: all)")] = None,
-          out: str = "runs/bench", doc: str = "docs/BENCHMARKS.md"):
+          out: Annotated[str, typer.Option(help="root folder of the benchmark runs")] = "runs/bench",
+          doc: Annotated[str, typer.Option(help="the document whose sections are rewritten")] = "docs/BENCHMARKS.md"):
     """Reproduce the figures of docs/BENCHMARKS.md and rewrite their sections there."""
     from recgen.bench import run_benchmarks
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import math
 import numbers
 import typing
@@ -39,6 +40,7 @@ class TrainConfig:
     out: str = "runs"  # root folder of run directories
     name: str = ""  # run name (default: the model name); a number is appended to keep runs apart
     resume: str = ""  # run directory to continue from (exact: optimizer, schedule, RNG and step restored)
+    log: str = "csv"  # csv (metrics.csv) | tensorboard (metrics.csv and event files in RUN/tensorboard)
 
     # options a subclass fills in from its own defaults when left at 0 (ema: -1); range-checked once filled
     filled_later: ClassVar[tuple[str, ...]] = ()
@@ -65,8 +67,10 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optimizer": (lambda v: v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
     "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
     "precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+    "log": (lambda v: v == "csv" or v == "tensorboard" and importlib.util.find_spec("tensorboard") is not None,
+            "csv, or tensorboard with the tensorboard package installed (pip install tensorboard)"),
     # data options of the classify, generate, restore and detect configs
-    "size": _not_negative, "limit": _not_negative, "val_fraction": _fraction,
+    "size": _not_negative, "limit": _not_negative, "eval_limit": _not_negative, "val_fraction": _fraction,
     "channels": (lambda v: v in (0, 1, 3), "0 (the data's own), 1 or 3"),
     # classify
     "label_smoothing": _fraction, "dropout": _fraction, "stem_width": _positive, "landmarks": _positive,

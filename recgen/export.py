@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from recgen.errors import RecgenError
+from recgen.progress import Progress
 from recgen.runs import Run, atomic_write, mkstemp_readable, output_file
 
 FORMATS = ("onnx",)
@@ -45,7 +46,8 @@ def export(run_path: str, format: str = "onnx", out: str | None = None, toleranc
     task = Run.open(run_path).config.get("task")
     if task not in GRAPHS:
         raise RecgenError(f"{run_path}: a {task!r} run; recgen export takes a {' or '.join(GRAPHS)} run")
-    g = GRAPHS[task](run_path)
+    with Progress(f"export: loading {task} run {run_path} and its parity images"):
+        g = GRAPHS[task](run_path)
     dest = output_file(out or run_path, "model.onnx")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -55,17 +57,18 @@ def export(run_path: str, format: str = "onnx", out: str | None = None, toleranc
     os.close(fd)
     try:
         net = g.net.cpu().eval()
-        with warnings.catch_warnings():
+        with Progress("export: tracing the network to ONNX"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
             # The TorchScript-based exporter needs no extra packages; the dynamo one would need onnxscript.
             torch.onnx.export(net, (g.images[:2],), tmp, dynamo=False, input_names=g.inputs, output_names=g.outputs,
                               opset_version=17, dynamic_axes={k: {0: "batch"} for k in g.inputs + g.outputs})
         import onnxruntime as ort
 
-        sess = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
-        got = sess.run(None, {g.inputs[0]: g.images.numpy()})
-        with torch.no_grad():
-            want = net(g.images)
+        with Progress(f"export: parity check, onnxruntime vs PyTorch on {len(g.images)} images"):
+            sess = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
+            got = sess.run(None, {g.inputs[0]: g.images.numpy()})
+            with torch.no_grad():
+                want = net(g.images)
         want = [t.numpy() for t in (want if isinstance(want, tuple) else (want,))]
         figures, worst = g.compare(got, want)
         if worst > tolerance:

@@ -60,12 +60,18 @@ def confusion(cm: list[list[int]], classes: list[str], path: Path) -> Path:
 
 def image_grid(images: np.ndarray, path: Path, titles: list[str] | None = None, cols: int = 8,
                scale: float = 1.1) -> Path:
-    """images: uint8 (N, H, W[, C])."""
+    """images: uint8 (N, H, W[, C]). Titles are wrapped to the cell's width, never cut: class names such as
+    "t-shirt/top" or a folder's long names must stay readable."""
+    import textwrap
+
     n = len(images)
     cols = min(cols, max(n, 1))
     rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(scale * cols, scale * rows + (0.25 * rows if titles else 0)),
-                             squeeze=False)
+    width = max(8, int(13 * scale))  # characters of a 6-point title across one cell
+    titles = [textwrap.fill(str(t), width) for t in titles] if titles else None
+    lines = max((t.count("\n") + 1 for t in titles), default=0) if titles else 0
+    title_h = 0.12 * (lines + 1) if lines else 0  # inches of title above each row
+    fig, axes = plt.subplots(rows, cols, figsize=(scale * cols, (scale + title_h) * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:

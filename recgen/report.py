@@ -15,6 +15,63 @@ th{background:#f3f3f3}img{max-width:100%;margin:.3em 0}h2{border-bottom:1px soli
 .muted{color:#777;font-size:12px}"""
 
 
+# Which way each figure is better, and what it measures, in one line: the legend of every report table and of the
+# command line's output. Figures not listed here have no better direction (counts, settings, seconds).
+METRIC_GUIDE: dict[str, tuple[str, str]] = {
+    "accuracy": ("higher", "share of images whose most probable class is the true one"),
+    "macro_f1": ("higher", "F1 (harmonic mean of precision and recall) per class, averaged over classes"),
+    "fid": ("lower", "Frechet distance between judge-network features of the samples and of real test images"),
+    "kid": ("lower", "Kernel Inception Distance: FID's unbiased kernel cousin, trustworthy at a few hundred images"),
+    "precision": ("higher", "share of samples inside the real images' feature manifold (fidelity, arXiv 1904.06991)"),
+    "recall": ("higher", "share of real images inside the samples' feature manifold (diversity)"),
+    "fid_hog": ("lower", "FID in HOG-descriptor space: a second opinion that needs no network"),
+    "fid_inception": ("lower", "FID in Inception-v3 space, the published convention (ImageNet features)"),
+    "kid_inception": ("lower", "KID in Inception-v3 space"),
+    "recognizability": ("higher", "share of samples the judge classifies as the class they were asked for"),
+    "cas": ("higher", ("Classification Accuracy Score: real-test accuracy of a classifier trained only on samples "
+                       "(arXiv 1905.10887)")),
+    "reverse_cas": ("higher", "accuracy on the samples of the same classifier trained on as many real images"),
+    "copy_rate": ("lower", "share of samples nearly identical to a training image (memorization)"),
+    "bpd": ("lower", ("bits per dimension: held-out negative log-likelihood per pixel channel, in bits "
+                      "(8 = a uniform guess over 256 levels)")),
+    "elbo": ("higher", "evidence lower bound on log p(x) per image, in nats"),
+    "kl": ("lower", "KL divergence of the VAE's posterior from its prior, in nats"),
+    "recon_mse": ("lower", "mean squared reconstruction error, pixels in [0, 1]"),
+    "loss": ("lower", "diffusion: noise-prediction error on held-out images at fixed timesteps"),
+    "spread_ratio": ("higher", "GAN: sample spread relative to real images' (near 1 = as varied; low = collapse)"),
+    "map": ("higher", "COCO mean average precision over IoU thresholds 0.5 to 0.95"),
+    "psnr": ("higher", "peak signal-to-noise ratio against the clean image, dB"),
+    "ssim": ("higher", "structural similarity to the clean image (1 = identical)"),
+}
+ARROWS = {"lower": "↓ lower is better", "higher": "↑ higher is better"}
+CHANCE_FIGURES = ("accuracy", "recognizability", "cas", "reverse_cas")  # class-accuracy figures: 1/K is chance
+
+
+def at_chance(value: float, classes: int, n: int) -> bool:
+    """An accuracy over n images of `classes` classes that guessing reaches: below 1/K plus two binomial standard
+    errors (and never above 1.5/K, so a large n does not flag a weak but real skill)."""
+    if not isinstance(value, (int, float)) or classes < 2 or n < 1:
+        return False
+    p = 1 / classes
+    return value < min(p + 2 * (p * (1 - p) / n) ** 0.5, 1.5 * p)
+
+
+def chance_note(value: float, classes: int, n: int) -> str:
+    return f"AT CHANCE (1/{classes} = {1 / classes:.3f})" if at_chance(value, classes, n) else ""
+
+
+def arrow(key: str) -> str:
+    """↓ or ↑ after a figure's name on the command line ('' when it has no better direction)."""
+    return {"lower": "↓", "higher": "↑"}[METRIC_GUIDE[key][0]] if key in METRIC_GUIDE else ""
+
+
+def legend(keys) -> str:
+    """One line per known figure among `keys`: which way is better and what it measures."""
+    items = [f"<li><b>{html.escape(k)}</b> ({ARROWS[METRIC_GUIDE[k][0]]}): {html.escape(METRIC_GUIDE[k][1])}</li>"
+             for k in dict.fromkeys(keys) if k in METRIC_GUIDE]
+    return f"<ul class=muted>{''.join(items)}</ul>" if items else ""
+
+
 def table(rows: list[dict[str, Any]] | dict[str, Any], digits: int = 4) -> str:
     if isinstance(rows, dict):
         rows = [{"key": k, "value": v} for k, v in rows.items()]

@@ -28,6 +28,7 @@ from torch.optim.swa_utils import AveragedModel
 from recgen.config import PRECISIONS, TrainConfig, check_device, check_option
 from recgen.errors import RecgenError
 from recgen.runs import Run, load_module, tensor_bytes
+from recgen.tblog import scalar_logger
 
 _NESTED = contextvars.ContextVar("recgen_nested_training", default=False)
 
@@ -257,6 +258,7 @@ class Trainer:
             return before + time.perf_counter() - t0
 
         progress = _Progress(total, step, bar=self.main and sys.stderr.isatty(), quiet=not self.main)
+        log_row = scalar_logger(getattr(cfg, "log", "csv"), self.run.path) if self.main else None
         try:
             while step < stop_at:
                 epoch, start = divmod(step, steps_per_epoch)
@@ -294,6 +296,8 @@ class Trainer:
                     metrics = task.validate(self.eval_modules()) if self.main else {}
                     row.update(metrics)
                     rows.append(row)
+                    if log_row is not None:
+                        log_row(row)
                     # at most about LOG_LINES epoch lines: a CAS classifier on 100 images runs 800 "epochs"
                     stride = math.ceil(cfg.epochs / LOG_LINES)
                     if round(step / steps_per_epoch) % stride == 0 or step >= stop_at or hist.stopped != "completed":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,85 +21,17 @@ from torch import nn
 
 from recgen import plots
 from recgen.classify.cnn import CNNConfig, build_cnn
-from recgen.config import TrainConfig, from_dict, ints, model_args, to_dict
+from recgen.classify.config import MODELS, TTA_VIEWS, ClassifyConfig, check_tta  # noqa: F401 (re-exported)
+from recgen.config import from_dict, ints, model_args, to_dict
 from recgen.data import (ImageSet, build_augment, has_test_split, held_out, image_batch, limit_per_class,
                          load_dataset, read_image, read_images, to_channels, train_val_split)
 from recgen.data.dataset import resize_batch
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
-from recgen.report import image, table, write_report
+from recgen.progress import Progress
+from recgen.report import chance_note, image, legend, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
-
-MODELS = ("cnn", "svm", "rf")
-
-
-@dataclass
-class ClassifyConfig(TrainConfig):
-    # The CNN recipe measured in bench/cnn_search.md (10-minute budget on 2 CPU cores): ResNet-9 style training
-    # with SGD-Nesterov at a high learning rate, linear warmup and decay, label smoothing, flip + crop, flip TTA.
-    # 20 epochs fit 10 minutes in bf16 on 2 AMX cores (15 took 432 s at ~2,000 images/s; in fp32 9 took 619 s).
-    epochs: int = 20  # passes over the training set
-    batch_size: int = 256  # images per optimizer step
-    lr: float = 0.4  # peak learning rate
-    optimizer: str = "sgd"  # adamw | sgd (Nesterov momentum 0.9)
-    schedule: str = "linear"  # onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)
-    warmup: float = 0.15  # fraction of steps spent warming up
-    model: str = "cnn"  # cnn | svm | rf
-    data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
-    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
-    size: int = 0  # resize images to size x size (0 = the dataset's own size)
-    channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
-    limit: int = 0  # use at most this many training images per class (0 = all)
-    val_fraction: float = 0.1  # share of the training set held out for per-epoch validation (0 = none)
-    # CNN
-    augment: str = "flip+crop"  # training augmentations, '+'-joined: flip crop affine rotate jitter erase noise
-    label_smoothing: float = 0.1  # cross-entropy label smoothing (arXiv 1512.00567)
-    tta: str = "flip+shift"  # test-time views averaged, '+'-joined: flip (mirror), shift (4 one-pixel shifts); none
-    stem_width: int = 16  # CNN: channels of the full-resolution stem
-    widths: str = "32,64,128"  # CNN: channels per stage (each stage halves resolution)
-    blocks: str = "1,0,1"  # CNN: residual blocks per stage
-    dropout: float = 0.0  # CNN: dropout before the classifier head
-    channels_last: bool = True  # CNN: NHWC memory layout (measured 1.6x faster training on 2 CPU cores)
-    init: str = ""  # CNN: a classify run whose weights training starts from (fine-tuning; the same network)
-    # classical
-    features: str = ""  # svm/rf: '+'-joined kmeans hog lbp sobel hist pixels ('' = the model's default set)
-    search: bool = False  # svm/rf: hyperparameter search on a subset before the final fit
-    landmarks: int = 12000  # svm: Nystroem landmarks; cost grows with their square (3000: 92.7 % in 101 s)
-    trees: int = 100  # rf: trees in the forest
-
-    def __post_init__(self):
-        super().__post_init__()  # each check here runs before a run directory exists, so a bad value leaves none
-        if self.model not in MODELS:
-            raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        self.tta = check_tta(self.tta)
-        build_augment(self.augment)
-        cnn_config(self, in_channels=1, num_classes=2)  # widths and blocks
-        if self.model in ("svm", "rf"):
-            from recgen.classify.classical import DEFAULT_FEATURES
-            from recgen.features import make_features
-
-            self.features = self.features or DEFAULT_FEATURES[self.model]  # recorded resolved in config.yaml
-            make_features(self.features)
-
-
-TTA_VIEWS = ("flip", "shift")
-
-
-def check_tta(spec: str | bool) -> str:
-    """Normalise a --tta value: '+'-joined views from TTA_VIEWS, or 'none'. Runs written before 2026-11-30 stored
-    a bool (true = the mirror only), so true/false still read as 'flip'/'none'."""
-    s = str(spec).strip().lower()
-    if s in ("true", "1", "yes", "on"):
-        return "flip"
-    if s in ("false", "0", "no", "off", "", "none"):
-        return "none"
-    views = s.split("+")
-    bad = [v for v in views if v not in TTA_VIEWS]
-    if bad:
-        raise RecgenError(f"tta: unknown view {bad[0]!r}; expected '+'-joined views from {', '.join(TTA_VIEWS)}, "
-                          "or none")
-    return "+".join(v for v in TTA_VIEWS if v in views)  # canonical order
 
 
 def cnn_config(cfg: ClassifyConfig, in_channels: int, num_classes: int) -> CNNConfig:
@@ -112,7 +43,8 @@ def cnn_config(cfg: ClassifyConfig, in_channels: int, num_classes: int) -> CNNCo
 
 
 def load_splits(cfg: ClassifyConfig) -> tuple[ImageSet, ImageSet | None, ImageSet | None]:
-    """(train, val, test) as the config asks; val is None when val_fraction is 0, test None without a test split."""
+    """(train, val, test) as the config asks; val is None when val_fraction is 0, test None without a test split
+    (and at most eval_limit images per class when that is set)."""
     size, ch = cfg.size or None, cfg.channels or None
     full = load_dataset(cfg.data, "train", cfg.data_dir or None, size, ch)
     if cfg.limit:
@@ -121,6 +53,8 @@ def load_splits(cfg: ClassifyConfig) -> tuple[ImageSet, ImageSet | None, ImageSe
     test = None
     if has_test_split(cfg.data):
         test = load_dataset(cfg.data, "test", cfg.data_dir or None, size or train.x.shape[1], ch or train.x.shape[-1])
+        if getattr(cfg, "eval_limit", 0):  # runs written before the option have none
+            test = limit_per_class(test, cfg.eval_limit, cfg.seed)
     return train, val, test
 
 
@@ -162,11 +96,11 @@ def _shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, x: torch.Tensor, tta: str | bool = "none", device: torch.device | None = None,
-                  batch_size: int = 1000) -> torch.Tensor:
+                  batch_size: int = 1000, progress: Progress | None = None) -> torch.Tensor:
     """Softmax probabilities (N, K) for float images (N, C, H, W) in [0, 1], averaged over the test-time views in
     `tta`: 'flip' adds the mirror image, 'shift' the four one-pixel shifts (of each, with flip): 10 views for
     'flip+shift'. On Fashion-MNIST the shifts add 0.19 points to the mirror alone (`recgen classify eval RUN --tta
-    flip+shift` vs `--tta flip`, docs/BENCHMARKS.md)."""
+    flip+shift` vs `--tta flip`, docs/BENCHMARKS.md). `progress` advances by the images of each batch."""
     views = check_tta(tta).split("+")
     offsets = [(0, 0)] + ([(1, 0), (-1, 0), (0, 1), (0, -1)] if "shift" in views else [])
     was = model.training
@@ -189,6 +123,8 @@ def predict_proba(model: nn.Module, x: torch.Tensor, tta: str | bool = "none", d
             if "flip" in views:
                 p = p + model(xs.flip(-1)).softmax(1)
         out.append((p / (len(offsets) * (2 if "flip" in views else 1))).cpu())
+        if progress is not None:
+            progress.advance(len(xb))
     model.train(was)
     return torch.cat(out)
 
@@ -233,14 +169,18 @@ class ClassifierRun(TrainedRun):
         views = [v for v in check_tta(self.config.tta if tta is None else tta).split("+") if keep.get(v)]
         return "+".join(views) or "none"
 
-    def predict_proba(self, x: np.ndarray, tta: str | None = None) -> np.ndarray:
-        """Class probabilities (N, K) for uint8 images (N, H, W, C); `tta` overrides the run's test-time views."""
+    def predict_proba(self, x: np.ndarray, tta: str | None = None, progress: Progress | None = None) -> np.ndarray:
+        """Class probabilities (N, K) for uint8 images (N, H, W, C); `tta` overrides the run's test-time views;
+        `progress` advances by the images done."""
         x = self.prepare(x)
         if self.config.model == "cnn":
             t = torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255)
             return predict_proba(self.model, t, tta=self.tta_views(tta),
-                                 device=self.device).numpy()
-        return self.model.predict_proba(x)
+                                 device=self.device, progress=progress).numpy()
+        probs = self.model.predict_proba(x)
+        if progress is not None:
+            progress.advance(len(x))
+        return probs
 
     def evaluate(self, split: str = "test", data: ImageSet | None = None, write: bool = True,
                  tta: str | None = None) -> dict[str, Any]:
@@ -250,7 +190,9 @@ class ClassifierRun(TrainedRun):
             _, val, test = load_splits(self.config)
             data = held_out(split, test, val, self.config.data)
         t0 = time.perf_counter()
-        probs = self.predict_proba(data.x, tta)
+        views = f", test-time views {self.tta_views(tta)}" if self.config.model == "cnn" else ""
+        with Progress(f"evaluating {self.path.name} on {data.split}{views}", len(data), "images") as p:
+            probs = self.predict_proba(data.x, tta, progress=p)
         secs = time.perf_counter() - t0
         pred = probs.argmax(1)
         m = classification_metrics(data.y, pred, self.classes)
@@ -269,13 +211,15 @@ class ClassifierRun(TrainedRun):
         wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:32]  # the most confident mistakes first
         mis_png = None
         if len(wrong):
-            titles = [f"{self.classes[data.y[i]][:10]}→{self.classes[pred[i]][:10]}" for i in wrong]
+            titles = [f"{self.classes[data.y[i]]} → {self.classes[pred[i]]}" for i in wrong]
             mis_png = plots.image_grid(data.x[wrong], self.run.plots / "misclassified.png", titles)
         rows = self.run.read_metrics()
         curve_png = plots.curves(rows, self.run.plots / "curves.png")
         summary = {k: m[k] for k in ("split", "n", "accuracy", "macro_precision", "macro_recall", "macro_f1",
                                      "inference_images_per_s")}
-        sections = [("Evaluation", table(summary)),
+        chance = chance_note(m["accuracy"], len(self.classes), m["n"])
+        sections = [("Evaluation", table(summary) + (f"<p><b>{chance}</b>: the recognizer does no better than "
+                                                     "guessing</p>" if chance else "") + legend(summary)),
                     ("Per class", table(m["per_class"])),
                     ("Confusion matrix", image(self.run, cm_png, "rows: true class, columns: predicted")),
                     ("Most confident mistakes", image(self.run, mis_png, "true → predicted"))]
@@ -397,9 +341,11 @@ def _fit_classical(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: Imag
     pipe = build_classical(cfg.model, cfg.features, seed=cfg.seed, **sizes)
     best = {}
     if cfg.search:  # successive halving on a subset, then the final fit on everything
-        pipe = search_classical(pipe, train_set.x, train_set.y, seed=cfg.seed)
+        with Progress(f"{cfg.model}: hyperparameter search on a subset"):
+            pipe = search_classical(pipe, train_set.x, train_set.y, seed=cfg.seed)
         best = {name: pipe.get_params()[name] for name in SEARCH_GRIDS[cfg.model]}
-    pipe.fit(train_set.x, train_set.y)
+    with Progress(f"{cfg.model}: fitting {cfg.features} features and the classifier on {len(train_set)} images"):
+        pipe.fit(train_set.x, train_set.y)
     secs = time.perf_counter() - t0
     run.write_model_json(cfg.model, {"features": cfg.features, **sizes, **best}, classes=train_set.classes,
                          input_shape=list(train_set.shape))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from recgen.errors import RecgenError
+
+if TYPE_CHECKING:  # torch loads on first use: listing datasets needs none of it
+    import torch
 
 
 @dataclass
@@ -66,6 +69,8 @@ class ImageSet:
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Float images (N, C, H, W) in [0, 1] and int64 labels."""
+        import torch
+
         x = torch.from_numpy(self.x).permute(0, 3, 1, 2).float().div_(255.0)
         return x.contiguous(), torch.from_numpy(self.y)
 

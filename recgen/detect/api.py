@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,50 +20,20 @@ import numpy as np
 import torch
 
 from recgen import plots
-from recgen.config import TrainConfig, check_option, from_dict, ints, model_args, to_dict
+from recgen.config import check_option, from_dict, ints, model_args, to_dict
 from recgen.data import held_out, image_batch, read_image, read_images, to_channels
 from recgen.data.sources import reading_progress
 from recgen.detect.augment import augment
 from recgen.detect.boxes import draw_boxes, letterbox
 from recgen.detect.centernet import CenterNetConfig, build_centernet, centernet_loss, decode
 from recgen.detect.coco import DetectionSet, coco_files, read_coco
+from recgen.detect.config import MODELS, DetectConfig
 from recgen.detect.evaluate import Detections, coco_map
-from recgen.detect.scenes import SceneOptions, make_scenes
+from recgen.detect.scenes import make_scenes
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
 from recgen.runs import Run, TrainedRun, atomic_write, load_module, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
-
-MODELS = ("centernet", "classical")
-
-
-@dataclass
-class DetectConfig(SceneOptions, TrainConfig):
-    epochs: int = 12  # passes over the training scenes
-    batch_size: int = 32  # scenes per optimizer step
-    lr: float = 3e-3  # peak learning rate
-    model: str = "centernet"  # centernet (anchor-free network) | classical (contour proposals + classifier + NMS)
-    data: str = "fashion-mnist"  # scene objects (a classification dataset) or COCO: a .json, or a dir with train.json
-    canvas: int = 96  # input side in pixels (a multiple of 16): scenes are this size, COCO images letterboxed to it
-    images: str = ""  # COCO: folder that file_name entries are relative to (default: the JSON file's folder)
-    bad_annotations: str = "refuse"  # COCO: refuse | skip images and boxes that are bad (both report them)
-    channels: int = 0  # COCO: convert images to 1 or 3 channels (0 = the data's own)
-    val_fraction: float = 0.05  # share of the training scenes held out for per-epoch validation mAP (0 = none)
-    # CenterNet
-    widths: str = "24,48,96,160"  # centernet: channels of the stages at strides 2, 4, 8, 16
-    blocks: str = "0,1,1,1"  # centernet: residual blocks per stage
-    neck: int = 48  # centernet: channels of the stride-4 output map and the heads
-    giou_weight: float = 2.0  # centernet: weight of the GIoU box loss (the L1 box loss has weight 1)
-    flip: float = 0.5  # augmentation: probability of a horizontal flip (boxes follow)
-    scale_jitter: float = 0.0  # augmentation: zoom about the centre by a factor in [1 - s, 1 + s] (resamples)
-    translate: float = 0.1  # augmentation: shift by up to this fraction of the side
-    # classical
-    classifier: str = ""  # classical: a classify run to score proposals (default: fit HOG + logistic regression)
-    fit_scenes: int = 3000  # classical: training scenes whose crops fit the proposal classifier
-    nms_iou: float = 0.5  # classical: boxes of one class overlapping more than this IoU are suppressed
-    # inference
-    score_threshold: float = 0.01  # detections scoring below this are dropped (low keeps mAP honest)
-    max_detections: int = 100  # detections kept per image (COCO's limit)
 
 
 def centernet_config(cfg: DetectConfig, channels: int, num_classes: int) -> CenterNetConfig:

@@ -12,7 +12,9 @@ import typer
 detect_app = typer.Typer(no_args_is_help=True, help="Detection: scenes, train, eval, predict (COCO mAP).")
 
 from recgen.cli import IMAGES_HELP, NOT_EVALUATED, config_command, emit, user_errors  # noqa: E402
-from recgen.detect.scenes import SceneConfig  # noqa: E402
+
+DetectRun = Annotated[str, typer.Argument(help="a detect run directory, e.g. runs/detect/centernet-1")]
+from recgen.detect.config import SceneConfig  # noqa: E402
 
 
 def _print_metrics(m: dict[str, Any]) -> None:
@@ -49,7 +51,7 @@ def _scenes(options: dict[str, Any]) -> None:
 
 
 def _register() -> None:
-    from recgen.detect.api import DetectConfig
+    from recgen.detect.config import DetectConfig
 
     detect_app.command("train", help="Train a detector: CenterNet through the shared loop, or the classical "
                                      "baseline (contour proposals + classifier + NMS).")(
@@ -63,7 +65,7 @@ _register()
 
 @detect_app.command("eval")
 @user_errors
-def detect_eval(run: str, split: Annotated[str, typer.Option(help="test | val")] = "test",
+def detect_eval(run: DetectRun, split: Annotated[str, typer.Option(help="test | val")] = "test",
                 data: Annotated[str, typer.Option(help="a COCO .json to evaluate on instead")] = "",
                 json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """COCO mAP@[.5:.95], mAP@.5, mAP@.75 and per-class AP (pycocotools); writes report.html."""
@@ -79,7 +81,7 @@ def detect_eval(run: str, split: Annotated[str, typer.Option(help="test | val")]
 
 @detect_app.command("predict")
 @user_errors
-def detect_predict(run: str, inputs: Annotated[list[str], typer.Argument(help=IMAGES_HELP)],
+def detect_predict(run: DetectRun, inputs: Annotated[list[str], typer.Argument(help=IMAGES_HELP)],
                    min_score: Annotated[float, typer.Option(help="show detections scoring at least this")] = 0.3,
                    out: Annotated[str, typer.Option(help="folder for the drawings (default: RUN/predictions)")] = "",
                    draw: Annotated[bool, typer.Option(help="write each image with its boxes as PNG")] = True,

@@ -9,7 +9,6 @@ non-zero pixels after scaling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -19,33 +18,10 @@ from recgen.config import check_ranges
 from recgen.data import ImageSet, has_test_split, load_dataset, resize_batch, train_val_split
 from recgen.detect.boxes import iou_matrix, tight_box
 from recgen.detect.coco import DetectionSet, write_coco
+from recgen.detect.config import BACKGROUNDS, SceneConfig, SceneOptions
 from recgen.errors import RecgenError
 
-BACKGROUNDS = ("plain", "noise", "clutter")
 SPLIT_STREAM = {"train": 0, "test": 1}
-
-
-@dataclass
-class SceneOptions:
-    """How scenes are built (shared by `recgen detect scenes` and by training on a classification dataset)."""
-
-    data: str = "fashion-mnist"  # objects: a classification dataset (named, or a path as for classify)
-    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
-    canvas: int = 96  # scene side in pixels (square)
-    min_objects: int = 1  # objects per scene, at least
-    max_objects: int = 4  # objects per scene, at most (fewer when the overlap limit leaves no room)
-    min_size: int = 20  # smallest side in pixels an object image (28x28 for Fashion-MNIST) is scaled to
-    max_size: int = 48  # largest side in pixels an object image is scaled to
-    max_overlap: float = 0.1  # largest IoU allowed between two objects' boxes in one scene
-    background: str = "plain"  # plain (black) | noise (uniform 0..40 grey levels) | clutter (noise, strokes, blobs)
-    train_scenes: int = 10000  # scenes built from the objects' train split
-    test_scenes: int = 1000  # scenes built from the objects' test split only
-    scene_seed: int = 0  # seeds the scenes (scene i of a split is the same whatever the counts)
-
-
-@dataclass
-class SceneConfig(SceneOptions):
-    out: str = "scenes"  # folder to write train.json, test.json and the PNG images (train/, test/)
 
 
 def check_options(o: SceneOptions) -> None:

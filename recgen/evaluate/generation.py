@@ -20,6 +20,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from recgen.errors import RecgenError
+from recgen.progress import Progress
 
 
 class Embedder(nn.Module):
@@ -66,8 +67,14 @@ class Judge:
     def features(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
         t = self.to_input(x)
         dev = next(self.embedder.parameters()).device
-        return torch.cat([self.embedder(t[i:i + batch_size].to(dev)).cpu()
-                          for i in range(0, len(t), batch_size)]).numpy()
+        if len(t) <= batch_size:  # quick: no progress lines
+            return self.embedder(t.to(dev)).cpu().numpy()
+        out = []
+        with Progress("judge features", len(t), "images") as p:
+            for i in range(0, len(t), batch_size):
+                out.append(self.embedder(t[i:i + batch_size].to(dev)).cpu())
+                p.advance(len(out[-1]))
+        return torch.cat(out).numpy()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.run.predict_proba(x).argmax(1)

@@ -29,6 +29,7 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from recgen.errors import RecgenError
+from recgen.progress import Progress
 
 CHUNK = 2048  # images per work unit: a few 10 MB temporaries per thread for 28x28 images
 
@@ -52,10 +53,18 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             raise ValueError(f"images are {imgs.shape[1:]} (H, W, C) but {type(self).__name__} was fitted on "
                              f"{self.image_shape_}")
         chunks = [imgs[i:i + CHUNK] for i in range(0, len(imgs), CHUNK)]
-        if len(chunks) > 1 and self.parallel_chunks and effective_n_jobs(self.n_jobs) > 1:
-            parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(self._extract)(c) for c in chunks)
+        if len(chunks) == 1:  # quick: no progress lines
+            return self._extract(chunks[0]).astype(np.float32, copy=False)
+        if self.parallel_chunks and effective_n_jobs(self.n_jobs) > 1:
+            done = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
+                delayed(self._extract)(c) for c in chunks)
         else:
-            parts = [self._extract(c) for c in chunks]
+            done = (self._extract(c) for c in chunks)
+        parts = []
+        with Progress(f"{type(self).__name__} features", len(imgs), "images") as p:
+            for part in done:
+                parts.append(part)
+                p.advance(len(part))
         return np.concatenate(parts).astype(np.float32, copy=False)
 
     def _images(self, X, reset: bool) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Generation: GAN, VAE, gated PixelCNN and diffusion, conditioned on a class, free text or an image."""
 
-from recgen.generate.api import GeneratorRun, load, train
-from recgen.generate.config import FAMILY_DEFAULTS, GenerateConfig
-from recgen.generate.run import save_samples
+from recgen.lazy import lazy_exports
 
 __all__ = ["FAMILY_DEFAULTS", "GenerateConfig", "GeneratorRun", "load", "save_samples", "train"]
+__getattr__ = lazy_exports(__name__, {**dict.fromkeys(["FAMILY_DEFAULTS", "GenerateConfig"], "recgen.generate.config"),
+                                      **dict.fromkeys(["GeneratorRun", "load", "train"], "recgen.generate.api"),
+                                      "save_samples": "recgen.generate.run"})

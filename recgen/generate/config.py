@@ -7,16 +7,20 @@ import dataclasses
 from dataclasses import dataclass
 
 from recgen.config import TrainConfig
-from recgen.data import build_augment
 from recgen.errors import RecgenError
-from recgen.generate import diffusion, gan, pixelcnn, vae
 
-FAMILIES = {  # module, architecture config, training task
-    "gan": (gan, gan.GANConfig, gan.GANTask),
-    "vae": (vae, vae.VAEConfig, vae.VAETask),
-    "pixelcnn": (pixelcnn, pixelcnn.PixelCNNConfig, pixelcnn.PixelCNNTask),
-    "diffusion": (diffusion, diffusion.DiffusionConfig, diffusion.DiffusionTask),
-}
+
+def __getattr__(name: str):
+    """FAMILIES = {name: (module, architecture config, training task)}, built on first use: the family modules load
+    torch, and the command line reads GenerateConfig's options without it."""
+    if name == "FAMILIES":
+        from recgen.generate import diffusion, gan, pixelcnn, vae
+
+        return {"gan": (gan, gan.GANConfig, gan.GANTask), "vae": (vae, vae.VAEConfig, vae.VAETask),
+                "pixelcnn": (pixelcnn, pixelcnn.PixelCNNConfig, pixelcnn.PixelCNNTask),
+                "diffusion": (diffusion, diffusion.DiffusionConfig, diffusion.DiffusionTask)}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 # Training options each family fills in when left at 0 (-1 for ema), sized for about 20 minutes of 2 CPU cores on
 # Fashion-MNIST (58.8k training images at 28x28) from per-step times measured on a lightly loaded machine, in fp32
 # and, where re-sized, in bf16 (--precision auto on a CPU with AMX):
@@ -52,6 +56,7 @@ class GenerateConfig(TrainConfig):
     size: int = 0  # resize images to size x size (0 = the dataset's own size; gan/vae/diffusion need a multiple of 4)
     channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
     limit: int = 0  # use at most this many training images per class (0 = all)
+    eval_limit: int = 0  # evaluate on at most this many test images per class (0 = all; --limit leaves the test set whole)
     # A model learns, and samples, the augmented distribution: label-preserving moves (flip, crop) only widen what
     # it has seen, which matters when it trains for hundreds of epochs on a few images (`recgen augment`).
     augment: str = "none"  # training-image augmentations, '+'-joined: flip crop affine rotate jitter erase noise
@@ -77,8 +82,11 @@ def cond_mode(cfg: GenerateConfig) -> str:
 
 def resolve(cfg: GenerateConfig) -> GenerateConfig:
     """Check the options and fill in the family's defaults, so config.yaml records what actually ran."""
-    if cfg.model not in FAMILIES:
-        raise RecgenError(f"model must be one of {', '.join(FAMILIES)}, got {cfg.model!r}")
+    from recgen.data import build_augment
+    from recgen.generate import diffusion
+
+    if cfg.model not in FAMILY_DEFAULTS:
+        raise RecgenError(f"model must be one of {', '.join(FAMILY_DEFAULTS)}, got {cfg.model!r}")
     fill = {k: v for k, v in FAMILY_DEFAULTS[cfg.model].items()
             if getattr(cfg, k) == (-1.0 if k == "ema" else 0)}
     cfg = dataclasses.replace(cfg, **fill)
@@ -96,6 +104,8 @@ def resolve(cfg: GenerateConfig) -> GenerateConfig:
 
 def arch_config(cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: int):
     """The family's architecture config from the generic options and the data's (C, H, W)."""
+    from recgen.generate import diffusion, gan, pixelcnn, vae
+
     c, h, w = shape
     if cfg.model != "pixelcnn" and (h % 4 or w % 4):
         raise RecgenError(f"{cfg.model} needs image sides divisible by 4, got {h}x{w}; pass --size 28 or --size 32")

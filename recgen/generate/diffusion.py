@@ -15,6 +15,7 @@ no attention. Measured on 2 cores: (32, 64, 64) has 1.05M parameters and trains 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -155,10 +156,11 @@ def _skip(steps: int, strength: float) -> int:
 @torch.no_grad()
 def sample(modules, cfg: DiffusionConfig, c, n: int, g: torch.Generator, sampler: str = "dpm", steps: int = 20,
            guidance: float = 2.0, start: torch.Tensor | None = None, strength: float = 1.0,
-           latent: torch.Tensor | None = None) -> torch.Tensor:
+           latent: torch.Tensor | None = None, progress: Callable[[float], None] | None = None) -> torch.Tensor:
     """Images (n, C, H, W) in [0, 1]. With `start` (n, C, H, W) in [0, 1] this is SDEdit: noise the image to the
     level of step `strength` of the schedule and denoise from there (strength 1 = ignore the image). With `latent`
-    (n, C, H, W) the denoising starts from that noisy image at step `strength` (from `invert`) instead."""
+    (n, C, H, W) the denoising starts from that noisy image at step `strength` (from `invert`) instead.
+    progress: called with the share of the steps done after each step."""
     model = modules["model"]
     dev = next(model.parameters()).device
     sched = make_scheduler(cfg, sampler)
@@ -174,9 +176,11 @@ def sample(modules, cfg: DiffusionConfig, c, n: int, g: torch.Generator, sampler
             x = sched.add_noise(to_signed(start.to(dev)), x, timesteps[:1])  # q(x_t | x_0) at the first kept step
     if latent is not None:
         x = latent.to(dev, torch.float32)
-    for t in timesteps:
+    for i, t in enumerate(timesteps):
         eps = guided_eps(model, sched.scale_model_input(x, t), t, c, guidance)
         x = sched.step(eps, t, x, generator=g).prev_sample  # x_t -> x_{t-1} by the sampler's rule
+        if progress is not None:
+            progress((i + 1) / len(timesteps))
     return ((x + 1) / 2).clamp(0, 1)
 
 

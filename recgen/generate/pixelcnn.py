@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -192,12 +193,13 @@ def nll(model: nn.Module, q: torch.Tensor, c, drop: torch.Tensor | None = None) 
 # ------------------------------------------------------------------------------------------------------ sampling
 @torch.no_grad()
 def sample(modules, cfg: PixelCNNConfig, c, n: int, g: torch.Generator, temperature: float = 1.0,
-           start: torch.Tensor | None = None, from_row: int = 0, guidance: float = 1.0) -> torch.Tensor:
+           start: torch.Tensor | None = None, from_row: int = 0, guidance: float = 1.0,
+           progress: Callable[[float], None] | None = None) -> torch.Tensor:
     """Pixel by pixel in raster order, each drawn from the softmax at `temperature`. `start` (n, C, H, W) in [0, 1]
     with from_row > 0 keeps its rows above from_row and completes the rest. `guidance` (a run trained with
     cond_dropout > 0): the logits are uncond + w * (cond - uncond), as classifier-free guidance mixes predictions
     (arXiv 2207.12598; for autoregressive image models e.g. arXiv 2406.06525); 1 = none. Returns (n, C, H, W) in
-    [0, 1]."""
+    [0, 1]. progress: called with the share of the rows done after each row."""
     model = modules["model"]
     dev = next(model.parameters()).device
     q = torch.zeros(n, cfg.channels, cfg.height, cfg.width, dtype=torch.long, device=dev)
@@ -217,6 +219,8 @@ def sample(modules, cfg: PixelCNNConfig, c, n: int, g: torch.Generator, temperat
                 logits = uncond + guidance * (cond - uncond)
             probs = (logits / temperature).softmax(1).transpose(1, 2).flatten(0, 1).cpu()  # (n * C, levels)
             q[:, :, r, col] = torch.multinomial(probs, 1, generator=g).view(n, cfg.channels).to(dev)
+        if progress is not None:
+            progress((r + 1 - from_row) / (cfg.height - from_row))
     return q.float() / (cfg.levels - 1)
 
 

@@ -21,7 +21,8 @@ from recgen.generate import diffusion, gan, pixelcnn, vae
 from recgen.generate.common import can_guide, from_uint8, grid_labels, save_grid, to_uint8
 from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
 from recgen.generate.config import FAMILIES, GenerateConfig
-from recgen.report import image, table, write_report
+from recgen.progress import Progress
+from recgen.report import image, legend, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, output_file
 from recgen.train import seeded
 
@@ -114,7 +115,8 @@ class GeneratorRun(TrainedRun):
     def sample(self, n: int = 64, class_: int | str | None = None, prompt: str | None = None,
                like: str | Path | np.ndarray | None = None, sampler: str | None = None, steps: int | None = None,
                guidance: float | None = None, strength: float = 0.6, temperature: float = 1.0,
-               seed: int = 0, precision: str = "fp32") -> tuple[np.ndarray, np.ndarray | None]:
+               seed: int = 0, precision: str = "fp32", progress: Progress | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
         """n images as uint8 (n, H, W, C) and their class labels (n,) (None when unconditional).
 
         class_: index or name; prompt: free text (text-conditional runs); neither: classes in turn.
@@ -124,7 +126,9 @@ class GeneratorRun(TrainedRun):
         the run's config; 1 = none).
         temperature: noise scale (GAN, VAE) or softmax temperature (PixelCNN). Same seed -> same images.
         precision: fp32, or bf16 (autocast: convolutions and matrix products in bfloat16; about 2x faster GAN
-        decoding on CPUs with AMX, pixel values within about one uint8 level of fp32)."""
+        decoding on CPUs with AMX, pixel values within about one uint8 level of fp32).
+        progress: a recgen.progress.Progress counting images, advanced as they are drawn (within a batch too, by
+        diffusion steps or PixelCNN rows)."""
         check_option("n", n, int)
         check_option("seed", seed, int)
         check_option("temperature", temperature, float)
@@ -153,7 +157,8 @@ class GeneratorRun(TrainedRun):
             raise RecgenError(f"precision must be fp32 or bf16, got {precision!r}")
         if n > SAMPLE_BATCH:  # memory bounded by the batch; each batch seeded from (seed, its offset)
             parts = [self.sample(min(SAMPLE_BATCH, n - i), class_, prompt, like, sampler, steps, guidance, strength,
-                                 temperature, seed * 100_003 + i, precision) for i in range(0, n, SAMPLE_BATCH)]
+                                 temperature, seed * 100_003 + i, precision, progress)
+                     for i in range(0, n, SAMPLE_BATCH)]
             xs, ys = zip(*parts)
             return np.concatenate(xs), (None if ys[0] is None else np.concatenate(ys))
         sampler = sampler or self.config.sampler
@@ -167,19 +172,25 @@ class GeneratorRun(TrainedRun):
         if start is not None and class_ is None and prompt is None and self.arch.cond != "none":
             c, labels = self._like_condition(start, n, g)
         m, a = self.modules, self.arch
+        first = progress.done if progress is not None else 0
+        tick = None if progress is None else (lambda share: progress.update(first + share * n))
         with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=precision == "bf16"):
             if self.family == "diffusion":
                 x = diffusion.sample(m, a, c, n, g, sampler, steps, guidance if c is not None else 1.0,
-                                     start=None if start is None else start.expand(n, -1, -1, -1), strength=strength)
+                                     start=None if start is None else start.expand(n, -1, -1, -1), strength=strength,
+                                     progress=tick)
             elif start is not None and self.family == "vae":
                 x = vae.variations(m, a, start, c, n, g, strength)
             elif start is not None:  # pixelcnn: complete the bottom `strength` of the rows
                 from_row = int(round(a.height * (1 - strength)))
-                x = pixelcnn.sample(m, a, c, n, g, temperature, start.expand(n, -1, -1, -1), from_row, guidance)
+                x = pixelcnn.sample(m, a, c, n, g, temperature, start.expand(n, -1, -1, -1), from_row, guidance,
+                                    progress=tick)
             elif self.family == "pixelcnn":
-                x = pixelcnn.sample(m, a, c, n, g, temperature, guidance=guidance)
+                x = pixelcnn.sample(m, a, c, n, g, temperature, guidance=guidance, progress=tick)
             else:
                 x = self.family_module.sample(m, a, c, n, g, temperature)
+        if progress is not None:
+            progress.update(first + n)
         return to_uint8(x.float()), labels
 
     def _like_condition(self, start: torch.Tensor, n: int, g: torch.Generator):
@@ -296,7 +307,7 @@ class GeneratorRun(TrainedRun):
         if metrics is None:
             metrics = self.run.saved_eval()
         if metrics:
-            sections.append((f"Evaluation ({metrics.get('split')})", table(metrics)))
+            sections.append((f"Evaluation ({metrics.get('split')})", table(metrics) + legend(metrics)))
         judged = self.run.path / "eval-judge.json"
         if judged.is_file():  # written by `recgen generate eval` (recgen.loop.judge)
             from recgen.loop.judge import format_table
@@ -305,7 +316,9 @@ class GeneratorRun(TrainedRun):
             figs = "".join(image(self.run, self.run.plots / f"{k}.png", k.replace("-", " "))
                            for k in ("samples-per-class", "nearest-pairs", "gradcam-gen-vs-real")
                            if (self.run.plots / f"{k}.png").is_file())
-            sections.append(("Judged by a recognizer", table(format_table(res)) + table(res.get("card", {})) + figs))
+            judged_rows = format_table(res)
+            sections.append(("Judged by a recognizer", table(judged_rows) + legend(r["metric"] for r in judged_rows)
+                             + table(res.get("card", {})) + figs))
         health = self.run.config.get("health")
         if health:
             sections.append(("Training health", "".join(f"<p><b>warning:</b> {h}</p>" for h in health)))

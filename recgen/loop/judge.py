@@ -24,6 +24,7 @@ from recgen.data import ImageSet
 from recgen.errors import RecgenError
 from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features,
                                         memorization, pixel_vectors, precision_recall, recognizability)
+from recgen.progress import Progress
 from recgen.train import epochs_for_steps, nested_training
 
 # The CAS classifier: small and fast, the same for real and generated training data so the two are comparable.
@@ -40,6 +41,31 @@ CAS_STEPS = 800
 # trains a full ResNet-50). It costs ~4 minutes per classifier on 2 CPU cores instead of ~40 s.
 CAS_CLASSIFIERS = {"small": {"steps": CAS_STEPS},
                    "recognizer": dict(stem_width=16, widths="32,64,128", blocks="1,0,1", batch_size=256, steps=2400)}
+
+
+# The parts of `generate eval` (--metrics), each with the figures it gives. fid: one pass of the judge over the
+# n samples, n real images and n noise images; memorization: the judge over the whole training set, whatever n is;
+# cas: two classifiers trained for a fixed number of steps (the slow part when n is small); likelihood: the run's
+# own held-out figures (a pass over the test split).
+METRICS = {"fid": ("fid", "kid", "precision", "recall"), "hog": ("fid_hog",),
+           "recognizability": ("recognizability", "fid_per_class", "spread_per_class", "min_class_spread"),
+           "memorization": ("copy_rate", "copy_rate_pixels", "nn_distance_ratio"), "cas": ("cas", "reverse_cas"),
+           "likelihood": ()}
+
+
+def parse_metrics(spec: str) -> tuple[str, ...]:
+    """'fid,kid,cas' -> the parts that give those figures, in METRICS order; 'all' or '' -> every part."""
+    names = [m.strip().lower() for m in spec.split(",") if m.strip()]
+    if not names or names == ["all"]:
+        return tuple(METRICS)
+    parts = set()
+    for m in names:
+        part = next((k for k, figures in METRICS.items() if m == k or m in figures), None)
+        if part is None:
+            raise RecgenError(f"metrics: unknown name {m!r}; choose from all, {', '.join(METRICS)} (or a figure: "
+                              "kid, precision, recall, fid_hog, reverse_cas, copy_rate)")
+        parts.add(part)
+    return tuple(k for k in METRICS if k in parts)
 
 
 def cas_options_for(classifier: str, options: dict | None = None) -> dict:
@@ -94,30 +120,40 @@ def real_references(train: ImageSet, test: ImageSet, n: int, seed: int) -> tuple
 def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, train: ImageSet, test: ImageSet,
                   seed: int = 0, with_cas: bool = True, work_dir: str | Path | None = None,
                   plots_dir: Path | None = None, card: dict | None = None,
-                  cas_options: dict | None = None, inception: InceptionJudge | None = None) -> dict[str, Any]:
+                  cas_options: dict | None = None, inception: InceptionJudge | None = None,
+                  metrics: tuple[str, ...] = tuple(METRICS)) -> dict[str, Any]:
     """Score uint8 samples (N, H, W, C) against real data. fake_y: requested labels (None: unconditional).
-    inception: also FID/KID in Inception-v3 space (the conventional one), as a second opinion."""
+    inception: also FID/KID in Inception-v3 space (the conventional one), as a second opinion.
+    metrics: the parts of METRICS to compute (with_cas=False drops "cas" too)."""
     n = min(len(fake), len(test), len(train))
     fake = fake[:n]
     fake_y = None if fake_y is None else fake_y[:n]
     tr, te = real_references(train, test, n, seed)
     noise = noise_images(n, te.x.shape[1:], seed)
 
-    f_tr, f_te, f_fake, f_noise = (judge.features(a) for a in (tr.x, te.x, fake, noise))
-    res: dict[str, Any] = {"model": _scores(judge, te.x, fake, f_te, f_fake),
-                           "floor": _scores(judge, te.x, tr.x, f_te, f_tr),  # real train subset vs real test
-                           "ceiling": _scores(judge, te.x, noise, f_te, f_noise)}
-    h_te = hog_features(te.x)
-    res["model"]["fid_hog"] = frechet_distance(h_te, hog_features(fake))
-    res["floor"]["fid_hog"] = frechet_distance(h_te, hog_features(tr.x))
-    res["ceiling"]["fid_hog"] = frechet_distance(h_te, hog_features(noise))
+    res: dict[str, Any] = {"model": {}, "floor": {}, "ceiling": {}}
+    f_fake = None
+    if "fid" in metrics or "recognizability" in metrics:
+        with Progress(f"judge space: FID, KID, precision, recall of {n} samples, {n} real and {n} noise images"):
+            f_tr, f_te, f_fake, f_noise = (judge.features(a) for a in (tr.x, te.x, fake, noise))
+    if "fid" in metrics:
+        res = {"model": _scores(judge, te.x, fake, f_te, f_fake),
+               "floor": _scores(judge, te.x, tr.x, f_te, f_tr),  # real train subset vs real test
+               "ceiling": _scores(judge, te.x, noise, f_te, f_noise)}
+    if "hog" in metrics:
+        with Progress("HOG space: FID"):
+            h_te = hog_features(te.x)
+            res["model"]["fid_hog"] = frechet_distance(h_te, hog_features(fake))
+            res["floor"]["fid_hog"] = frechet_distance(h_te, hog_features(tr.x))
+            res["ceiling"]["fid_hog"] = frechet_distance(h_te, hog_features(noise))
     if inception is not None:
-        for part, x in (("model", fake), ("floor", tr.x), ("ceiling", noise)):
-            r = fid_kid(inception, te.x, x)
-            res[part].update(fid_inception=r["fid"], kid_inception=r["kid"])
+        with Progress("Inception-v3 space: FID, KID"):
+            for part, x in (("model", fake), ("floor", tr.x), ("ceiling", noise)):
+                r = fid_kid(inception, te.x, x)
+                res[part].update(fid_inception=r["fid"], kid_inception=r["kid"])
 
     classes = test.classes
-    if fake_y is not None:
+    if fake_y is not None and "recognizability" in metrics:
         rec = recognizability(judge, fake, fake_y, classes)
         res["model"].update(rec)
         res["floor"]["recognizability"] = float((judge.predict(tr.x) == tr.y).mean())
@@ -128,16 +164,23 @@ def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, tra
         res["model"]["spread_per_class"] = dict(zip(classes, spread))
         res["model"]["min_class_spread"] = float(np.nanmin(spread))
 
-    # memorization: judge space against the full training set, pixel space as a second look
-    f_train_all = judge.features(train.x)
-    mem = memorization(f_train_all, judge.features(test.x[:2000]), f_fake)
-    mem_px = memorization(pixel_vectors(train.x), pixel_vectors(test.x[:2000]), pixel_vectors(fake))
-    res["model"].update({"copy_rate": mem["copy_rate"], "copy_rate_pixels": mem_px["copy_rate"],
-                         "nn_distance_ratio": mem["median_nn_distance_ratio"]})
-    res["floor"]["copy_rate"] = float(np.mean(nearest_ok(judge, f_train_all, te.x, mem["threshold"])))
+    mem = None
+    if "memorization" in metrics:  # judge space against the full training set, pixel space as a second look
+        with Progress(f"memorization: nearest of {len(train)} training images to each sample"):
+            f_train_all = judge.features(train.x)
+            mem = memorization(f_train_all, judge.features(test.x[:2000]),
+                               judge.features(fake) if f_fake is None else f_fake)
+            mem_px = memorization(pixel_vectors(train.x), pixel_vectors(test.x[:2000]), pixel_vectors(fake))
+            res["model"].update({"copy_rate": mem["copy_rate"], "copy_rate_pixels": mem_px["copy_rate"],
+                                 "nn_distance_ratio": mem["median_nn_distance_ratio"]})
+            res["floor"]["copy_rate"] = float(np.mean(nearest_ok(judge, f_train_all, te.x, mem["threshold"])))
 
-    if with_cas and fake_y is not None:
-        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+    if with_cas and "cas" in metrics and fake_y is not None:
+        opts = cas_options or {}
+        budget = f"{opts['epochs']} epochs" if "epochs" in opts else f"{opts.get('steps', CAS_STEPS)} steps"
+        # lines only, and rarely: the classifiers' training loop draws its own bar and prints its own lines
+        with Progress(f"CAS: 2 classifiers of {budget} each, on the samples and on as many real images",
+                      bar=False, every=30), tempfile.TemporaryDirectory(dir=work_dir) as tmp:
             cas_fake, _ = cas(fake, fake_y, test, classes, seed, Path(tmp), cas_options)
             cas_real, real_run = cas(tr.x, tr.y, test, classes, seed, Path(tmp), cas_options)
             reverse = real_run.evaluate(data=ImageSet(fake, fake_y, classes, "samples", "samples"), write=False)
@@ -146,9 +189,11 @@ def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, tra
         res["floor"]["cas"] = cas_real  # same classifier and budget trained on as many real images
 
     if plots_dir is not None:
-        res["plots"] = _plots(judge, fake, fake_y, train, te, mem, Path(plots_dir))
+        with Progress("plots"):
+            res["plots"] = _plots(judge, fake, fake_y, train, te, mem, Path(plots_dir))
     res["card"] = {"judge": str(judge.run.path), "judge_weights_sha256": judge.weights_hash,
-                   "dataset": test.name, "reference_split": test.split, "n": n, "seed": seed,
+                   "dataset": test.name, "reference_split": test.split, "n": n, "classes": len(test.classes),
+                   "seed": seed,
                    "recgen_version": recgen.__version__, **(card or {})}
     if inception is not None:
         res["card"]["inception_weights_sha256"] = inception.weights_hash
@@ -164,19 +209,21 @@ def nearest_ok(judge: Judge, f_train: np.ndarray, x: np.ndarray, thr: float) -> 
     return d < thr
 
 
-def _plots(judge: Judge, fake, fake_y, train: ImageSet, test: ImageSet, mem: dict, out: Path) -> dict[str, str]:
+def _plots(judge: Judge, fake, fake_y, train: ImageSet, test: ImageSet, mem: dict | None, out: Path
+           ) -> dict[str, str]:
     from recgen.classify.gradcam import gradcam, overlay
 
     paths = {}
-    order = np.argsort(mem["nn_distance"])[:12]  # the closest sample/training pairs
-    pairs = np.concatenate([np.stack([fake[i], train.x[mem["nn_index"][i]]]) for i in order])
-    titles = [t for i in order for t in (f"sample d={mem['nn_distance'][i]:.2f}", "nearest train")]
-    paths["nearest_pairs"] = str(plots.image_grid(pairs, out / "nearest-pairs.png", titles, cols=8))
+    if mem is not None:
+        order = np.argsort(mem["nn_distance"])[:12]  # the closest sample/training pairs
+        pairs = np.concatenate([np.stack([fake[i], train.x[mem["nn_index"][i]]]) for i in order])
+        titles = [t for i in order for t in (f"sample d={mem['nn_distance'][i]:.2f}", "nearest train")]
+        paths["nearest_pairs"] = str(plots.image_grid(pairs, out / "nearest-pairs.png", titles, cols=8))
     if fake_y is not None:
         k = len(test.classes)
         pick = np.concatenate([np.flatnonzero(fake_y == c)[:8] for c in range(k)])
         paths["samples_per_class"] = str(plots.image_grid(fake[pick], out / "samples-per-class.png",
-                                                          [test.classes[fake_y[i]][:10] for i in pick], cols=8))
+                                                          [test.classes[fake_y[i]] for i in pick], cols=8))
         # Grad-CAM of the judge: where does it look on generated vs real images of the same class?
         cols, titles = [], []
         for c in range(k):
@@ -186,20 +233,27 @@ def _plots(judge: Judge, fake, fake_y, train: ImageSet, test: ImageSet, mem: dic
                     t = judge.to_input(img[None]).float() / 255
                     cam = gradcam(judge.run.model, t, [c])[0]
                     cols.append(overlay(judge.run.prepare(img[None])[0], cam, scale=4))
-                    titles.append(f"{tag}: {test.classes[c][:10]}")
+                    titles.append(f"{tag}: {test.classes[c]}")
         if cols:
             paths["gradcam"] = str(plots.image_grid(np.stack(cols), out / "gradcam-gen-vs-real.png", titles, cols=8))
     return paths
 
 
 def format_table(res: dict) -> list[dict[str, Any]]:
-    """Rows metric | model | floor (real vs real) | ceiling (noise) for printing and reports."""
+    """Rows metric | better | model | floor (real vs real) | ceiling (noise) | note for printing and reports; the
+    note flags a class-accuracy figure at chance level."""
+    from recgen.report import CHANCE_FIGURES, arrow, chance_note
+
+    card = res.get("card", {})
     rows = []
     for k in ("fid", "kid", "precision", "recall", "fid_hog", "fid_inception", "kid_inception", "recognizability",
               "cas", "reverse_cas", "copy_rate"):
         if k in res["model"]:
-            rows.append({"metric": k, "model": res["model"][k], "floor (real vs real)": res["floor"].get(k, ""),
-                         "ceiling (noise)": res["ceiling"].get(k, "")})
+            note = chance_note(res["model"][k], card.get("classes", 0), card.get("n", 0)) \
+                if k in CHANCE_FIGURES else ""
+            rows.append({"metric": k, "better": arrow(k),
+                         "model": res["model"][k], "floor (real vs real)": res["floor"].get(k, ""),
+                         "ceiling (noise)": res["ceiling"].get(k, ""), "note": note})
     return rows
 
 
@@ -255,32 +309,39 @@ def load_judge(spec: str, data: str) -> Judge:
 def sample_many(gen, n: int, seed: int, batch: int = 500, **kw) -> tuple[np.ndarray, np.ndarray | None]:
     """n samples in batches (classes in turn when conditional), each batch with its own derived seed."""
     xs, ys = [], []
-    for i in range(0, n, batch):
-        x, y = gen.sample(min(batch, n - i), seed=seed * 100_003 + i, **kw)
-        xs.append(x)
-        ys.append(y)
+    what = f"sampling from {gen.path.name} ({gen.family}" + (
+        f", {kw.get('sampler', gen.config.sampler)} {kw.get('steps', gen.config.steps)} steps)"
+        if gen.family == "diffusion" else ")")
+    with Progress(what, n, "images") as p:
+        for i in range(0, n, batch):
+            x, y = gen.sample(min(batch, n - i), seed=seed * 100_003 + i, progress=p, **kw)
+            xs.append(x)
+            ys.append(y)
     return np.concatenate(xs), (None if ys[0] is None else np.concatenate(ys))
 
 
 def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int = 0, sampler: str | None = None,
                        steps: int | None = None, guidance: float | None = None, with_cas: bool = True,
                        cas_options: dict | None = None, inception: str = "", precision: str = "fp32",
-                       cas_classifier: str = "small") -> dict[str, Any]:
+                       cas_classifier: str = "small", metrics: str = "all") -> dict[str, Any]:
     """Sample n images from a generator run and judge them; writes eval-judge.json, plots and a report section.
     precision: the generator's sampling precision (fp32 | bf16, see GeneratorRun.sample); the judge stays fp32.
-    cas_classifier: small | recognizer (CAS_CLASSIFIERS), the network and budget of the CAS classifier."""
+    cas_classifier: small | recognizer (CAS_CLASSIFIERS), the network and budget of the CAS classifier.
+    metrics: comma-separated parts of METRICS or figures in them ('all': every part)."""
     import time
 
     from recgen import generate
     from recgen.classify.api import load_splits
     from recgen.data import load_dataset
-    from recgen.report import image, table, write_report
+    from recgen.report import image, legend, table, write_report
 
     gen = generate.load(run_path)
     cfg = gen.config
     if n < 50:
         raise RecgenError(f"n must be at least 50 samples for meaningful statistics, got {n}")
     check_option("seed", seed, int)
+    parts = parse_metrics(metrics)
+    with_cas = with_cas and "cas" in parts
     cas_options = cas_options_for(cas_classifier, cas_options)  # fails before any sampling when unknown
     inc = InceptionJudge(inception) if inception else None  # fails before any sampling when unusable
     j = load_judge(judge, cfg.data)
@@ -295,12 +356,15 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
             "steps": kw.get("steps", cfg.steps) if gen.family == "diffusion" else None,
             "guidance": kw.get("guidance", cfg.guidance) if gen.guided else None,
             "sampling_precision": precision, "sampling_images_per_s": round(n / max(secs, 1e-9), 1),
-            "cas_classifier": cas_classifier, "cas_steps": cas_options.get("steps", CAS_STEPS)}
+            "metrics": ",".join(p for p in parts if p != "likelihood")}
+    if with_cas and fake_y is not None:
+        card.update(cas_classifier=cas_classifier, cas_steps=cas_options.get("steps", CAS_STEPS))
     res = judge_samples(j, fake, fake_y, train, test, seed=seed, with_cas=with_cas, work_dir=gen.path,
-                        plots_dir=gen.run.plots, card=card, cas_options=cas_options, inception=inc)
+                        plots_dir=gen.run.plots, card=card, cas_options=cas_options, inception=inc, metrics=parts)
     out = to_jsonable(res)
     gen.run.write_json("eval-judge.json", out)
-    sections = [("Judged by a recognizer", table(format_table(res)) + table(res["card"]))]
+    rows = format_table(res)
+    sections = [("Judged by a recognizer", table(rows) + legend(r["metric"] for r in rows) + table(res["card"]))]
     for key, caption in (("samples_per_class", "samples per class"),
                          ("nearest_pairs", "closest sample / training-image pairs (memorization check)"),
                          ("gradcam", "judge Grad-CAM: generated vs real, same class")):

@@ -13,48 +13,20 @@ Both kinds of model answer the same three calls: `check(task, method, scale, ste
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from recgen.classify.api import load_splits
-from recgen.config import TrainConfig, from_dict, ints, model_args, to_dict
+from recgen.config import from_dict, ints, model_args, to_dict
 from recgen.errors import RecgenError
 from recgen.restore import guided
+from recgen.restore.config import METHODS, RestoreConfig
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
 from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
 from recgen.train import Trainer, resolve_device, seeded
-
-METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
-
-
-@dataclass
-class RestoreConfig(TrainConfig):
-    epochs: int = 2  # passes over the training set (each sees freshly drawn corruptions)
-    batch_size: int = 64  # images per optimizer step
-    lr: float = 2e-3  # peak learning rate
-    weight_decay: float = 0.0  # decoupled weight decay (restorers train without)
-    schedule: str = "cosine"  # onecycle | cosine | constant (with linear warmup over `warmup` of the steps)
-    warmup: float = 0.03  # fraction of steps spent warming up
-    ema: float = 0.99  # EMA decay of the weights the restorer is saved with (0 = off); ~70-step half-life
-    task: str = "denoise"  # inpaint | denoise | superres
-    data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
-    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
-    size: int = 0  # resize images to size x size (0 = the dataset's own size)
-    channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
-    limit: int = 0  # use at most this many training images per class (0 = all)
-    val_fraction: float = 0.02  # share of the training set held out for per-epoch validation PSNR (0 = none)
-    widths: str = "32,64,96"  # U-Net channels per level (H, H/2, H/4)
-    blocks: int = 1  # residual blocks per U-Net level on each side
-    loss: str = "mse"  # mse (what PSNR measures) | l1
-    scale: int = 2  # superres: upscaling factor (2 or 4)
-    sigma_max: float = 0.4  # denoise: training noise std drawn uniformly from [0, sigma_max] (images in [0, 1])
-    mask_kind: str = "box+strokes"  # inpaint: training masks, box | strokes | box+strokes
-    ratio_min: float = 0.05  # inpaint: smallest masked share of an image during training
-    ratio_max: float = 0.5  # inpaint: largest masked share of an image during training
 
 
 def _check(cfg: RestoreConfig) -> RestorerConfig:

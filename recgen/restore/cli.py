@@ -13,7 +13,7 @@ restore_app = typer.Typer(no_args_is_help=True, help="Restoration: inpaint, deno
 
 from recgen.cli import IMAGES_HELP, config_command, emit, user_errors  # noqa: E402
 from recgen.errors import RecgenError  # noqa: E402
-from recgen.restore.files import MAX_PIXELS  # noqa: E402
+from recgen.restore.config import MAX_PIXELS  # noqa: E402
 
 Run_ = Annotated[str, typer.Argument(help="a restorer run (recgen restore train) or a diffusion generator run")]
 Inputs = Annotated[list[str], typer.Argument(help=IMAGES_HELP.replace("globs", "globs, .npz files (array x)")
@@ -45,7 +45,7 @@ def _train(options: dict[str, Any]) -> None:
 
 
 def _register_train():
-    from recgen.restore.api import RestoreConfig
+    from recgen.restore.config import RestoreConfig
 
     restore_app.command("train", help="Train a restorer U-Net through the shared loop on (corrupted, clean) pairs "
                                       "made on the fly from a dataset.")(config_command(RestoreConfig, _train))

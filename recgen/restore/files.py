@@ -22,6 +22,7 @@ from recgen.data.sources import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, ImageTooLarge,
 from recgen.errors import RecgenError
 from recgen.generate.common import from_uint8, to_uint8
 from recgen.restore.baselines import BASELINES
+from recgen.restore.config import MAX_PIXELS
 from recgen.restore.degrade import (
     Observation,
     add_noise,
@@ -38,10 +39,6 @@ from recgen.restore.evaluate import write_grid
 from recgen.restore.metrics import psnr, ssim
 from recgen.runs import atomic_write
 
-# The largest image restored (the output's size for superres): memory and time grow with pixels, and the
-# restorers and baselines hold several float copies of each image. Batches are cut to the same total, so the
-# number of inputs does not add to the peak either. `--max-pixels` raises it.
-MAX_PIXELS = 2 ** 21  # 2,097,152 pixels: 1920x1080 fits
 
 
 def read_inputs(inputs: list[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[tuple[str, np.ndarray]]:

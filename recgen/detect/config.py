@@ -1,0 +1,66 @@
+"""Options of `recgen detect scenes` (SceneConfig) and `recgen detect train` (DetectConfig): the CLI flags,
+config.yaml keys and Python keywords. Kept free of torch and OpenCV so that the command line can build its options
+without loading them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recgen.config import TrainConfig
+
+BACKGROUNDS = ("plain", "noise", "clutter")
+
+
+@dataclass
+class SceneOptions:
+    """How scenes are built (shared by `recgen detect scenes` and by training on a classification dataset)."""
+
+    data: str = "fashion-mnist"  # objects: a classification dataset (named, or a path as for classify)
+    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
+    canvas: int = 96  # scene side in pixels (square)
+    min_objects: int = 1  # objects per scene, at least
+    max_objects: int = 4  # objects per scene, at most (fewer when the overlap limit leaves no room)
+    min_size: int = 20  # smallest side in pixels an object image (28x28 for Fashion-MNIST) is scaled to
+    max_size: int = 48  # largest side in pixels an object image is scaled to
+    max_overlap: float = 0.1  # largest IoU allowed between two objects' boxes in one scene
+    background: str = "plain"  # plain (black) | noise (uniform 0..40 grey levels) | clutter (noise, strokes, blobs)
+    train_scenes: int = 10000  # scenes built from the objects' train split
+    test_scenes: int = 1000  # scenes built from the objects' test split only
+    scene_seed: int = 0  # seeds the scenes (scene i of a split is the same whatever the counts)
+
+
+@dataclass
+class SceneConfig(SceneOptions):
+    out: str = "scenes"  # folder to write train.json, test.json and the PNG images (train/, test/)
+
+
+MODELS = ("centernet", "classical")
+
+
+@dataclass
+class DetectConfig(SceneOptions, TrainConfig):
+    epochs: int = 12  # passes over the training scenes
+    batch_size: int = 32  # scenes per optimizer step
+    lr: float = 3e-3  # peak learning rate
+    model: str = "centernet"  # centernet (anchor-free network) | classical (contour proposals + classifier + NMS)
+    data: str = "fashion-mnist"  # scene objects (a classification dataset) or COCO: a .json, or a dir with train.json
+    canvas: int = 96  # input side in pixels (a multiple of 16): scenes are this size, COCO images letterboxed to it
+    images: str = ""  # COCO: folder that file_name entries are relative to (default: the JSON file's folder)
+    bad_annotations: str = "refuse"  # COCO: refuse | skip images and boxes that are bad (both report them)
+    channels: int = 0  # COCO: convert images to 1 or 3 channels (0 = the data's own)
+    val_fraction: float = 0.05  # share of the training scenes held out for per-epoch validation mAP (0 = none)
+    # CenterNet
+    widths: str = "24,48,96,160"  # centernet: channels of the stages at strides 2, 4, 8, 16
+    blocks: str = "0,1,1,1"  # centernet: residual blocks per stage
+    neck: int = 48  # centernet: channels of the stride-4 output map and the heads
+    giou_weight: float = 2.0  # centernet: weight of the GIoU box loss (the L1 box loss has weight 1)
+    flip: float = 0.5  # augmentation: probability of a horizontal flip (boxes follow)
+    scale_jitter: float = 0.0  # augmentation: zoom about the centre by a factor in [1 - s, 1 + s] (resamples)
+    translate: float = 0.1  # augmentation: shift by up to this fraction of the side
+    # classical
+    classifier: str = ""  # classical: a classify run to score proposals (default: fit HOG + logistic regression)
+    fit_scenes: int = 3000  # classical: training scenes whose crops fit the proposal classifier
+    nms_iou: float = 0.5  # classical: boxes of one class overlapping more than this IoU are suppressed
+    # inference
+    score_threshold: float = 0.01  # detections scoring below this are dropped (low keeps mAP honest)
+    max_detections: int = 100  # detections kept per image (COCO's limit)
