@@ -435,27 +435,22 @@ LOG_LINES = 50  # epoch lines a training run prints at most (every k-th epoch fo
 
 
 class _Progress:
-    """A rich progress bar on a terminal; one line per epoch otherwise (CI logs, pipes). `every` > 0: without a
-    bar, update() also prints "label: done/total" at most once per `every` seconds (long reads and predictions)."""
+    """A rich progress bar on a terminal; one line per epoch otherwise (CI logs, pipes). Training's own: its lines
+    are the epoch rows, where recgen.progress (every other long phase) prints a status line every few seconds."""
 
-    def __init__(self, total: int, done: int, bar: bool, quiet: bool = False, label: str = "train",
-                 every: float = 0.0):
-        self.bar, self.quiet, self.label, self.total, self.every = None, quiet, label, total, every
-        self.last = time.monotonic()
+    def __init__(self, total: int, done: int, bar: bool, quiet: bool = False):
+        self.bar, self.quiet = None, quiet
         if bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                                 TextColumn("{task.fields[info]}"), transient=False)
             self.bar.start()
-            self.id = self.bar.add_task(label, total=total, completed=done, info="")
+            self.id = self.bar.add_task("train", total=total, completed=done, info="")
 
     def update(self, step: int, info: str) -> None:
         if self.bar is not None:
             self.bar.update(self.id, completed=step, info=info)
-        elif self.every and not self.quiet and time.monotonic() - self.last >= self.every:
-            self.last = time.monotonic()
-            print(f"{self.label}: {step}/{self.total} {info}".rstrip(), file=sys.stderr, flush=True)
 
     def log(self, line: str) -> None:
         if self.bar is not None:

@@ -10,6 +10,7 @@ import pytest
 from conftest import cli
 from PIL import Image
 
+from recgen import progress
 from recgen.data import read_image, read_images
 from recgen.data import sources as S
 from recgen.data.dataset import pixels_uint8
@@ -120,8 +121,9 @@ def test_restore_refuses_above_its_budget_and_cuts_batches(tmp_path: Path):
 def test_large_folders_show_progress(tmp_path: Path, monkeypatch, capsys):
     for i in range(S.PROGRESS_FROM):
         Image.fromarray(np.full((4, 4), i % 256, np.uint8)).save(tmp_path / f"{i:03d}.png")
-    monkeypatch.setattr(S, "PROGRESS_EVERY", 1e-9)  # a line per file instead of one every few seconds
+    monkeypatch.setattr(progress, "EVERY", 1e-9)  # a line per file instead of one every few seconds
     names, images = read_images([str(tmp_path)])
     err = capsys.readouterr().err
     assert len(images) == S.PROGRESS_FROM
-    assert f"read: {S.PROGRESS_FROM}/{S.PROGRESS_FROM}" in err and "read: 1/" in err, err[-300:]
+    assert f"reading images: {S.PROGRESS_FROM} files ..." in err and "1/200 files" in err, err[-300:]
+    assert f"{S.PROGRESS_FROM}/{S.PROGRESS_FROM} files" in err and "reading images: done in" in err, err[-300:]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import glob
 import gzip
+import contextlib
 import io
 import math
 import os
 import pickle
 import struct
-import sys
 import warnings
 import zipfile
 import zlib
@@ -41,7 +41,6 @@ MAX_IDX_BYTES = MAX_ARRAY_BYTES = 2_000_000_000  # the most one IDX file or .npz
 # Class names are built for every index up to the largest label: one label of 10^9 would build 10^9 names.
 MAX_CLASSES = 100_000
 PROGRESS_FROM = 200  # files: reading more shows progress (a bar on a terminal, else a line every few seconds)
-PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
 
 
 class ImageTooLarge(RecgenError):
@@ -337,8 +336,7 @@ def read_images(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES,
     read = read or (lambda f: [(str(f), read_image(f))])
     names, images, bad = [], [], []
     files = image_files(inputs, suffixes)
-    progress = reading_progress(len(files))
-    try:
+    with reading_progress(len(files)) as progress:
         for k, (f, named) in enumerate(files):
             try:
                 pairs = read(f)
@@ -350,11 +348,9 @@ def read_images(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES,
                 bad.append(str(f))
                 continue
             finally:
-                progress.update(k + 1, "")
+                progress.update(k + 1)
             names += [n for n, _ in pairs]
             images += [im for _, im in pairs]
-    finally:
-        progress.close()
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable file(s): {', '.join(bad[:3])}", stacklevel=2)
     if not images:
@@ -362,13 +358,19 @@ def read_images(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES,
     return names, images
 
 
-def reading_progress(total: int, label: str = "read"):
-    """Progress over `total` files (recgen.train's, shared with training): a rich bar on a terminal, else a line
-    on stderr every few seconds; silent below PROGRESS_FROM files."""
-    from recgen.train import _Progress
+def reading_progress(total: int, what: str = "reading images"):
+    """Progress over `total` files (recgen.progress: a bar on a terminal, else a heading and a line every few
+    seconds); a no-op below PROGRESS_FROM files, where reading takes no time worth showing."""
+    if total < PROGRESS_FROM:
+        return contextlib.nullcontext(_NoProgress())
+    from recgen.progress import Progress
 
-    return _Progress(total, 0, bar=total >= PROGRESS_FROM and sys.stderr.isatty(), quiet=total < PROGRESS_FROM,
-                     label=label, every=PROGRESS_EVERY)
+    return Progress(what, total, "files")
+
+
+class _NoProgress:
+    def update(self, done: float, info: str = "") -> None:
+        pass
 
 
 def load_image_folder(root: Path, name: str, size: int | tuple[int, int] | None, channels: int | None) -> ImageSet:
@@ -381,10 +383,9 @@ def load_image_folder(root: Path, name: str, size: int | tuple[int, int] | None,
     h, w = (size, size) if isinstance(size, int) else (size or (None, None))
     files = [(label, f) for label, d in enumerate(class_dirs) for f in sorted(d.rglob("*"))
              if f.is_file() and not f.name.startswith(".")]
-    progress = reading_progress(len(files))
-    try:
+    with reading_progress(len(files)) as progress:
         for k, (label, f) in enumerate(files):
-            progress.update(k + 1, "")
+            progress.update(k + 1)
             try:
                 im = read_image(f)
             except ImageTooLarge:
@@ -398,8 +399,6 @@ def load_image_folder(root: Path, name: str, size: int | tuple[int, int] | None,
                 h, w = im.shape[:2]
             xs.append(resize_batch(im[None], (h, w))[0])
             ys.append(label)
-    finally:
-        progress.close()
     if bad:
         shown = ", ".join(str(b) for b in bad[:3])
         warnings.warn(f"{root}: skipped {len(bad)} unreadable file(s): {shown}{' ...' if len(bad) > 3 else ''}",

@@ -227,22 +227,21 @@ class DetectorRun(TrainedRun):
         dets = self.detect(np.stack([b[0] for b in boxed]))
         out = Path(out) if out else self.path / "predictions"
         results = []
-        progress = reading_progress(len(names) if draw else 0, "draw")
-        for i, (name, im, (_, scale, (h, w)), (b, sc, lab)) in enumerate(zip(names, originals, boxed, dets)):
-            progress.update(i + 1, "")
-            keep = sc >= min_score
-            boxes = (b[keep] / scale).clip(0, [w, h, w, h])
-            found = [{"class": self.classes[j], "category_id": self.category_ids[j], "score": round(float(p), 4),
-                      "box": [round(float(v), 1) for v in bx]} for bx, p, j in zip(boxes, sc[keep], lab[keep])]
-            r = {"input": name, "width": w, "height": h, "detections": found}
-            if draw:
-                im = read_image(Path(name)) if im is None else im
-                pic = draw_boxes(im, boxes, [d["class"] for d in found], sc[keep])
-                p = out / f"{i:04d}-{Path(name).stem[:40] or 'image'}-detect.png"
-                atomic_write(p, cv2.imencode(".png", pic[..., ::-1])[1].tobytes())
-                r["drawing"] = str(p)
-            results.append(r)
-        progress.close()
+        with reading_progress(len(names) if draw else 0, "drawing detections") as progress:
+            for i, (name, im, (_, scale, (h, w)), (b, sc, lab)) in enumerate(zip(names, originals, boxed, dets)):
+                progress.update(i + 1)
+                keep = sc >= min_score
+                boxes = (b[keep] / scale).clip(0, [w, h, w, h])
+                found = [{"class": self.classes[j], "category_id": self.category_ids[j], "score": round(float(p), 4),
+                          "box": [round(float(v), 1) for v in bx]} for bx, p, j in zip(boxes, sc[keep], lab[keep])]
+                r = {"input": name, "width": w, "height": h, "detections": found}
+                if draw:
+                    im = read_image(Path(name)) if im is None else im
+                    pic = draw_boxes(im, boxes, [d["class"] for d in found], sc[keep])
+                    p = out / f"{i:04d}-{Path(name).stem[:40] or 'image'}-detect.png"
+                    atomic_write(p, cv2.imencode(".png", pic[..., ::-1])[1].tobytes())
+                    r["drawing"] = str(p)
+                results.append(r)
         return results
 
 
