@@ -573,9 +573,7 @@ def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] =
     import secrets
     import socket
 
-    import uvicorn
-
-    from recgen.serve.app import create_app
+    from recgen.progress import Progress
     from recgen.serve.limits import Limits
     from recgen.serve.security import check_bind
 
@@ -591,7 +589,12 @@ def serve(root: Annotated[str, typer.Option(help="runs root folder to serve")] =
     body = int(max_upload_mb * 2**20)
     limits = Limits(max_body_bytes=body, max_file_bytes=min(Limits.max_file_bytes, body), max_files=max_files,
                     max_pixels=max_pixels, concurrency=concurrency, queue=queue)
-    app_ = create_app(root, token=token, bind=host, allow_hosts=allow_host or [], limits=limits)
+    with Progress("starting the server (models load on first use)"):  # torch, gradio: seconds of imports
+        import uvicorn
+
+        from recgen.serve.app import create_app
+
+        app_ = create_app(root, token=token, bind=host, allow_hosts=allow_host or [], limits=limits)
     shown = socket.gethostname() if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     typer.echo(f"serving {Path(root).resolve()} at {url} (API docs at /docs"
