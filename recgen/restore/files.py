@@ -72,7 +72,7 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
     denoise: inputs carry Gaussian noise of std `sigma` (images in [0, 1]); 0 = estimate it per image.
     superres: inputs are low-resolution; the output is `scale` times larger.
     simulate: the inputs are clean ground truth: add the noise / downscale first, and score the result."""
-    from recgen.restore.api import load
+    from recgen.restore.api import check_restore_inputs, load
 
     model = load(model) if isinstance(model, (str, Path)) else model
     check_sigma(sigma)
@@ -119,6 +119,7 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
         if task == "denoise":
             row["sigma"] = round(float(obs.sigma[0]), 4)
         rows.append(row)
+    check_restore_inputs(model, items)  # after the restoration: a request that fails says only why
     return _write(model, task, out, results, rows, method, steps)
 
 
