@@ -199,3 +199,19 @@ def test_predict_warns_on_a_colour_photo_not_on_a_dataset_image(tmp_path):
     assert len(msgs) == 1 and "cat.png" in msgs[0] and "colour" in msgs[0], msgs
     r = cli("classify", "predict", run.path, cat)  # the CLI says it on one line
     assert r.exit_code == 0 and f"warning: {cat} is unlike" in r.output
+
+
+def test_sampling_with_a_far_prompt_warns_through_the_run():
+    import torch
+
+    from recgen.data.sources import FASHION_CLASSES
+    from recgen.generate.run import GeneratorRun
+
+    run = GeneratorRun.__new__(GeneratorRun)  # only what conditioning reads: no weights needed
+    run.arch, run.classes, run.device = SimpleNamespace(cond="text"), FASHION_CLASSES, torch.device("cpu")
+    with pytest.warns(RecgenWarning, match="nearest classes"):
+        emb, labels = run._condition(4, prompt="a picture of a cat")
+    assert emb.shape == (4, 384) and len(labels) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecgenWarning)
+        run._condition(2, prompt="a leather ankle boot")
