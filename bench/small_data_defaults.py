@@ -55,9 +55,11 @@ def train(out: Path, **opts) -> dict:
             "train_seconds": cfg.get("train_seconds"), "wall_seconds": round(wall, 1), "run": str(run.path)}
 
 
-def bench(out: Path) -> dict:
+def bench(out: Path, only: list[str] | None = None) -> dict:
     res = {"machine": machine(), "date": date.today().isoformat(), "datasets": {}}
     for name, data in datasets(out).items():
+        if only and name not in only:
+            continue
         rows = {"default": train(out / name, name="default", **data)}
         d = rows["default"]
         bs, lr, ep = d["batch_size"], d["lr"], d["epochs"]
@@ -80,9 +82,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/bench-small")
     p.add_argument("--json", default="", help="result file (default bench/results/small-data-defaults-<date>.json)")
+    p.add_argument("--datasets", default="", help="comma-separated subset of digits, fashion-mnist-200, colour3")
     a = p.parse_args()
     sys.path.insert(0, str(HERE))
-    res = bench(Path(a.out))
+    res = bench(Path(a.out), [d for d in a.datasets.split(",") if d])
     path = Path(a.json or HERE / "results" / f"small-data-defaults-{date.today().strftime('%Y%m%d')}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=1) + "\n")
