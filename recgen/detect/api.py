@@ -22,8 +22,8 @@ import torch
 
 from recgen import plots
 from recgen.config import TrainConfig, check_option, from_dict, ints, to_dict
-from recgen.defaults import resolve_for_data
 from recgen.data import held_out, image_batch, read_images, to_channels
+from recgen.defaults import resolve_for_data
 from recgen.detect.augment import augment
 from recgen.detect.boxes import draw_boxes, letterbox
 from recgen.detect.centernet import CenterNetConfig, build_centernet, centernet_loss, decode
