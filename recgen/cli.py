@@ -103,12 +103,25 @@ def config_command(cls, handler: Callable[[dict[str, Any]], None], skip: tuple[s
         annotations[f.name] = ann
 
     def command(**kwargs):
-        # Only options that differ from the defaults are passed on: the config dataclass fills in the rest.
-        handler({k: v for k, v in kwargs.items() if v != defaults[k]})
+        # Only options the user gave are passed on: the config dataclass fills in the rest, and training options
+        # left out are sized to the data (recgen.defaults). One given at its default value still counts as given.
+        handler({k: v for k, v in kwargs.items() if v != defaults[k] or _given(k)})
 
     command.__signature__ = inspect.Signature(params)
     command.__annotations__ = annotations
     return user_errors(command)
+
+
+def _given(name: str) -> bool:
+    """Whether option `name` of the running command came from the command line (or the environment)."""
+    try:  # recent typer vendors its own click
+        from typer._click import core, globals as click_globals
+    except ImportError:
+        import click.core as core
+        import click.globals as click_globals
+    ctx = click_globals.get_current_context(silent=True)
+    source = ctx.get_parameter_source(name) if ctx is not None else None
+    return source is not None and source != core.ParameterSource.DEFAULT
 
 
 ClassifyRun = Annotated[str, typer.Argument(help="a classify run directory, e.g. runs/classify/cnn-1")]

@@ -26,8 +26,10 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from recgen.config import PRECISIONS, TrainConfig, check_device, check_option
+from recgen.defaults import announce
 from recgen.errors import RecgenError
 from recgen.runs import Run, load_module, tensor_bytes
+from recgen.sanity import check_steps
 from recgen.tblog import scalar_logger
 
 _NESTED = contextvars.ContextVar("recgen_nested_training", default=False)
@@ -248,6 +250,9 @@ class Trainer:
             step, best, rows, before = self._restore()
         if self.main and (self.run.path / "config.yaml").is_file():
             self.run.update_config(precision=self.precision)  # what auto resolved to on this machine
+            if not resume:  # what recgen.defaults sized to the data, and whether the schedule has room
+                announce(self.run.config.get("resolved", ""))
+                check_steps(cfg.epochs, bs * self.world, n, f"{self.run.config.get('task', '')} train".strip())
         hist = History(rows=rows, best=best)
         stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
         t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0

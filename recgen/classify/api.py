@@ -26,11 +26,13 @@ from recgen.config import from_dict, ints, model_args, to_dict
 from recgen.data import (ImageSet, build_augment, has_test_split, held_out, image_batch, limit_per_class,
                          load_dataset, read_image, read_images, to_channels, train_val_split)
 from recgen.data.dataset import resize_batch
+from recgen.defaults import resolve_for_data
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
 from recgen.progress import Progress
 from recgen.report import chance_note, image, legend, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
+from recgen.sanity import check_accuracy, training_stats, unlike, warn_unlike
 from recgen.train import Trainer, TrainTask, resolve_device
 
 
@@ -235,8 +237,21 @@ class ClassifierRun(TrainedRun):
         if isinstance(inputs, np.ndarray):
             names, x = [f"#{i}" for i in range(len(inputs))], inputs
         else:
-            names, x = load_images(inputs, self.input_shape)
-        probs = self.predict_proba(x)
+            stats, why = self.run.config.get("input_stats"), {}
+
+            def read(f: Path) -> list[tuple[str, np.ndarray]]:
+                # fitted as each file is read, so a folder of large photos never sits in memory at full size;
+                # what makes an input unlike the training images is noted from the file as it was
+                raw = read_image(f)
+                fitted = fit_images([raw], self.input_shape)[0]
+                why[str(f)] = unlike(raw, self.input_shape, stats, fitted)
+                return [(str(f), fitted)]
+
+            names, images = read_images(inputs, read=read)
+            x = np.stack(images)
+        probs = self.predict_proba(x)  # a run that cannot predict says so before any warning about the inputs
+        if not isinstance(inputs, np.ndarray):
+            warn_unlike(names, [why[n] for n in names], str(self.path))
         k = min(topk, len(self.classes))
         results = []
         for i, name in enumerate(names):
@@ -257,13 +272,10 @@ class ClassifierRun(TrainedRun):
         return results
 
 
-def load_images(inputs: list[str], shape: tuple[int, int, int]) -> tuple[list[str], np.ndarray]:
-    """Files, folders and globs (recgen.data.read_images) -> names and uint8 (N, H, W, C) at `shape`."""
+def fit_images(images: list[np.ndarray], shape: tuple[int, int, int]) -> np.ndarray:
+    """uint8 images (H, W, C) of any size -> one uint8 array (N, H, W, C) at `shape` (C, H, W)."""
     c, h, w = shape
-    # Resized as each file is read: a folder of large photos never sits in memory at full size.
-    names, images = read_images(inputs, read=lambda f: [(str(f), resize_batch(to_channels(read_image(f)[None], c),
-                                                                              (h, w))[0])])
-    return names, np.stack(images)
+    return np.stack([resize_batch(to_channels(im[None], c), (h, w))[0] for im in images])
 
 
 # ---------------------------------------------------------------------------------------------------- train/load
@@ -283,18 +295,21 @@ def train(**options: Any) -> ClassifierRun:
             raise RecgenError(f"init: only a CNN starts from another run's weights, not {cfg.model}")
         init = _init_weights(cfg.init, cnn_config(cfg, train_set.shape[0], train_set.num_classes),
                              train_set.classes)
-    if cfg.model == "cnn":
+    resolved = {}
+    if cfg.model == "cnn":  # batch size, learning rate and epochs the user left to us, sized to the data
         _check_input_size(cnn_config(cfg, train_set.shape[0], train_set.num_classes), train_set.shape, cfg.data)
+        cfg, resolved = resolve_for_data(cfg, options, len(train_set), train_set.shape[1:])
     run = Run.create("classify", cfg.name or cfg.model, cfg.out)
     run.write_config("classify", to_dict(cfg), data_fingerprint=train_set.fingerprint(),
-                     classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0)
+                     classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0,
+                     input_stats=training_stats(train_set.x, cfg.seed), **resolved)
     if cfg.model == "cnn":
         _fit_cnn(run, cfg, train_set, val, test, resume=False, init=init)
     else:
         _fit_classical(run, cfg, train_set, val)
     result = ClassifierRun(run)
     if test is not None or val is not None:
-        result.evaluate(data=test or val)
+        _check_trained(result, test or val)
     return result
 
 
@@ -308,6 +323,14 @@ def _check_input_size(arch: CNNConfig, shape: tuple[int, int, int], data: str) -
     except RuntimeError as e:
         why = str(e).splitlines()[0][:120]
         raise RecgenError(f"{data}: images of {h}x{w} pixels are too small for this CNN ({why})") from None
+
+
+def _check_trained(result: ClassifierRun, data: ImageSet) -> None:
+    """Evaluate a freshly trained run and warn when it learned nothing the evaluation can see."""
+    m = result.evaluate(data=data)
+    check_accuracy(m["accuracy"], data.y, f"{result.path}: {data.split} accuracy",
+                   "the model learned nothing usable; train longer (--epochs), with a smaller --batch-size or "
+                   "--lr, or check the labels")
 
 
 def _fit_cnn(run: Run, cfg: ClassifyConfig, train_set: ImageSet, val: ImageSet | None, test: ImageSet | None,
@@ -390,7 +413,7 @@ def _resume(options: dict[str, Any]) -> ClassifierRun:
     run.update_config(options=to_dict(cfg))
     _fit_cnn(run, cfg, train_set, val, test, resume=True)
     result = ClassifierRun(run)
-    result.evaluate(data=test or val)
+    _check_trained(result, test or val)
     return result
 
 

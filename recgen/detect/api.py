@@ -23,6 +23,7 @@ from recgen import plots
 from recgen.config import check_option, from_dict, ints, model_args, to_dict
 from recgen.data import held_out, image_batch, read_image, read_images, to_channels
 from recgen.data.sources import reading_progress
+from recgen.defaults import resolve_for_data
 from recgen.detect.augment import augment
 from recgen.detect.boxes import draw_boxes, letterbox
 from recgen.detect.centernet import CenterNetConfig, build_centernet, centernet_loss, decode
@@ -262,9 +263,15 @@ def train(**options: Any) -> DetectorRun:
         centernet_config(cfg, channels=1, num_classes=2)
         resolve_device(cfg.device)
     train_set, val, test = load_splits(cfg)
+    resolved = {}
+    if cfg.model == "centernet":  # the canvas the defaults were tuned on is the default canvas
+        canvas = next(f.default for f in dataclasses.fields(DetectConfig) if f.name == "canvas")
+        cfg, resolved = resolve_for_data(cfg, options, len(train_set), (train_set.size, train_set.size),
+                                         what="training scenes", reference_hw=(canvas, canvas))
     run = Run.create("detect", cfg.name or cfg.model, cfg.out)
     run.write_config("detect", to_dict(cfg), data_fingerprint=train_set.fingerprint(), classes=train_set.classes,
-                     n_train=len(train_set), n_val=len(val) if val else 0, n_test=len(test) if test else 0)
+                     n_train=len(train_set), n_val=len(val) if val else 0, n_test=len(test) if test else 0,
+                     **resolved)
     if cfg.model == "centernet":
         _fit_centernet(run, cfg, train_set, val, test, resume=False)
     else:

@@ -20,12 +20,14 @@ import torch
 from recgen.classify.api import load_splits
 from recgen.config import from_dict, model_args, to_dict
 from recgen.data import ImageSet, has_test_split
+from recgen.defaults import GENERATE_MIN_STEPS, resolve_for_data
 from recgen.generate import gan
 from recgen.generate.common import save_grid
 from recgen.generate.config import (FAMILIES, FAMILY_DEFAULTS, GenerateConfig, arch_config,  # noqa: F401 (re-export)
                                     cond_mode, resolve)
 from recgen.generate.run import GeneratorRun, save_samples  # noqa: F401 (re-export)
 from recgen.runs import Run, reopen_for_resume
+from recgen.sanity import training_stats
 from recgen.train import Trainer, resolve_device
 
 
@@ -38,9 +40,12 @@ def train(**options: Any) -> GeneratorRun:
     resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
     train_set, val, _ = load_splits(cfg)
     arch = arch_config(cfg, train_set.shape, train_set.num_classes)
+    cfg, resolved = resolve_for_data(cfg, options, len(train_set), train_set.shape[1:],
+                                     reference=FAMILY_DEFAULTS[cfg.model], min_steps=GENERATE_MIN_STEPS)
     run = Run.create("generate", cfg.name or cfg.model, cfg.out)
     run.write_config("generate", to_dict(cfg), data_fingerprint=train_set.fingerprint(), classes=train_set.classes,
-                     n_train=len(train_set), n_val=len(val) if val else 0)
+                     n_train=len(train_set), n_val=len(val) if val else 0,
+                     input_stats=training_stats(train_set.x, cfg.seed), **resolved)
     run.write_model_json(cfg.model, dataclasses.asdict(arch), classes=train_set.classes,
                          input_shape=list(train_set.shape))
     return _fit(run, cfg, arch, train_set, val, resume=False)

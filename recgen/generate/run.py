@@ -24,6 +24,7 @@ from recgen.generate.config import FAMILIES, GenerateConfig
 from recgen.progress import Progress
 from recgen.report import image, legend, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, output_file
+from recgen.sanity import check_prompt
 from recgen.train import seeded
 
 SAMPLE_BATCH = 1000  # images sampled at once; more are drawn in batches, so memory does not grow with n
@@ -78,6 +79,7 @@ class GeneratorRun(TrainedRun):
                 raise RecgenError(f"--prompt needs a run trained with --text-conditional; {self.path} is "
                                   f"{'class-conditional (use --class)' if mode == 'class' else 'unconditional'}")
             emb = embed_texts([prompt])
+            check_prompt(prompt, emb[0], phrase_table(self.classes), self.classes)
             label = int(nearest_class(emb, self.classes)[0])  # recorded for reference; the embedding is what counts
             return emb.expand(n, -1).to(self.device), np.full(n, label, dtype=np.int64)
         if class_ is not None:

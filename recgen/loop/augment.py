@@ -157,12 +157,14 @@ def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path | Non
     path = _save_npz(train, work / f"subset-{seed}{'-balanced' if train is not subset else ''}.npz")
     bs = min(64, len(train))
     epochs = epochs_for_steps(cfg.generator_steps, bs, len(train))
+    # lr: the family's own, as the augmentation figures were measured (generate train scales a left-out rate to
+    # the batch size)
     with nested_training():
         gen = generate.train(model=cfg.generator_model, data=str(path), val_fraction=0.0, epochs=epochs,
-                             max_steps=cfg.generator_steps, batch_size=bs, seed=seed, threads=cfg.threads,
-                             device=cfg.device, out=str(work), name=f"gen-{cfg.generator_model}",
-                             class_conditional=True, augment=cfg.generator_augment,
-                             augment_p=cfg.generator_augment_p)
+                             max_steps=cfg.generator_steps, lr=generate.FAMILY_DEFAULTS[cfg.generator_model]["lr"],
+                             batch_size=bs, seed=seed, threads=cfg.threads, device=cfg.device, out=str(work),
+                             name=f"gen-{cfg.generator_model}", class_conditional=True,
+                             augment=cfg.generator_augment, augment_p=cfg.generator_augment_p)
     return gen, False
 
 

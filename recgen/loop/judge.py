@@ -22,6 +22,7 @@ from recgen import plots
 from recgen.config import check_option
 from recgen.data import ImageSet
 from recgen.errors import RecgenError
+from recgen.sanity import check_samples
 from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features,
                                         memorization, pixel_vectors, precision_recall, recognizability)
 from recgen.progress import Progress
@@ -30,7 +31,8 @@ from recgen.train import epochs_for_steps, nested_training
 # The CAS classifier: small and fast, the same for real and generated training data so the two are comparable.
 # tta="flip": the mirror only, as when every CAS and augmentation figure in docs/BENCHMARKS.md was measured (the
 # recognizer default became flip+shift on 2026-11-30; pinning it keeps those figures comparable and CAS cheap).
-CAS_OPTIONS = dict(model="cnn", batch_size=128, val_fraction=0.0, stem_width=16,
+# lr: the rate every CAS figure was measured with (classify train would otherwise scale it to the batch size).
+CAS_OPTIONS = dict(model="cnn", batch_size=128, lr=0.4, val_fraction=0.0, stem_width=16,
                    widths="32,64", blocks="0,1", augment="flip+crop", tta="flip")
 # Its budget is a number of optimizer steps, not epochs: at 3 epochs, 1,000 samples got 24 steps and even real
 # images scored 21 % (first generation bench), so CAS measured the budget rather than the samples.
@@ -157,6 +159,8 @@ def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, tra
         rec = recognizability(judge, fake, fake_y, classes)
         res["model"].update(rec)
         res["floor"]["recognizability"] = float((judge.predict(tr.x) == tr.y).mean())
+        check_samples(rec["recognizability"], fake_y, res["floor"]["recognizability"], tr.y,
+                      (card or {}).get("generator", "the generator"))
         res["model"]["fid_per_class"] = {
             name: frechet_distance(f_te[te.y == c], f_fake[fake_y == c])
             for c, name in enumerate(classes) if (fake_y == c).sum() > 10 and (te.y == c).sum() > 10}

@@ -16,16 +16,19 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from recgen.classify.api import load_splits
+from recgen.classify.api import fit_images, load_splits
 from recgen.config import from_dict, ints, model_args, to_dict
+from recgen.defaults import resolve_for_data
 from recgen.errors import RecgenError
 from recgen.restore import guided
 from recgen.restore.config import METHODS, RestoreConfig
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
 from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
+from recgen.sanity import check_inputs, training_stats
 from recgen.train import Trainer, resolve_device, seeded
 
 
@@ -183,6 +186,13 @@ def load(path: str | Path) -> RestorerRun | DiffusionRestorer:
                       f"(recgen restore train) or a diffusion generator run (recgen generate train --model diffusion)")
 
 
+def check_restore_inputs(model: RestorerRun | DiffusionRestorer, items: list[tuple[str, np.ndarray]]) -> None:
+    """One warning per input (name, uint8 image) unlike the images `model` trained on (recgen.sanity)."""
+    names, images = [name for name, _ in items], [im for _, im in items]
+    check_inputs(names, images, fit_images(images, model.input_shape), model.input_shape,
+                 model.run.config.get("input_stats"), str(model.path))
+
+
 # ------------------------------------------------------------------------------------------------------- train
 def train(**options: Any) -> RestorerRun:
     """Train a restorer; every keyword is a RestoreConfig field (the same names as the CLI flags)."""
@@ -200,9 +210,11 @@ def train(**options: Any) -> RestorerRun:
                           f"(SSIM's window), got {train_set.shape[1]}x{train_set.shape[2]}; pass --size 28")
     if cfg.task == "superres":
         check_scale(cfg.scale, train_set.shape[1:])
+    cfg, resolved = resolve_for_data(cfg, options, len(train_set), train_set.shape[1:])
     run = Run.create("restore", cfg.name or cfg.task, cfg.out)
     run.write_config("restore", to_dict(cfg), data_fingerprint=train_set.fingerprint(), classes=train_set.classes,
-                     n_train=len(train_set), n_val=len(val) if val else 0)
+                     n_train=len(train_set), n_val=len(val) if val else 0,
+                     input_stats=training_stats(train_set.x, cfg.seed), **resolved)
     run.write_model_json("restorer", dataclasses.asdict(arch), classes=train_set.classes,
                          input_shape=list(train_set.shape))
     return _fit(run, cfg, arch, train_set, val, resume=False)

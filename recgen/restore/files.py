@@ -82,7 +82,7 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
     superres: inputs are low-resolution; the output is `scale` times larger.
     simulate: the inputs are clean ground truth: add the noise / downscale first, and score the result.
     max_pixels: the largest image restored (the output's size for superres); larger inputs are refused."""
-    from recgen.restore.api import load
+    from recgen.restore.api import check_restore_inputs, load
 
     model = load(model) if isinstance(model, (str, Path)) else model
     check_sigma(sigma)
@@ -137,6 +137,7 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
         if task == "denoise":
             row["sigma"] = round(float(obs.sigma[0]), 4)
         rows.append(row)
+    check_restore_inputs(model, items)  # after the restoration: a request that fails says only why
     return _write(model, task, out, results, rows, method, steps)
 
 
