@@ -8,6 +8,7 @@ from PIL import Image
 
 from conftest import run_cli
 from recgen import classify
+from recgen.classify.api import fit_images
 from recgen.errors import RecgenError
 
 TINY = dict(stem_width=8, widths="16,32", blocks="0,1", batch_size=64, threads=1)
@@ -79,7 +80,13 @@ def test_predict_files_folders_globs_and_explain(cnn_run, tmp_path):
     res = cnn_run.predict([str(d / "0.png"), str(d), str(d / "*.png")], topk=2, explain=True, out=tmp_path / "cam")
     assert len(res) == 7 and all(len(r["top"]) == 2 for r in res)
     assert all(abs(sum(t["probability"] for t in r["top"])) <= 1.0001 for r in res)
-    assert all(Image.open(r["explanation"]).size == (224, 224) for r in res)
+    # the input as the model saw it (28x28, enlarged 8x), a gap, then the Grad-CAM overlay
+    assert all(Image.open(r["explanation"]).size == (224 + 8 + 224, 224) for r in res)
+    pic = np.asarray(Image.open(res[0]["explanation"]).convert("RGB")).astype(int)
+    seen = np.repeat(np.repeat(cnn_run.prepare(fit_images([np.asarray(Image.open(d / "0.png"))],
+                                                          cnn_run.input_shape)), 8, 1), 8, 2)[0]
+    assert np.array_equal(pic[:, :224], np.broadcast_to(seen, (224, 224, 3)))  # the left panel is the input
+    assert not np.array_equal(pic[:, 232:], pic[:, :224])  # the right one carries the heat map
     with pytest.raises(RecgenError, match="no such file"):
         cnn_run.predict([str(tmp_path / "missing.png")])
 

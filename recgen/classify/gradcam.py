@@ -42,12 +42,23 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45, scale: int 
     return np.uint8((1 - alpha) * img + alpha * heat)
 
 
+def beside(image: np.ndarray, cam: np.ndarray, scale: int = 8) -> np.ndarray:
+    """The image as the model saw it, then its Grad-CAM overlay, side by side (RGB uint8, enlarged `scale` times):
+    the overlay alone hides the detail the heat map is about."""
+    h, w = cam.shape
+    img = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
+    gap = np.full((h * scale, scale, 3), 255, np.uint8)
+    return np.concatenate([cv2.resize(img, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST), gap,
+                           overlay(image, cam, scale=scale)], axis=1)
+
+
 def save_overlays(images: np.ndarray, cams: np.ndarray, names: list[str], out: Path) -> list[Path]:
+    """One PNG per image: the input beside its Grad-CAM overlay."""
     out = Path(out)
     paths = []
     for i, (im, cam, name) in enumerate(zip(images, cams, names)):
         p = out / f"{i:04d}-{Path(name).stem[:40] or 'image'}-gradcam.png"
-        ok, buf = cv2.imencode(".png", overlay(im, cam)[..., ::-1])
+        ok, buf = cv2.imencode(".png", beside(im, cam)[..., ::-1])
         atomic_write(p, buf.tobytes())
         paths.append(p)
     return paths
