@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recgen.config import TrainConfig
+from recgen.data.options import DataOptions
 from recgen.errors import RecgenError
 
 MODELS = ("cnn", "svm", "rf")
 
 
 @dataclass
-class ClassifyConfig(TrainConfig):
+class ClassifyConfig(DataOptions, TrainConfig):
     # The CNN recipe measured in bench/cnn_search.md (10-minute budget on 2 CPU cores): ResNet-9 style training
     # with SGD-Nesterov at a high learning rate, linear warmup and decay, label smoothing, flip + crop, flip TTA.
     # 20 epochs fit 10 minutes in bf16 on 2 AMX cores (15 took 432 s at ~2,000 images/s; in fp32 9 took 619 s).
@@ -23,13 +24,6 @@ class ClassifyConfig(TrainConfig):
     schedule: str = "linear"  # onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)
     warmup: float = 0.15  # fraction of steps spent warming up
     model: str = "cnn"  # cnn | svm | rf
-    data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
-    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
-    size: int = 0  # resize images to size x size (0 = the dataset's own size)
-    channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
-    limit: int = 0  # use at most this many training images per class (0 = all)
-    eval_limit: int = 0  # evaluate on at most this many test images per class (0 = all; --limit leaves the test set whole)
-    val_fraction: float = 0.1  # share of the training set held out for per-epoch validation (0 = none)
     # CNN
     augment: str = "flip+crop"  # training augmentations, '+'-joined: flip crop affine rotate jitter erase noise
     label_smoothing: float = 0.1  # cross-entropy label smoothing (arXiv 1512.00567)

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from recgen.config import TrainConfig
+from recgen.data.options import DataOptions
 from recgen.errors import RecgenError
 
 
@@ -41,7 +42,7 @@ FAMILY_DEFAULTS = {
 
 
 @dataclass
-class GenerateConfig(TrainConfig):
+class GenerateConfig(DataOptions, TrainConfig):
     filled_later = ("epochs", "batch_size", "lr", "ema")  # by resolve(), from FAMILY_DEFAULTS
     epochs: int = 0  # passes over the training set (0 = the family's default, sized for ~20 min on 2 CPU cores)
     batch_size: int = 0  # images per optimizer step (0 = the family's default)
@@ -51,12 +52,7 @@ class GenerateConfig(TrainConfig):
     warmup: float = 0.02  # fraction of steps spent warming up
     ema: float = -1.0  # EMA decay of the sampled weights (0 = off; -1 = family default: GAN 0.999, diffusion 0.995)
     model: str = "diffusion"  # gan | vae | pixelcnn | diffusion
-    data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
-    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
     size: int = 0  # resize images to size x size (0 = the dataset's own size; gan/vae/diffusion need a multiple of 4)
-    channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
-    limit: int = 0  # use at most this many training images per class (0 = all)
-    eval_limit: int = 0  # evaluate on at most this many test images per class (0 = all; --limit leaves the test set whole)
     # A model learns, and samples, the augmented distribution: label-preserving moves (flip, crop) only widen what
     # it has seen, which matters when it trains for hundreds of epochs on a few images (`recgen augment`).
     augment: str = "none"  # training-image augmentations, '+'-joined: flip crop affine rotate jitter erase noise

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recgen.config import TrainConfig
+from recgen.data.options import DataOptions
 
 METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
 # The largest image restored (the output's size for superres): memory and time grow with pixels, and the
@@ -15,7 +16,7 @@ MAX_PIXELS = 2 ** 21  # 2,097,152 pixels: 1920x1080 fits
 
 
 @dataclass
-class RestoreConfig(TrainConfig):
+class RestoreConfig(DataOptions, TrainConfig):
     epochs: int = 2  # passes over the training set (each sees freshly drawn corruptions)
     batch_size: int = 64  # images per optimizer step
     lr: float = 2e-3  # peak learning rate
@@ -24,12 +25,6 @@ class RestoreConfig(TrainConfig):
     warmup: float = 0.03  # fraction of steps spent warming up
     ema: float = 0.99  # EMA decay of the weights the restorer is saved with (0 = off); ~70-step half-life
     task: str = "denoise"  # inpaint | denoise | superres
-    data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
-    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
-    size: int = 0  # resize images to size x size (0 = the dataset's own size)
-    channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
-    limit: int = 0  # use at most this many training images per class (0 = all)
-    eval_limit: int = 0  # evaluate on at most this many test images per class (0 = all; --limit leaves the test set whole)
     val_fraction: float = 0.02  # share of the training set held out for per-epoch validation PSNR (0 = none)
     widths: str = "32,64,96"  # U-Net channels per level (H, H/2, H/4)
     blocks: int = 1  # residual blocks per U-Net level on each side

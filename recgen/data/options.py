@@ -1,0 +1,17 @@
+"""Where a task's images come from: the data options classify, generate and restore share, declared once (the same
+CLI flags, config.yaml keys and Python keywords in each). Free of torch, like the task configs built on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class DataOptions:
+    data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
+    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
+    size: int = 0  # resize images to size x size (0 = the dataset's own size)
+    channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
+    limit: int = 0  # use at most this many training images per class (0 = all)
+    eval_limit: int = 0  # evaluate on at most this many test images per class (0 = all; --limit leaves the test set whole)
+    val_fraction: float = 0.1  # share of the training set held out for per-epoch validation (0 = none)
