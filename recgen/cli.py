@@ -4,19 +4,17 @@ is `batch_size` in config.yaml and in `recgen.classify.train(batch_size=...)`.""
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import inspect
-import json
 import re
 import sys
-import warnings
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+from recgen.cli_kit import IMAGES_HELP, NOT_EVALUATED, config_command, emit, user_errors
+from recgen.detect.cli import detect_app
 from recgen.errors import RecgenError
+from recgen.restore.cli import restore_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="recgen: image recognition and generation, trained, judged and improved by each other.")
@@ -26,12 +24,8 @@ generate_app = typer.Typer(no_args_is_help=True, help="Generation: train, sample
 app.add_typer(data_app, name="data")
 app.add_typer(classify_app, name="classify")
 app.add_typer(generate_app, name="generate")
-
-
-# How image inputs are read (recgen.data.read_image; docs/ARCHITECTURE.md, "Input limits"), for the --help of
-# every command that takes image files.
-IMAGES_HELP = ("image files, folders or globs (each at most 40 megapixels, checked from the header; 16-bit images "
-               "are scaled to 8 bits, transparent pixels composited over white)")
+app.add_typer(detect_app, name="detect")
+app.add_typer(restore_app, name="restore")
 
 
 def _print_version(value: bool) -> None:
@@ -48,89 +42,8 @@ def _options(version: Annotated[bool, typer.Option("--version", callback=_print_
     pass
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def user_errors(fn: Callable) -> Callable:
-    """User mistakes (RecgenError) -> one line on stderr and the error's exit code (2), no traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        warnings.showwarning = _one_line_warning
-        try:
-            return fn(*args, **kwargs)
-        except RecgenError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(e.exit_code) from None
-        except OSError as e:  # a path the user named cannot be written or read (permissions, a file in the way)
-            where = f"{e.filename}: " if e.filename else ""
-            why = "a file stands where a folder is needed" if isinstance(e, (FileExistsError, NotADirectoryError)) \
-                else e.strerror or e
-            typer.echo(f"error: {where}{why}", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def field_help(cls) -> dict[str, str]:
-    """The `# comment` after each dataclass field is its help text (one place to document an option)."""
-    out = {}
-    for klass in reversed(cls.__mro__):
-        try:
-            src = inspect.getsource(klass)
-        except (OSError, TypeError):
-            continue
-        for m in re.finditer(r"^\s+(\w+): [^=\n]+=[^#\n]*#\s*(.+)$", src, re.M):
-            out[m.group(1)] = m.group(2).strip()
-    return out
-
-
-def config_command(cls, handler: Callable[[dict[str, Any]], None], skip: tuple[str, ...] = ()) -> Callable:
-    """A typer command whose options are the fields of dataclass `cls`; calls handler(dict of given options)."""
-    helps = field_help(cls)
-    params, annotations = [], {}
-    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name not in skip}
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        t = {"int": int, "float": float, "str": str, "bool": bool}.get(str(f.type), f.type)
-        ann = Annotated[t, typer.Option(help=helps.get(f.name, ""), show_default=True)]
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=ann))
-        annotations[f.name] = ann
-
-    def command(**kwargs):
-        # Only options the user gave are passed on: the config dataclass fills in the rest, and training options
-        # left out are sized to the data (recgen.defaults). One given at its default value still counts as given.
-        handler({k: v for k, v in kwargs.items() if v != defaults[k] or _given(k)})
-
-    command.__signature__ = inspect.Signature(params)
-    command.__annotations__ = annotations
-    return user_errors(command)
-
-
-def _given(name: str) -> bool:
-    """Whether option `name` of the running command came from the command line (or the environment)."""
-    try:  # recent typer vendors its own click
-        from typer._click import core, globals as click_globals
-    except ImportError:
-        import click.core as core
-        import click.globals as click_globals
-    ctx = click_globals.get_current_context(silent=True)
-    source = ctx.get_parameter_source(name) if ctx is not None else None
-    return source is not None and source != core.ParameterSource.DEFAULT
-
-
 ClassifyRun = Annotated[str, typer.Argument(help="a classify run directory, e.g. runs/classify/cnn-1")]
 GenerateRun = Annotated[str, typer.Argument(help="a generate run directory, e.g. runs/generate/diffusion-1")]
-
-
-def emit(obj: Any, as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(obj, indent=None, default=str))
 
 
 # ------------------------------------------------------------------------------------------------------ data
@@ -238,9 +151,6 @@ def data_download(name: Annotated[str, typer.Argument(help="fashion-mnist")],
 
 
 # ------------------------------------------------------------------------------------------------- classify
-NOT_EVALUATED = "trained; not evaluated, as the data has no test split and --val-fraction is 0"
-
-
 def _classify_train(options: dict[str, Any]) -> None:
     from recgen import classify
 
@@ -645,18 +555,6 @@ def bench(names: Annotated[Optional[list[str]], typer.Argument(help="benchmarks 
     from recgen.bench import run_benchmarks
 
     run_benchmarks(list(names or []), out=out, doc=doc)
-
-
-def _register_task_apps():
-    """Tasks whose commands live beside their code (each defines its typer app before importing this module)."""
-    from recgen.detect.cli import detect_app
-    from recgen.restore.cli import restore_app
-
-    app.add_typer(detect_app, name="detect")
-    app.add_typer(restore_app, name="restore")
-
-
-_register_task_apps()
 
 
 def main() -> None:

@@ -1,5 +1,4 @@
-"""`recgen detect train|eval|predict|scenes`. Register with `app.add_typer(detect_app, name="detect")` anywhere in
-recgen/cli.py after `config_command`, `user_errors` and `emit` are defined."""
+"""`recgen detect train|eval|predict|scenes`, registered in recgen/cli.py as `recgen detect`."""
 
 from __future__ import annotations
 
@@ -8,13 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-# Defined before importing recgen.cli: recgen.cli imports detect_app back, whichever module is loaded first.
+from recgen.cli_kit import IMAGES_HELP, NOT_EVALUATED, config_command, emit, user_errors
+from recgen.detect.config import SceneConfig
+
 detect_app = typer.Typer(no_args_is_help=True, help="Detection: scenes, train, eval, predict (COCO mAP).")
-
-from recgen.cli import IMAGES_HELP, NOT_EVALUATED, config_command, emit, user_errors  # noqa: E402
-
 DetectRun = Annotated[str, typer.Argument(help="a detect run directory, e.g. runs/detect/centernet-1")]
-from recgen.detect.config import SceneConfig  # noqa: E402
 
 
 def _print_metrics(m: dict[str, Any]) -> None:

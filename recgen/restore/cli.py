@@ -8,12 +8,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-# Defined before importing recgen.cli, which imports this module to register it: either import order works.
-restore_app = typer.Typer(no_args_is_help=True, help="Restoration: inpaint, denoise, super-resolve; train, eval.")
+from recgen.cli_kit import IMAGES_HELP, config_command, emit, user_errors
+from recgen.errors import RecgenError
+from recgen.restore.config import MAX_PIXELS
 
-from recgen.cli import IMAGES_HELP, config_command, emit, user_errors  # noqa: E402
-from recgen.errors import RecgenError  # noqa: E402
-from recgen.restore.config import MAX_PIXELS  # noqa: E402
+restore_app = typer.Typer(no_args_is_help=True, help="Restoration: inpaint, denoise, super-resolve; train, eval.")
 
 Run_ = Annotated[str, typer.Argument(help="a restorer run (recgen restore train) or a diffusion generator run")]
 Inputs = Annotated[list[str], typer.Argument(help=IMAGES_HELP.replace("globs", "globs, .npz files (array x)")
