@@ -34,6 +34,8 @@ import yaml
 from safetensors.torch import load_file, save
 
 import recgen
+from recgen.config import from_dict
+from recgen.device import resolve_device
 from recgen.errors import RecgenError
 
 
@@ -426,8 +428,6 @@ def reopen_for_resume(options: dict[str, Any], task: str, config_cls: type, load
 
     Exact resume continues the same schedule, so only how far to go and where to run it may change. Returns
     (run, config, (train, val, test)); refuses a completed run and one whose training data changed."""
-    from recgen.config import from_dict
-
     run = Run.open(options["resume"], task)
     saved = run.options
     allowed = {"max_steps", "time_budget", "device", "threads", "resume"}
@@ -452,9 +452,6 @@ class TrainedRun:
     config_class: type
 
     def __init__(self, run: Run):
-        from recgen.config import from_dict
-        from recgen.train import resolve_device  # recgen.train imports this module
-
         self.run = run
         try:
             self.config = from_dict(self.config_class, run.options)

@@ -25,8 +25,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from recgen.config import PRECISIONS, TrainConfig, check_device, check_option
+from recgen.config import TrainConfig
 from recgen.defaults import announce
+from recgen.device import resolve_device, resolve_precision  # noqa: F401 (re-exported)
 from recgen.errors import RecgenError
 from recgen.runs import Run, load_module, tensor_bytes
 from recgen.sanity import check_steps
@@ -123,33 +124,6 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
 def epochs_for_steps(steps: int, batch_size: int, n: int) -> int:
     """Epochs over n images that give at least `steps` optimizer steps (the loop drops the last partial batch)."""
     return max(1, math.ceil(steps / max(1, n // batch_size)))
-
-
-def resolve_device(name: str) -> torch.device:
-    check_device(name)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RecgenError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
-def resolve_precision(name: str, device: torch.device) -> str:
-    """fp32 or bf16 for a TrainConfig.precision on `device`. Autocast to bfloat16 keeps fp32 master weights and
-    optimizer state; measured on 2 AMX cores it trains the CNN 1.8x, the diffusion UNet 1.8x and the GAN 1.6x
-    faster per step (docs/BENCHMARKS.md). Without AMX a CPU emulates bf16 and gets slower, hence auto."""
-    if name == "auto":
-        name = os.environ.get("RECGEN_PRECISION", "") or "auto"
-        if name not in PRECISIONS:
-            raise RecgenError(f"$RECGEN_PRECISION must be one of fp32, bf16, got {name!r}")
-    check_option("precision", name)
-    if device.type == "cuda":
-        native = torch.cuda.is_bf16_supported()
-    else:
-        native = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    if name == "bf16" and device.type == "cuda" and not native:
-        raise RecgenError("precision bf16 requested but this GPU does not support bfloat16; use --precision fp32")
-    return name if name != "auto" else ("bf16" if native else "fp32")
 
 
 def seeded(*parts: int) -> torch.Generator:

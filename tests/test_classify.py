@@ -8,7 +8,7 @@ from PIL import Image
 
 from conftest import run_cli
 from recgen import classify
-from recgen.classify.api import fit_images
+from recgen.data import fit_images
 from recgen.errors import RecgenError
 
 TINY = dict(stem_width=8, widths="16,32", blocks="0,1", batch_size=64, threads=1)

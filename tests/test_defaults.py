@@ -17,7 +17,8 @@ from recgen.classify.api import ClassifyConfig
 from recgen.defaults import MIN_BATCH, MIN_STEPS, STEPS_PER_EPOCH, given_options, resolve_training
 from recgen.detect.api import DetectConfig
 from recgen.generate.config import FAMILY_DEFAULTS, GenerateConfig, resolve
-from recgen.restore.api import RestoreConfig, check_restore_inputs
+from recgen.restore.api import RestoreConfig
+from recgen.restore.files import check_restore_inputs
 from recgen.sanity import (RecgenWarning, check_accuracy, check_inputs, check_samples, check_steps, training_stats,
                            unlike)
 

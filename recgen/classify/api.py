@@ -21,11 +21,12 @@ from torch import nn
 
 from recgen import plots
 from recgen.classify.cnn import CNNConfig, build_cnn
-from recgen.classify.config import MODELS, TTA_VIEWS, ClassifyConfig, check_tta  # noqa: F401 (re-exported)
-from recgen.config import from_dict, ints, model_args, to_dict
+from recgen.classify.config import (MODELS, TTA_VIEWS, ClassifyConfig, check_tta,  # noqa: F401 (re-exported)
+                                    cnn_config)
+from recgen.config import from_dict, model_args, to_dict
 from recgen.data import (ImageSet, build_augment, has_test_split, held_out, image_batch, limit_per_class,
                          load_dataset, read_image, read_images, to_channels, train_val_split)
-from recgen.data.dataset import resize_batch
+from recgen.data.dataset import fit_images, resize_batch
 from recgen.defaults import resolve_for_data
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
@@ -34,14 +35,6 @@ from recgen.report import chance_note, image, legend, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
 from recgen.sanity import check_accuracy, training_stats, unlike, warn_unlike
 from recgen.train import Trainer, TrainTask, resolve_device
-
-
-def cnn_config(cfg: ClassifyConfig, in_channels: int, num_classes: int) -> CNNConfig:
-    try:
-        return CNNConfig(in_channels=in_channels, num_classes=num_classes, stem_width=cfg.stem_width,
-                         widths=ints(cfg.widths, "widths"), blocks=ints(cfg.blocks, "blocks"), dropout=cfg.dropout)
-    except ValueError as e:
-        raise RecgenError(str(e)) from None
 
 
 def load_splits(cfg: ClassifyConfig) -> tuple[ImageSet, ImageSet | None, ImageSet | None]:
@@ -270,12 +263,6 @@ class ClassifierRun(TrainedRun):
             for r, p in zip(results, paths):
                 r["explanation"] = str(p)
         return results
-
-
-def fit_images(images: list[np.ndarray], shape: tuple[int, int, int]) -> np.ndarray:
-    """uint8 images (H, W, C) of any size -> one uint8 array (N, H, W, C) at `shape` (C, H, W)."""
-    c, h, w = shape
-    return np.stack([resize_batch(to_channels(im[None], c), (h, w))[0] for im in images])
 
 
 # ---------------------------------------------------------------------------------------------------- train/load

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recgen.config import TrainConfig
+from recgen.config import TrainConfig, ints
 from recgen.data.options import DataOptions
 from recgen.errors import RecgenError
 
@@ -45,7 +45,6 @@ class ClassifyConfig(DataOptions, TrainConfig):
         if self.model not in MODELS:
             raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         # imported here so that the CLI can list these options without loading torch
-        from recgen.classify.api import cnn_config
         from recgen.data import build_augment
 
         self.tta = check_tta(self.tta)
@@ -76,3 +75,14 @@ def check_tta(spec: str | bool) -> str:
         raise RecgenError(f"tta: unknown view {bad[0]!r}; expected '+'-joined views from {', '.join(TTA_VIEWS)}, "
                           "or none")
     return "+".join(v for v in TTA_VIEWS if v in views)  # canonical order
+
+
+def cnn_config(cfg: ClassifyConfig, in_channels: int, num_classes: int):
+    """The CNNConfig (recgen.classify.cnn) of a ClassifyConfig's widths, blocks, stem and dropout."""
+    from recgen.classify.cnn import CNNConfig  # torch: only when a network is described
+
+    try:
+        return CNNConfig(in_channels=in_channels, num_classes=num_classes, stem_width=cfg.stem_width,
+                         widths=ints(cfg.widths, "widths"), blocks=ints(cfg.blocks, "blocks"), dropout=cfg.dropout)
+    except ValueError as e:
+        raise RecgenError(str(e)) from None

@@ -112,6 +112,12 @@ def resize_batch(x: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     return out
 
 
+def fit_images(images: list[np.ndarray], shape: tuple[int, int, int]) -> np.ndarray:
+    """uint8 images (H, W, C) of any size -> one uint8 array (N, H, W, C) at `shape` (C, H, W)."""
+    c, h, w = shape
+    return np.stack([resize_batch(to_channels(im[None], c), (h, w))[0] for im in images])
+
+
 def train_val_split(ds: ImageSet, val_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
     """Seeded, class-stratified split: every class keeps the same share in validation."""
     if not 0.0 < val_fraction < 1.0:

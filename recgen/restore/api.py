@@ -16,19 +16,18 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from recgen.classify.api import fit_images, load_splits
+from recgen.classify.api import load_splits
 from recgen.config import from_dict, ints, model_args, to_dict
 from recgen.defaults import resolve_for_data
 from recgen.errors import RecgenError
 from recgen.restore import guided
-from recgen.restore.config import METHODS, RestoreConfig
+from recgen.restore.config import METHODS, MIN_SIDE, RestoreConfig
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
 from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
-from recgen.sanity import check_inputs, training_stats
+from recgen.sanity import training_stats
 from recgen.train import Trainer, resolve_device, seeded
 
 
@@ -186,13 +185,6 @@ def load(path: str | Path) -> RestorerRun | DiffusionRestorer:
                       f"(recgen restore train) or a diffusion generator run (recgen generate train --model diffusion)")
 
 
-def check_restore_inputs(model: RestorerRun | DiffusionRestorer, items: list[tuple[str, np.ndarray]]) -> None:
-    """One warning per input (name, uint8 image) unlike the images `model` trained on (recgen.sanity)."""
-    names, images = [name for name, _ in items], [im for _, im in items]
-    check_inputs(names, images, fit_images(images, model.input_shape), model.input_shape,
-                 model.run.config.get("input_stats"), str(model.path))
-
-
 # ------------------------------------------------------------------------------------------------------- train
 def train(**options: Any) -> RestorerRun:
     """Train a restorer; every keyword is a RestoreConfig field (the same names as the CLI flags)."""
@@ -203,8 +195,6 @@ def train(**options: Any) -> RestorerRun:
     resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
     train_set, val, _ = load_splits(cfg)
     arch = dataclasses.replace(arch, channels=train_set.shape[0])
-    from recgen.restore.files import MIN_SIDE
-
     if min(train_set.shape[1:]) < MIN_SIDE:
         raise RecgenError(f"{cfg.data}: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels to train a restorer "
                           f"(SSIM's window), got {train_set.shape[1]}x{train_set.shape[2]}; pass --size 28")

@@ -13,6 +13,7 @@ METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
 # restorers and baselines hold several float copies of each image. Batches are cut to the same total, so the
 # number of inputs does not add to the peak either. `--max-pixels` raises it.
 MAX_PIXELS = 2 ** 21  # 2,097,152 pixels: 1920x1080 fits
+MIN_SIDE = 11  # SSIM's 11x11 Gaussian window (torchmetrics) and the noise estimate need at least this much image
 
 
 @dataclass

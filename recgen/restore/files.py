@@ -17,12 +17,12 @@ import torch
 
 from recgen.config import check_option
 from recgen.data import read_image, read_images, to_channels
-from recgen.data.dataset import pixels_uint8
+from recgen.data.dataset import fit_images, pixels_uint8
 from recgen.data.sources import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, ImageTooLarge, read_npz
 from recgen.errors import RecgenError
 from recgen.generate.common import from_uint8, to_uint8
 from recgen.restore.baselines import BASELINES
-from recgen.restore.config import MAX_PIXELS
+from recgen.restore.config import MAX_PIXELS, MIN_SIDE
 from recgen.restore.degrade import (
     Observation,
     add_noise,
@@ -38,6 +38,7 @@ from recgen.restore.degrade import (
 from recgen.restore.evaluate import write_grid
 from recgen.restore.metrics import psnr, ssim
 from recgen.runs import atomic_write
+from recgen.sanity import check_inputs
 
 
 
@@ -63,12 +64,18 @@ def _npz_images(path: Path) -> np.ndarray:
     return pixels_uint8(x, f"{path}: 'x'")
 
 
-MIN_SIDE = 11  # SSIM's 11x11 Gaussian window (torchmetrics) and the noise estimate need at least this much image
 
 
 def safe_name(name: str) -> str:
     """A file-name stem anyone's file system takes."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "image"
+
+
+def check_restore_inputs(model, items: list[tuple[str, np.ndarray]]) -> None:
+    """One warning per input (name, uint8 image) unlike the images `model` trained on (recgen.sanity)."""
+    names, images = [name for name, _ in items], [im for _, im in items]
+    check_inputs(names, images, fit_images(images, model.input_shape), model.input_shape,
+                 model.run.config.get("input_stats"), str(model.path))
 
 
 def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: str | None = None,
@@ -82,7 +89,7 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
     superres: inputs are low-resolution; the output is `scale` times larger.
     simulate: the inputs are clean ground truth: add the noise / downscale first, and score the result.
     max_pixels: the largest image restored (the output's size for superres); larger inputs are refused."""
-    from recgen.restore.api import check_restore_inputs, load
+    from recgen.restore.api import load
 
     model = load(model) if isinstance(model, (str, Path)) else model
     check_sigma(sigma)

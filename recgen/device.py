@@ -1,0 +1,39 @@
+"""Where and in what precision a run computes: `--device` and `--precision` resolved on this machine. A module of its
+own so that run directories (recgen.runs) and the training loop (recgen.train) both use it without importing each
+other."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from recgen.config import PRECISIONS, check_device, check_option
+from recgen.errors import RecgenError
+
+
+def resolve_device(name: str) -> torch.device:
+    check_device(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RecgenError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """fp32 or bf16 for a TrainConfig.precision on `device`. Autocast to bfloat16 keeps fp32 master weights and
+    optimizer state; measured on 2 AMX cores it trains the CNN 1.8x, the diffusion UNet 1.8x and the GAN 1.6x
+    faster per step (docs/BENCHMARKS.md). Without AMX a CPU emulates bf16 and gets slower, hence auto."""
+    if name == "auto":
+        name = os.environ.get("RECGEN_PRECISION", "") or "auto"
+        if name not in PRECISIONS:
+            raise RecgenError(f"$RECGEN_PRECISION must be one of fp32, bf16, got {name!r}")
+    check_option("precision", name)
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    if name == "bf16" and device.type == "cuda" and not native:
+        raise RecgenError("precision bf16 requested but this GPU does not support bfloat16; use --precision fp32")
+    return name if name != "auto" else ("bf16" if native else "fp32")
