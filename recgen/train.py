@@ -225,8 +225,9 @@ class Trainer:
         if self.main and (self.run.path / "config.yaml").is_file():
             self.run.update_config(precision=self.precision)  # what auto resolved to on this machine
             if not resume:  # what recgen.defaults sized to the data, and whether the schedule has room
-                announce(self.run.config.get("resolved", ""))
-                check_steps(cfg.epochs, bs * self.world, n, f"{self.run.config.get('task', '')} train".strip())
+                written = self.run.config  # config.yaml, read once
+                announce(written.get("resolved", ""))
+                check_steps(cfg.epochs, bs * self.world, n, f"{written.get('task', '')} train".strip())
         hist = History(rows=rows, best=best)
         stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
         t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
