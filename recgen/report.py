@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recgen.runs import Run, atomic_write
+from recgen.sanity import chance_margin
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
@@ -53,7 +54,7 @@ def at_chance(value: float, classes: int, n: int) -> bool:
     if not isinstance(value, (int, float)) or classes < 2 or n < 1:
         return False
     p = 1 / classes
-    return value < min(p + 2 * (p * (1 - p) / n) ** 0.5, 1.5 * p)
+    return value < min(p + chance_margin(p, n), 1.5 * p)
 
 
 def chance_note(value: float, classes: int, n: int) -> str:

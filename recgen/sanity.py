@@ -38,11 +38,16 @@ def check_steps(epochs: int, batch_size: int, n: int, what: str = "training") ->
     return steps
 
 
+def chance_margin(p: float, n: int) -> float:
+    """Two binomial standard errors of a guessing rate p measured on n images: how far above p luck still reaches."""
+    return 2 * math.sqrt(p * (1 - p) / max(1, n))
+
+
 def chance_level(y: np.ndarray) -> tuple[float, float]:
     """(accuracy of always answering the most common class, two binomial standard errors of it on len(y) images)."""
     y = np.asarray(y)
     p = float(np.bincount(y).max() / len(y)) if len(y) else 1.0
-    return p, 2 * math.sqrt(p * (1 - p) / max(1, len(y)))
+    return p, chance_margin(p, len(y))
 
 
 def at_chance(accuracy: float, y: np.ndarray) -> bool:
