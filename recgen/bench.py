@@ -7,10 +7,8 @@ in the docs comes with the command that produced it.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import platform
 import re
 import time
 from datetime import date
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from recgen.errors import RecgenError
+from recgen.machine import machine, matmul_gflops  # noqa: F401 - bench scripts import them from here
 
 BENCHMARKS: dict[str, tuple[str, Callable[[str], dict]]] = {}
 
@@ -28,46 +27,6 @@ def benchmark(name: str, title: str):
         return fn
 
     return register
-
-
-def machine() -> str:
-    import torch
-
-    from recgen.train import resolve_device, resolve_precision
-
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    dev = f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
-    # `--precision auto` trains in bf16 only with AMX (or a bf16 GPU), so the same command gives other figures on
-    # other machines: the record says which arithmetic it had
-    auto = resolve_precision("auto", resolve_device("auto"))
-    peak = ", ".join(f"{name} matmul {matmul_gflops(dtype):.0f} GFLOP/s"
-                     for name, dtype in [("fp32", torch.float32), ("bf16", torch.bfloat16)])
-    return (f"{os.cpu_count()} cores ({cpu}), {dev}, {peak}, precision auto = {auto}, torch {torch.__version__}, "
-            f"Python {platform.python_version()}")
-
-
-@functools.cache
-def matmul_gflops(dtype, n: int = 1024, seconds: float = 0.5) -> float:
-    """The CPU's measured square-matmul rate in `dtype` (all threads), best of repeated n x n products for about
-    `seconds`: machines differ (AMX bf16 or none), so each record carries its own arithmetic peak and figures from
-    two machines are compared through it, not in absolute seconds."""
-    import torch
-
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b  # warm-up: thread pool, kernel choice
-    best, end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t0 = time.perf_counter()
-        a @ b
-        best = max(best, 2 * n ** 3 / (time.perf_counter() - t0) / 1e9)
-    return best
 
 
 # ----------------------------------------------------------------------------------------------- recognition
