@@ -1,46 +1,58 @@
-"""Benchmark records: each benchmark owns one marked section of BENCHMARKS.md, rewritten in place, never duplicated."""
+"""Benchmark records -> docs/BENCHMARKS.md: the page is generated from bench/results/*.json and cannot drift."""
 
-import pytest
+import importlib.util
+import json
+from pathlib import Path
 
-from recgen.bench import BENCHMARKS, record, run_benchmarks
-from recgen.errors import RecgenError
-
-
-def test_record_writes_then_replaces_its_own_section(tmp_path):
-    doc = tmp_path / "BENCHMARKS.md"
-    doc.write_text("# Benchmarks\n\nintro kept\n\n<!-- bench:other -->\nother section\n<!-- /bench:other -->\n")
-    rows = [{"epoch": 1, "test_accuracy": 0.912345678}]
-    record("x", "X on data", {"accuracy": 0.9, "rows": rows}, "python bench/x.py --fast", doc)
-    first = doc.read_text()
-    assert "`python bench/x.py --fast`" in first and '"accuracy": 0.9' in first
-    assert "| 1 | 0.9123 |" in first  # table cells rounded, the JSON keeps full precision
-    # the header names the arithmetic `--precision auto` had, which differs between CPUs with and without AMX
-    assert "precision auto = fp32" in first or "precision auto = bf16" in first
-    record("x", "X on data", {"accuracy": 0.95}, "python bench/x.py", doc)
-    second = doc.read_text()
-    assert second.count("<!-- bench:x -->") == 1 and '"accuracy": 0.95' in second and "0.9123" not in second
-    assert "intro kept" in second and "other section" in second
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_unknown_benchmark_is_a_user_error(tmp_path):
-    assert {"cnn", "classical", "demo"} <= set(BENCHMARKS)
-    with pytest.raises(RecgenError, match="unknown benchmark 'nope'"):
-        run_benchmarks(["nope"], out=str(tmp_path), doc=str(tmp_path / "B.md"))
+def _renderer():
+    spec = importlib.util.spec_from_file_location("render_benchmarks", ROOT / "bench" / "render_benchmarks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def test_a_half_marked_section_is_refused_not_appended(tmp_path):
-    """A section whose opening marker was lost would otherwise get a second copy at the end, the stale one kept."""
-    doc = tmp_path / "BENCHMARKS.md"
-    doc.write_text("# Benchmarks\n\nold hand-written figures\n<!-- /bench:x -->\n")
-    with pytest.raises(RecgenError, match="section 'x' has 0 opening and 1 closing markers"):
-        record("x", "X on data", {"accuracy": 0.9}, "python bench/x.py", doc)
-    assert doc.read_text().count("bench:x") == 1  # untouched
+def _record(tmp: Path, name: str, date: str, figures: dict, machine: dict) -> None:
+    rec = {"name": name, "title": f"{name} title", "command": f"python bench/{name}.py --fast", "date": date,
+           "machine": machine, "figures": figures, "details": {"raw": [1, 2]}}
+    (tmp / f"{name}-{date.replace('-', '')}.json").write_text(json.dumps(rec))
 
 
-def test_every_section_of_the_real_doc_is_marked_at_both_ends():
-    import re
-    from pathlib import Path
+def test_page_shows_the_newest_record_of_each_name_by_area(tmp_path):
+    r = _renderer()
+    old_machine = {"cpu": "Old CPU", "cores": 2, "gpu": None, "torch": "2.13.0"}  # before the peak was recorded
+    new_machine = {**old_machine, "cpu": "New CPU", "fp32_gflops": 213, "bf16_gflops": 1618, "precision_auto": "bf16"}
+    _record(tmp_path, "cnn", "2026-11-30", {"test accuracy": 0.9431}, old_machine)
+    _record(tmp_path, "cnn", "2026-12-05", {"test accuracy": 0.9485, "images/s": 2640.6}, new_machine)
+    _record(tmp_path, "restore-inpaint", "2026-11-29", {"gain dB": 5.277}, old_machine)
+    (tmp_path / "raw-log.jsonl").write_text('{"not": "a record"}\n')  # raw logs beside the records are skipped
+    (tmp_path / "raw.json").write_text('{"accuracy": 0.5}')
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md").read_text()
-    for name in set(re.findall(r"<!-- /?bench:([a-z0-9-]+) -->", text)):
-        assert text.count(f"<!-- bench:{name} -->") == text.count(f"<!-- /bench:{name} -->") == 1, name
+    page = r.render(r.load_records(tmp_path))
+    assert "0.9485" in page and "2,641" in page and "0.9431" not in page  # only the newest cnn record
+    assert "matmul peak fp32 213 / bf16 1,618 GFLOP/s" in page and "precision auto = bf16" in page
+    assert "peak not recorded" in page  # the restore record's machine predates the field
+    assert "`python bench/cnn.py --fast`" in page and "2026-12-05" in page
+    assert page.index("## Recognition") < page.index("### cnn title") < page.index("## Restoration") \
+        < page.index("### restore-inpaint title")
+    assert "0.5" not in page.replace("0.9485", "")
+
+
+def test_the_page_is_what_the_records_give():
+    """docs/BENCHMARKS.md is generated: edit a record (or write a new one) and re-run bench/render_benchmarks.py."""
+    r = _renderer()
+    assert r.main(["--check"]) == 0, "docs/BENCHMARKS.md differs: run python bench/render_benchmarks.py"
+    records = r.load_records()
+    assert len({rec["name"] for rec in records}) >= 20  # the converted figures are all records, none lost
+
+
+def test_check_fails_on_a_stale_page(tmp_path):
+    r = _renderer()
+    _record(tmp_path, "detect", "2026-11-22", {"mAP": 0.767}, {"cores": 2})
+    page = tmp_path / "B.md"
+    assert r.main(["--results", str(tmp_path), "--page", str(page)]) == 0 and "0.767" in page.read_text()
+    assert r.main(["--results", str(tmp_path), "--page", str(page), "--check"]) == 0
+    page.write_text(page.read_text().replace("0.767", "0.8"))
+    assert r.main(["--results", str(tmp_path), "--page", str(page), "--check"]) == 1
