@@ -41,12 +41,13 @@ test: setup
 demo: setup
 	$(BIN)/recgen demo
 
-# Long runs (about 6 hours on 2 cores): each step prints its figures and rewrites its section of docs/BENCHMARKS.md
-# (or, for `recgen generate eval` / `recgen restore eval`, writes the JSON the text quotes). The judge of the
+# Long runs (about 6 hours on 2 cores): each step prints its figures and writes its record to bench/results/ (or, for
+# `recgen generate eval` / `recgen restore eval`, the JSON under runs/); bench/render_benchmarks.py then regenerates
+# docs/BENCHMARKS.md from the records (`recgen bench NAME` runs bench/ scripts and does both). The judge of the
 # restoration and generation benchmarks is the CNN recipe their records were judged by (12 epochs in fp32; each
 # metric card names the judge and its weights' hash), not `recgen bench cnn`'s 20-epoch bf16 default. The first
 # generation line runs at reduced budgets; the lines after `bench-defaults` measure each family and restorer at its
-# default budget. Figures from one-off studies give their own commands in docs/BENCHMARKS.md.
+# default budget. One-off studies (bench/*.py run by hand) write their own records.
 JUDGE := runs/bench/classify/judge-1
 GEN := --epochs gan=1,vae=3,pixelcnn=1,diffusion=1 --limit pixelcnn=1500
 bench: setup
@@ -62,6 +63,7 @@ bench: setup
 	$(BIN)/recgen bench demo augment
 	$(BIN)/python bench/generate.py --families vae --text --epochs vae=3 --judge $(JUDGE) --out runs/bench-text
 	$(MAKE) bench-defaults
+	$(BIN)/python bench/render_benchmarks.py
 
 D := runs/bench-defaults
 bench-defaults: setup

@@ -9,7 +9,8 @@ Run it alone on the machine (timings are wall-clock on 2 cores):
     flock /tmp/recgen-bench.lock .venv/bin/python bench/generate.py --runs runs/generate/gan-1 ...       # trained runs
     flock /tmp/recgen-bench.lock .venv/bin/python bench/generate.py --speed-only         # untrained, sampling only
 
-Results go to bench/results/generate-<time>.json and a table on stdout.
+Results go to bench/results/generate-<time>.json (raw rows), a table on stdout and, unless --no-record, one
+record per family (bench/results/generate-FAMILY-<date>.json).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import torch
 
 from recgen import generate
 from recgen.generate.config import FAMILIES
+from recgen.machine import write_record
 
+RESULTS = Path(__file__).resolve().parent / "results"
 STEPS = (10, 20, 50, 250)
 SAMPLERS = ("ddpm", "ddim", "dpm")
 
@@ -123,7 +126,7 @@ def untrained(family: str, out: str):
                           name=f"speed-{family}", batch_size=8)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", default="gan,vae,pixelcnn,diffusion")
     ap.add_argument("--data", default="fashion-mnist")
@@ -143,64 +146,88 @@ def main() -> None:
                     "of --fid-steps for every sampler (0 = skip)")
     ap.add_argument("--fid-steps", default="10,20,50,250")
     ap.add_argument("--fid-samplers", default="ddpm,ddim,dpm")
-    ap.add_argument("--no-record", dest="record", action="store_false", help="do not write docs/BENCHMARKS.md")
+    ap.add_argument("--no-record", dest="record", action="store_false", help="write no record to bench/results/")
     ap.add_argument("--quick-sampling", action="store_true", help="diffusion: only 10 and 20 steps")
     ap.add_argument("--text", action="store_true", help="train text-conditional instead of class-conditional")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="runs/bench")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    return ap.parse_args(argv)
 
-    results = []
-    todo = [(generate.load(r).family, r) for r in args.runs] or [(f, None) for f in args.families.split(",")]
-    for family, path in todo:
-        if family not in FAMILIES:
-            raise SystemExit(f"unknown family {family!r}")
-        t0 = time.perf_counter()
-        if path:
-            run = generate.load(path)
-        elif args.speed_only:
-            run = untrained(family, args.out)
-        else:
-            epochs, limit = (dict((k, int(v)) for k, v in (kv.split("=") for kv in spec.split(",") if kv))
-                             for spec in (args.epochs, args.limit))
-            opts = dict(model=family, data=args.data, threads=args.threads, out=args.out, epochs=epochs.get(family),
-                        limit=limit.get(family),
-                        max_steps=args.max_steps, time_budget=args.time_budget, text_conditional=args.text)
-            run = generate.train(**{k: v for k, v in opts.items() if v})
-        wall = time.perf_counter() - t0
-        cfg = run.run.config
-        rows = run.run.read_metrics()
-        steps = rows[-1]["step"] if rows else 0
-        row = {"family": family, "run": str(run.path), "cond": run.arch.cond,
-               "params": {k: sum(p.numel() for p in m.parameters()) for k, m in run.modules.items()},
-               "epochs_planned": run.config.epochs, "batch_size": run.config.batch_size, "steps": steps,
-               "stopped": cfg.get("stopped"), "train_seconds": cfg.get("train_seconds"),
-               "train_images_per_s": rows[-1].get("images_per_s") if rows else None,
-               "wall_seconds_incl_eval": round(wall, 1) if not path else None}
-        ev = run.run.path / "eval-test.json"
-        if ev.is_file() and not args.speed_only:
-            m = json.loads(ev.read_text())
-            row["eval"] = {k: v for k, v in m.items() if k not in ("run", "model", "cond")}
-        row["sampling"] = sampling_speed(run, family, args.quick_sampling)
-        if args.judge and args.eval_n:
-            row["judged"] = judged(run, args.judge, args.eval_n // 5 if family == "pixelcnn" else args.eval_n)
-        if args.judge and run.arch.cond == "class" and "judged" in row:  # the judged samples already tell it
-            row["recognizability"] = {"classes": row["judged"]["model"]["recognizability"]}
-        elif args.judge and run.arch.cond != "none":
-            row["recognizability"] = recognizability(run, args.judge, 200 if family == "pixelcnn" else 1000)
-        if args.judge and args.fid_n and family == "diffusion":
-            row["fid_by_steps"] = fid_by_steps(run, args.judge, args.fid_n,
-                                               [int(v) for v in args.fid_steps.split(",")],
-                                               args.fid_samplers.split(","))
-        results.append(row)
-        print(json.dumps(row), flush=True)
 
+def train_or_load(args: argparse.Namespace, family: str, path: str | None):
+    if path:
+        return generate.load(path)
+    if args.speed_only:
+        return untrained(family, args.out)
+    epochs, limit = (dict((k, int(v)) for k, v in (kv.split("=") for kv in spec.split(",") if kv))
+                     for spec in (args.epochs, args.limit))
+    opts = dict(model=family, data=args.data, threads=args.threads, out=args.out, epochs=epochs.get(family),
+                limit=limit.get(family), max_steps=args.max_steps, time_budget=args.time_budget,
+                text_conditional=args.text)
+    return generate.train(**{k: v for k, v in opts.items() if v})
+
+
+def bench_family(args: argparse.Namespace, family: str, path: str | None) -> dict:
+    """One family's row: training budget and speed, its own evaluation, sampling speed and, with --judge, scores."""
+    t0 = time.perf_counter()
+    run = train_or_load(args, family, path)
+    wall = time.perf_counter() - t0
+    cfg = run.run.config
+    rows = run.run.read_metrics()
+    row = {"family": family, "run": str(run.path), "cond": run.arch.cond,
+           "params": {k: sum(p.numel() for p in m.parameters()) for k, m in run.modules.items()},
+           "epochs_planned": run.config.epochs, "batch_size": run.config.batch_size,
+           "steps": rows[-1]["step"] if rows else 0, "stopped": cfg.get("stopped"),
+           "train_seconds": cfg.get("train_seconds"),
+           "train_images_per_s": rows[-1].get("images_per_s") if rows else None,
+           "wall_seconds_incl_eval": round(wall, 1) if not path else None}
+    ev = run.run.path / "eval-test.json"
+    if ev.is_file() and not args.speed_only:
+        m = json.loads(ev.read_text())
+        row["eval"] = {k: v for k, v in m.items() if k not in ("run", "model", "cond")}
+    row["sampling"] = sampling_speed(run, family, args.quick_sampling)
+    if args.judge and args.eval_n:
+        row["judged"] = judged(run, args.judge, args.eval_n // 5 if family == "pixelcnn" else args.eval_n)
+    if args.judge and run.arch.cond == "class" and "judged" in row:  # the judged samples already tell it
+        row["recognizability"] = {"classes": row["judged"]["model"]["recognizability"]}
+    elif args.judge and run.arch.cond != "none":
+        row["recognizability"] = recognizability(run, args.judge, 200 if family == "pixelcnn" else 1000)
+    if args.judge and args.fid_n and family == "diffusion":
+        row["fid_by_steps"] = fid_by_steps(run, args.judge, args.fid_n, [int(v) for v in args.fid_steps.split(",")],
+                                           args.fid_samplers.split(","))
+    return row
+
+
+JUDGED = [("judge FID", "fid"), ("precision", "precision"), ("recall", "recall"),
+          ("recognizability", "recognizability"), ("CAS", "cas")]
+
+
+def figures(r: dict) -> dict:
+    """A family's headline figures for its record (the full row goes into its details)."""
+    out = {"training seconds": r["train_seconds"]}
+    if "bpd" in r.get("eval", {}):
+        out["test bits/dim"] = r["eval"]["bpd"]
+    out.update({f"sampling: {k.replace('_', ' ')}": v for k, v in r["sampling"].items() if isinstance(v, float)})
+    if "judged" in r:
+        j = r["judged"]
+        out.update({label: j["model"].get(key) for label, key in JUDGED})
+        out["FID floor (real vs real)"], out["CAS floor (real images)"] = j["floor"]["fid"], j["floor"].get("cas")
+    for key, v in r.get("recognizability", {}).items():
+        out[f"recognizability ({key.replace('_', ' ')})"] = v
+    for key, v in r.get("fid_by_steps", {}).items():
+        if isinstance(v, dict):
+            out[f"FID at {key.replace('_', ' ')} steps (n = {r['fid_by_steps']['n']})"] = v["fid"]
+    return out
+
+
+def write_results(args: argparse.Namespace, results: list[dict]) -> None:
+    """The raw rows to bench/results/generate-<time>.json, a table on stdout and, unless --no-record or
+    --speed-only, one record per family."""
     doc = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": platform.node(),
            "cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
            "budget": {"max_steps": args.max_steps, "time_budget": args.time_budget, "speed_only": args.speed_only,
                       "runs": args.runs}, "results": results}
-    dest = Path(__file__).resolve().parent / "results" / f"generate-{datetime.now():%Y%m%d-%H%M%S}.json"
+    dest = RESULTS / f"generate-{datetime.now():%Y%m%d-%H%M%S}.json"
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(doc, indent=2))
     print(f"\n{'family':10s} {'params':>9s} {'steps':>6s} {'train s':>8s} {'img/s':>7s}  eval / sampling")
@@ -213,13 +240,25 @@ def main() -> None:
               + (f" recognizability {r['recognizability']}" if "recognizability" in r else ""))
     print(f"written: {dest}")
     if args.record and not args.speed_only:
-        from recgen.bench import record
+        for r in results:
+            cond = "text" if args.text else "class"
+            print(write_record(f"generate{'-text' if args.text else ''}-{r['family']}",
+                               f"{r['family']} ({cond}-conditional) on {args.data}",
+                               " ".join(["python", "bench/generate.py", *sys.argv[1:]]), figures(r),
+                               {**{k: v for k, v in doc.items() if k != "results"}, "result": r}, out_dir=RESULTS))
 
-        fams = [f for f, _ in todo]
-        name = "generate" + ("-text" if args.text else "") + ("" if len(fams) == len(FAMILIES) else "-" + "-".join(fams))
-        record(name,
-               f"Generation ({'text' if args.text else 'class'}-conditional) on {args.data}", {k: v for k, v in doc.items()},
-               " ".join(["python", "bench/generate.py", *sys.argv[1:]]))
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    todo = [(generate.load(r).family, r) for r in args.runs] or [(f, None) for f in args.families.split(",")]
+    results = []
+    for family, path in todo:
+        if family not in FAMILIES:
+            raise SystemExit(f"unknown family {family!r}")
+        results.append(bench_family(args, family, path))
+        print(json.dumps(results[-1]), flush=True)
+    write_results(args, results)
 
 
 if __name__ == "__main__":

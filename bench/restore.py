@@ -18,12 +18,30 @@ import sys
 import time
 from pathlib import Path
 
-from recgen.bench import machine, record
+from recgen.machine import machine, write_record
 
 # The settings of the issue's targets; inpainting is measured with both mask kinds.
 EVALS = [("inpaint", {"mask_kind": "box", "ratio": 0.25}), ("inpaint", {"mask_kind": "strokes", "ratio": 0.25}),
          ("denoise", {"sigma": 0.2}), ("superres", {"scale": 2})]
 JUDGE = dict(model="cnn", epochs=3, val_fraction=0.0)
+RESULTS = Path(__file__).resolve().parent / "results"
+BASELINE = {"inpaint": "telea", "denoise": "nlm", "superres": "bicubic"}
+
+
+def setting(s: dict) -> str:
+    return " ".join(f"{k} {v}" for k, v in s.items() if k in ("mask_kind", "ratio", "sigma", "scale"))
+
+
+def figures(summary: list[dict]) -> dict:
+    """Per evaluated setting: the restorer's PSNR, its baseline's, the gain and restored / clean judge accuracy."""
+    out = {}
+    for s in summary:
+        label, base = f"{s['task']} {setting(s['settings'])}", BASELINE[s["task"]]
+        out[f"{label}: PSNR dB"] = s["psnr"].get("recgen")
+        out[f"{label}: {base} PSNR dB"] = s["psnr"].get(base)
+        out[f"{label}: gain dB"] = s["targets"].get("psnr", {}).get("gain_db")
+        out[f"{label}: judge accuracy restored / clean"] = s["targets"].get("accuracy", {}).get("share_of_clean")
+    return out
 
 
 def flags(opts: dict) -> str:
@@ -44,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.add_argument(f"--{t}", default="", help=f"an existing {t} restorer run (default: train one)")
     p.add_argument("--diffusion", default="", help="a diffusion generator run to evaluate too")
     p.add_argument("--diffusion-n", type=int, default=200, help="test images for the diffusion evaluations")
-    p.add_argument("--no-record", dest="record", action="store_false", help="do not write docs/BENCHMARKS.md")
+    p.add_argument("--no-record", dest="record", action="store_false", help="write no record to bench/results/")
     p.add_argument("--diffusion-steps", type=int, default=0, help="diffusion steps (0 = each method's default)")
     return p.parse_args(argv)
 
@@ -126,9 +144,10 @@ def main(argv=None) -> dict:
                 "accuracy": r.get("accuracy"), "wall_s": r["wall_s"]} for r in res["evaluations"]]
     print(json.dumps({"summary": summary}, indent=1))
     if a.record:
-        record("restore", "Restoration: inpainting, denoising, x2 super-resolution vs classical baselines",
-               {k: res[k] for k in ("machine", "commands", "runs")} | {"summary": summary},
-               " ".join(["python", "bench/restore.py", *(argv if argv is not None else sys.argv[1:])]))
+        write_record("restore-reduced-budget", "Restoration: inpainting, denoising, x2 super-resolution vs classical "
+                     "baselines", " ".join(["python", "bench/restore.py", *(argv if argv is not None else sys.argv[1:])]),
+                     figures(summary), {k: res[k] for k in ("machine", "commands", "runs")} | {"summary": summary},
+                     out_dir=RESULTS)
     return res
 
 

@@ -13,8 +13,8 @@ limits, multipart, decoding, the thread pool) more than the model.
    schedule).
 3. burst: open loop at 4x for --burst-seconds: the queue fills and the excess should be 503 + Retry-After.
 Reported: requests/s, p50/p99 latency, errors (anything but 200 and, in the burst, 503), 503s, server RSS
-before, after the soak and after the burst. Prints JSON, writes bench/results/serve-soak-<date>.json and,
-unless --no-record, its section of docs/BENCHMARKS.md.
+before, after the soak and after the burst. Prints JSON and, unless --no-record, writes the record
+bench/results/serve-soak-<date>.json (`python bench/render_benchmarks.py` then puts it on docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -31,17 +31,25 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from pathlib import Path
 
 import httpx
 import numpy as np
 from PIL import Image
 
-from recgen.bench import machine, record
+from recgen.machine import machine, write_record
 
 HERE = Path(__file__).resolve().parent
 BURST = 4
+
+
+def figures(res: dict) -> dict:
+    """The record's headline figures: the sustainable rate, the soak's latency and errors, the burst, memory."""
+    soak, burst, rss = res["soak"], res[f"burst_{BURST}x"], res["server_rss_mb"]
+    return {"sustainable rate, requests/s": res["sustainable_rate_per_s"], "soak: seconds": soak["seconds"],
+            "soak: p50 ms": soak["p50_ms"], "soak: p99 ms": soak["p99_ms"], "soak: errors": soak["errors"],
+            f"{BURST}x burst: answered 503": burst["status_503"], f"{BURST}x burst: errors": burst["errors"],
+            "server memory before, MB": rss["before"], "server memory after the burst, MB": rss["after_burst"]}
 
 
 def tiny_classifier(root: Path) -> str:
@@ -132,8 +140,8 @@ def main(argv=None) -> dict:
     p.add_argument("--p99-ms", type=float, default=1000, help="a sustainable rate keeps p99 under this")
     p.add_argument("--concurrency", type=int, default=2, help="the server's --concurrency")
     p.add_argument("--queue", type=int, default=8, help="the server's --queue")
-    p.add_argument("--out", default=str(HERE / "results"))
-    p.add_argument("--no-record", dest="record", action="store_false", help="do not write docs/BENCHMARKS.md")
+    p.add_argument("--out", default=str(HERE / "results"), help="where the record goes")
+    p.add_argument("--no-record", dest="record", action="store_false", help="print the figures, write no record")
     a = p.parse_args(argv)
     tmp = tempfile.TemporaryDirectory()
     if a.run:
@@ -189,12 +197,11 @@ def main(argv=None) -> dict:
            "after_burst": after,
            "server_rss_mb": rss}
     print(json.dumps(res, indent=2), flush=True)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"serve-soak-{date.today():%Y%m%d}.json").write_text(json.dumps(res, indent=2) + "\n")
     if a.record:
-        record("serve-soak", "Server: soak at the sustainable rate, then a 4x burst (loopback)", res,
-               " ".join(["python", "bench/serve_soak.py", *(argv if argv is not None else sys.argv[1:])]))
+        print(write_record("serve-soak", "`recgen serve` on loopback: soak at the sustainable rate, then a 4x burst "
+                           "(tiny CNN, one 28x28 PNG a request)",
+                           " ".join(["python", "bench/serve_soak.py", *(argv if argv is not None else sys.argv[1:])]),
+                           figures(res), res, out_dir=a.out))
     return res
 
 

@@ -12,21 +12,19 @@ colour folder of bench/make_colour_folder.py (60 training images of 32x32 RGB; m
              (so about the same images seen and wall time)
 
 The target: the default reaches at least 0.8x the best tuned accuracy in no more wall time. Writes
-bench/results/small-data-defaults-<date>.json (or --json) with every run's command, settings, accuracy and times.
+the record bench/results/small-data-defaults-<date>.json with every run's command, settings, accuracy and times.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from recgen.bench import machine  # noqa: E402
+from recgen.machine import machine, write_record
 
 HERE = Path(__file__).resolve().parent
 
@@ -81,15 +79,26 @@ def bench(out: Path, only: list[str] | None = None) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/bench-small")
-    p.add_argument("--json", default="", help="result file (default bench/results/small-data-defaults-<date>.json)")
+    p.add_argument("--results", default=str(HERE / "results"), help="where the record goes")
     p.add_argument("--datasets", default="", help="comma-separated subset of digits, fashion-mnist-200, colour3")
     a = p.parse_args()
-    sys.path.insert(0, str(HERE))
     res = bench(Path(a.out), [d for d in a.datasets.split(",") if d])
-    path = Path(a.json or HERE / "results" / f"small-data-defaults-{date.today().strftime('%Y%m%d')}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(res, indent=1) + "\n")
-    print(path)
+    print(write_record("small-data-defaults", "First runs on small data: `recgen classify train` with no tuning flags "
+                       "(target: 0.8x the best tuned accuracy in the same wall time)",
+                       " ".join(["python", "bench/small_data_defaults.py", *sys.argv[1:]]), figures(res), res,
+                       out_dir=a.results))
+
+
+def figures(res: dict) -> dict:
+    """Per dataset: the default's accuracy, the old fixed defaults', the best tuned run's and the two ratios."""
+    out = {}
+    for name, d in res["datasets"].items():
+        out |= {f"{name}: default accuracy": d["runs"]["default"]["accuracy"],
+                f"{name}: old fixed defaults' accuracy": d["runs"]["fixed"]["accuracy"],
+                f"{name}: best tuned accuracy": d["best_accuracy"],
+                f"{name}: default / best tuned accuracy": d["default_over_best"],
+                f"{name}: default / best tuned wall time": d["default_wall_over_best"]}
+    return out
 
 
 if __name__ == "__main__":

@@ -300,14 +300,13 @@ def test_download_and_demo_leave_nothing_behind(tmp_path: Path):
     assert not (tmp_path / "demo").exists()
 
 
-def test_bench_checks_its_doc_before_running(tmp_path: Path):
+def test_bench_outside_a_checkout_is_a_user_error(tmp_path: Path):
+    """An installed package has no bench/ folder: one line, nothing run or written."""
     from recgen.bench import run_benchmarks
     from recgen.errors import RecgenError
 
-    doc = tmp_path / "B.md"
-    doc.write_text("<!-- bench:cnn -->\nhalf a section\n")
-    with pytest.raises(RecgenError, match="section 'cnn' has 1 opening and 0 closing markers"):
-        run_benchmarks(["cnn"], out=str(tmp_path / "runs"), doc=str(doc))  # would train for 10 minutes first
+    with pytest.raises(RecgenError, match="no benchmark scripts there"):
+        run_benchmarks(["cnn"], out=str(tmp_path / "runs"), root=tmp_path)
     assert not (tmp_path / "runs").exists()
 
 

@@ -56,3 +56,34 @@ def test_check_fails_on_a_stale_page(tmp_path):
     assert r.main(["--results", str(tmp_path), "--page", str(page), "--check"]) == 0
     page.write_text(page.read_text().replace("0.767", "0.8"))
     assert r.main(["--results", str(tmp_path), "--page", str(page), "--check"]) == 1
+
+
+def test_recgen_bench_without_bench_folder_exits_2(tmp_path):
+    """`recgen bench` from an installed copy of the package (no bench/ beside it): one line, exit code 2."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "recgen", tmp_path / "recgen", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "recgen", "bench", "cnn", "--out", str(tmp_path / "runs")],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().startswith("error: ") and "source checkout" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
+
+
+def test_unknown_benchmark_is_a_user_error():
+    from conftest import cli
+
+    r = cli("bench", "nope")
+    assert r.exit_code == 2 and "unknown benchmark 'nope'" in r.output and "cnn" in r.output
+
+
+def test_the_registered_scripts_exist():
+    from recgen.bench import SCRIPTS, bench_dir
+
+    assert {"cnn", "classical", "demo", "augment"} <= set(SCRIPTS)
+    for script, *_ in SCRIPTS.values():
+        assert (bench_dir() / script).is_file(), script
