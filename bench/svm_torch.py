@@ -14,100 +14,33 @@ the map and two solvers run in PyTorch so that more landmarks fit the 5-minute b
 phi(a) . phi(b) = K(a, L) K_LL^-1 K(L, b), the same Nystroem kernel as scikit-learn's (which whitens with the
 eigendecomposition instead of Cholesky). Decision averaged over each test image and its mirror, as the default.
 
-    .venv/bin/python bench/svm_torch.py --landmarks 12000 --map-dtype bf16 --epochs 20          # SGD: 92.14 %
+    .venv/bin/python bench/svm_torch.py --landmarks 12000 --map-dtype bf16 --epochs 20          # SGD
     .venv/bin/python bench/svm_torch.py --landmarks 12000 --solver newton --solve-fp32 --newton 6 --cg 10 \
-        --gram-rows 40000 --trace                                                                # 92.66 %
+        --gram-rows 40000 --trace
     .venv/bin/python bench/svm_torch.py --landmarks 12000 --solver newton --solve-fp32 --newton 5 --cg 10 \
-        --gram-rows 40000 --kmeans 100 --stride 1 --trace                                        # 92.87 %
+        --gram-rows 40000 --kmeans 100 --trace
     .venv/bin/python bench/svm_torch.py --limit 10000 --landmarks 6000 --solver newton --solve-fp32 --newton 5 \
-        --kmeans 100 --stride 1 [--pca 192]                     # the fast proxy for feature choices: 91.17 / 91.47 %
+        --kmeans 100 [--pca 192]                     # the fast proxy for feature choices
 
-Prints one JSON line: the settings, test accuracy and the seconds of each stage.
+Prints one JSON line: the settings, test accuracy and the seconds of each stage. The accuracies each step of the
+ablation gave are in the git history of docs/BENCHMARKS.md ("How it got there from 91.49 %").
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.cluster import MiniBatchKMeans
 from sklearn.pipeline import Pipeline
 
 from recgen.classify.classical import kernel_map
-from recgen.classify.kernel_svm import newton_ovr, preconditioner, rbf
+from recgen.classify.kernel_svm import newton_ovr, nystroem_map, nystroem_whitening, preconditioner
 from recgen.data import load_dataset
-from recgen.features import make_features
-
-
-def kmeans_filters(x: np.ndarray, k: int, patch: int, seed: int, m: int = 100_000):
-    """Single-layer k-means patch dictionary (Coates, Lee & Ng, AISTATS 2011) on (n, H, W) images in [0, 1]:
-    `m` random patches, each brightness/contrast normalised, ZCA-whitened, k-means; centroids to unit length.
-    Returns the filters that act on normalised patches ((patch^2, k): ZCA @ centroids^T) and the patch mean."""
-    rng = np.random.RandomState(seed)
-    n, h, w = x.shape
-    i, r, c = rng.randint(0, n, m), rng.randint(0, h - patch + 1, m), rng.randint(0, w - patch + 1, m)
-    a = np.arange(patch)
-    p = x[i[:, None, None], r[:, None, None] + a[None, :, None], c[:, None, None] + a[None, None, :]].reshape(m, -1)
-    p = p - p.mean(1, keepdims=True)
-    p = p / np.sqrt(p.var(1, keepdims=True) + KM_EPS)
-    mu = p.mean(0)
-    e, v = np.linalg.eigh(np.cov(p - mu, rowvar=False))
-    zca = v @ np.diag(1 / np.sqrt(e + 0.01)) @ v.T
-    d = MiniBatchKMeans(k, batch_size=4096, n_init=3, random_state=seed).fit((p - mu) @ zca).cluster_centers_
-    d = d / np.linalg.norm(d, axis=1, keepdims=True)
-    return (zca @ d.T).astype(np.float32), mu.astype(np.float32)
-
-
-KM_EPS = 10 / 255 ** 2  # contrast-normalisation floor: Coates et al. add 10 to the variance of 0..255 patches
-
-
-def kmeans_encode(x: np.ndarray, filt: np.ndarray, mu: np.ndarray, patch: int, stride: int, grid: int,
-                  alpha: float = 0.25, chunk: int = 64, polarity: int = 2) -> np.ndarray:
-    """Soft-threshold encoding max(0, d.z - alpha), max(0, -d.z - alpha) of every normalised whitened patch z
-    (Coates & Ng, ICML 2011), average-pooled over a grid x grid layout: (n, 2 k grid^2). The normalisation and
-    whitening are folded into convolutions, so no patch is materialised."""
-    k = filt.shape[1]
-    wf = torch.from_numpy(np.ascontiguousarray(filt.T)).reshape(k, 1, patch, patch)
-    wsum = wf.sum((1, 2, 3))[None, :, None, None]
-    muw = torch.from_numpy(mu @ filt)[None, :, None, None]
-    box = torch.full((1, 1, patch, patch), 1 / patch ** 2)
-    out = []
-    for s in range(0, len(x), chunk):
-        b = torch.from_numpy(x[s:s + chunk])[:, None]
-        mean = F.conv2d(b, box, stride=stride)
-        sd = (F.conv2d(b * b, box, stride=stride) - mean * mean).clamp_min(0).add_(KM_EPS).sqrt_()
-        r = (F.conv2d(b, wf, stride=stride) - mean * wsum).div_(sd).sub_(muw)
-        pos = F.adaptive_avg_pool2d(F.relu(r - alpha), grid)
-        if polarity == 1:
-            out.append(pos.flatten(1))
-            continue
-        neg = F.adaptive_avg_pool2d(r.add_(alpha).neg_().relu_(), grid)
-        out.append(torch.cat([pos, neg], 1).flatten(1))
-    return torch.cat(out).numpy()
-
-
-def nystroem(x: torch.Tensor, land: torch.Tensor, gamma: float, ridge: float, dtype: torch.dtype,
-             chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """(map of x, the whitening matrix L^-T) for unit-length rows x (n, d) and landmarks (m, d)."""
-    # fp32 is enough with the ridge on the diagonal (it bounds K_LL's condition number), and the triangular
-    # inverse, m^3 flops, costs a quarter of what it would in fp64 here.
-    k = rbf(land, land, gamma)
-    k += ridge * torch.eye(len(land), dtype=k.dtype)
-    chol = torch.linalg.cholesky(k)
-    inv_t = torch.linalg.solve_triangular(chol, torch.eye(len(land), dtype=k.dtype), upper=False).T
-    w = inv_t.to(dtype)
-    return apply_map(x, land, w, gamma, chunk), w
-
-
-def apply_map(x: torch.Tensor, land: torch.Tensor, w: torch.Tensor, gamma: float, chunk: int = 8192) -> torch.Tensor:
-    out = torch.empty(len(x), w.shape[1], dtype=w.dtype)
-    for i in range(0, len(x), chunk):
-        out[i:i + chunk] = rbf(x[i:i + chunk], land, gamma).to(w.dtype) @ w
-    return out
+from recgen.features import KMeansPatches, make_features
 
 
 def train_ovr(phi: torch.Tensor, y: torch.Tensor, k: int, alpha: float, epochs: int, lr: float, batch: int,
@@ -136,7 +69,7 @@ def train_ovr(phi: torch.Tensor, y: torch.Tensor, k: int, alpha: float, epochs: 
     return w.detach(), b.detach()
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--landmarks", type=int, default=3000)
     ap.add_argument("--gamma", type=float, default=1.0)
@@ -153,11 +86,10 @@ def main() -> None:
     ap.add_argument("--cg", type=int, default=20, help="newton: most conjugate-gradient iterations per step")
     ap.add_argument("--gram-rows", type=int, default=0, help="newton: rows the preconditioner's Gram is built "
                     "from (0 = all)")
-    ap.add_argument("--kmeans", type=int, default=0, help="k-means patch centroids to add (0: none)")
+    ap.add_argument("--kmeans", type=int, default=0, help="k-means patch centroids to add (0: none; "
+                    "recgen.features.KMeansPatches)")
     ap.add_argument("--patch", type=int, default=5)
-    ap.add_argument("--stride", type=int, default=1)
     ap.add_argument("--grid", type=int, default=3)
-    ap.add_argument("--polarity", type=int, choices=[1, 2], default=2)
     ap.add_argument("--trace", action="store_true", help="newton: print test accuracy after every step")
     ap.add_argument("--solve-fp32", action="store_true", help="newton: keep an fp32 copy of the map for the "
                     "matrix-vector products")
@@ -165,7 +97,41 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="training images (0 = all 60k)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def features(a: argparse.Namespace, x: np.ndarray, xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """hog+lbp+pixels (and with --kmeans the library's k-means patch features) of every image and its mirror."""
+    both = [np.concatenate([v, v[:, :, ::-1]]) for v in (x, xt)]
+    feats = make_features("hog+lbp+pixels", n_jobs=a.threads)
+    f_tr, f_te = feats.fit_transform(both[0]), feats.transform(both[1])
+    if a.kmeans:
+        km = KMeansPatches(k=a.kmeans, patch=a.patch, grid=a.grid, random_state=a.seed).fit(x)
+        f_tr, f_te = np.concatenate([f_tr, km.transform(both[0])], 1), np.concatenate([f_te, km.transform(both[1])], 1)
+    return f_tr, f_te
+
+
+def solve(a: argparse.Namespace, phi: torch.Tensor, yy: torch.Tensor, phi_te, yt: np.ndarray, t0: float):
+    """(w, b, log) by the chosen solver; with --trace the test accuracy after each Newton step goes in the log."""
+    if a.solver != "newton":
+        return (*train_ovr(phi, yy, 10, a.alpha, a.epochs, a.lr, a.batch, a.seed, a.optimizer), {})
+    log = {"steps": []}
+
+    def evaluate(step, w, b):  # test accuracy after each step (bench only: the solver never sees it)
+        d = phi_te().float() @ w + b
+        acc = float(((d[:len(yt)] + d[len(yt):]) / 2).argmax(1).numpy().__eq__(yt).mean())
+        log["steps"].append({"step": step, "test_acc": round(acc, 4), "seconds": round(time.perf_counter() - t0, 1)})
+        print(json.dumps(log["steps"][-1]), flush=True)
+
+    chol = preconditioner(phi, a.lam, a.gram_rows, torch.Generator().manual_seed(a.seed))
+    log["preconditioner_seconds"] = round(time.perf_counter() - t0, 1)
+    w, b, log["objective"] = newton_ovr(phi.float() if a.solve_fp32 else phi, yy, 10, a.lam, a.newton, a.cg, chol,
+                                        callback=evaluate if a.trace else None)
+    return w, b, log
+
+
+def main() -> None:
+    a = parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     secs = {}
@@ -175,17 +141,7 @@ def main() -> None:
     if a.limit:
         keep = np.random.RandomState(a.seed).permutation(len(y))[:a.limit]
         x, y = x[keep], y[keep]
-    feats = make_features("hog+lbp+pixels", n_jobs=a.threads)
-    f_tr = feats.fit_transform(np.concatenate([x, x[:, :, ::-1]]))
-    f_te = feats.transform(np.concatenate([xt, xt[:, :, ::-1]]))
-    if a.kmeans:
-        xs = (x[..., 0] if x.ndim == 4 else x).astype(np.float32) / 255
-        xts = (xt[..., 0] if xt.ndim == 4 else xt).astype(np.float32) / 255
-        filt, mu = kmeans_filters(xs, a.kmeans, a.patch, a.seed)
-        enc = [kmeans_encode(np.ascontiguousarray(v), filt, mu, a.patch, a.stride, a.grid,
-                             polarity=a.polarity)
-               for v in (np.concatenate([xs, xs[:, :, ::-1]]), np.concatenate([xts, xts[:, :, ::-1]]))]
-        f_tr, f_te = np.concatenate([f_tr, enc[0]], 1), np.concatenate([f_te, enc[1]], 1)
+    f_tr, f_te = features(a, x, xt)
     secs["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     pre = Pipeline(kernel_map(a.seed, pca=a.pca).steps[:3])  # standardise -> PCA -> unit length
@@ -195,31 +151,15 @@ def main() -> None:
     t0 = time.perf_counter()
     dtype = torch.bfloat16 if a.map_dtype == "bf16" else torch.float32
     land = z_tr[torch.randperm(len(z_tr), generator=torch.Generator().manual_seed(a.seed))[:a.landmarks]]
-    phi, w_map = nystroem(z_tr, land, a.gamma, a.ridge, dtype)
+    whiten = nystroem_whitening(land, a.gamma, a.ridge)
+    phi = nystroem_map(z_tr, land, whiten, a.gamma, dtype)
     secs["map"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    yy = torch.tensor(np.concatenate([y, y]), dtype=torch.long)
-    log = {}
-    if a.solver == "newton":
-        phi_te = apply_map(z_te, land, w_map, a.gamma)
-
-        def evaluate(step, w, b):  # test accuracy after each step (bench only: the solver never sees it)
-            d = phi_te.float() @ w + b
-            acc = float(((d[:len(xt)] + d[len(xt):]) / 2).argmax(1).numpy().__eq__(yt).mean())
-            log["steps"].append({"step": step, "test_acc": round(acc, 4),
-                                 "seconds": round(time.perf_counter() - t0, 1)})
-            print(json.dumps(log["steps"][-1]), flush=True)
-
-        gen = torch.Generator().manual_seed(a.seed)
-        chol = preconditioner(phi, a.lam, a.gram_rows, gen)
-        log = {"preconditioner_seconds": round(time.perf_counter() - t0, 1), "steps": []}
-        w, b, log["objective"] = newton_ovr(phi.float() if a.solve_fp32 else phi, yy, 10, a.lam, a.newton, a.cg,
-                                            chol, callback=evaluate if a.trace else None)
-    else:
-        w, b = train_ovr(phi, yy, 10, a.alpha, a.epochs, a.lr, a.batch, a.seed, a.optimizer)
+    test_map = functools.cache(lambda: nystroem_map(z_te, land, whiten, a.gamma, dtype))
+    w, b, log = solve(a, phi, torch.tensor(np.concatenate([y, y]), dtype=torch.long), test_map, yt, t0)
     secs["solver"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    d = apply_map(z_te, land, w_map, a.gamma).float() @ w + b
+    d = test_map().float() @ w + b
     d = (d[:len(xt)] + d[len(xt):]) / 2  # image and mirror
     acc = float((d.argmax(1).numpy() == yt).mean())
     secs["predict"] = time.perf_counter() - t0

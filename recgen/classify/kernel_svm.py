@@ -64,14 +64,8 @@ class NystroemSVM(ClassifierMixin, BaseEstimator):
         x = torch.from_numpy(X)
         with torch.no_grad():
             land = x[torch.randperm(len(x), generator=gen)[:min(self.landmarks, len(x))]]
-            # fp32 is enough with a ridge on the diagonal (it bounds the condition number; duplicate landmarks
-            # would make K_LL singular), and the m^3 factorisation costs a quarter of fp64's.
-            chol = cholesky_jitter(rbf(land, land, self.gamma), 1e-4)
-            whiten = torch.linalg.solve_triangular(chol, torch.eye(len(land)), upper=False).T
-            phi = torch.empty(len(x), len(land), dtype=dtype)
-            w_map = whiten.to(dtype)
-            for i in range(0, len(x), CHUNK):
-                phi[i:i + CHUNK] = rbf(x[i:i + CHUNK], land, self.gamma).to(dtype) @ w_map
+            whiten = nystroem_whitening(land, self.gamma)
+            phi = nystroem_map(x, land, whiten, self.gamma, dtype)
             chol = preconditioner(phi, self.lam, self.gram_rows, gen)  # bf16 products: AMX speed
             if phi.dtype != torch.float32 and phi.numel() * 4 <= FP32_COPY_BYTES:
                 # The solver's matrix-vector products need fp32 (CPU matmuls return bf16 for bf16 inputs), and
@@ -101,6 +95,26 @@ class NystroemSVM(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         best = self._scores(X).argmax(1)  # first: it checks that the model is fitted
         return self.classes_[best]
+
+
+def nystroem_whitening(land: torch.Tensor, gamma: float, ridge: float = 1e-4) -> torch.Tensor:
+    """L^-T for the Cholesky factor K_LL + ridge = L L^T of the landmarks' kernel: phi(x) = K(x, L) L^-T is the
+    Nystroem map, phi(a) . phi(b) = K(a, L) K_LL^-1 K(L, b) (scikit-learn's Nystroem whitens by an
+    eigendecomposition instead)."""
+    # fp32 is enough with a ridge on the diagonal (it bounds the condition number; duplicate landmarks would make
+    # K_LL singular), and the m^3 factorisation costs a quarter of fp64's.
+    chol = cholesky_jitter(rbf(land, land, gamma), ridge)
+    return torch.linalg.solve_triangular(chol, torch.eye(len(land)), upper=False).T
+
+
+def nystroem_map(x: torch.Tensor, land: torch.Tensor, whiten: torch.Tensor, gamma: float,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """phi(x) = K(x, L) whiten, (n, m) in `dtype` (bf16: the matmul runs on AMX), CHUNK rows at a time."""
+    phi = torch.empty(len(x), whiten.shape[1], dtype=dtype)
+    w = whiten.to(dtype)
+    for i in range(0, len(x), CHUNK):
+        phi[i:i + CHUNK] = rbf(x[i:i + CHUNK], land, gamma).to(dtype) @ w
+    return phi
 
 
 def cholesky_jitter(a: torch.Tensor, ridge: float) -> torch.Tensor:
