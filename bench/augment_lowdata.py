@@ -116,7 +116,7 @@ def parse_arms(spec: str) -> dict[str, dict]:
     return arms
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("generator", help="a generator run trained on the seed's subset, or 'train' to train one")
     ap.add_argument("--generator-model", default="diffusion")
@@ -139,7 +139,32 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     ap.add_argument("--cache", default="", help="folder keeping each arm's samples, reused when present")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "augment-lowdata.jsonl"))
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def samples(a: argparse.Namespace, gen, subset: ImageSet, classes: list[str], sample: dict, r: float,
+            cached: Path | None) -> ImageSet:
+    """The synthetic images of one arm at ratio r: from the cache when there, else drawn as the arm says."""
+    if cached is not None and cached.exists():
+        z = np.load(cached)
+        return ImageSet(z["x"], z["y"], classes, "synthetic")
+    if "between" in sample:
+        syn = between(gen, subset, r, a.seed, sample["between"], sample.get("guidance"),
+                      sample.get("precision", "fp32"))
+    elif "strength" in sample:  # variations of each real image (SDEdit for diffusion), r per image
+        xs = [gen.sample(int(r), class_=int(c), like=img, seed=a.seed * 1000 + i, **sample)[0]
+              for i, (img, c) in enumerate(zip(subset.x, subset.y))]
+        syn = ImageSet(np.concatenate(xs), np.repeat(subset.y, int(r)), classes, "synthetic")
+    else:  # from noise, as `recgen augment` samples
+        syn = synthesize(gen, subset, r, list(range(len(classes))), a.seed, **sample)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cached, x=syn.x, y=syn.y)
+    return syn
+
+
+def main() -> None:
+    a = parse_args()
     cfg = AugmentConfig(real_per_class=a.real_per_class, steps=a.steps, recognizer_augment=a.recognizer_augment,
                         threads=a.threads, generator_model=a.generator_model, generator_steps=a.generator_steps,
                         generator_augment=a.generator_augment, generator_augment_p=a.generator_augment_p)
@@ -181,22 +206,8 @@ def main() -> None:
         key = ",".join(f"{k}={v}" for k, v in sorted(sample.items())) or "default"  # with gen_id, names them
         for r in [float(v) for v in a.ratios.split(",")]:
             t = time.perf_counter()
-            cached = Path(a.cache) / f"{gen_id}-seed{a.seed}-{key}-x{r:g}.npz"
-            if a.cache and cached.exists():
-                z = np.load(cached)
-                syn = ImageSet(z["x"], z["y"], full.classes, "synthetic")
-            elif "between" in sample:
-                syn = between(gen, subset, r, a.seed, sample["between"], sample.get("guidance"),
-                              sample.get("precision", "fp32"))
-            elif "strength" in sample:  # variations of each real image (SDEdit for diffusion), r per image
-                xs = [gen.sample(int(r), class_=int(c), like=img, seed=a.seed * 1000 + i, **sample)[0]
-                      for i, (img, c) in enumerate(zip(subset.x, subset.y))]
-                syn = ImageSet(np.concatenate(xs), np.repeat(subset.y, int(r)), full.classes, "synthetic")
-            else:  # from noise, as `recgen augment` samples
-                syn = synthesize(gen, subset, r, list(range(full.num_classes)), a.seed, **sample)
-            if a.cache and not cached.exists():
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                np.savez(cached, x=syn.x, y=syn.y)
+            cached = Path(a.cache) / f"{gen_id}-seed{a.seed}-{key}-x{r:g}.npz" if a.cache else None
+            syn = samples(a, gen, subset, full.classes, sample, r, cached)
             secs = time.perf_counter() - t
             if keep is not None:
                 syn = keep_confident(syn, subset, cfg, keep, a.seed, work, **rec)

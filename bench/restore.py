@@ -23,7 +23,7 @@ from recgen.machine import machine, write_record
 # The settings of the issue's targets; inpainting is measured with both mask kinds.
 EVALS = [("inpaint", {"mask_kind": "box", "ratio": 0.25}), ("inpaint", {"mask_kind": "strokes", "ratio": 0.25}),
          ("denoise", {"sigma": 0.2}), ("superres", {"scale": 2})]
-JUDGE = dict(model="cnn", epochs=3, val_fraction=0.0)
+JUDGE = {"model": "cnn", "epochs": 3, "val_fraction": 0.0}
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE = {"inpaint": "telea", "denoise": "nlm", "superres": "bicubic"}
 
@@ -67,31 +67,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> dict:
-    import torch
+def train_judge(a: argparse.Namespace, res: dict, note) -> str:
+    """Train the judge CNN (no --judge given); its path."""
+    from recgen import classify
 
-    from recgen import classify, restore
+    opts = {**JUDGE, "data": a.data, "out": a.out, "name": "judge", "threads": a.threads}
+    note(f"recgen classify train {flags(opts)}")
+    t0, c0 = time.perf_counter(), time.process_time()
+    run = classify.train(**opts)
+    ev = json.loads((run.path / "eval-test.json").read_text())
+    res["runs"]["judge"] = {"run": str(run.path), "wall_s": round(time.perf_counter() - t0, 1),
+                            "cpu_s_per_thread": round((time.process_time() - c0) / a.threads, 1),
+                            "test_accuracy": ev["accuracy"]}
+    return str(run.path)
 
-    a = parse_args(argv)
-    torch.set_num_threads(a.threads)
-    seeds = tuple(int(s) for s in a.seeds.split(","))
-    res = {"machine": machine(), "commands": [], "runs": {}, "evaluations": []}
 
-    def note(cmd: str) -> None:
-        res["commands"].append(cmd)
-        print(f"$ {cmd}", flush=True)
+def train_restorers(a: argparse.Namespace, res: dict, note) -> dict[str, str]:
+    """task -> restorer run: the one given on the command line, or one trained here (its timings go in res)."""
+    from recgen import restore
 
-    judge = a.judge
-    if not judge:
-        opts = {**JUDGE, "data": a.data, "out": a.out, "name": "judge", "threads": a.threads}
-        note(f"recgen classify train {flags(opts)}")
-        t0, c0 = time.perf_counter(), time.process_time()
-        run = classify.train(**opts)
-        judge = str(run.path)
-        ev = json.loads((run.path / "eval-test.json").read_text())
-        res["runs"]["judge"] = {"run": judge, "wall_s": round(time.perf_counter() - t0, 1),
-                                "cpu_s_per_thread": round((time.process_time() - c0) / a.threads, 1),
-                                "test_accuracy": ev["accuracy"]}
     runs = {}
     for task in ("inpaint", "denoise", "superres"):
         given = getattr(a, task)
@@ -110,6 +104,25 @@ def main(argv=None) -> dict:
                              "train_seconds": cfg.get("train_seconds"), "epochs": cfg["options"]["epochs"],
                              "parameters": sum(p.numel() for p in run.net.parameters()),
                              "last_epoch": run.run.read_metrics()[-1]}
+    return runs
+
+
+def main(argv=None) -> dict:
+    import torch
+
+    from recgen import restore
+
+    a = parse_args(argv)
+    torch.set_num_threads(a.threads)
+    seeds = tuple(int(s) for s in a.seeds.split(","))
+    res = {"machine": machine(), "commands": [], "runs": {}, "evaluations": []}
+
+    def note(cmd: str) -> None:
+        res["commands"].append(cmd)
+        print(f"$ {cmd}", flush=True)
+
+    judge = a.judge or train_judge(a, res, note)
+    runs = train_restorers(a, res, note)
 
     def evaluate(path: str, task: str, kw: dict, n: int, **extra) -> None:
         opts = {"task": task, "n": n, "seeds": a.seeds, "judge": judge, **kw, **extra}
@@ -123,7 +136,7 @@ def main(argv=None) -> dict:
         res["evaluations"].append(r)
         line = "  ".join(f"{k} {m['psnr']:.2f} dB / {m['ssim']:.3f}" for k, m in r["methods"].items())
         print(f"  {task} {kw}: {line}", flush=True)
-        for k, t in r["targets"].items():
+        for t in r["targets"].values():
             print(f"  target {t['rule']}: {t}", flush=True)
         if "accuracy" in r:
             print(f"  judge accuracy: {r['accuracy']}", flush=True)
@@ -144,8 +157,9 @@ def main(argv=None) -> dict:
                 "accuracy": r.get("accuracy"), "wall_s": r["wall_s"]} for r in res["evaluations"]]
     print(json.dumps({"summary": summary}, indent=1))
     if a.record:
-        write_record("restore-reduced-budget", "Restoration: inpainting, denoising, x2 super-resolution vs classical "
-                     "baselines", " ".join(["python", "bench/restore.py", *(argv if argv is not None else sys.argv[1:])]),
+        reduced = a.epochs or a.limit  # the restorers trained below their default budget
+        write_record("restore-reduced-budget" if reduced else "restore", "Restoration: inpainting, denoising, x2 "
+                     f"super-resolution vs classical baselines{' (reduced budget)' if reduced else ''}", " ".join(["python", "bench/restore.py", *(argv if argv is not None else sys.argv[1:])]),
                      figures(summary), {k: res[k] for k in ("machine", "commands", "runs")} | {"summary": summary},
                      out_dir=RESULTS)
     return res
