@@ -23,15 +23,13 @@ from recgen.report import image, table, write_report
 from recgen.runs import Run
 from recgen.train import resolve_device, resolve_precision
 
-# Budgets for 2 CPU cores; `quick` shrinks everything to a smoke test of the same chain. Measured with
-# `recgen bench demo`: 516 s on Intel cores with AMX, where --precision auto trains in bf16 (2026-11-30), and 571 s on
-# AMD EPYC cores without AMX, in fp32 (2026-12-02). On the Intel machine fp32 training was much slower: 858 s
-# (recognizer 223 s, VAE 412 s, judging 96 s, augmentation 127 s), 596 s with 2 and 4 epochs.
+# Budgets for about 10 minutes of 2 CPU cores, with or without bf16 matrix units (`recgen bench demo` records
+# the time); `quick` shrinks everything to a smoke test of the same chain.
 FULL = dict(
     recognizer=dict(model="cnn", epochs=3, batch_size=256, val_fraction=0.0),
     generator=dict(model="vae", epochs=6),
     judge_n=2000,
-    cas=dict(steps=300),  # CAS classifier steps (the benchmarks use 800; at 32 steps even real images scored 59 %)
+    cas=dict(steps=300),  # CAS classifier steps (the benchmarks use 800)
     # 300 recognizer steps without erasing (recgen augment's default is 1,500 with it): the 10-minute budget
     augment=dict(real_per_class=10, ratios="0,4", seeds=1, steps=300, recognizer_augment="flip+crop",
                  generator_model="vae", generator_steps=800),

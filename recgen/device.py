@@ -23,8 +23,8 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_precision(name: str, device: torch.device) -> str:
     """fp32 or bf16 for a TrainConfig.precision on `device`. Autocast to bfloat16 keeps fp32 master weights and
-    optimizer state; measured on 2 AMX cores it trains the CNN 1.8x, the diffusion UNet 1.8x and the GAN 1.6x
-    faster per step (docs/BENCHMARKS.md). Without AMX a CPU emulates bf16 and gets slower, hence auto."""
+    optimizer state; with bf16 matrix units (AMX, bf16 GPUs) it trains markedly faster per step, without them
+    a CPU emulates bf16 and gets slower, hence auto (each benchmark record names what auto resolved to)."""
     if name == "auto":
         name = os.environ.get("RECGEN_PRECISION", "") or "auto"
         if name not in PRECISIONS:

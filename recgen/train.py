@@ -145,8 +145,8 @@ class History:
 def ema_with_warmup(decay: float):
     """EMA update for AveragedModel whose decay ramps up as min(decay, (1 + n) / (10 + n)) over the first updates
     (n = updates so far), the warm-up of diffusers' EMAModel. A plain EMA of 0.999 remembers ~1000 steps, so
-    after a short run its weights were still mostly the random initial ones (measured: a 918-step GAN whose EMA
-    generator drew unrecognizable samples)."""
+    after a short run its weights were still mostly the random initial ones (a one-epoch GAN's EMA generator
+    drew unrecognizable samples)."""
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:

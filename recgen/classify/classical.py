@@ -3,11 +3,11 @@ forest on the features; a small hyperparameter search; and safe persistence with
 
 The SVM is a kernel SVM made affordable: an exact RBF SVC on 60k images costs O(n^2) kernel evaluations on one
 core, so the kernel is approximated by a Nystroem map onto `landmarks` training vectors and the SVM is solved in
-the primal by Newton's method (recgen/classify/kernel_svm.py, NystroemSVM). Measured on Fashion-MNIST with
-bench/svm_torch.py: the earlier default (3,000 landmarks, scikit-learn's averaged SGD: 91.49 %) stopped far from
-its optimum; 12,000 landmarks solved exactly reach 92.7 % on hog+lbp+pixels, k-means patch features
-(recgen.features.KMeansPatches) and 192 principal components instead of 128 the rest (93.25 %). Training also on mirrored images and averaging the decision over an
-image and its mirror (FlipPipeline) adds accuracy at twice the training cost.
+the primal by Newton's method (recgen/classify/kernel_svm.py, NystroemSVM): scikit-learn's averaged SGD
+stopped far from the optimum, and more landmarks, k-means patch features (recgen.features.KMeansPatches) and
+192 principal components each added accuracy (bench/svm_torch.py; figures in docs/BENCHMARKS.md). Training
+also on mirrored images and averaging the decision over an image and its mirror (FlipPipeline) adds accuracy
+at twice the cost.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from recgen.errors import RecgenError
 from recgen.features import HOG, LBP, IntensityHistogram, KMeansPatches, Pixels, Sobel, make_features
 from recgen.features.extractors import image_geometry
 
-# Per model: the SVM gains 0.3 points from k-means patch features (bench/svm_torch.py, all 60,000 images); the
-# forest was measured on hog+lbp+pixels and its fit time grows with every feature.
+# Per model: the SVM gains from k-means patch features (bench/svm_torch.py); the forest was tuned on
+# hog+lbp+pixels and its fit time grows with every feature.
 DEFAULT_FEATURES = {"svm": "kmeans+hog+lbp+pixels", "rf": "hog+lbp+pixels"}
 
 
@@ -51,7 +51,7 @@ class SVMConfig:
 
 @dataclass
 class RFConfig:
-    n_estimators: int = 100  # trees (the first 100 of a 300-tree forest: 89.64 % vs 89.72 %, bench/rf_trees.py)
+    n_estimators: int = 100  # trees (as accurate as 300 at a third of the time and size; bench/rf_trees.py)
     max_features: float | str = "sqrt"  # features tried per split
     min_samples_leaf: int = 1  # smallest leaf
     flip: bool = True

@@ -14,9 +14,9 @@ MODELS = ("cnn", "svm", "rf")
 
 @dataclass
 class ClassifyConfig(DataOptions, TrainConfig):
-    # The CNN recipe measured in bench/cnn_search.md (10-minute budget on 2 CPU cores): ResNet-9 style training
-    # with SGD-Nesterov at a high learning rate, linear warmup and decay, label smoothing, flip + crop, flip TTA.
-    # 20 epochs fit 10 minutes in bf16 on 2 AMX cores (15 took 432 s at ~2,000 images/s; in fp32 9 took 619 s).
+    # The CNN recipe searched in bench/cnn_search.md for a 10-minute budget on 2 CPU cores: ResNet-9 style
+    # training, SGD-Nesterov at a high learning rate, linear warmup and decay, label smoothing, flip + crop,
+    # flip + shift TTA.
     epochs: int = 20  # passes over the training set
     batch_size: int = 256  # images per optimizer step
     lr: float = 0.4  # peak learning rate
@@ -32,12 +32,12 @@ class ClassifyConfig(DataOptions, TrainConfig):
     widths: str = "32,64,128"  # CNN: channels per stage (each stage halves resolution)
     blocks: str = "1,0,1"  # CNN: residual blocks per stage
     dropout: float = 0.0  # CNN: dropout before the classifier head
-    channels_last: bool = True  # CNN: NHWC memory layout (measured 1.6x faster training on 2 CPU cores)
+    channels_last: bool = True  # CNN: NHWC memory layout (oneDNN's CPU convolutions are faster in it)
     init: str = ""  # CNN: a classify run whose weights training starts from (fine-tuning; the same network)
     # classical
     features: str = ""  # svm/rf: '+'-joined kmeans hog lbp sobel hist pixels ('' = the model's default set)
     search: bool = False  # svm/rf: hyperparameter search on a subset before the final fit
-    landmarks: int = 12000  # svm: Nystroem landmarks; cost grows with their square (3000: 92.7 % in 101 s)
+    landmarks: int = 12000  # svm: Nystroem landmarks; cost grows with their square, accuracy with their count
     trees: int = 100  # rf: trees in the forest
 
     def __post_init__(self):
@@ -62,8 +62,8 @@ TTA_VIEWS = ("flip", "shift")
 
 
 def check_tta(spec: str | bool) -> str:
-    """Normalise a --tta value: '+'-joined views from TTA_VIEWS, or 'none'. Runs written before 2026-11-30 stored
-    a bool (true = the mirror only), so true/false still read as 'flip'/'none'."""
+    """Normalise a --tta value: '+'-joined views from TTA_VIEWS, or 'none'. Runs of older versions stored a
+    bool (true = the mirror only), so true/false still read as 'flip'/'none'."""
     s = str(spec).strip().lower()
     if s in ("true", "1", "yes", "on"):
         return "flip"

@@ -3,14 +3,13 @@
 method (Keerthi & DeCoste, JMLR 2005; Chapelle, Neural Computation 2007), both in PyTorch.
 
 Why not scikit-learn's solvers: an exact SVC costs O(n^2) kernel evaluations (hours for 120k images on 2 cores),
-and on a Nystroem map liblinear's LinearSVC ran past 8 minutes for 3,000 landmarks while averaged SGD stops far
-from the optimum (on 10,000 Fashion-MNIST images: 89.4 % after 20 epochs, 89.9 % after 50, 90.4 % at the optimum).
-Measured on Fashion-MNIST (bench/svm_torch.py, 120k images with mirrors): 12,000 landmarks and three Newton steps
-reach the accuracy of the converged solution; the first step alone is kernel ridge regression.
+and on a Nystroem map liblinear's LinearSVC is slow while averaged SGD stops far from the optimum
+(bench/svm_solvers.py, bench/svm_torch.py). A few Newton steps reach the accuracy of the converged solution;
+the first step alone is kernel ridge regression.
 
 The map phi(x) = K(x, L) K_LL^-1/2 (whitened by the Cholesky factor, K_LL = C C^T, phi = K(x, L) C^-T) is a
 matrix product of n x m by m x m; on CPUs with AMX units it runs in bfloat16 (precision "auto"), several times
-faster than fp32 with the same accuracy (88.62 vs 88.64 % at equal settings). Each Newton step solves
+faster than fp32 with the same accuracy (bench/svm_torch.py --map-dtype). Each Newton step solves
 (lam I + X_A^T X_A) s = -grad over the rows A inside the margin by conjugate gradients, preconditioned with the
 Cholesky factor of lam I + X^T X over `gram_rows` sampled rows, then takes an exact line search on the piecewise
 quadratic objective. The fitted model keeps only the landmarks and coef_ = C^-T W (m x classes): predicting is
@@ -69,7 +68,7 @@ class NystroemSVM(ClassifierMixin, BaseEstimator):
             chol = preconditioner(phi, self.lam, self.gram_rows, gen)  # bf16 products: AMX speed
             if phi.dtype != torch.float32 and phi.numel() * 4 <= FP32_COPY_BYTES:
                 # The solver's matrix-vector products need fp32 (CPU matmuls return bf16 for bf16 inputs), and
-                # one conversion costs what converting chunk by chunk costs per product (2.5 s at 120k x 12k).
+                # one conversion costs what converting chunk by chunk costs per product.
                 phi = phi.float()
             w, b, self.objective_ = newton_ovr(phi, torch.from_numpy(yi), len(self.classes_), self.lam,
                                                self.newton, self.cg, chol)

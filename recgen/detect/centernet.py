@@ -9,8 +9,8 @@ The network predicts, on a grid of stride 4:
                          (arXiv 1902.09630) losses as in TTFNet and FCOS (arXiv 1904.01355)
 CenterNet itself puts the class into K heatmaps; splitting "is there an object centre" from "which class" (YOLO's
 objectness x class probability, arXiv 1506.02640) gives every object's evidence to one heatmap and a dense
-cross-entropy signal to the classes, which learns much faster on a CPU budget (measured: class-agnostic mAP@.5 0.76
-with K heatmaps after 13k scenes). Decoding keeps local maxima of the heatmap (3x3 max-pool, the paper's NMS
+cross-entropy signal to the classes, which learns much faster on a CPU budget than K heatmaps did. Decoding
+keeps local maxima of the heatmap (3x3 max-pool, the paper's NMS
 replacement), scores each with objectness x class probability, and may report a peak under several classes.
 
 Backbone: a small ResNet-style pyramid (strides 2, 4, 8, 16) whose deeper maps are upsampled and added back to the

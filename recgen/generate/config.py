@@ -22,17 +22,10 @@ def __getattr__(name: str):
                 "diffusion": (diffusion, diffusion.DiffusionConfig, diffusion.DiffusionTask)}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-# Training options each family fills in when left at 0 (-1 for ema), sized for about 20 minutes of 2 CPU cores on
-# Fashion-MNIST (58.8k training images at 28x28) from per-step times measured on a lightly loaded machine, in fp32
-# and, where re-sized, in bf16 (--precision auto on a CPU with AMX):
-#   gan        ~0.35 s per step of 64 (bf16 ~0.15) -> 8 epochs  = 7.3k steps
-#   vae        ~0.17 s per step of 128             -> 10 epochs = 4.6k steps
-#   pixelcnn   ~1.0 s per step of 64 (bf16 ~0.6)   -> 2 epochs  = 1.8k steps (pixel-by-pixel models are the slow ones)
-#   diffusion  ~0.7 s per step of 64 (bf16 ~0.37)  -> 3 epochs  = 2.8k steps
-# bench/generate.py measures what a default run really takes.
-# guidance: the classifier-free guidance scale of the grids and of `sample` (1 = none, the only choice for GAN/VAE).
-# PixelCNN at 2 epochs, 200 judged samples per scale (bench/temperature.py): 68 % recognizable unguided, 89.5 % at 2,
-# 93.5 % at 3, 91 % at 4.
+# Training options each family fills in when left at 0 (-1 for ema): epochs sized from each family's time per
+# step for about 20 minutes of 2 CPU cores on Fashion-MNIST (bench/generate.py records what a default run
+# takes). guidance: the classifier-free guidance scale of the grids and of `sample` (1 = none, the only choice
+# for GAN/VAE); PixelCNN's 3 is where its recognizability peaked (bench/temperature.py; docs/BENCHMARKS.md).
 FAMILY_DEFAULTS = {
     "gan": dict(epochs=8, batch_size=64, lr=2e-4, ema=0.999, guidance=1.0),
     "vae": dict(epochs=10, batch_size=128, lr=2e-3, ema=0.0, guidance=1.0),

@@ -10,13 +10,13 @@ and a projection discriminator (arXiv 1802.05637).
 
 The condition vector e enters twice: with the noise at the input (as in the conditional GAN, arXiv 1411.1784) and
 in the CBN gains. With e only in the CBN gains, the class could steer the image only by rescaling channels of a
-class-blind 7x7 layout; measured at 8 epochs on Fashion-MNIST, three of ten classes (t-shirt, pullover, bag)
-collapsed into stripe and checkerboard textures while the others were well formed.
+class-blind 7x7 layout; on Fashion-MNIST some classes then collapsed into stripe and checkerboard textures
+while the others were well formed.
 
-With the class at the input, the generator learned to ignore its noise (measured at 8 epochs: recall 0.010, every
-class drawn the same way whatever z). The generator step therefore adds the mode-seeking term of MSGAN (arXiv
-1903.05628): half of each batch repeats the other half's conditions with fresh noise, and the loss grows as the image
-distance per unit of noise distance shrinks (same budget: FID 152.6 -> 76.0, recall 0.010 -> 0.294).
+With the class at the input, the generator learned to ignore its noise (every class drawn the same way
+whatever z). The generator step therefore adds the mode-seeking term of MSGAN (arXiv 1903.05628): half of each
+batch repeats the other half's conditions with fresh noise, and the loss grows as the image distance per unit
+of noise distance shrinks (docs/BENCHMARKS.md: generate-gan against generate-gan-no-mode-seeking).
 
 The training step watches for the two classic failures and reports them (metrics `gan_collapse`, `gan_diverging`,
 `gan_min_class_spread` and a warning): mode collapse, when samples from fixed noise vary far less than real images
@@ -134,7 +134,7 @@ class Generator(nn.Module):
 
     @torch.no_grad()
     def infer(self, z: torch.Tensor, c: torch.Tensor | None = None, chunk: int = INFER_CHUNK) -> torch.Tensor:
-        """forward() in eval mode, to float rounding, about twice as fast on CPU (measured in docs/BENCHMARKS.md):
+        """forward() in eval mode, to float rounding, faster on CPU (BENCHMARKS.md, generate-gan-decoder):
         each BatchNorm and its condition's gain and bias folded into one multiply-add, the last transposed
         convolution (64 -> C channels, where oneDNN's transposed kernel is slowest) computed as a 3x3 convolution
         and a pixel shuffle (sub-pixel convolution, arXiv 1609.05158), and the batch cut into chunks whose
@@ -270,7 +270,7 @@ class GANTask(GeneratorTask):
         # 2. generator: raise the discriminator's score of fresh samples. The second half of the batch repeats the
         # first half's conditions with other noise, so that the mode-seeking term (MSGAN, arXiv 1903.05628) can ask
         # two noises under one condition for two different images: a conditional generator otherwise learns to
-        # ignore its noise (measured: recall 0.01 at 8 epochs with the class at the input).
+        # ignore its noise (its recall collapses with the class at the input).
         h, lam = len(x) // 2, self.cfg.mode_seeking
         seek = bool(lam and h)  # a batch of one has no pair
         if seek:

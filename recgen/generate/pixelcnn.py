@@ -47,11 +47,11 @@ class PixelCNNConfig:
     kernel: int = 3  # kernel width of the gated layers (the first layer uses 7)
     head: int = 64  # channels of the 1x1 output head before the softmax logits
     cond_dim: int = 32  # size of the condition vector
-    # dilation of the gated layers after the first, repeated in turn ('1' = none, as in the paper; runs written
-    # before 2026-11-30 have no such field and load as '1'); new runs get DILATIONS (recgen/generate/config.py)
+    # dilation of the gated layers after the first, repeated in turn ('1' = none, as in the paper; runs of
+    # older versions have no such field and load as '1'); new runs get DILATIONS (recgen/generate/config.py)
     dilations: str = "1"
     # share of training images whose condition is replaced by the "no condition" token, so that sampling can use
-    # classifier-free guidance (runs written before 2026-11-30 have none and sample unguided)
+    # classifier-free guidance (runs of older versions have none and sample unguided)
     cond_dropout: float = 0.0
 
 

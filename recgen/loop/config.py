@@ -14,9 +14,7 @@ class AugmentConfig:
     imbalance: float = 0.0  # minority classes keep this share of real_per_class (e.g. 0.1); 0 = balanced
     minority: str = ""  # minority class names or indices, comma-separated (with --imbalance)
     generator: str = ""  # a run trained on exactly this subset (else leakage); seeds then vary recognizers
-    # Default recipe (docs/BENCHMARKS.md, "The augmentation loop"): a class-conditional diffusion model trained on
-    # flipped and shifted copies of the subset, which keeps it from replaying its 100 images (+2.1 points at 10 real
-    # images per class, x16, 5 seeds, over the recognizer below; over a 500-step flip+crop one +3.3, the VAE +0.7).
+    # Default generator: class-conditional diffusion on flipped, shifted copies (it does not replay them).
     generator_model: str = "diffusion"  # family trained on each seed's subset when --generator is not given
     generator_steps: int = 1500  # optimizer steps for that generator
     generator_augment: str = "flip+crop"  # its training augmentations ('+'-joined, as `generate train --augment`)
@@ -26,17 +24,10 @@ class AugmentConfig:
     precision: str = "fp32"  # the generator's sampling precision: fp32 | bf16 (faster on CPUs with AMX and GPUs)
     ratios: str = "0,4,16"  # synthetic images per real image of a targeted class (0 = real only)
     target_weak: int = 0  # synthesize for the k lowest-recall classes only (0: all; --imbalance: minority)
-    # Synthetic minority images rebalance the classes; so does repeating the few real ones, the textbook remedy for
-    # imbalance (each repeat is augmented anew), and a gain from the generator is only worth reporting over that.
-    # Both together beat either: at 1:10 the real boots repeated 10 times plus 5 synthetic per real one gave +9.2
-    # points minority recall, oversampling alone +5.0, 9 synthetic per real one without repeats +2.6
-    # (bench/augment_imbalance.py; docs/BENCHMARKS.md, "The augmentation loop").
+    # Oversampling is the textbook remedy for imbalance: a generator's gain is only worth reporting over it.
     oversample: bool = True  # with --imbalance: repeat the real minority images to the majority count in a real-only
     # arm of its own and in every synthetic arm (--no-oversample: synthetic arms add to the subset as it is)
-    # The generator trained on the imbalanced subset sees a minority image in 1 batch slot of 91: repeating them there
-    # too (class-balanced sampling) gives it ten times the minority updates from the same real images. At 1:10 its
-    # boots lifted minority recall at x9 from +9.07 to +10.07 points (higher on two seeds, equal on one), x5 from
-    # +9.23 to +8.93 (3 seeds, 2026-12-03; on 5 seeds, 2026-12-04: x9 +8.94, x5 +8.34; docs/BENCHMARKS.md).
+    # Class-balanced generator training: at 1:10 a minority image fills 1 batch slot of 91 otherwise.
     generator_balance: bool = True  # with --imbalance: train the generator on the oversampled subset
     # (--no-generator-balance: on the subset as drawn)
     seeds: int = 3  # repetitions with different subsets, generators and recognizers
@@ -44,9 +35,7 @@ class AugmentConfig:
     # held out from the training pool instead (none in any arm's training set; balanced, like the test set). It is
     # the experimenter's set: a user with 10 images per class has no 100 more of each and takes the ratio from docs.
     val_per_class: int = 100  # real images per class to choose the ratio on (0: choose on the test set, as before)
-    # The real-only arm is the baseline every gain is measured against, so it gets the best recognizer measured for
-    # 10 real images per class: random erasing (arXiv 1708.04896) at 1,500 steps, 1.8 points over flip+crop at 500
-    # steps, which inflated the gains (+3.2 -> +1.8 points from the same samples; docs/BENCHMARKS.md).
+    # Every gain is over the real-only arm, so it gets the best recognizer found (erasing, arXiv 1708.04896).
     steps: int = 1500  # recognizer optimizer steps, the same for every arm
     recognizer_augment: str = "flip+crop+erase"  # the recognizers' training augmentations ('+'-joined, as classify's)
     batch_size: int = 64  # recognizer batch size

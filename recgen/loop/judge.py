@@ -29,18 +29,18 @@ from recgen.progress import Progress
 from recgen.train import epochs_for_steps, nested_training
 
 # The CAS classifier: small and fast, the same for real and generated training data so the two are comparable.
-# tta="flip": the mirror only, as when every CAS and augmentation figure in docs/BENCHMARKS.md was measured (the
-# recognizer default became flip+shift on 2026-11-30; pinning it keeps those figures comparable and CAS cheap).
+# tta="flip": the mirror only, as when the CAS and augmentation figures in docs/BENCHMARKS.md were measured
+# (the recognizer's default has more views since; pinning it keeps those figures comparable and CAS cheap).
 # lr: the rate every CAS figure was measured with (classify train would otherwise scale it to the batch size).
 CAS_OPTIONS = dict(model="cnn", batch_size=128, lr=0.4, val_fraction=0.0, stem_width=16,
                    widths="32,64", blocks="0,1", augment="flip+crop", tta="flip")
-# Its budget is a number of optimizer steps, not epochs: at 3 epochs, 1,000 samples got 24 steps and even real
-# images scored 21 % (first generation bench), so CAS measured the budget rather than the samples.
+# Its budget is a number of optimizer steps, not epochs: a few epochs of a small sample give so few steps that
+# even real images score low, and CAS would measure the budget rather than the samples.
 CAS_STEPS = 800
-# `--cas-classifier`: "small" is the fast default above (90.7 % when trained on 10,000 real Fashion-MNIST images);
-# "recognizer" is the default recgen CNN's network (recgen/classify/api.py) at 3x the steps, which reaches 92.6 % on
-# the same 10,000 real images, near the "real-trained is about 93 %" the CAS target is stated against (the CAS paper
-# trains a full ResNet-50). It costs ~4 minutes per classifier on 2 CPU cores instead of ~40 s.
+# `--cas-classifier`: "small" is the fast default above; "recognizer" is the default recgen CNN's network
+# (recgen/classify/api.py) at 3x the steps, near the "real-trained is about 93 %" the CAS target is stated
+# against (the CAS paper trains a full ResNet-50), at several times the cost (both: docs/BENCHMARKS.md,
+# cas-diffusion-6epochs).
 CAS_CLASSIFIERS = {"small": {"steps": CAS_STEPS},
                    "recognizer": dict(stem_width=16, widths="32,64,128", blocks="1,0,1", batch_size=256, steps=2400)}
 
