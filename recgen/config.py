@@ -212,7 +212,7 @@ def _check_arch(cfg) -> None:
 
 
 def to_dict(cfg) -> dict[str, Any]:
-    """Every option, except deprecated names left at their default (field metadata "deprecated"; still read)."""
+    """Every option, except deprecated names left at their default (metadata "deprecated"; still read)."""
     out = dataclasses.asdict(cfg)
     for f in dataclasses.fields(cfg):
         if f.metadata.get("deprecated") and out[f.name] == f.default:

@@ -56,8 +56,8 @@ def _fit(run: Run, cfg: GenerateConfig, arch, train_set: ImageSet, val: ImageSet
     torch.manual_seed(cfg.seed)
     modules = family.build(arch)
     device = resolve_device(cfg.device)
-    task = family.task_class(modules, arch, cfg, val.tensors() if val is not None else None, train_set.classes,
-                             device)
+    val_tensors = val.tensors() if val is not None else None
+    task = family.task_class(modules, arch, cfg, val_tensors, train_set.classes, device)
     hist = Trainer(task, cfg, run, device).fit(train_set.tensors(), resume=resume)
     health = family.health((run.read_metrics() or [{}])[-1])
     run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2),

@@ -28,9 +28,10 @@ def __getattr__(name: str):
 # Training options each family fills in when left at 0 (-1 for ema): declared with the family's registration
 # (recgen/generate/family.py, REGISTRY).
 FAMILY_DEFAULTS = {name: entry.defaults for name, entry in REGISTRY.items()}
-# Architecture options renamed for one meaning each; the old names still load (config.yaml of earlier runs, the
-# keywords and hidden flags of earlier scripts) and become the new name of the chosen family.
-DEPRECATED = {"base": {"gan": "gan_width", "vae": "vae_width", "pixelcnn": "pixelcnn_width", "diffusion": "unet_width"},
+# Architecture options renamed for one meaning each; the old names still load (config.yaml of earlier runs,
+# the keywords and hidden flags of earlier scripts) and become the new name of the chosen family.
+DEPRECATED = {"base": {"gan": "gan_width", "vae": "vae_width", "pixelcnn": "pixelcnn_width",
+                       "diffusion": "unet_width"},
               "latent_dim": {"gan": "latent_size", "vae": "latent_size"},
               "layers": {"pixelcnn": "pixelcnn_layers", "diffusion": "unet_blocks"}}
 
@@ -87,8 +88,9 @@ class GenerateConfig(DataOptions, TrainConfig):
 
 
 def rename_deprecated(cfg: GenerateConfig) -> None:
-    """Move a value given under an old name (base, latent_dim, layers) to the chosen family's new one; the old name
-    is then 0 again, so config.yaml records the new one. A family without such an option ignores it, as before."""
+    """Move a value given under an old name (base, latent_dim, layers) to the chosen family's new one; the old
+    name is then 0 again, so config.yaml records the new one. A family without such an option ignores it, as
+    before."""
     for old, by_family in DEPRECATED.items():
         value, new = getattr(cfg, old), by_family.get(cfg.model)
         if not value:
@@ -132,7 +134,10 @@ def resolve(cfg: GenerateConfig) -> GenerateConfig:
 def arch_config(cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: int):
     """The family's architecture config from the options and the data's (C, H, W)."""
     c, h, w = shape
-    if cfg.model != "pixelcnn" and (h % 4 or w % 4):
-        raise RecgenError(f"{cfg.model} needs image sides divisible by 4, got {h}x{w}; pass --size 28 or --size 32")
+    family = get_family(cfg.model)
+    k = family.side_multiple
+    if h % k or w % k:
+        raise RecgenError(f"{cfg.model} needs image sides divisible by {k}, got {h}x{w}; pass --size 28 or "
+                          "--size 32")
     common = dict(channels=c, height=h, width=w, num_classes=num_classes, cond=cond_mode(cfg))
-    return get_family(cfg.model).make_arch(cfg, common)
+    return family.make_arch(cfg, common)

@@ -274,15 +274,17 @@ class DiffusionTask(GeneratorTask):
         return {"val_loss": out["loss"]}
 
 
-# ------------------------------------------------------------------------------------------- the family protocol
+# ---------------------------------------------------------------------------------------- the family protocol
 class DiffusionFamily(GeneratorFamily):
     name, arch_class, task_class = "diffusion", DiffusionConfig, DiffusionTask
     options = ("unet_width", "unet_blocks")
+    side_multiple = 4  # two stride-2 levels
     guidable = takes_sampler = can_vary = can_interpolate = interpolates_images = True
 
     def make_arch(self, cfg, common):
-        arch = DiffusionConfig(**common, cond_dropout=cfg.cond_dropout, augment_dim=AUGMENT_DIM if cfg.augment_p else 0,
-                               **({"layers_per_block": cfg.unet_blocks} if cfg.unet_blocks else {}))
+        blocks = {"layers_per_block": cfg.unet_blocks} if cfg.unet_blocks else {}
+        arch = DiffusionConfig(**common, cond_dropout=cfg.cond_dropout,
+                               augment_dim=AUGMENT_DIM if cfg.augment_p else 0, **blocks)
         if cfg.unet_width:
             b = cfg.unet_width
             arch.block_out_channels, arch.norm_groups = (b, 2 * b, 2 * b), min(8, b)
@@ -293,8 +295,8 @@ class DiffusionFamily(GeneratorFamily):
 
     def check(self, arch, opts):
         if opts.steps is not None and opts.steps > arch.train_timesteps:
-            raise RecgenError(f"steps must be at most the {arch.train_timesteps} timesteps this model trained with, "
-                              f"got {opts.steps}")
+            raise RecgenError(f"steps must be at most the {arch.train_timesteps} timesteps this model "
+                              f"trained with, got {opts.steps}")
         if opts.sampler is not None and opts.sampler not in SAMPLERS:
             raise RecgenError(f"sampler must be one of {', '.join(SAMPLERS)}, got {opts.sampler!r}")
 
@@ -308,7 +310,8 @@ class DiffusionFamily(GeneratorFamily):
 
     def interpolate(self, modules, arch, cond, n, g, a, b, opts):
         # between images unguided, so the ends give the images back; between noise draws the run's guidance
-        return interpolate(modules, arch, cond, n, g, a, b, opts.steps, 1.0 if a is not None else opts.guidance)
+        guidance = 1.0 if a is not None else opts.guidance
+        return interpolate(modules, arch, cond, n, g, a, b, opts.steps, guidance)
 
     def evaluate(self, modules, arch, x, y, condition):
         return evaluate(modules["model"], arch, x[:2000], y[:2000], condition)

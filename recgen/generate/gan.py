@@ -327,15 +327,16 @@ class GANTask(GeneratorTask):
                 "gan_diverging": int(any("diverging" in p for p in problems))}
 
 
-# ------------------------------------------------------------------------------------------- the family protocol
+# ---------------------------------------------------------------------------------------- the family protocol
 class GANFamily(GeneratorFamily):
     name, arch_class, task_class = "gan", GANConfig, GANTask
     options = ("gan_width", "latent_size")
+    side_multiple = 4  # two stride-2 levels
     can_interpolate = has_latent = True
 
     def make_arch(self, cfg, common):
-        return GANConfig(**common, **({"g_base": cfg.gan_width, "d_base": cfg.gan_width} if cfg.gan_width else {}),
-                         **({"z_dim": cfg.latent_size} if cfg.latent_size else {}))
+        width = {"g_base": cfg.gan_width, "d_base": cfg.gan_width} if cfg.gan_width else {}
+        return GANConfig(**common, **width, **({"z_dim": cfg.latent_size} if cfg.latent_size else {}))
 
     def build(self, arch):
         return build(arch)

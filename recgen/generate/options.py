@@ -1,8 +1,8 @@
-"""SampleOptions: the one declaration of the sampling options. `recgen generate sample` (and `generate eval`'s
-sampling flags) are generated from its fields (recgen.cli_kit.options_from), the REST request of
-/api/generate/sample too (recgen.serve.app), `GeneratorRun.sample(**options)` takes the same names as keywords and
-the judge (recgen.loop.judge.evaluate_generator) receives one. Imports no torch: the command line builds its flags
-from it."""
+"""SampleOptions: the one declaration of the sampling options. The flags of `recgen generate sample` (and
+`generate eval`'s sampling flags) are generated from its fields (recgen.cli_kit.options_from), and so is the
+REST request of /api/generate/sample (recgen.serve.models); `GeneratorRun.sample(**options)` takes the same
+names as keywords and the judge (recgen.loop.judge.evaluate_generator) receives one. Imports no torch: the
+command line builds its flags from it."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ PRECISIONS = ("fp32", "bf16")
 
 @dataclass
 class SampleOptions:
-    """What to sample and how; None means the run's own setting (config.yaml's sampler, steps, guidance). Checked
-    when built (`check`), so a bad value is refused before a model is loaded."""
+    """What to sample and how; None means the run's own setting (config.yaml's sampler, steps, guidance).
+    Checked when built (`check`), so a bad value is refused before a model is loaded."""
 
     n: int = field(default=64, metadata={"help": "number of images"})
     class_: str | None = field(default=None, metadata={
@@ -36,7 +36,8 @@ class SampleOptions:
     temperature: float = field(default=1.0, metadata={
         "help": "noise scale (gan, vae) or softmax temperature (pixelcnn)"})
     seed: int = field(default=0, metadata={"help": "same seed, same images"})
-    precision: str = field(default="fp32", metadata={"help": "fp32 | bf16 (faster on CPUs with AMX and on GPUs)"})
+    precision: str = field(default="fp32", metadata={
+        "help": "fp32 | bf16 (faster on CPUs with AMX and on GPUs)"})
 
     def __post_init__(self):
         self.check()
@@ -69,6 +70,3 @@ class SampleOptions:
     def replace(self, **changes: Any) -> SampleOptions:
         return dataclasses.replace(self, **changes)
 
-
-def sample_fields() -> list[str]:
-    return [f.name for f in dataclasses.fields(SampleOptions)]

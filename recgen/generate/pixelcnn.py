@@ -259,7 +259,8 @@ class PixelCNNTask(GeneratorTask):
         return {"loss": loss, "bpd": loss.detach() / math.log(2)}
 
     def sample(self, modules, c, n, g):
-        return sample(modules, self.arch, c, n, g, guidance=self.cfg.guidance if FAMILY.can_guide(self.arch) else 1.0)
+        guidance = self.cfg.guidance if FAMILY.can_guide(self.arch) else 1.0
+        return sample(modules, self.arch, c, n, g, guidance=guidance)
 
     def validate(self, modules):
         if self.val is None:
@@ -270,7 +271,7 @@ class PixelCNNTask(GeneratorTask):
         return {f"val_{k}": v for k, v in out.items()}
 
 
-# ------------------------------------------------------------------------------------------- the family protocol
+# ---------------------------------------------------------------------------------------- the family protocol
 class PixelCNNFamily(GeneratorFamily):
     name, arch_class, task_class = "pixelcnn", PixelCNNConfig, PixelCNNTask
     options = ("pixelcnn_width", "pixelcnn_layers")

@@ -32,8 +32,8 @@ SAMPLE_BATCH = 1000  # images sampled at once; more are drawn in batches, so mem
 
 
 class GeneratorRun(TrainedRun):
-    """A trained generator in its run directory: sample, interpolate, decode, embed, evaluate. What differs by family
-    is asked of `self.impl`, the family's GeneratorFamily (recgen/generate/family.py)."""
+    """A trained generator in its run directory: sample, interpolate, decode, embed, evaluate. What differs by
+    family is asked of `self.impl`, the family's GeneratorFamily (recgen/generate/family.py)."""
 
     config_class = GenerateConfig
 
@@ -121,15 +121,15 @@ class GeneratorRun(TrainedRun):
         """n images as uint8 (n, H, W, C) and their class labels (n,) (None when unconditional).
 
         The options are SampleOptions' fields (recgen/generate/options.py), given as keywords or as one
-        SampleOptions in place of n: class_ (index or name) or prompt (text-conditional runs), neither: classes in
-        turn; like: an image (path or uint8 array) to vary (VAE: re-encode and mix with prior noise; diffusion:
-        SDEdit; PixelCNN: keep the top rows and complete the rest), `strength` in (0, 1] says how far from it to go;
-        sampler / steps (diffusion) and guidance (diffusion, or pixelcnn trained with cond_dropout) default to the
-        run's config (guidance 1 = none); temperature: noise scale (GAN, VAE) or softmax temperature (PixelCNN);
-        precision fp32 or bf16 (autocast: about 2x faster GAN decoding on CPUs with AMX, pixel values within about
-        one uint8 level of fp32). Same seed -> same images.
-        progress: a recgen.progress.Progress counting images, advanced as they are drawn (within a batch too, by
-        diffusion steps or PixelCNN rows)."""
+        SampleOptions in place of n: class_ (index or name) or prompt (text-conditional runs), neither:
+        classes in turn; like: an image (path or uint8 array) to vary (VAE: re-encode and mix with prior
+        noise; diffusion: SDEdit; PixelCNN: keep the top rows and complete the rest), `strength` in (0, 1]
+        says how far from it to go; sampler / steps (diffusion) and guidance (diffusion, or pixelcnn trained
+        with cond_dropout) default to the run's config (guidance 1 = none); temperature: noise scale (GAN,
+        VAE) or softmax temperature (PixelCNN); precision fp32 or bf16 (autocast: faster GAN decoding on CPUs
+        with AMX, pixel values within about one uint8 level of fp32). Same seed -> same images.
+        progress: a recgen.progress.Progress counting images, advanced as they are drawn (within a batch too,
+        by diffusion steps or PixelCNN rows)."""
         opts = n if isinstance(n, SampleOptions) else SampleOptions.of({"n": n, **options})
         if isinstance(n, SampleOptions) and options:
             opts = opts.replace(**options)
@@ -155,12 +155,15 @@ class GeneratorRun(TrainedRun):
             self._require("can_vary", "--like (variations of an image)")
 
     def _resolved(self, opts: SampleOptions, conditional: bool) -> SampleOptions:
-        """The run's own sampler, steps and guidance where the options leave them out (guidance 1 unconditioned)."""
-        guidance = (self.config.guidance if self.guided else 1.0) if opts.guidance is None else opts.guidance
-        return opts.replace(sampler=opts.sampler or self.config.sampler, steps=opts.steps or self.config.steps,
+        """The run's own sampler, steps and guidance where the options leave them out (1 = no guidance when
+        nothing conditions the samples)."""
+        cfg = self.config
+        guidance = (cfg.guidance if self.guided else 1.0) if opts.guidance is None else opts.guidance
+        return opts.replace(sampler=opts.sampler or cfg.sampler, steps=opts.steps or cfg.steps,
                             guidance=guidance if conditional else 1.0)
 
-    def _sample_batch(self, opts: SampleOptions, progress: Progress | None) -> tuple[np.ndarray, np.ndarray | None]:
+    def _sample_batch(self, opts: SampleOptions, progress: Progress | None
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
         n = opts.n
         start = self._image(opts.like) if opts.like is not None else None
         g = seeded(opts.seed)
@@ -170,7 +173,8 @@ class GeneratorRun(TrainedRun):
         opts = self._resolved(opts, c is not None)
         first = progress.done if progress is not None else 0
         tick = None if progress is None else (lambda share: progress.update(first + share * n))
-        with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=opts.precision == "bf16"):
+        bf16 = torch.autocast(self.device.type, torch.bfloat16, enabled=opts.precision == "bf16")
+        with torch.no_grad(), bf16:
             if start is not None:
                 x = self.impl.vary(self.modules, self.arch, c, start, n, g, opts, tick)
             else:

@@ -187,10 +187,11 @@ def evaluate(modules, cfg: VAEConfig, x: torch.Tensor, y: torch.Tensor, conditio
             "kl": round(tot["kl"] / n, 3), "recon_mse": round(tot["mse"] / n, 5)}
 
 
-# ------------------------------------------------------------------------------------------- the family protocol
+# ---------------------------------------------------------------------------------------- the family protocol
 class VAEFamily(GeneratorFamily):
     name, arch_class, task_class = "vae", VAEConfig, VAETask
     options = ("vae_width", "latent_size")
+    side_multiple = 4  # two stride-2 levels
     can_vary = can_interpolate = interpolates_images = has_latent = can_embed = can_infer_class = True
 
     def make_arch(self, cfg, common):
