@@ -157,6 +157,16 @@ def test_unsupported_operations_are_refused_from_the_capability_flags(runs, monk
         "--steps apply to vae or diffusion runs")
 
 
+def test_sample_takes_one_sample_options_or_its_fields_as_keywords(runs):
+    gan = runs["gan"]
+    x = gan.sample(3, seed=4, temperature=0.5)[0]
+    assert np.array_equal(x, gan.sample(SampleOptions(n=3, seed=4, temperature=0.5))[0])
+    assert np.array_equal(x, gan.sample(SampleOptions(n=3), seed=4, temperature=0.5)[0])
+    assert not np.array_equal(x, gan.sample(3, seed=4)[0])
+    with pytest.raises(RecgenError, match="unknown option 'sed'.*seed"):
+        gan.sample(2, sed=1)
+
+
 # ------------------------------------------------------------------------------------- renamed architecture flags
 def test_old_architecture_names_map_to_the_new_ones_and_still_load(runs, tmp_path):
     cfg = GenerateConfig(model="diffusion", base=8, layers=2)

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from recgen.config import check_option, from_dict
+from recgen.config import check_keys, check_option, from_dict
 from recgen.errors import RecgenError
 
 MAX_SAMPLES = 100_000  # images one sample() call returns (held in memory together)
@@ -68,5 +68,7 @@ class SampleOptions:
         return from_dict(cls, options, what)
 
     def replace(self, **changes: Any) -> SampleOptions:
+        """A copy with `changes` (checked like the original; an unknown name is refused)."""
+        check_keys(type(self), changes, "sample")
         return dataclasses.replace(self, **changes)
 
