@@ -11,9 +11,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from recgen.cli_kit import IMAGES_HELP, NOT_EVALUATED, config_command, emit, user_errors
+from recgen.cli_kit import IMAGES_HELP, NOT_EVALUATED, config_command, emit, options_from, user_errors
 from recgen.detect.cli import detect_app
 from recgen.errors import RecgenError
+from recgen.generate.options import SampleOptions
 from recgen.restore.cli import restore_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -257,22 +258,10 @@ def _default_out(run: str, what: str, seed: int, asked: str = "") -> Path:
 
 @generate_app.command("sample")
 @user_errors
+@options_from(SampleOptions)
 def generate_sample(
         run: GenerateRun,
-        n: Annotated[int, typer.Option(help="number of images")] = 64,
-        class_: Annotated[Optional[str], typer.Option("--class", help="class name or index")] = None,
-        prompt: Annotated[Optional[str], typer.Option(help="free text (text-conditional runs)")] = None,
-        like: Annotated[Optional[str], typer.Option(help="an image to make variations of (vae, diffusion, "
-                                                         "pixelcnn)")] = None,
-        strength: Annotated[float, typer.Option(help="with --like: how far from the image, in (0, 1]")] = 0.6,
-        sampler: Annotated[Optional[str], typer.Option(help="diffusion: ddpm | ddim | dpm")] = None,
-        steps: Annotated[Optional[int], typer.Option(help="diffusion: sampling steps")] = None,
-        guidance: Annotated[Optional[float], typer.Option(help="diffusion, pixelcnn: classifier-free guidance "
-                                                                  "scale (1 = none)")] = None,
-        temperature: Annotated[float, typer.Option(help="noise scale (gan, vae) or softmax temperature "
-                                                        "(pixelcnn)")] = 1.0,
-        seed: Annotated[int, typer.Option(help="same seed, same images")] = 0,
-        precision: Annotated[str, typer.Option(help="fp32 | bf16 (faster on CPUs with AMX and on GPUs)")] = "fp32",
+        options: SampleOptions,
         out: Annotated[str, typer.Option(help="grid PNG path; the .npz goes beside it")] = "",
         per_image: Annotated[bool, typer.Option(help="also write one PNG per image")] = False,
         json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
@@ -282,16 +271,15 @@ def generate_sample(
     from recgen.progress import Progress
 
     gen = generate.load(run)
-    with Progress(f"sampling from {Path(run).name} ({gen.family})", n, "images") as p:
-        x, y = gen.sample(n, class_=class_, prompt=prompt, like=like, sampler=sampler, steps=steps,
-                          guidance=guidance, strength=strength, temperature=temperature, seed=seed,
-                          precision=precision, progress=p)
-    cols = len(gen.classes) if y is not None and class_ is None and prompt is None and like is None \
+    o = options
+    with Progress(f"sampling from {Path(run).name} ({gen.family})", o.n, "images") as p:
+        x, y = gen.sample(o, progress=p)
+    cols = len(gen.classes) if y is not None and o.class_ is None and o.prompt is None and o.like is None \
         and len(gen.classes) <= 16 else 8
-    asked = f"class {class_}" if class_ is not None else prompt if prompt is not None else \
-        f"like {Path(like).stem}" if like is not None else ""
-    paths = generate.save_samples(x, y, out or _default_out(run, "sample", seed, asked), gen.classes, per_image, cols,
-                                  prompt=prompt)
+    asked = f"class {o.class_}" if o.class_ is not None else o.prompt if o.prompt is not None else \
+        f"like {Path(o.like).stem}" if o.like is not None else ""
+    out = out or _default_out(run, "sample", o.seed, asked)
+    paths = generate.save_samples(x, y, out, gen.classes, per_image, cols, prompt=o.prompt)
     if json_:
         emit({**paths, "n": len(x), "labels": None if y is None else y.tolist()}, True)
         return
@@ -323,6 +311,9 @@ def generate_interpolate(
 
 @generate_app.command("eval")
 @user_errors
+@options_from(SampleOptions, into="sampling", only=("sampler", "steps", "guidance", "precision"),
+              overrides={"precision": {"help": "sampling precision: fp32 | bf16 (faster on CPUs with AMX and "
+                                               "on GPUs; the judge stays fp32)"}})
 def generate_eval(
         run: GenerateRun,
         judge: Annotated[str, typer.Option(help="recgen CNN run judging the samples (default: the reference judge "
@@ -336,18 +327,13 @@ def generate_eval(
                                                   "precision, recall), hog, recognizability, memorization, cas, "
                                                   "likelihood")] = "all",
         seed: Annotated[int, typer.Option(help="seeds the samples and the real reference images")] = 0,
-        sampler: Annotated[Optional[str], typer.Option(help="diffusion: ddpm | ddim | dpm")] = None,
-        steps: Annotated[Optional[int], typer.Option(help="diffusion: sampling steps")] = None,
-        guidance: Annotated[Optional[float], typer.Option(help="diffusion, pixelcnn: classifier-free guidance "
-                                                                  "scale (1 = none)")] = None,
         split: Annotated[str, typer.Option(help="likelihood figures on test | val")] = "test",
-        precision: Annotated[str, typer.Option(help="sampling precision: fp32 | bf16 (faster on CPUs with AMX and "
-                                                    "on GPUs; the judge stays fp32)")] = "fp32",
         cas_classifier: Annotated[str, typer.Option(help="CAS classifier: small (fast, 800 steps) | recognizer "
                                                          "(the default CNN's network, 2,400 steps)")] = "small",
         cas_steps: Annotated[int, typer.Option(help="optimizer steps of each CAS classifier (0 = the classifier's "
                                                     "own: 800 small, 2,400 recognizer)")] = 0,
-        json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
+        json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+        sampling: SampleOptions | None = None):  # built from the sampling flags by options_from
     """Judge samples with a recognizer (FID/KID/precision/recall in its feature space, recognizability, CAS,
     memorization) beside the held-out likelihood figures (VAE ELBO, PixelCNN bits/dim, diffusion loss, GAN spread);
     writes eval-*.json and report.html."""
@@ -359,8 +345,7 @@ def generate_eval(
         raise RecgenError(f"cas_steps must be 0 (the classifier's own) or more, got {cas_steps}")
     out: dict[str, Any] = {}
     if not no_judge and set(parts) - {"likelihood"}:
-        out["judged"] = evaluate_generator(run, judge, n=n, seed=seed, sampler=sampler, steps=steps,
-                                           guidance=guidance, inception=inception, precision=precision,
+        out["judged"] = evaluate_generator(run, judge, n=n, seed=seed, sampling=sampling, inception=inception,
                                            cas_classifier=cas_classifier, metrics=metrics,
                                            cas_options={"steps": cas_steps} if cas_steps else None)
     if "likelihood" in parts or no_judge:

@@ -10,6 +10,7 @@ import inspect
 import json
 import re
 import sys
+import typing
 import warnings
 from typing import Annotated, Any, Callable
 
@@ -65,18 +66,30 @@ def field_help(cls) -> dict[str, str]:
     return out
 
 
+def dataclass_options(cls, skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None,
+                      overrides: dict[str, dict[str, Any]] | None = None) -> list[inspect.Parameter]:
+    """Typer options (keyword-only parameters) from the fields of dataclass `cls`. A field's metadata gives
+    its help ("help", else the `# comment` after it), its flag ("flag": "class" -> --class) and hides a
+    deprecated name ("deprecated"); overrides[name] may change a field's "default" or "help" for one command."""
+    helps, hints = field_help(cls), typing.get_type_hints(cls)
+    params = []
+    for f in dataclasses.fields(cls):
+        if f.name in skip or only is not None and f.name not in only:
+            continue
+        over = (overrides or {}).get(f.name, {})
+        flag = (f"--{f.metadata['flag']}",) if "flag" in f.metadata else ()
+        option = typer.Option(*flag, help=over.get("help", f.metadata.get("help", helps.get(f.name, ""))),
+                              show_default=True, hidden=bool(f.metadata.get("deprecated")))
+        ann = Annotated[hints[f.name], option]
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                                        default=over.get("default", f.default), annotation=ann))
+    return params
+
+
 def config_command(cls, handler: Callable[[dict[str, Any]], None], skip: tuple[str, ...] = ()) -> Callable:
     """A typer command whose options are the fields of dataclass `cls`; calls handler(dict of given options)."""
-    helps = field_help(cls)
-    params, annotations = [], {}
-    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name not in skip}
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        t = {"int": int, "float": float, "str": str, "bool": bool}.get(str(f.type), f.type)
-        ann = Annotated[t, typer.Option(help=helps.get(f.name, ""), show_default=True)]
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=ann))
-        annotations[f.name] = ann
+    params = dataclass_options(cls, skip)
+    defaults = {p.name: p.default for p in params}
 
     def command(**kwargs):
         # Only options the user gave are passed on: the config dataclass fills in the rest, and training options
@@ -84,8 +97,37 @@ def config_command(cls, handler: Callable[[dict[str, Any]], None], skip: tuple[s
         handler({k: v for k, v in kwargs.items() if v != defaults[k] or _given(k)})
 
     command.__signature__ = inspect.Signature(params)
-    command.__annotations__ = annotations
+    command.__annotations__ = {p.name: p.annotation for p in params}
     return user_errors(command)
+
+
+def options_from(cls, into: str = "options", only: tuple[str, ...] | None = None,
+                 overrides: dict[str, dict[str, Any]] | None = None) -> Callable[[Callable], Callable]:
+    """Decorator of a typer command: the fields of dataclass `cls` (or those in `only`) become its options,
+    and the command receives them as one `cls` instance, keyword `into`. Put it under @user_errors, so that a
+    value `cls` refuses when built is a one-line error."""
+
+    def wrap(fn: Callable) -> Callable:
+        hints = typing.get_type_hints(fn, include_extras=True)
+        own = [p.replace(annotation=hints.get(p.name, p.annotation))
+               for p in inspect.signature(fn).parameters.values() if p.name != into]
+        extra = dataclass_options(cls, only=only, overrides=overrides)
+        names = [p.name for p in extra]
+
+        @functools.wraps(fn)
+        def command(**kwargs):
+            values = {k: kwargs.pop(k) for k in names}
+            return fn(**kwargs, **{into: cls(**values)})
+
+        # the command's arguments, then these options, then its other options (all passed by keyword)
+        first = [p for p in own if p.default is inspect.Parameter.empty]
+        last = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p not in first]
+        params = first + extra + last
+        command.__signature__ = inspect.Signature(params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return wrap
 
 
 def _given(name: str) -> bool:

@@ -77,6 +77,9 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trees": _positive,
     # generate
     "base": _not_negative, "latent_dim": _not_negative, "layers": _not_negative, "cond_dropout": _fraction,
+    "gan_width": _not_negative, "vae_width": _not_negative, "latent_size": _not_negative,
+    "pixelcnn_width": _not_negative, "pixelcnn_layers": _not_negative, "unet_width": _not_negative,
+    "unet_blocks": _not_negative,
     "mode_seeking": _not_negative, "guidance": _not_negative,
     "steps": _positive,  # generate: sampling steps; augment: recognizer optimizer steps
     # augment
@@ -209,4 +212,9 @@ def _check_arch(cfg) -> None:
 
 
 def to_dict(cfg) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+    """Every option, except deprecated names left at their default (metadata "deprecated"; still read)."""
+    out = dataclasses.asdict(cfg)
+    for f in dataclasses.fields(cfg):
+        if f.metadata.get("deprecated") and out[f.name] == f.default:
+            del out[f.name]
+    return out

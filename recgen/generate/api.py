@@ -21,10 +21,10 @@ from recgen.classify.api import load_splits
 from recgen.config import from_dict, model_args, to_dict
 from recgen.data import ImageSet, has_test_split
 from recgen.defaults import GENERATE_MIN_STEPS, resolve_for_data
-from recgen.generate import gan
 from recgen.generate.common import save_grid
-from recgen.generate.config import (FAMILIES, FAMILY_DEFAULTS, GenerateConfig, arch_config,  # noqa: F401 (re-export)
+from recgen.generate.config import (FAMILY_DEFAULTS, GenerateConfig, arch_config,  # noqa: F401 (re-export)
                                     cond_mode, resolve)
+from recgen.generate.family import get_family
 from recgen.generate.run import GeneratorRun, save_samples  # noqa: F401 (re-export)
 from recgen.runs import Run, reopen_for_resume
 from recgen.sanity import training_stats
@@ -52,21 +52,18 @@ def train(**options: Any) -> GeneratorRun:
 
 
 def _fit(run: Run, cfg: GenerateConfig, arch, train_set: ImageSet, val: ImageSet | None, resume: bool):
-    mod, _, task_cls = FAMILIES[cfg.model]
+    family = get_family(cfg.model)
     torch.manual_seed(cfg.seed)
-    modules = mod.build(arch)
+    modules = family.build(arch)
     device = resolve_device(cfg.device)
-    task = task_cls(modules, arch, cfg, val.tensors() if val is not None else None, train_set.classes, device)
+    val_tensors = val.tensors() if val is not None else None
+    task = family.task_class(modules, arch, cfg, val_tensors, train_set.classes, device)
     hist = Trainer(task, cfg, run, device).fit(train_set.tensors(), resume=resume)
-    extra = {}
-    if cfg.model == "gan":
-        last = (run.read_metrics() or [{}])[-1]
-        extra["health"] = gan.health(last.get("d_loss", 1.0), last.get("g_loss", 0.0),
-                                     last.get("gan_spread_ratio", 1.0),
-                                     {"the least varied class": last.get("gan_min_class_spread", 1.0)})
-    run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2), **extra)
+    health = family.health((run.read_metrics() or [{}])[-1])
+    run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2),
+                      **({"health": health} if health else {}))
     result = GeneratorRun(run)
-    if cfg.model in ("gan", "vae"):
+    if family.has_latent:  # a walk through a latent space costs one decoding: cheap enough to show every run
         x, labels = result.interpolate(n=8, seed=0)
         save_grid(x, run.plots / "interpolation.png", cols=8)
     if val is not None or has_test_split(cfg.data):  # a subset handed over as .npz may have neither
@@ -80,7 +77,8 @@ def _resume(options: dict[str, Any]) -> GeneratorRun:
     run, cfg, (train_set, val, _) = reopen_for_resume(options, "generate", GenerateConfig, load_splits)
     run.update_config(options=to_dict(cfg))
     info = run.read_model_json()
-    arch = model_args(FAMILIES[info["family"]][1], info, run.path / "model.json")
+    arch = model_args(get_family(info["family"], f"{run.path / 'model.json'}: family").arch_class, info,
+                      run.path / "model.json")
     return _fit(run, cfg, arch, train_set, val, resume=True)
 
 

@@ -53,12 +53,6 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega)[:, None] * a + torch.sin(t * omega)[:, None] * b) / so
 
 
-def can_guide(family: str, arch) -> bool:
-    """Whether a model can sample with classifier-free guidance: it is conditional and learned a "no condition"
-    prediction (diffusion always; PixelCNN when trained with cond_dropout > 0)."""
-    return arch.cond != "none" and (family == "diffusion" or getattr(arch, "cond_dropout", 0.0) > 0)
-
-
 def grid_labels(n: int, num_classes: int) -> torch.Tensor:
     """Labels 0, 1, ..., K-1, 0, 1, ... so a grid with K columns holds one class per column."""
     return torch.arange(n) % max(num_classes, 1)

@@ -4,34 +4,45 @@ per-family defaults, and the mapping from those options to each family's archite
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from recgen.config import TrainConfig
 from recgen.data.options import DataOptions
 from recgen.errors import RecgenError
+from recgen.generate.family import REGISTRY, get_family
 
 
 def __getattr__(name: str):
     """FAMILIES = {name: (module, architecture config, training task)}, built on first use: the family modules load
-    torch, and the command line reads GenerateConfig's options without it."""
+    torch, and the command line reads GenerateConfig's options without it. New code asks
+    recgen.generate.family.get_family(name) for the family's GeneratorFamily instead."""
     if name == "FAMILIES":
-        from recgen.generate import diffusion, gan, pixelcnn, vae
+        import importlib
 
-        return {"gan": (gan, gan.GANConfig, gan.GANTask), "vae": (vae, vae.VAEConfig, vae.VAETask),
-                "pixelcnn": (pixelcnn, pixelcnn.PixelCNNConfig, pixelcnn.PixelCNNTask),
-                "diffusion": (diffusion, diffusion.DiffusionConfig, diffusion.DiffusionTask)}
+        return {k: (importlib.import_module(REGISTRY[k].module), f.arch_class, f.task_class)
+                for k, f in ((k, get_family(k)) for k in REGISTRY)}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-# Training options each family fills in when left at 0 (-1 for ema): epochs sized from each family's time per
-# step for about 20 minutes of 2 CPU cores on Fashion-MNIST (bench/generate.py records what a default run
-# takes). guidance: the classifier-free guidance scale of the grids and of `sample` (1 = none, the only choice
-# for GAN/VAE); PixelCNN's 3 is where its recognizability peaked (bench/temperature.py; docs/BENCHMARKS.md).
-FAMILY_DEFAULTS = {
-    "gan": dict(epochs=8, batch_size=64, lr=2e-4, ema=0.999, guidance=1.0),
-    "vae": dict(epochs=10, batch_size=128, lr=2e-3, ema=0.0, guidance=1.0),
-    "pixelcnn": dict(epochs=2, batch_size=64, lr=2e-3, ema=0.0, guidance=3.0),
-    "diffusion": dict(epochs=3, batch_size=64, lr=1e-3, ema=0.995, guidance=2.0),
-}
+
+# Training options each family fills in when left at 0 (-1 for ema): declared with the family's registration
+# (recgen/generate/family.py, REGISTRY).
+FAMILY_DEFAULTS = {name: entry.defaults for name, entry in REGISTRY.items()}
+# Architecture options renamed for one meaning each; the old names still load (config.yaml of earlier runs,
+# the keywords and hidden flags of earlier scripts) and become the new name of the chosen family.
+DEPRECATED = {"base": {"gan": "gan_width", "vae": "vae_width", "pixelcnn": "pixelcnn_width",
+                       "diffusion": "unet_width"},
+              "latent_dim": {"gan": "latent_size", "vae": "latent_size"},
+              "layers": {"pixelcnn": "pixelcnn_layers", "diffusion": "unet_blocks"}}
+
+
+def _arch(text: str) -> Any:
+    return field(default=0, metadata={"help": text})
+
+
+def _deprecated(text: str) -> Any:
+    """An old option name: accepted (hidden from --help) and moved to its new name (rename_deprecated)."""
+    return field(default=0, metadata={"help": text, "deprecated": True})
 
 
 @dataclass
@@ -54,15 +65,41 @@ class GenerateConfig(DataOptions, TrainConfig):
     val_fraction: float = 0.02  # share of the training set held out for per-epoch validation (0 = none)
     class_conditional: bool = True  # condition on the class label (sample with --class NAME)
     text_conditional: bool = False  # condition on MiniLM embeddings of class descriptions (sample with --prompt)
-    base: int = 0  # base channel width (0 = family default): GAN G/D 32, VAE 32, PixelCNN 32, UNet 32 (x1, x2, x2)
-    latent_dim: int = 0  # GAN noise / VAE latent size (0 = family default: 64 / 16)
-    layers: int = 0  # PixelCNN gated layers / UNet ResNet blocks per level (0 = family default: 8 / 1)
+    gan_width: int = _arch("gan: generator and discriminator channels at full resolution (0 = 32)")
+    vae_width: int = _arch("vae: encoder channels at full resolution (0 = 32)")
+    latent_size: int = _arch("gan: noise vector size (0 = 64); vae: latent code size (0 = 16)")
+    pixelcnn_width: int = _arch("pixelcnn: channels of each stack (0 = 32)")
+    pixelcnn_layers: int = _arch("pixelcnn: gated layers (0 = 8)")
+    unet_width: int = _arch("diffusion: UNet channels at full resolution, x2 at 1/2 and 1/4 (0 = 32)")
+    unet_blocks: int = _arch("diffusion: UNet ResNet blocks per resolution level (0 = 1)")
+    base: int = _deprecated("deprecated: gan_width, vae_width, pixelcnn_width or unet_width by --model")
+    latent_dim: int = _deprecated("deprecated: latent_size")
+    layers: int = _deprecated("deprecated: pixelcnn_layers or unet_blocks by --model")
     levels: int = 256  # PixelCNN softmax levels per channel (256 = 8-bit data; fewer quantise the data)
     mode_seeking: float = 1.0  # gan: weight of the mode-seeking term against a noise-blind generator (0 = off)
     cond_dropout: float = 0.1  # diffusion, pixelcnn: share of images trained without their condition (for guidance)
     sampler: str = "dpm"  # diffusion sampler for the per-epoch grids and `sample`'s default: ddpm | ddim | dpm
     steps: int = 20  # diffusion sampling steps for the grids and `sample`'s default
     guidance: float = 0.0  # guidance scale of the grids and `sample` (1 = none; 0 = default: diffusion 2, pixelcnn 3)
+
+    def __post_init__(self):
+        super().__post_init__()  # range checks, the deprecated names included
+        rename_deprecated(self)
+
+
+def rename_deprecated(cfg: GenerateConfig) -> None:
+    """Move a value given under an old name (base, latent_dim, layers) to the chosen family's new one; the old
+    name is then 0 again, so config.yaml records the new one. A family without such an option ignores it, as
+    before."""
+    for old, by_family in DEPRECATED.items():
+        value, new = getattr(cfg, old), by_family.get(cfg.model)
+        if not value:
+            continue
+        if new is not None and getattr(cfg, new) not in (0, value):
+            raise RecgenError(f"{old} is the old name of {new}: give only {new}")
+        if new is not None:
+            setattr(cfg, new, value)
+        setattr(cfg, old, 0)
 
 
 def cond_mode(cfg: GenerateConfig) -> str:
@@ -74,11 +111,14 @@ def resolve(cfg: GenerateConfig) -> GenerateConfig:
     from recgen.data import build_augment
     from recgen.generate import diffusion
 
-    if cfg.model not in FAMILY_DEFAULTS:
-        raise RecgenError(f"model must be one of {', '.join(FAMILY_DEFAULTS)}, got {cfg.model!r}")
+    family = get_family(cfg.model)
     fill = {k: v for k, v in FAMILY_DEFAULTS[cfg.model].items()
             if getattr(cfg, k) == (-1.0 if k == "ema" else 0)}
     cfg = dataclasses.replace(cfg, **fill)
+    for name in {o for k in REGISTRY for o in get_family(k).options} - set(family.options):
+        if getattr(cfg, name):
+            owners = [k for k in REGISTRY if name in get_family(k).options]
+            raise RecgenError(f"{name} is an option of {' and '.join(owners)} runs, not {cfg.model}")
     if cfg.sampler not in diffusion.SAMPLERS:
         raise RecgenError(f"sampler must be one of {', '.join(diffusion.SAMPLERS)}, got {cfg.sampler!r}")
     build_augment(cfg.augment)  # an unknown name fails here, before a run directory exists
@@ -92,25 +132,12 @@ def resolve(cfg: GenerateConfig) -> GenerateConfig:
 
 
 def arch_config(cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: int):
-    """The family's architecture config from the generic options and the data's (C, H, W)."""
-    from recgen.generate import diffusion, gan, pixelcnn, vae
-
+    """The family's architecture config from the options and the data's (C, H, W)."""
     c, h, w = shape
-    if cfg.model != "pixelcnn" and (h % 4 or w % 4):
-        raise RecgenError(f"{cfg.model} needs image sides divisible by 4, got {h}x{w}; pass --size 28 or --size 32")
+    family = get_family(cfg.model)
+    k = family.side_multiple
+    if h % k or w % k:
+        raise RecgenError(f"{cfg.model} needs image sides divisible by {k}, got {h}x{w}; pass --size 28 or "
+                          "--size 32")
     common = dict(channels=c, height=h, width=w, num_classes=num_classes, cond=cond_mode(cfg))
-    b, z, n = cfg.base, cfg.latent_dim, cfg.layers
-    if cfg.model == "gan":
-        return gan.GANConfig(**common, **({"g_base": b, "d_base": b} if b else {}), **({"z_dim": z} if z else {}))
-    if cfg.model == "vae":
-        return vae.VAEConfig(**common, **({"base": b} if b else {}), **({"latent_dim": z} if z else {}))
-    if cfg.model == "pixelcnn":
-        return pixelcnn.PixelCNNConfig(**common, levels=cfg.levels, dilations=pixelcnn.DILATIONS,
-                                       cond_dropout=cfg.cond_dropout,
-                                       **({"hidden": b} if b else {}),
-                                       **({"layers": n} if n else {}))
-    d = diffusion.DiffusionConfig(**common, cond_dropout=cfg.cond_dropout, **({"layers_per_block": n} if n else {}),
-                                  augment_dim=diffusion.AUGMENT_DIM if cfg.augment_p else 0)
-    if b:
-        d.block_out_channels, d.norm_groups = (b, 2 * b, 2 * b), min(8, b)
-    return d
+    return family.make_arch(cfg, common)

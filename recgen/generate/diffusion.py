@@ -25,6 +25,7 @@ from torch import nn
 from recgen.errors import RecgenError
 from recgen.generate.common import GeneratorTask, slerp, to_signed
 from recgen.generate.condition import drop_mask, make_conditioner
+from recgen.generate.family import GeneratorFamily
 from recgen.train import seeded
 
 SAMPLERS = {"ddpm": "DDPMScheduler", "ddim": "DDIMScheduler", "dpm": "DPMSolverMultistepScheduler"}  # diffusers
@@ -270,3 +271,49 @@ class DiffusionTask(GeneratorTask):
                        self.condition)
         self.modules["model"].train()
         return {"val_loss": out["loss"]}
+
+
+# ---------------------------------------------------------------------------------------- the family protocol
+class DiffusionFamily(GeneratorFamily):
+    name, arch_class, task_class = "diffusion", DiffusionConfig, DiffusionTask
+    options = ("unet_width", "unet_blocks")
+    side_multiple = 4  # two stride-2 levels
+    guidable = takes_sampler = can_vary = can_interpolate = interpolates_images = True
+
+    def make_arch(self, cfg, common):
+        blocks = {"layers_per_block": cfg.unet_blocks} if cfg.unet_blocks else {}
+        arch = DiffusionConfig(**common, cond_dropout=cfg.cond_dropout,
+                               augment_dim=AUGMENT_DIM if cfg.augment_p else 0, **blocks)
+        if cfg.unet_width:
+            b = cfg.unet_width
+            arch.block_out_channels, arch.norm_groups = (b, 2 * b, 2 * b), min(8, b)
+        return arch
+
+    def build(self, arch):
+        return build(arch)
+
+    def check(self, arch, opts):
+        if opts.steps is not None and opts.steps > arch.train_timesteps:
+            raise RecgenError(f"steps must be at most the {arch.train_timesteps} timesteps this model "
+                              f"trained with, got {opts.steps}")
+        if opts.sampler is not None and opts.sampler not in SAMPLERS:
+            raise RecgenError(f"sampler must be one of {', '.join(SAMPLERS)}, got {opts.sampler!r}")
+
+    def sample(self, modules, arch, cond, n, g, opts, progress=None):
+        return sample(modules, arch, cond, n, g, opts.sampler, opts.steps, opts.guidance, progress=progress)
+
+    def vary(self, modules, arch, cond, start, n, g, opts, progress=None):
+        """SDEdit: noise the image to step `strength` of the schedule and denoise from there."""
+        return sample(modules, arch, cond, n, g, opts.sampler, opts.steps, opts.guidance,
+                      start=start.expand(n, -1, -1, -1), strength=opts.strength, progress=progress)
+
+    def interpolate(self, modules, arch, cond, n, g, a, b, opts):
+        # between images unguided, so the ends give the images back; between noise draws the run's guidance
+        guidance = 1.0 if a is not None else opts.guidance
+        return interpolate(modules, arch, cond, n, g, a, b, opts.steps, guidance)
+
+    def evaluate(self, modules, arch, x, y, condition):
+        return evaluate(modules["model"], arch, x[:2000], y[:2000], condition)
+
+
+FAMILY = DiffusionFamily()

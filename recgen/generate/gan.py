@@ -37,6 +37,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from recgen.generate.common import GeneratorTask, slerp, spread, to_signed
 from recgen.generate.condition import make_conditioner
+from recgen.generate.family import GeneratorFamily
 from recgen.train import make_schedule, seeded
 
 COLLAPSE_RATIO = 0.35  # samples' spread / real images' spread below this = mode collapse
@@ -324,3 +325,43 @@ class GANTask(GeneratorTask):
                 "gan_min_class_spread": round(min(per_class.values(), default=ratio), 4),
                 "gan_collapse": int(any("collapse" in p for p in problems)),
                 "gan_diverging": int(any("diverging" in p for p in problems))}
+
+
+# ---------------------------------------------------------------------------------------- the family protocol
+class GANFamily(GeneratorFamily):
+    name, arch_class, task_class = "gan", GANConfig, GANTask
+    options = ("gan_width", "latent_size")
+    side_multiple = 4  # two stride-2 levels
+    can_interpolate = has_latent = True
+
+    def make_arch(self, cfg, common):
+        width = {"g_base": cfg.gan_width, "d_base": cfg.gan_width} if cfg.gan_width else {}
+        return GANConfig(**common, **width, **({"z_dim": cfg.latent_size} if cfg.latent_size else {}))
+
+    def build(self, arch):
+        return build(arch)
+
+    def health(self, last):
+        return health(last.get("d_loss", 1.0), last.get("g_loss", 0.0), last.get("gan_spread_ratio", 1.0),
+                      {"the least varied class": last.get("gan_min_class_spread", 1.0)})
+
+    def sample(self, modules, arch, cond, n, g, opts, progress=None):
+        return sample(modules, arch, cond, n, g, opts.temperature)
+
+    def interpolate(self, modules, arch, cond, n, g, a, b, opts):
+        return interpolate(modules, arch, cond, n, g)
+
+    def latent_size(self, arch):
+        return arch.z_dim
+
+    def decode(self, modules, arch, z, cond):
+        return decode(modules["G"], z, cond)
+
+    def evaluate(self, modules, arch, x, y, condition):
+        """How varied samples are relative to real images of the same classes (a GAN has no likelihood)."""
+        k, g = min(1000, len(x)), seeded(5)
+        fake = sample(modules, arch, condition(y[:k], g), k, g)
+        return {"spread_ratio": round(spread_ratio(fake, x[:k], y[:k] if arch.cond != "none" else None), 4)}
+
+
+FAMILY = GANFamily()

@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from recgen.errors import RecgenError
-from recgen.generate.common import GeneratorTask, bits_per_dim, can_guide
+from recgen.generate.common import GeneratorTask, bits_per_dim
 from recgen.generate.condition import drop_mask, make_conditioner
+from recgen.generate.family import GeneratorFamily
 
 
 @dataclass
@@ -258,8 +259,8 @@ class PixelCNNTask(GeneratorTask):
         return {"loss": loss, "bpd": loss.detach() / math.log(2)}
 
     def sample(self, modules, c, n, g):
-        return sample(modules, self.arch, c, n, g, guidance=self.cfg.guidance if can_guide("pixelcnn", self.arch)
-                      else 1.0)
+        guidance = self.cfg.guidance if FAMILY.can_guide(self.arch) else 1.0
+        return sample(modules, self.arch, c, n, g, guidance=guidance)
 
     def validate(self, modules):
         if self.val is None:
@@ -268,3 +269,42 @@ class PixelCNNTask(GeneratorTask):
         out = evaluate(m, self.val[0][:1000].to(self.device), self.val[1][:1000].to(self.device), self.condition)
         self.modules["model"].train()
         return {f"val_{k}": v for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------------- the family protocol
+class PixelCNNFamily(GeneratorFamily):
+    name, arch_class, task_class = "pixelcnn", PixelCNNConfig, PixelCNNTask
+    options = ("pixelcnn_width", "pixelcnn_layers")
+    guidable = can_vary = can_infer_class = True
+    requires = {"guidable": "trained with cond_dropout > 0"}
+
+    def make_arch(self, cfg, common):
+        return PixelCNNConfig(**common, levels=cfg.levels, dilations=DILATIONS, cond_dropout=cfg.cond_dropout,
+                              **({"hidden": cfg.pixelcnn_width} if cfg.pixelcnn_width else {}),
+                              **({"layers": cfg.pixelcnn_layers} if cfg.pixelcnn_layers else {}))
+
+    def build(self, arch):
+        return build(arch)
+
+    def can_guide(self, arch):
+        return super().can_guide(arch) and arch.cond_dropout > 0
+
+    def sample(self, modules, arch, cond, n, g, opts, progress=None):
+        return sample(modules, arch, cond, n, g, opts.temperature, guidance=opts.guidance, progress=progress)
+
+    def vary(self, modules, arch, cond, start, n, g, opts, progress=None):
+        """Keep the top rows of `start` and complete the bottom `strength` of them."""
+        from_row = int(round(arch.height * (1 - opts.strength)))
+        return sample(modules, arch, cond, n, g, opts.temperature, start.expand(n, -1, -1, -1), from_row,
+                      opts.guidance, progress=progress)
+
+    def infer_class(self, modules, arch, x, conds, g):
+        return infer_class(modules, x, conds)
+
+    def evaluate(self, modules, arch, x, y, condition):
+        out = evaluate(modules["model"], x, y, condition)
+        out["data"] = "8-bit" if arch.levels == 256 else f"quantised to {arch.levels} levels"
+        return out
+
+
+FAMILY = PixelCNNFamily()

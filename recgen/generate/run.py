@@ -17,10 +17,11 @@ from recgen.classify.api import load_splits
 from recgen.config import check_option, model_args
 from recgen.data import ImageSet, held_out, image_batch, read_image, resize_batch, to_channels
 from recgen.errors import RecgenError
-from recgen.generate import diffusion, gan, pixelcnn, vae
-from recgen.generate.common import can_guide, from_uint8, grid_labels, save_grid, to_uint8
+from recgen.generate.common import from_uint8, grid_labels, save_grid, to_uint8
 from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
-from recgen.generate.config import FAMILIES, GenerateConfig
+from recgen.generate.config import GenerateConfig
+from recgen.generate.family import GeneratorFamily, get_family, refuse
+from recgen.generate.options import SampleOptions
 from recgen.progress import Progress
 from recgen.report import image, legend, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, output_file
@@ -28,38 +29,39 @@ from recgen.sanity import check_prompt
 from recgen.train import seeded
 
 SAMPLE_BATCH = 1000  # images sampled at once; more are drawn in batches, so memory does not grow with n
-MAX_SAMPLES = 100_000  # images one sample() call returns (held in memory together)
 
 
 class GeneratorRun(TrainedRun):
-    """A trained generator in its run directory: sample, interpolate, decode, embed, evaluate."""
+    """A trained generator in its run directory: sample, interpolate, decode, embed, evaluate. What differs by
+    family is asked of `self.impl`, the family's GeneratorFamily (recgen/generate/family.py)."""
 
     config_class = GenerateConfig
 
     def __init__(self, run: Run):
         super().__init__(run)
         self.family: str = self.info["family"]
-        if self.family not in FAMILIES:
-            raise RecgenError(f"{run.path / 'model.json'}: family must be one of {', '.join(FAMILIES)}, got "
-                              f"{self.family!r}")
-        mod, arch_cls, _ = FAMILIES[self.family]
-        self.family_module = mod
-        self.arch = model_args(arch_cls, self.info, run.path / "model.json")
+        self.impl: GeneratorFamily = get_family(self.family, f"{run.path / 'model.json'}: family")
+        self.arch = model_args(self.impl.arch_class, self.info, run.path / "model.json")
         self._modules = None
 
     @property
     def guided(self) -> bool:
         """Whether this run can sample with classifier-free guidance (it learned a "no condition" prediction)."""
-        return can_guide(self.family, self.arch)
+        return self.impl.can_guide(self.arch)
 
     def _describe(self) -> str:
         return f"model={self.family!r}, cond={self.arch.cond!r}"
+
+    def _require(self, flag: str, what: str, verb: str = "needs") -> None:
+        """Refuse `what` in one line when this run's family lacks capability `flag`."""
+        if not getattr(self.impl, flag):
+            raise refuse(what, flag, self.impl, str(self.path), verb)
 
     @property
     def modules(self) -> dict[str, torch.nn.Module]:
         """The networks with their best weights (the EMA copy where one was kept), in eval mode."""
         if self._modules is None:
-            mods = self.family_module.build(self.arch)
+            mods = self.impl.build(self.arch)
             w = self.run.load_weights("best")
             for name, m in mods.items():
                 load_module(m, module_state(w, name), self.run.weights_path("best")).to(self.device).eval()
@@ -114,95 +116,81 @@ class GeneratorRun(TrainedRun):
         return from_uint8(resize_batch(to_channels(arr[None], c), (h, w))).to(self.device)
 
     # ---------------------------------------------------------------------------------------------- sampling
-    def sample(self, n: int = 64, class_: int | str | None = None, prompt: str | None = None,
-               like: str | Path | np.ndarray | None = None, sampler: str | None = None, steps: int | None = None,
-               guidance: float | None = None, strength: float = 0.6, temperature: float = 1.0,
-               seed: int = 0, precision: str = "fp32", progress: Progress | None = None
+    def sample(self, n: int | SampleOptions = 64, progress: Progress | None = None, **options: Any
                ) -> tuple[np.ndarray, np.ndarray | None]:
         """n images as uint8 (n, H, W, C) and their class labels (n,) (None when unconditional).
 
-        class_: index or name; prompt: free text (text-conditional runs); neither: classes in turn.
-        like: an image to vary (VAE: re-encode and mix with prior noise; diffusion: SDEdit; PixelCNN: keep the top
-        rows and complete the rest), `strength` in (0, 1] says how far from it to go.
-        sampler / steps: diffusion only; guidance: diffusion, or pixelcnn trained with cond_dropout (defaults from
-        the run's config; 1 = none).
-        temperature: noise scale (GAN, VAE) or softmax temperature (PixelCNN). Same seed -> same images.
-        precision: fp32, or bf16 (autocast: convolutions and matrix products in bfloat16; about 2x faster GAN
-        decoding on CPUs with AMX, pixel values within about one uint8 level of fp32).
-        progress: a recgen.progress.Progress counting images, advanced as they are drawn (within a batch too, by
-        diffusion steps or PixelCNN rows)."""
-        check_option("n", n, int)
-        check_option("seed", seed, int)
-        check_option("temperature", temperature, float)
-        if n > MAX_SAMPLES:
-            raise RecgenError(f"n: at most {MAX_SAMPLES:,} images a call (they are held in memory), got {n:,}; "
-                              "call again with another seed for more")
-        if steps is not None:
-            check_option("steps", steps, int)
-            if self.family == "diffusion" and steps > self.arch.train_timesteps:
-                raise RecgenError(f"steps must be at most the {self.arch.train_timesteps} timesteps this model "
-                                  f"trained with, got {steps}")
-        if guidance is not None:
-            check_option("guidance", guidance, float)
-        if guidance is not None and self.arch.cond == "none":
-            raise RecgenError("--guidance (classifier-free guidance) needs a class- or text-conditional run; "
-                              f"{self.path} is unconditional")
-        if self.family != "diffusion" and (sampler is not None or steps is not None):
-            raise RecgenError(f"--sampler/--steps apply to diffusion runs; this is a {self.family} run")
-        if guidance is not None and not self.guided:
-            without = " without it" if self.family == "pixelcnn" else ""
-            raise RecgenError(f"--guidance needs a diffusion run or a pixelcnn run trained with cond_dropout > 0; "
-                              f"{self.path} is a {self.family} run{without}")
-        if not 0.0 < strength <= 1.0:
-            raise RecgenError(f"strength must be in (0, 1], got {strength}")
-        if precision not in ("fp32", "bf16"):
-            raise RecgenError(f"precision must be fp32 or bf16, got {precision!r}")
-        if n > SAMPLE_BATCH:  # memory bounded by the batch; each batch seeded from (seed, its offset)
-            parts = [self.sample(min(SAMPLE_BATCH, n - i), class_, prompt, like, sampler, steps, guidance, strength,
-                                 temperature, seed * 100_003 + i, precision, progress)
-                     for i in range(0, n, SAMPLE_BATCH)]
+        The options are SampleOptions' fields (recgen/generate/options.py), given as keywords or as one
+        SampleOptions in place of n: class_ (index or name) or prompt (text-conditional runs), neither:
+        classes in turn; like: an image (path or uint8 array) to vary (VAE: re-encode and mix with prior
+        noise; diffusion: SDEdit; PixelCNN: keep the top rows and complete the rest), `strength` in (0, 1]
+        says how far from it to go; sampler / steps (diffusion) and guidance (diffusion, or pixelcnn trained
+        with cond_dropout) default to the run's config (guidance 1 = none); temperature: noise scale (GAN,
+        VAE) or softmax temperature (PixelCNN); precision fp32 or bf16 (autocast: faster GAN decoding on CPUs
+        with AMX, pixel values within about one uint8 level of fp32). Same seed -> same images.
+        progress: a recgen.progress.Progress counting images, advanced as they are drawn (within a batch too,
+        by diffusion steps or PixelCNN rows)."""
+        opts = n if isinstance(n, SampleOptions) else SampleOptions.of({"n": n, **options})
+        if isinstance(n, SampleOptions) and options:
+            opts = opts.replace(**options)
+        self._check_sampling(opts)
+        if opts.n > SAMPLE_BATCH:  # memory bounded by the batch; each batch seeded from (seed, its offset)
+            parts = [self.sample(opts.replace(n=min(SAMPLE_BATCH, opts.n - i), seed=opts.seed * 100_003 + i),
+                                 progress) for i in range(0, opts.n, SAMPLE_BATCH)]
             xs, ys = zip(*parts)
             return np.concatenate(xs), (None if ys[0] is None else np.concatenate(ys))
-        sampler = sampler or self.config.sampler
-        steps = steps or self.config.steps
-        guidance = (self.config.guidance if self.guided else 1.0) if guidance is None else guidance
-        start = self._image(like) if like is not None else None
-        if start is not None and self.family == "gan":
-            raise RecgenError("--like needs a vae, diffusion or pixelcnn run (a GAN has no encoder)")
-        g = seeded(seed)
-        c, labels = self._condition(n, class_, prompt)
-        if start is not None and class_ is None and prompt is None and self.arch.cond != "none":
+        return self._sample_batch(opts, progress)
+
+    def _check_sampling(self, opts: SampleOptions) -> None:
+        """What the options ask of this run (their own ranges are SampleOptions.check's)."""
+        self.impl.check(self.arch, opts)
+        if opts.guidance is not None and self.arch.cond == "none":
+            raise RecgenError("--guidance (classifier-free guidance) needs a class- or text-conditional run; "
+                              f"{self.path} is unconditional")
+        if opts.sampler is not None or opts.steps is not None:
+            self._require("takes_sampler", "--sampler/--steps", "apply to")
+        if opts.guidance is not None and not self.guided:
+            raise refuse("--guidance", "guidable", self.impl, str(self.path))
+        if opts.like is not None:
+            self._require("can_vary", "--like (variations of an image)")
+
+    def _resolved(self, opts: SampleOptions, conditional: bool) -> SampleOptions:
+        """The run's own sampler, steps and guidance where the options leave them out (1 = no guidance when
+        nothing conditions the samples)."""
+        cfg = self.config
+        guidance = (cfg.guidance if self.guided else 1.0) if opts.guidance is None else opts.guidance
+        return opts.replace(sampler=opts.sampler or cfg.sampler, steps=opts.steps or cfg.steps,
+                            guidance=guidance if conditional else 1.0)
+
+    def _sample_batch(self, opts: SampleOptions, progress: Progress | None
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+        n = opts.n
+        start = self._image(opts.like) if opts.like is not None else None
+        g = seeded(opts.seed)
+        c, labels = self._condition(n, opts.class_, opts.prompt)
+        if start is not None and opts.class_ is None and opts.prompt is None and self.arch.cond != "none":
             c, labels = self._like_condition(start, n, g)
-        m, a = self.modules, self.arch
+        opts = self._resolved(opts, c is not None)
         first = progress.done if progress is not None else 0
         tick = None if progress is None else (lambda share: progress.update(first + share * n))
-        with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=precision == "bf16"):
-            if self.family == "diffusion":
-                x = diffusion.sample(m, a, c, n, g, sampler, steps, guidance if c is not None else 1.0,
-                                     start=None if start is None else start.expand(n, -1, -1, -1), strength=strength,
-                                     progress=tick)
-            elif start is not None and self.family == "vae":
-                x = vae.variations(m, a, start, c, n, g, strength)
-            elif start is not None:  # pixelcnn: complete the bottom `strength` of the rows
-                from_row = int(round(a.height * (1 - strength)))
-                x = pixelcnn.sample(m, a, c, n, g, temperature, start.expand(n, -1, -1, -1), from_row, guidance,
-                                    progress=tick)
-            elif self.family == "pixelcnn":
-                x = pixelcnn.sample(m, a, c, n, g, temperature, guidance=guidance, progress=tick)
+        bf16 = torch.autocast(self.device.type, torch.bfloat16, enabled=opts.precision == "bf16")
+        with torch.no_grad(), bf16:
+            if start is not None:
+                x = self.impl.vary(self.modules, self.arch, c, start, n, g, opts, tick)
             else:
-                x = self.family_module.sample(m, a, c, n, g, temperature)
+                x = self.impl.sample(self.modules, self.arch, c, n, g, opts, tick)
         if progress is not None:
             progress.update(first + n)
         return to_uint8(x.float()), labels
 
     def _like_condition(self, start: torch.Tensor, n: int, g: torch.Generator):
         """The condition for varying an image when none is given: the class the model finds the image most likely
-        under (VAE by ELBO, PixelCNN by likelihood); diffusion uses its unconditional ("null") prediction."""
-        if self.family == "diffusion":
+        under (VAE by ELBO, PixelCNN by likelihood), or, for a family that cannot tell (diffusion), its
+        unconditional ("null") prediction."""
+        if not self.impl.can_infer_class:
             return None, None
         conds = self._per_class_conditions()
-        k = vae.infer_class(self.modules, start, conds, g) if self.family == "vae" else \
-            pixelcnn.infer_class(self.modules, start, conds)
+        k = self.impl.infer_class(self.modules, self.arch, start, conds, g)
         return conds[k:k + 1].expand(n, *conds.shape[1:]), np.full(n, k, dtype=np.int64)
 
     def interpolate(self, a: str | np.ndarray | None = None, b: str | np.ndarray | None = None, n: int = 8,
@@ -210,12 +198,11 @@ class GeneratorRun(TrainedRun):
         """Latent interpolation (GAN, VAE, diffusion): n frames between images a and b (VAE: posterior means;
         diffusion: DDIM inversions), or between two noise draws from `seed`. Conditional runs without a class give
         one row of n frames per class."""
-        if self.family == "pixelcnn":
-            raise RecgenError("interpolation needs a gan, vae or diffusion run; a pixelcnn has no latent space")
+        self._require("can_interpolate", "interpolation")
         if (a is None) != (b is None):
             raise RecgenError("give both images to interpolate between, or neither")
-        if a is not None and self.family == "gan":
-            raise RecgenError("a GAN cannot interpolate between given images (it has no encoder); use a vae run")
+        if a is not None:
+            self._require("interpolates_images", "interpolation between given images")
         check_option("n", n, int)
         check_option("seed", seed, int)
         if not 2 <= n <= 1000:
@@ -228,45 +215,39 @@ class GeneratorRun(TrainedRun):
             rows = [(c, int(labels[0]))]
         elif xa is not None:  # the class the first image looks most like
             (c, labels) = self._like_condition(xa, 1, seeded(seed))
-            rows = [(c, int(labels[0]))]
+            rows = [(c, None if labels is None else int(labels[0]))]
         else:
             conds = self._per_class_conditions()
             rows = [(conds[k:k + 1], k) for k in range(len(self.classes))]
+        opts = self._resolved(SampleOptions(), True)  # the run's own steps and guidance
         out, labels = [], []
         for c, k in rows:
             cc = None if c is None else c.expand(n, *c.shape[1:])
             g = seeded(seed)  # the same two endpoints in every row
-            if self.family == "gan":
-                x = gan.interpolate(self.modules, self.arch, c, n, g)
-            elif self.family == "vae":
-                x = vae.interpolate(self.modules, self.arch, cc, n, g, xa, xb)
-            else:  # images: unguided, so the ends give the images back; noise: the run's guidance
-                x = diffusion.interpolate(self.modules, self.arch, cc, n, g, xa, xb, self.config.steps,
-                                          1.0 if xa is not None else self.config.guidance)
-            out.append(to_uint8(x))
+            with torch.no_grad():
+                out.append(to_uint8(self.impl.interpolate(self.modules, self.arch, cc, n, g, xa, xb, opts)))
             labels += [k] * n
         return np.concatenate(out), (None if rows[0][1] is None else np.array(labels, dtype=np.int64))
 
     def decode(self, z: np.ndarray | torch.Tensor, class_: int | str | None = None) -> np.ndarray:
         """Latent vectors (N, latent) -> uint8 images (N, H, W, C) (GAN noise or VAE latent)."""
-        if self.family not in ("gan", "vae"):
-            raise RecgenError(f"decode needs a gan or vae run; this is a {self.family} run")
+        self._require("has_latent", "decode")
         z = torch.as_tensor(np.asarray(z), dtype=torch.float32).to(self.device)
-        size = self.arch.z_dim if self.family == "gan" else self.arch.latent_dim
+        size = self.impl.latent_size(self.arch)
         if z.ndim != 2 or z.shape[1] != size:
             raise RecgenError(f"z must be latent vectors shaped (N, {size}), got {tuple(z.shape)}")
         c, _ = self._condition(len(z), class_) if self.arch.cond != "none" else (None, None)
-        x = gan.decode(self.modules["G"], z, c) if self.family == "gan" else vae.decode(self.modules, z, c)
-        return to_uint8(x)
+        with torch.no_grad():
+            return to_uint8(self.impl.decode(self.modules, self.arch, z, c))
 
     def embed(self, images: np.ndarray, class_: int | str | None = None) -> np.ndarray:
-        """uint8 images (N, H, W, C) -> VAE posterior means (N, latent_dim)."""
-        if self.family != "vae":
-            raise RecgenError(f"embed needs a vae run; this is a {self.family} run")
+        """uint8 images (N, H, W, C) -> latent vectors (N, latent) (VAE posterior means)."""
+        self._require("can_embed", "embed")
         c, h, w = self.input_shape
         x = from_uint8(resize_batch(to_channels(image_batch(images), c), (h, w))).to(self.device)
         cond, _ = self._condition(len(x), class_) if self.arch.cond != "none" else (None, None)
-        return vae.encode(self.modules, x, cond)[0].cpu().numpy()
+        with torch.no_grad():
+            return self.impl.embed(self.modules, self.arch, x, cond).cpu().numpy()
 
     # -------------------------------------------------------------------------------------------- evaluation
     def evaluate(self, split: str = "test", data: ImageSet | None = None, write: bool = True) -> dict[str, Any]:
@@ -277,7 +258,7 @@ class GeneratorRun(TrainedRun):
             data = held_out(split, test, val, self.config.data)
         x, y = data.convert(size=self.input_shape[1], channels=self.input_shape[0]).tensors()
         x, y = x.to(self.device), y.to(self.device)
-        m, a, g = self.modules, self.arch, seeded(5)
+        a = self.arch
         phrases = phrase_table(self.classes).to(self.device) if a.cond == "text" else None
 
         def condition(yb, gg):
@@ -285,17 +266,7 @@ class GeneratorRun(TrainedRun):
 
         t0 = time.perf_counter()
         with torch.no_grad():
-            if self.family == "vae":
-                out = vae.evaluate(m, a, x, y, condition)
-            elif self.family == "pixelcnn":
-                out = pixelcnn.evaluate(m["model"], x, y, condition)
-                out["data"] = "8-bit" if a.levels == 256 else f"quantised to {a.levels} levels"
-            elif self.family == "diffusion":
-                out = diffusion.evaluate(m["model"], a, x[:2000], y[:2000], condition)
-            else:
-                k = min(1000, len(x))
-                fake = gan.sample(m, a, condition(y[:k], g), k, g)
-                out = {"spread_ratio": round(gan.spread_ratio(fake, x[:k], y[:k] if a.cond != "none" else None), 4)}
+            out = self.impl.evaluate(self.modules, a, x, y, condition)
         out = {"split": data.split, "n": len(x), "model": self.family, "cond": a.cond, **out,
                "seconds": round(time.perf_counter() - t0, 2), "run": str(self.path)}
         if write:

@@ -20,6 +20,7 @@ from torch import nn
 
 from recgen.generate.common import GeneratorTask, bits_per_dim, slerp
 from recgen.generate.condition import make_conditioner
+from recgen.generate.family import GeneratorFamily
 from recgen.train import seeded
 
 
@@ -184,3 +185,45 @@ def evaluate(modules, cfg: VAEConfig, x: torch.Tensor, y: torch.Tensor, conditio
     n, dims = len(x), x[0].numel()
     return {"bpd": round(bits_per_dim(tot["neg_elbo"] / n, dims) + 8, 4), "elbo": round(-tot["neg_elbo"] / n, 2),
             "kl": round(tot["kl"] / n, 3), "recon_mse": round(tot["mse"] / n, 5)}
+
+
+# ---------------------------------------------------------------------------------------- the family protocol
+class VAEFamily(GeneratorFamily):
+    name, arch_class, task_class = "vae", VAEConfig, VAETask
+    options = ("vae_width", "latent_size")
+    side_multiple = 4  # two stride-2 levels
+    can_vary = can_interpolate = interpolates_images = has_latent = can_embed = can_infer_class = True
+
+    def make_arch(self, cfg, common):
+        return VAEConfig(**common, **({"base": cfg.vae_width} if cfg.vae_width else {}),
+                         **({"latent_dim": cfg.latent_size} if cfg.latent_size else {}))
+
+    def build(self, arch):
+        return build(arch)
+
+    def sample(self, modules, arch, cond, n, g, opts, progress=None):
+        return sample(modules, arch, cond, n, g, opts.temperature)
+
+    def vary(self, modules, arch, cond, start, n, g, opts, progress=None):
+        return variations(modules, arch, start, cond, n, g, opts.strength)
+
+    def interpolate(self, modules, arch, cond, n, g, a, b, opts):
+        return interpolate(modules, arch, cond, n, g, a, b)
+
+    def latent_size(self, arch):
+        return arch.latent_dim
+
+    def decode(self, modules, arch, z, cond):
+        return decode(modules, z, cond)
+
+    def embed(self, modules, arch, x, cond):
+        return encode(modules, x, cond)[0]
+
+    def infer_class(self, modules, arch, x, conds, g):
+        return infer_class(modules, x, conds, g)
+
+    def evaluate(self, modules, arch, x, y, condition):
+        return evaluate(modules, arch, x, y, condition)
+
+
+FAMILY = VAEFamily()

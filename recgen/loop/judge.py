@@ -8,6 +8,7 @@ indicators. Each result carries a metric card saying exactly what was measured.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from recgen import plots
 from recgen.config import check_option
 from recgen.data import ImageSet
 from recgen.errors import RecgenError
+from recgen.generate.options import SampleOptions
 from recgen.sanity import check_samples
 from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features,
                                         memorization, pixel_vectors, precision_recall, recognizability)
@@ -311,11 +313,12 @@ def load_judge(spec: str, data: str) -> Judge:
 
 
 def sample_many(gen, n: int, seed: int, batch: int = 500, **kw) -> tuple[np.ndarray, np.ndarray | None]:
-    """n samples in batches (classes in turn when conditional), each batch with its own derived seed."""
+    """n samples in batches (classes in turn when conditional), each batch with its own derived seed; kw: the
+    other SampleOptions fields."""
     xs, ys = [], []
     what = f"sampling from {gen.path.name} ({gen.family}" + (
-        f", {kw.get('sampler', gen.config.sampler)} {kw.get('steps', gen.config.steps)} steps)"
-        if gen.family == "diffusion" else ")")
+        f", {kw.get('sampler') or gen.config.sampler} {kw.get('steps') or gen.config.steps} steps)"
+        if gen.impl.takes_sampler else ")")
     with Progress(what, n, "images") as p:
         for i in range(0, n, batch):
             x, y = gen.sample(min(batch, n - i), seed=seed * 100_003 + i, progress=p, **kw)
@@ -324,14 +327,15 @@ def sample_many(gen, n: int, seed: int, batch: int = 500, **kw) -> tuple[np.ndar
     return np.concatenate(xs), (None if ys[0] is None else np.concatenate(ys))
 
 
-def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int = 0, sampler: str | None = None,
-                       steps: int | None = None, guidance: float | None = None, with_cas: bool = True,
-                       cas_options: dict | None = None, inception: str = "", precision: str = "fp32",
-                       cas_classifier: str = "small", metrics: str = "all") -> dict[str, Any]:
+def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int = 0,
+                       sampling: SampleOptions | None = None, with_cas: bool = True,
+                       cas_options: dict | None = None, inception: str = "", cas_classifier: str = "small",
+                       metrics: str = "all", **sampling_options: Any) -> dict[str, Any]:
     """Sample n images from a generator run and judge them; writes eval-judge.json, plots and a report section.
-    precision: the generator's sampling precision (fp32 | bf16, see GeneratorRun.sample); the judge stays fp32.
-    cas_classifier: small | recognizer (CAS_CLASSIFIERS), the network and budget of the CAS classifier.
-    metrics: comma-separated parts of METRICS or figures in them ('all': every part)."""
+    sampling: how to sample (SampleOptions: sampler, steps, guidance, temperature, precision, ...; its n and
+    seed are this function's); the same fields may be given as keywords instead (precision="bf16"). The judge
+    itself stays fp32. cas_classifier: small | recognizer (CAS_CLASSIFIERS), the network and budget of the CAS
+    classifier. metrics: comma-separated parts of METRICS or figures in them ('all': every part)."""
     import time
 
     from recgen import generate
@@ -349,17 +353,20 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
     cas_options = cas_options_for(cas_classifier, cas_options)  # fails before any sampling when unknown
     inc = InceptionJudge(inception) if inception else None  # fails before any sampling when unusable
     j = load_judge(judge, cfg.data)
-    kw = {k: v for k, v in (("sampler", sampler), ("steps", steps), ("guidance", guidance)) if v is not None}
+    sampling = SampleOptions.of(sampling_options, "evaluate_generator") if sampling is None \
+        else sampling.replace(**sampling_options)
+    kw = {k: v for k, v in dataclasses.asdict(sampling).items() if k not in ("n", "seed")}
     t0 = time.perf_counter()
-    fake, fake_y = sample_many(gen, n, seed, precision=precision, **kw)
+    fake, fake_y = sample_many(gen, n, seed, **kw)
     secs = time.perf_counter() - t0
     train, _, _ = load_splits(cfg)  # exactly the images the generator trained on
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, gen.input_shape[1], gen.input_shape[0])
     card = {"generator": str(gen.path), "family": gen.family, "conditioning": gen.arch.cond,
-            "sampler": kw.get("sampler", cfg.sampler) if gen.family == "diffusion" else None,
-            "steps": kw.get("steps", cfg.steps) if gen.family == "diffusion" else None,
-            "guidance": kw.get("guidance", cfg.guidance) if gen.guided else None,
-            "sampling_precision": precision, "sampling_images_per_s": round(n / max(secs, 1e-9), 1),
+            "sampler": sampling.sampler or cfg.sampler if gen.impl.takes_sampler else None,
+            "steps": sampling.steps or cfg.steps if gen.impl.takes_sampler else None,
+            "guidance": None if not gen.guided else cfg.guidance if sampling.guidance is None
+            else sampling.guidance,
+            "sampling_precision": sampling.precision, "sampling_images_per_s": round(n / max(secs, 1e-9), 1),
             "metrics": ",".join(p for p in parts if p != "likelihood")}
     if with_cas and fake_y is not None:
         card.update(cas_classifier=cas_classifier, cas_steps=cas_options.get("steps", CAS_STEPS))

@@ -23,6 +23,7 @@ import torch
 from diffusers import DDIMScheduler, RePaintScheduler
 
 from recgen.errors import RecgenError
+from recgen.generate.diffusion import make_scheduler
 from recgen.restore.degrade import Observation, consistent, project
 
 # The first of each task is its default.
@@ -56,7 +57,7 @@ def ddnm(gen, obs: Observation, g: torch.Generator, steps: int = 20, eta: float 
     """Inpainting / super-resolution by null-space guidance; images (N, C, H, W) in [0, 1]."""
     model = gen.modules["model"]
     dev = next(model.parameters()).device
-    base = gen.family_module.make_scheduler(gen.arch, "ddim")
+    base = make_scheduler(gen.arch, "ddim")
     sched = DDIMScheduler.from_config(base.config, prediction_type="sample", clip_sample=False)
     sched.set_timesteps(steps)
     y = (obs.y.to(dev) * 2 - 1)
@@ -93,7 +94,7 @@ def denoise(gen, obs: Observation, g: torch.Generator, steps: int = 1) -> torch.
     """Denoising by entering the reverse process at the step whose noise level matches sigma (per image group)."""
     model = gen.modules["model"]
     dev = next(model.parameters()).device
-    sched = gen.family_module.make_scheduler(gen.arch, "ddim")
+    sched = make_scheduler(gen.arch, "ddim")
     abar = sched.alphas_cumprod  # (T,)
     ratio = ((1 - abar) / abar).sqrt()  # noise-to-signal ratio of each training timestep, increasing
     out = torch.empty(obs.out_shape)

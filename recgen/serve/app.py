@@ -24,37 +24,14 @@ from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Uploa
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
 
 import recgen
 from recgen.errors import RecgenError
 from recgen.serve.docs import mount_docs
 from recgen.serve.limits import BodyLimit, Concurrency, Limits, UploadBudget
+from recgen.serve.models import SampleRequest
 from recgen.serve.security import Guard, allowed_hosts, check_token
 from recgen.serve.ui import mount_ui
-
-MAX_SAMPLES = 256
-
-
-class SampleRequest(BaseModel):
-    """`recgen generate sample`'s options; `like` carries the image itself (base64 of the file's bytes)."""
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    run: str = Field(description="generator run directory, relative to the runs root")
-    n: int = Field(16, ge=1, le=MAX_SAMPLES)
-    class_: str | None = Field(None, alias="class", description="class name or index")
-    prompt: str | None = None
-    seed: int = Field(0, ge=0)
-    sampler: str | None = None
-    steps: int | None = Field(None, ge=1, le=1000)
-    guidance: float | None = Field(None, ge=0)
-    like: str | None = Field(None, description="base64 of an image file to make variations of "
-                                               "(vae, diffusion, pixelcnn)")
-    strength: float = Field(0.6, gt=0, le=1, description="with like: how far from the image")
-    temperature: float = Field(1.0, gt=0, le=100, description="noise scale (gan, vae) or softmax temperature "
-                                                             "(pixelcnn)")
-    precision: Literal["fp32", "bf16"] = "fp32"
-
 
 def _png(images: np.ndarray) -> str:
     """uint8 (N, H, W, C) -> one base64 PNG grid (8 per row)."""
@@ -242,9 +219,7 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
         like = _like_image(req.like, UploadBudget(limits)) if req.like is not None else None
         try:
             gen = loaded("generate", str(path))
-            x, y = gen.sample(req.n, class_=req.class_, prompt=req.prompt, like=like, sampler=req.sampler,
-                              steps=req.steps, guidance=req.guidance, strength=req.strength,
-                              temperature=req.temperature, seed=req.seed, precision=req.precision)
+            x, y = gen.sample(req.options(like=like))
         except RecgenError as e:
             raise bad(e) from None
         return {"n": len(x), "labels": None if y is None else y.tolist(), "grid_png_base64": _png(x)}

@@ -183,7 +183,7 @@ def generate_tab(locate, loaded, classes: list[str]):
         if not run_name:
             return "", gr.Dropdown(choices=[]), gr.Dropdown(), gr.Slider(), gr.Slider()
         gen = loaded("generate", str(locate(run_name)))
-        diffusion = gen.family == "diffusion"
+        diffusion = gen.impl.takes_sampler  # sampler and steps apply
         cond = gen.arch.cond
         text = f"**{gen.family}**, {'unconditional' if cond == 'none' else cond + '-conditional'}, " \
                f"{'x'.join(map(str, gen.input_shape[1:]))} pixels"
@@ -197,7 +197,7 @@ def generate_tab(locate, loaded, classes: list[str]):
     @user_errors
     def sample(run_name, cls, text, smp, k, g, s, count, progress=gr.Progress()):
         gen = loaded("generate", str(locate(run_name or "")))
-        diffusion = gen.family == "diffusion"
+        diffusion = gen.impl.takes_sampler  # sampler and steps apply
         calls = {"diffusion": int(k), "pixelcnn": int(np.prod(gen.input_shape[1:]))}.get(gen.family)
         with network_progress(gen, calls, progress):
             x, y = gen.sample(int(count), class_=cls or None, prompt=text or None, seed=int(s or 0),
