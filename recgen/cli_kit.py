@@ -8,7 +8,6 @@ import dataclasses
 import functools
 import inspect
 import json
-import re
 import sys
 import warnings
 from typing import Annotated, Any, Callable
@@ -53,16 +52,8 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def field_help(cls) -> dict[str, str]:
-    """The `# comment` after each dataclass field is its help text (one place to document an option)."""
-    out = {}
-    for klass in reversed(cls.__mro__):
-        try:
-            src = inspect.getsource(klass)
-        except (OSError, TypeError):
-            continue
-        for m in re.finditer(r"^\s+(\w+): [^=\n]+=[^#\n]*#\s*(.+)$", src, re.M):
-            out[m.group(1)] = m.group(2).strip()
-    return out
+    """Each dataclass field's declared help text (`recgen.config.opt`: metadata["help"])."""
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
 
 def config_command(cls, handler: Callable[[dict[str, Any]], None], skip: tuple[str, ...] = ()) -> Callable:

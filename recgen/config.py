@@ -16,31 +16,43 @@ from recgen.errors import RecgenError
 C = TypeVar("C")
 
 
+def opt(default: Any, help: str) -> Any:
+    """A config field with its help text: the one description of an option, shown by --help (the CLI flags are
+    generated from the fields, recgen.cli_kit.config_command)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Options of the one training loop (recgen.train), shared by every PyTorch model."""
 
-    epochs: int = 10  # passes over the training set
-    batch_size: int = 128  # images per optimizer step
-    lr: float = 2e-3  # peak learning rate
-    weight_decay: float = 5e-4  # decoupled (AdamW) or L2 (SGD) weight decay
-    optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum 0.9)
-    schedule: str = "onecycle"  # onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)
-    warmup: float = 0.1  # fraction of steps spent warming up (onecycle and cosine)
-    ema: float = 0.0  # exponential moving average decay of the weights (0 = off), e.g. 0.999
-    grad_clip: float = 0.0  # clip the gradient norm to this value (0 = off)
-    seed: int = 0  # seeds the weights, the data order and the augmentation stream
-    device: str = "auto"  # auto | cpu | cuda
+    epochs: int = opt(10, "passes over the training set")
+    batch_size: int = opt(128, "images per optimizer step")
+    lr: float = opt(2e-3, "peak learning rate")
+    weight_decay: float = opt(5e-4, "decoupled (AdamW) or L2 (SGD) weight decay")
+    optimizer: str = opt("adamw", "adamw | sgd (Nesterov momentum 0.9)")
+    schedule: str = opt("onecycle", "onecycle | cosine | linear | constant (linear warmup over `warmup` of "
+                        "the steps)")
+    warmup: float = opt(0.1, "fraction of steps spent warming up (onecycle and cosine)")
+    ema: float = opt(0.0, "exponential moving average decay of the weights (0 = off), e.g. 0.999")
+    grad_clip: float = opt(0.0, "clip the gradient norm to this value (0 = off)")
+    seed: int = opt(0, "seeds the weights, the data order and the augmentation stream")
+    device: str = opt("auto", "auto | cpu | cuda")
     # auto = bf16 where the hardware multiplies bfloat16 natively (CPUs with AMX, CUDA GPUs with bf16), else fp32;
     # $RECGEN_PRECISION overrides auto (figures measured before bf16 existed: RECGEN_PRECISION=fp32)
-    precision: str = "auto"  # auto | fp32 | bf16 (training forward passes under autocast; weights stay fp32)
-    threads: int = 0  # torch intra-op threads (0 = leave torch's default)
-    time_budget: float = 0.0  # stop training after this many seconds (0 = no limit); the schedule is not stretched
-    max_steps: int = 0  # stop after this many optimizer steps (0 = all epochs); for tests and partial runs
-    out: str = "runs"  # root folder of run directories
-    name: str = ""  # run name (default: the model name); a number is appended to keep runs apart
-    resume: str = ""  # run directory to continue from (exact: optimizer, schedule, RNG and step restored)
-    log: str = "csv"  # csv (metrics.csv) | tensorboard (metrics.csv and event files in RUN/tensorboard)
+    precision: str = opt("auto", "auto | fp32 | bf16 (training forward passes under autocast; weights stay "
+                         "fp32)")
+    threads: int = opt(0, "torch intra-op threads (0 = leave torch's default)")
+    time_budget: float = opt(
+        0.0,
+        "stop training after this many seconds (0 = no limit); the schedule is not stretched")
+    max_steps: int = opt(0, "stop after this many optimizer steps (0 = all epochs); for tests and partial "
+                         "runs")
+    out: str = opt("runs", "root folder of run directories")
+    name: str = opt("", "run name (default: the model name); a number is appended to keep runs apart")
+    resume: str = opt("", "run directory to continue from (exact: optimizer, schedule, RNG and step "
+                      "restored)")
+    log: str = opt("csv", "csv (metrics.csv) | tensorboard (metrics.csv and event files in RUN/tensorboard)")
 
     # options a subclass fills in from its own defaults when left at 0 (ema: -1); range-checked once filled
     filled_later: ClassVar[tuple[str, ...]] = ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recgen.config import TrainConfig, ints
+from recgen.config import TrainConfig, ints, opt
 from recgen.data.options import DataOptions
 from recgen.errors import RecgenError
 
@@ -17,28 +17,36 @@ class ClassifyConfig(DataOptions, TrainConfig):
     # The CNN recipe measured in bench/cnn_search.md (10-minute budget on 2 CPU cores): ResNet-9 style training
     # with SGD-Nesterov at a high learning rate, linear warmup and decay, label smoothing, flip + crop, flip TTA.
     # 20 epochs fit 10 minutes in bf16 on 2 AMX cores (15 took 432 s at ~2,000 images/s; in fp32 9 took 619 s).
-    epochs: int = 20  # passes over the training set
-    batch_size: int = 256  # images per optimizer step
-    lr: float = 0.4  # peak learning rate
-    optimizer: str = "sgd"  # adamw | sgd (Nesterov momentum 0.9)
-    schedule: str = "linear"  # onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)
-    warmup: float = 0.15  # fraction of steps spent warming up
-    model: str = "cnn"  # cnn | svm | rf
+    epochs: int = opt(20, "passes over the training set")
+    batch_size: int = opt(256, "images per optimizer step")
+    lr: float = opt(0.4, "peak learning rate")
+    optimizer: str = opt("sgd", "adamw | sgd (Nesterov momentum 0.9)")
+    schedule: str = opt(
+        "linear",
+        "onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)")
+    warmup: float = opt(0.15, "fraction of steps spent warming up")
+    model: str = opt("cnn", "cnn | svm | rf")
     # CNN
-    augment: str = "flip+crop"  # training augmentations, '+'-joined: flip crop affine rotate jitter erase noise
-    label_smoothing: float = 0.1  # cross-entropy label smoothing (arXiv 1512.00567)
-    tta: str = "flip+shift"  # test-time views averaged, '+'-joined: flip (mirror), shift (4 one-pixel shifts); none
-    stem_width: int = 16  # CNN: channels of the full-resolution stem
-    widths: str = "32,64,128"  # CNN: channels per stage (each stage halves resolution)
-    blocks: str = "1,0,1"  # CNN: residual blocks per stage
-    dropout: float = 0.0  # CNN: dropout before the classifier head
-    channels_last: bool = True  # CNN: NHWC memory layout (measured 1.6x faster training on 2 CPU cores)
-    init: str = ""  # CNN: a classify run whose weights training starts from (fine-tuning; the same network)
+    augment: str = opt("flip+crop", "training augmentations, '+'-joined: flip crop affine rotate jitter "
+                       "erase noise")
+    label_smoothing: float = opt(0.1, "cross-entropy label smoothing (arXiv 1512.00567)")
+    tta: str = opt("flip+shift", "test-time views averaged, '+'-joined: flip (mirror), shift (4 one-pixel "
+                   "shifts); none")
+    stem_width: int = opt(16, "CNN: channels of the full-resolution stem")
+    widths: str = opt("32,64,128", "CNN: channels per stage (each stage halves resolution)")
+    blocks: str = opt("1,0,1", "CNN: residual blocks per stage")
+    dropout: float = opt(0.0, "CNN: dropout before the classifier head")
+    channels_last: bool = opt(True, "CNN: NHWC memory layout (measured 1.6x faster training on 2 CPU cores)")
+    init: str = opt("", "CNN: a classify run whose weights training starts from (fine-tuning; the same "
+                    "network)")
     # classical
-    features: str = ""  # svm/rf: '+'-joined kmeans hog lbp sobel hist pixels ('' = the model's default set)
-    search: bool = False  # svm/rf: hyperparameter search on a subset before the final fit
-    landmarks: int = 12000  # svm: Nystroem landmarks; cost grows with their square (3000: 92.7 % in 101 s)
-    trees: int = 100  # rf: trees in the forest
+    features: str = opt("", "svm/rf: '+'-joined kmeans hog lbp sobel hist pixels ('' = the model's default "
+                        "set)")
+    search: bool = opt(False, "svm/rf: hyperparameter search on a subset before the final fit")
+    landmarks: int = opt(
+        12000,
+        "svm: Nystroem landmarks; cost grows with their square (3000: 92.7 % in 101 s)")
+    trees: int = opt(100, "rf: trees in the forest")
 
     def __post_init__(self):
         super().__post_init__()  # each check here runs before a run directory exists, so a bad value leaves none

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recgen.config import opt
+
 
 @dataclass
 class DataOptions:
-    data: str = "fashion-mnist"  # named dataset or path (IDX folder, CIFAR folder, .npz, image folder)
-    data_dir: str = ""  # where named datasets are looked for first (then $RECGEN_DATA, then system paths)
-    size: int = 0  # resize images to size x size (0 = the dataset's own size)
-    channels: int = 0  # convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)
-    limit: int = 0  # use at most this many training images per class (0 = all)
-    eval_limit: int = 0  # evaluate on at most this many test images per class (0 = all; --limit leaves the test set whole)
-    val_fraction: float = 0.1  # share of the training set held out for per-epoch validation (0 = none)
+    data: str = opt("fashion-mnist", "named dataset or path (IDX folder, CIFAR folder, .npz, image folder)")
+    data_dir: str = opt("", "where named datasets are looked for first (then $RECGEN_DATA, then system "
+                        "paths)")
+    size: int = opt(0, "resize images to size x size (0 = the dataset's own size)")
+    channels: int = opt(0, "convert to 1 (gray) or 3 (RGB) channels (0 = the dataset's own)")
+    limit: int = opt(0, "use at most this many training images per class (0 = all)")
+    eval_limit: int = opt(0, "evaluate on at most this many test images per class (0 = all; --limit leaves "
+                          "the test set whole)")
+    val_fraction: float = opt(0.1, "share of the training set held out for per-epoch validation (0 = none)")

@@ -5,52 +5,66 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recgen.config import opt
+
 
 @dataclass
 class AugmentConfig:
-    data: str = "fashion-mnist"  # named dataset or path (needs a test split)
-    data_dir: str = ""  # where named datasets are looked for first
-    real_per_class: int = 10  # real training images per class (the majority classes' count with --imbalance)
-    imbalance: float = 0.0  # minority classes keep this share of real_per_class (e.g. 0.1); 0 = balanced
-    minority: str = ""  # minority class names or indices, comma-separated (with --imbalance)
-    generator: str = ""  # a run trained on exactly this subset (else leakage); seeds then vary recognizers
+    data: str = opt("fashion-mnist", "named dataset or path (needs a test split)")
+    data_dir: str = opt("", "where named datasets are looked for first")
+    real_per_class: int = opt(10, "real training images per class (the majority classes' count with "
+                              "--imbalance)")
+    imbalance: float = opt(0.0, "minority classes keep this share of real_per_class (e.g. 0.1); 0 = balanced")
+    minority: str = opt("", "minority class names or indices, comma-separated (with --imbalance)")
+    generator: str = opt("", "a run trained on exactly this subset (else leakage); seeds then vary "
+                         "recognizers")
     # Default recipe (docs/BENCHMARKS.md, "The augmentation loop"): a class-conditional diffusion model trained on
     # flipped and shifted copies of the subset, which keeps it from replaying its 100 images (+2.1 points at 10 real
     # images per class, x16, 5 seeds, over the recognizer below; over a 500-step flip+crop one +3.3, the VAE +0.7).
-    generator_model: str = "diffusion"  # family trained on each seed's subset when --generator is not given
-    generator_steps: int = 1500  # optimizer steps for that generator
-    generator_augment: str = "flip+crop"  # its training augmentations ('+'-joined, as `generate train --augment`)
-    generator_augment_p: float = 0.0  # diffusion generator: non-leaking augmentation chance (as `generate --augment-p`)
-    allow_leak: bool = False  # use a --generator trained on more data anyway; results are labelled LEAKY
-    guidance: float = 0.0  # the generator's classifier-free guidance when sampling (0 = its run's default)
-    precision: str = "fp32"  # the generator's sampling precision: fp32 | bf16 (faster on CPUs with AMX and GPUs)
-    ratios: str = "0,4,16"  # synthetic images per real image of a targeted class (0 = real only)
-    target_weak: int = 0  # synthesize for the k lowest-recall classes only (0: all; --imbalance: minority)
+    generator_model: str = opt("diffusion", "family trained on each seed's subset when --generator is not "
+                               "given")
+    generator_steps: int = opt(1500, "optimizer steps for that generator")
+    generator_augment: str = opt("flip+crop", "its training augmentations ('+'-joined, as `generate train "
+                                 "--augment`)")
+    generator_augment_p: float = opt(0.0, "diffusion generator: non-leaking augmentation chance (as "
+                                     "`generate --augment-p`)")
+    allow_leak: bool = opt(False, "use a --generator trained on more data anyway; results are labelled LEAKY")
+    guidance: float = opt(0.0, "the generator's classifier-free guidance when sampling (0 = its run's "
+                          "default)")
+    precision: str = opt("fp32", "the generator's sampling precision: fp32 | bf16 (faster on CPUs with AMX "
+                         "and GPUs)")
+    ratios: str = opt("0,4,16", "synthetic images per real image of a targeted class (0 = real only)")
+    target_weak: int = opt(0, "synthesize for the k lowest-recall classes only (0: all; --imbalance: "
+                           "minority)")
     # Synthetic minority images rebalance the classes; so does repeating the few real ones, the textbook remedy for
     # imbalance (each repeat is augmented anew), and a gain from the generator is only worth reporting over that.
     # Both together beat either: at 1:10 the real boots repeated 10 times plus 5 synthetic per real one gave +9.2
     # points minority recall, oversampling alone +5.0, 9 synthetic per real one without repeats +2.6
     # (bench/augment_imbalance.py; docs/BENCHMARKS.md, "The augmentation loop").
-    oversample: bool = True  # with --imbalance: repeat the real minority images to the majority count in a real-only
-    # arm of its own and in every synthetic arm (--no-oversample: synthetic arms add to the subset as it is)
+    oversample: bool = opt(True, "with --imbalance: repeat the real minority images to the majority count in a "
+                           "real-only arm of its own and in every synthetic arm (--no-oversample: synthetic arms "
+                           "add to the subset as it is)")
     # The generator trained on the imbalanced subset sees a minority image in 1 batch slot of 91: repeating them there
     # too (class-balanced sampling) gives it ten times the minority updates from the same real images. At 1:10 its
     # boots lifted minority recall at x9 from +9.07 to +10.07 points (higher on two seeds, equal on one), x5 from
     # +9.23 to +8.93 (3 seeds, 2026-12-03; on 5 seeds, 2026-12-04: x9 +8.94, x5 +8.34; docs/BENCHMARKS.md).
-    generator_balance: bool = True  # with --imbalance: train the generator on the oversampled subset
-    # (--no-generator-balance: on the subset as drawn)
-    seeds: int = 3  # repetitions with different subsets, generators and recognizers
+    generator_balance: bool = opt(True, "with --imbalance: train the generator on the oversampled subset "
+                                  "(--no-generator-balance: on the subset as drawn)")
+    seeds: int = opt(3, "repetitions with different subsets, generators and recognizers")
     # The best ratio was picked on the test figures it then reported, which flatters it; it is picked on real images
     # held out from the training pool instead (none in any arm's training set; balanced, like the test set). It is
     # the experimenter's set: a user with 10 images per class has no 100 more of each and takes the ratio from docs.
-    val_per_class: int = 100  # real images per class to choose the ratio on (0: choose on the test set, as before)
+    val_per_class: int = opt(
+        100,
+        "real images per class to choose the ratio on (0: choose on the test set, as before)")
     # The real-only arm is the baseline every gain is measured against, so it gets the best recognizer measured for
     # 10 real images per class: random erasing (arXiv 1708.04896) at 1,500 steps, 1.8 points over flip+crop at 500
     # steps, which inflated the gains (+3.2 -> +1.8 points from the same samples; docs/BENCHMARKS.md).
-    steps: int = 1500  # recognizer optimizer steps, the same for every arm
-    recognizer_augment: str = "flip+crop+erase"  # the recognizers' training augmentations ('+'-joined, as classify's)
-    batch_size: int = 64  # recognizer batch size
-    threads: int = 0  # torch threads (0 = default)
-    device: str = "auto"  # auto | cpu | cuda
-    out: str = "runs"  # root folder of run directories
-    name: str = "augment"  # run name
+    steps: int = opt(1500, "recognizer optimizer steps, the same for every arm")
+    recognizer_augment: str = opt("flip+crop+erase", "the recognizers' training augmentations ('+'-joined, "
+                                  "as classify's)")
+    batch_size: int = opt(64, "recognizer batch size")
+    threads: int = opt(0, "torch threads (0 = default)")
+    device: str = opt("auto", "auto | cpu | cuda")
+    out: str = opt("runs", "root folder of run directories")
+    name: str = opt("augment", "run name")
