@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from recgen import plots
-from recgen.config import check_option, from_dict, ints, model_args, to_dict
+from recgen.config import check_option, from_dict, model_args, to_dict
 from recgen.data import held_out, image_batch, read_image, read_images, to_channels
 from recgen.data.sources import reading_progress
 from recgen.defaults import resolve_for_data
@@ -28,21 +28,13 @@ from recgen.detect.augment import augment
 from recgen.detect.boxes import draw_boxes, letterbox
 from recgen.detect.centernet import CenterNetConfig, build_centernet, centernet_loss, decode
 from recgen.detect.coco import DetectionSet, coco_files, read_coco
-from recgen.detect.config import MODELS, DetectConfig
+from recgen.detect.config import DetectConfig, centernet_config
 from recgen.detect.evaluate import Detections, coco_map
 from recgen.detect.scenes import make_scenes
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
 from recgen.runs import Run, TrainedRun, atomic_write, load_module, module_state, reopen_for_resume
 from recgen.train import Trainer, TrainTask, resolve_device
-
-
-def centernet_config(cfg: DetectConfig, channels: int, num_classes: int) -> CenterNetConfig:
-    try:
-        return CenterNetConfig(in_channels=channels, num_classes=num_classes, widths=ints(cfg.widths, "widths"),
-                               blocks=ints(cfg.blocks, "blocks"), neck=cfg.neck)
-    except ValueError as e:
-        raise RecgenError(str(e)) from None
 
 
 def _read_sets(cfg: DetectConfig, splits: tuple[str, ...]) -> dict[str, DetectionSet]:
@@ -257,10 +249,7 @@ def train(**options: Any) -> DetectorRun:
     if options.get("resume"):
         return _resume(options)
     cfg = from_dict(DetectConfig, options, "detect train")
-    if cfg.model not in MODELS:
-        raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
-    if cfg.model == "centernet":  # checked before a run directory exists
-        centernet_config(cfg, channels=1, num_classes=2)
+    if cfg.model == "centernet":  # present on this machine, checked before a run directory exists
         resolve_device(cfg.device)
     train_set, val, test = load_splits(cfg)
     resolved = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from recgen.config import TrainConfig, opt
+from recgen.config import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, TrainConfig, opt
 from recgen.data.options import DataOptions
 from recgen.errors import RecgenError
 
@@ -72,21 +72,22 @@ class GenerateConfig(DataOptions, TrainConfig):
     text_conditional: bool = opt(False, "condition on MiniLM embeddings of class descriptions (sample with "
                                  "--prompt)")
     base: int = opt(0, "base channel width (0 = family default): GAN G/D 32, VAE 32, PixelCNN 32, UNet 32 "
-                    "(x1, x2, x2)")
-    latent_dim: int = opt(0, "GAN noise / VAE latent size (0 = family default: 64 / 16)")
-    layers: int = opt(0, "PixelCNN gated layers / UNet ResNet blocks per level (0 = family default: 8 / 1)")
+                    "(x1, x2, x2)", check=NOT_NEGATIVE)
+    latent_dim: int = opt(0, "GAN noise / VAE latent size (0 = family default: 64 / 16)", check=NOT_NEGATIVE)
+    layers: int = opt(0, "PixelCNN gated layers / UNet ResNet blocks per level (0 = family default: 8 / 1)",
+                      check=NOT_NEGATIVE)
     levels: int = opt(256, "PixelCNN softmax levels per channel (256 = 8-bit data; fewer quantise the data)")
     mode_seeking: float = opt(
         1.0,
-        "gan: weight of the mode-seeking term against a noise-blind generator (0 = off)")
+        "gan: weight of the mode-seeking term against a noise-blind generator (0 = off)", check=NOT_NEGATIVE)
     cond_dropout: float = opt(0.1, "diffusion, pixelcnn: share of images trained without their condition "
-                              "(for guidance)")
+                              "(for guidance)", check=FRACTION)
     sampler: str = opt(
         "dpm",
         "diffusion sampler for the per-epoch grids and `sample`'s default: ddpm | ddim | dpm")
-    steps: int = opt(20, "diffusion sampling steps for the grids and `sample`'s default")
+    steps: int = opt(20, "diffusion sampling steps for the grids and `sample`'s default", check=AT_LEAST_ONE)
     guidance: float = opt(0.0, "guidance scale of the grids and `sample` (1 = none; 0 = default: diffusion "
-                          "2, pixelcnn 3)")
+                          "2, pixelcnn 3)", check=NOT_NEGATIVE)
 
 
 def cond_mode(cfg: GenerateConfig) -> str:
