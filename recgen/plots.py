@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
-    from recgen.runs import atomic_write
+    from recgen.files import atomic_write
     import io
 
     buf = io.BytesIO()

@@ -24,9 +24,9 @@ from recgen.classify.cnn import CNNConfig, build_cnn
 from recgen.classify.config import (MODELS, TTA_VIEWS, ClassifyConfig, check_tta,  # noqa: F401 (re-exported)
                                     cnn_config)
 from recgen.config import from_dict, model_args, to_dict
-from recgen.data import (ImageSet, build_augment, has_test_split, held_out, image_batch, limit_per_class,
-                         load_dataset, read_image, read_images, to_channels, train_val_split)
+from recgen.data import (ImageSet, build_augment, held_out, image_batch, read_image, read_images, to_channels)
 from recgen.data.dataset import fit_images, resize_batch
+from recgen.data.splits import load_splits
 from recgen.defaults import resolve_for_data
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
@@ -35,22 +35,6 @@ from recgen.report import chance_note, image, legend, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
 from recgen.sanity import check_accuracy, training_stats, unlike, warn_unlike
 from recgen.train import Trainer, TrainTask, resolve_device
-
-
-def load_splits(cfg: ClassifyConfig) -> tuple[ImageSet, ImageSet | None, ImageSet | None]:
-    """(train, val, test) as the config asks; val is None when val_fraction is 0, test None without a test split
-    (and at most eval_limit images per class when that is set)."""
-    size, ch = cfg.size or None, cfg.channels or None
-    full = load_dataset(cfg.data, "train", cfg.data_dir or None, size, ch)
-    if cfg.limit:
-        full = limit_per_class(full, cfg.limit, cfg.seed)
-    train, val = (full, None) if cfg.val_fraction == 0 else train_val_split(full, cfg.val_fraction, cfg.seed)
-    test = None
-    if has_test_split(cfg.data):
-        test = load_dataset(cfg.data, "test", cfg.data_dir or None, size or train.x.shape[1], ch or train.x.shape[-1])
-        if getattr(cfg, "eval_limit", 0):  # runs written before the option have none
-            test = limit_per_class(test, cfg.eval_limit, cfg.seed)
-    return train, val, test
 
 
 # --------------------------------------------------------------------------------------------- CNN training task

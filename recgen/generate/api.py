@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from recgen.classify.api import load_splits
+from recgen.data.splits import load_splits
 from recgen.config import from_dict, model_args, to_dict
 from recgen.data import ImageSet, has_test_split
 from recgen.defaults import GENERATE_MIN_STEPS, resolve_for_data
