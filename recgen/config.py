@@ -64,17 +64,6 @@ def device_name(name: str, value: str) -> str:
     return value
 
 
-def augment_spec(name: str, value: str) -> str:
-    """'+'-joined augmentation names that recgen.data.build_augment knows."""
-    from recgen.data import build_augment  # torch and kornia: loaded only once options are built
-
-    try:
-        build_augment(value)
-    except RecgenError as e:
-        raise RecgenError(f"{name}{str(e).removeprefix('augment')}") from None
-    return value
-
-
 def opt(default: Any, help: str, check: Callable[[str, Any], Any] | None = None) -> Any:
     """A config field with its help text and its check: the one description of an option. The help is shown by
     --help (the CLI flags are generated from the fields, recgen.cli_kit.config_command); `check(name, value)`

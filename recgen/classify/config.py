@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recgen.config import AT_LEAST_ONE, FRACTION, TrainConfig, augment_spec, ints, one_of, opt
-from recgen.data.options import DataOptions
+from recgen.config import AT_LEAST_ONE, FRACTION, TrainConfig, ints, one_of, opt
+from recgen.data.options import DataOptions, augment_spec
 from recgen.errors import RecgenError
 
 MODELS = ("cnn", "svm", "rf")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recgen.config import CHANNELS, FRACTION, NOT_NEGATIVE, Options, opt
+from recgen.errors import RecgenError
 
 
 @dataclass
@@ -20,3 +21,14 @@ class DataOptions(Options):
                           "the test set whole)", check=NOT_NEGATIVE)
     val_fraction: float = opt(0.1, "share of the training set held out for per-epoch validation (0 = none)",
                               check=FRACTION)
+
+
+def augment_spec(name: str, value: str) -> str:
+    """'+'-joined augmentation names that recgen.data.build_augment knows."""
+    from recgen.data import build_augment  # torch and kornia: loaded only once options are built
+
+    try:
+        build_augment(value)
+    except RecgenError as e:
+        raise RecgenError(f"{name}{str(e).removeprefix('augment')}") from None
+    return value

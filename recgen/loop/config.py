@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recgen.config import (AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, FOLDER_NAME, Options, augment_spec,
-                           device_name, one_of, opt)
+from recgen.config import AT_LEAST_ONE, FOLDER_NAME, FRACTION, NOT_NEGATIVE, Options, device_name, one_of, opt
+from recgen.data.options import augment_spec
 from recgen.errors import RecgenError
 
 

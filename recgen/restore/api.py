@@ -18,12 +18,13 @@ from typing import Any
 
 import torch
 
-from recgen.classify.api import load_splits
+from recgen.data.splits import load_splits
 from recgen.config import from_dict, ints, model_args, to_dict
 from recgen.defaults import resolve_for_data
 from recgen.errors import RecgenError
 from recgen.restore import guided
 from recgen.restore.config import METHODS, MIN_SIDE, RestoreConfig
+from recgen.restore.evaluate import evaluate as evaluate_model
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
 from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
@@ -219,11 +220,15 @@ def _fit(run: Run, cfg: RestoreConfig, arch: RestorerConfig, train_set, val, res
     run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2))
     result = RestorerRun(run)
     from recgen.data import has_test_split
-    from recgen.restore.evaluate import evaluate
 
     if has_test_split(cfg.data):  # a quick look at the standard setting, written to the run's report
-        evaluate(result, cfg.task, n=500, seeds=(0,), judge="none", scale=cfg.scale)
+        evaluate_model(result, cfg.task, n=500, seeds=(0,), judge="none", scale=cfg.scale)
     return result
+
+
+def evaluate(model: str | Path | RestorerRun | DiffusionRestorer, task: str, **options: Any) -> dict[str, Any]:
+    """recgen.restore.evaluate.evaluate of a run directory or a loaded model (restore.evaluate, the API's name)."""
+    return evaluate_model(load(model) if isinstance(model, (str, Path)) else model, task, **options)
 
 
 def _resume(options: dict[str, Any]) -> RestorerRun:
@@ -233,4 +238,4 @@ def _resume(options: dict[str, Any]) -> RestorerRun:
     return _fit(run, cfg, arch, train_set, val, resume=True)
 
 
-__all__ = ["METHODS", "SCALES", "DiffusionRestorer", "RestoreConfig", "RestorerRun", "load", "train"]
+__all__ = ["METHODS", "SCALES", "DiffusionRestorer", "RestoreConfig", "RestorerRun", "evaluate", "load", "train"]
