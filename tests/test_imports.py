@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "recgen"
 
 # Lowest first; a module may import its own layer and the ones before it. A top-level module not named here is in
-# the foundation (layer 0), so a new one starts there and must earn a higher place.
+# the foundation (layer 0), so a new one starts there and must earn a higher place; a package's cli.py is in the
+# top layer.
 LAYERS = [
     {"recgen", "recgen.errors", "recgen.lazy", "recgen.files", "recgen.config", "recgen.device", "recgen.progress",
      "recgen.machine", "recgen.weights", "recgen.plots", "recgen.cli_kit"},
@@ -71,6 +72,8 @@ GRAPH = {m: imports_of(m) for m in MODULES}
 
 
 def layer(module: str) -> int:
+    if module.endswith(".cli"):  # a task's commands (recgen/detect/cli.py, ...) belong with recgen/cli.py
+        return len(LAYERS) - 1
     for i, members in enumerate(LAYERS):
         if any(module == m or module.startswith(m + ".") for m in members if m != "recgen"):
             return i
