@@ -1,6 +1,7 @@
 """The `recgen` command. Task words (data, classify, generate, ...) and modes (train, eval, predict, ...) match the
 Python API; every training flag is generated from the task's config dataclass, so `--batch-size` on the command line
-is `batch_size` in config.yaml and in `recgen.classify.train(batch_size=...)`."""
+is `batch_size` in config.yaml and in `recgen.classify.train(batch_size=...)`. Each command imports what it runs
+in its body, so `recgen --help` and usage errors answer without loading torch (tests/test_cli_startup.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from recgen.cli_kit import config_command, emit, user_errors  # noqa: F401 (conf
 from recgen.classify.cli import classify_app
 from recgen.detect.cli import detect_app
 from recgen.errors import RecgenError
+from recgen.files import atomic_write, output_file
 from recgen.generate.cli import generate_app
 from recgen.loop.cli import register_augment
 from recgen.restore.cli import restore_app
@@ -75,7 +77,6 @@ def data_show(name: Annotated[str, typer.Argument(help="a named dataset (recgen 
 
     from recgen import plots
     from recgen.data import load_dataset
-    from recgen.runs import output_file
 
     ds = load_dataset(name, split, data_dir or None)
     counts = ds.class_counts()
@@ -112,7 +113,6 @@ def data_export(name: Annotated[str, typer.Argument(help="a named dataset (recge
 
     from recgen.config import check_option
     from recgen.data import load_dataset
-    from recgen.runs import atomic_write
 
     check_option("per_class", per_class, int)
     if per_class < 1:

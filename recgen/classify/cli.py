@@ -1,4 +1,7 @@
-"""`recgen classify train|eval|predict`, registered in recgen/cli.py as `recgen classify`."""
+"""`recgen classify train|eval|predict`, registered in recgen/cli.py as `recgen classify`.
+
+Each command imports the task's code in its body: `recgen --help` and usage errors answer without loading
+torch (tests/test_cli_startup.py)."""
 
 from __future__ import annotations
 

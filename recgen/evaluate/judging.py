@@ -15,6 +15,7 @@ import torch
 from recgen.data import ImageSet
 from recgen.errors import RecgenError
 from recgen.evaluate.generation import Judge, fid_kid, nearest, precision_recall
+from recgen.report import CHANCE_FIGURES, arrow, chance_note
 
 
 # The parts of `generate eval` (--metrics), each with the figures it gives. fid: one pass of the judge over the
@@ -76,8 +77,6 @@ def nearest_ok(judge: Judge, f_train: np.ndarray, x: np.ndarray, thr: float) -> 
 def format_table(res: dict) -> list[dict[str, Any]]:
     """Rows metric | better | model | floor (real vs real) | ceiling (noise) | note for printing and reports; the
     note flags a class-accuracy figure at chance level."""
-    from recgen.report import CHANCE_FIGURES, arrow, chance_note
-
     card = res.get("card", {})
     rows = []
     for k in ("fid", "kid", "precision", "recall", "fid_hog", "fid_inception", "kid_inception", "recognizability",

@@ -1,4 +1,7 @@
-"""`recgen generate train|sample|interpolate|eval|judge`, registered in recgen/cli.py as `recgen generate`."""
+"""`recgen generate train|sample|interpolate|eval|judge`, registered in recgen/cli.py as `recgen generate`.
+
+Each command imports the task's code in its body: `recgen --help` and usage errors answer without loading
+torch (tests/test_cli_startup.py)."""
 
 from __future__ import annotations
 

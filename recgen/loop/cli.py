@@ -1,4 +1,7 @@
-"""`recgen augment`, registered in recgen/cli.py."""
+"""`recgen augment`, registered in recgen/cli.py.
+
+Each command imports the task's code in its body: `recgen --help` and usage errors answer without loading
+torch (tests/test_cli_startup.py)."""
 
 from __future__ import annotations
 
