@@ -104,11 +104,14 @@ def check_fields(cfg) -> None:
         v = getattr(cfg, f.name)
         if f.name in getattr(cfg, "filled_later", ()) and v == (-1 if f.name == "ema" else 0):
             continue
-        checked = check_option(f.name, v, hints.get(f.name), field_rule(type(cfg), f.name))
+        checked = _checked(f.name, v, hints.get(f.name), field_rule(type(cfg), f.name))
         if checked is not v:
             setattr(cfg, f.name, checked)
     if hasattr(cfg, "check_together"):
         cfg.check_together()
+
+
+check_ranges = check_fields  # its name before field-declared checks (branches written against that name)
 
 
 # The checks of values that functions take as parameters rather than as config fields (sample's n, steps and
@@ -122,14 +125,17 @@ PARAMETERS: dict[str, Callable[[str, Any], Any]] = {
 
 def check_option(name: str, value: Any, kind: type | None = None,
                  rule: Callable[[str, Any], Any] | None = None) -> Any:
-    """One value: of `kind` (int or float: a number of that kind; floats finite), then `rule` (by default the
-    PARAMETERS entry of its name). Returns the value, normalised where the rule does that."""
+    """A function parameter's value: of `kind` (int or float: a number of that kind; floats finite), then `rule`
+    (by default the PARAMETERS entry of its name). Returns the value, normalised where the rule does that."""
+    return _checked(name, value, kind, rule or PARAMETERS.get(name))
+
+
+def _checked(name: str, value: Any, kind: type | None, rule: Callable[[str, Any], Any] | None) -> Any:
     if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, numbers.Real)
                                  or kind is int and not isinstance(value, numbers.Integral)):
         raise RecgenError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise RecgenError(f"{name} must be a finite number, got {value}")
-    rule = rule or PARAMETERS.get(name)
     return rule(name, value) if rule is not None else value
 
 
@@ -234,6 +240,13 @@ def model_args(build: Callable[..., C], info: dict[str, Any], path) -> C:
         raise RecgenError(f"{path}: 'args' do not describe this model ({e})") from None
 
 
+# Architecture configs read back from model.json (CNNConfig, the generator families', RestorerConfig, ...) whose
+# fields declare no check: numbers are 0 or more, and these names have the narrower ranges of their options.
+ARCHITECTURE_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "stem_width": AT_LEAST_ONE, "dropout": FRACTION, "cond_dropout": FRACTION, "channels": CHANNELS,
+}
+
+
 def _check_arch(cfg) -> None:
     """Every field of an architecture config has its annotated type (numbers finite, sizes not negative): the
     networks are built from these values, so a bad one must stop here, not deep inside torch."""
@@ -244,7 +257,8 @@ def _check_arch(cfg) -> None:
             if not isinstance(v, (list, tuple)) or not all(type(i) is int and i >= 0 for i in v):
                 raise RecgenError(f"{f.name} must be a list of whole numbers >= 0, got {v!r:.60}")
         elif t in (int, float):
-            check_option(f.name, v, t, field_rule(type(cfg), f.name) or NOT_NEGATIVE)
+            rule = field_rule(type(cfg), f.name) or ARCHITECTURE_CHECKS.get(f.name, NOT_NEGATIVE)
+            _checked(f.name, v, t, rule)
         elif t in (bool, str) and not isinstance(v, t):
             raise RecgenError(f"{f.name} must be a {t.__name__}, got {v!r:.60}")
 

@@ -89,7 +89,10 @@ class DetectConfig(SceneOptions, TrainConfig):
     max_detections: int = opt(100, "detections kept per image (COCO's limit)")
 
     def check_together(self):
-        super().check_together()
+        from recgen.detect.coco import coco_files  # torch and OpenCV: loaded once options are built
+
+        if coco_files(self.data) is None:  # scenes are built from a classification dataset
+            super().check_together()
         if self.model == "centernet":  # widths, blocks and neck describe a network
             centernet_config(self, channels=1, num_classes=2)
 
