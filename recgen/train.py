@@ -291,6 +291,8 @@ class Trainer:
         if not st.closing:
             self._checkpoint(st.step, st.rows, st.best, False, st.clock())
             st.saved = st.step
+        elif self.main:  # the epoch's own commit may have completed just before the interrupt
+            st.saved = (self.run.checkpoint_manifest() or {}).get("step", st.saved)
         if self.main and (self.run.path / "config.yaml").is_file():
             self.run.update_config(stopped="interrupted", train_seconds=round(st.clock(), 2))
         where = self.run.path
