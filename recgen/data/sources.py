@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from recgen.data.dataset import ImageSet, pixels_uint8
-from recgen.data.images import (IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, ImageTooLarge, image_files,  # noqa: F401 (re-exported)
-                                read_image, read_images, reading_progress)
+from recgen.data.images import (  # noqa: F401 (re-exported: callers and tests read them from here)
+    IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, PROGRESS_FROM, ImageTooLarge, image_files, read_image, read_images,
+    reading_progress)
 from recgen.errors import RecgenError
 
 FASHION_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat",
