@@ -1,32 +1,35 @@
 """The `recgen` command. Task words (data, classify, generate, ...) and modes (train, eval, predict, ...) match the
 Python API; every training flag is generated from the task's config dataclass, so `--batch-size` on the command line
-is `batch_size` in config.yaml and in `recgen.classify.train(batch_size=...)`."""
+is `batch_size` in config.yaml and in `recgen.classify.train(batch_size=...)`. Each command imports what it runs
+in its body, so `recgen --help` and usage errors answer without loading torch (tests/test_cli_startup.py)."""
 
 from __future__ import annotations
 
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from recgen.cli_kit import IMAGES_HELP, NOT_EVALUATED, config_command, emit, options_from, user_errors
+from recgen.cli_kit import config_command, emit, user_errors  # noqa: F401 (config_command: re-exported)
+from recgen.classify.cli import classify_app
 from recgen.detect.cli import detect_app
 from recgen.errors import RecgenError
-from recgen.generate.options import SampleOptions
+from recgen.files import atomic_write, output_file
+from recgen.generate.cli import generate_app
+from recgen.loop.cli import register_augment
 from recgen.restore.cli import restore_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="recgen: image recognition and generation, trained, judged and improved by each other.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, show, export, download.")
-classify_app = typer.Typer(no_args_is_help=True, help="Recognition: train, eval, predict.")
-generate_app = typer.Typer(no_args_is_help=True, help="Generation: train, sample, interpolate, eval, judge.")
 app.add_typer(data_app, name="data")
 app.add_typer(classify_app, name="classify")
 app.add_typer(generate_app, name="generate")
 app.add_typer(detect_app, name="detect")
 app.add_typer(restore_app, name="restore")
+register_augment(app)
 
 
 def _print_version(value: bool) -> None:
@@ -43,8 +46,6 @@ def _options(version: Annotated[bool, typer.Option("--version", callback=_print_
     pass
 
 
-ClassifyRun = Annotated[str, typer.Argument(help="a classify run directory, e.g. runs/classify/cnn-1")]
-GenerateRun = Annotated[str, typer.Argument(help="a generate run directory, e.g. runs/generate/diffusion-1")]
 
 
 # ------------------------------------------------------------------------------------------------------ data
@@ -76,7 +77,6 @@ def data_show(name: Annotated[str, typer.Argument(help="a named dataset (recgen 
 
     from recgen import plots
     from recgen.data import load_dataset
-    from recgen.runs import output_file
 
     ds = load_dataset(name, split, data_dir or None)
     counts = ds.class_counts()
@@ -113,7 +113,6 @@ def data_export(name: Annotated[str, typer.Argument(help="a named dataset (recge
 
     from recgen.config import check_option
     from recgen.data import load_dataset
-    from recgen.runs import atomic_write
 
     check_option("per_class", per_class, int)
     if per_class < 1:
@@ -149,276 +148,6 @@ def data_download(name: Annotated[str, typer.Argument(help="fashion-mnist")],
     if Path(data_dir).resolve() != Path(DOWNLOAD_DIR).resolve():
         typer.echo(f"recgen looks in ./{DOWNLOAD_DIR} by default: pass --data-dir {data_dir} "
                    f"or set RECGEN_DATA={data_dir}")
-
-
-# ------------------------------------------------------------------------------------------------- classify
-def _classify_train(options: dict[str, Any]) -> None:
-    from recgen import classify
-
-    run = classify.train(**options)
-    m = run.run.saved_eval()
-    if m is None:
-        typer.echo(f"{run.path}: {NOT_EVALUATED}")
-        return
-    typer.echo(f"{run.path}: {m['split']} accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}")
-    typer.echo(f"report: {run.path / 'report.html'}")
-
-
-def _register_classify_train():
-    from recgen.classify.config import ClassifyConfig
-
-    classify_app.command("train", help="Train a recognizer (CNN through the shared loop, or SVM / random forest "
-                                       "on classical features).")(config_command(ClassifyConfig, _classify_train))
-
-
-_register_classify_train()
-
-
-@classify_app.command("eval")
-@user_errors
-def classify_eval(run: ClassifyRun, split: Annotated[str, typer.Option(help="test | val")] = "test",
-                  tta: Annotated[str, typer.Option(help="CNN test-time views, e.g. none, flip, flip+shift "
-                                                        "(default: the run's own)")] = "",
-                  json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
-    """Accuracy, macro precision/recall/F1, per-class figures and the confusion matrix; writes report.html."""
-    from recgen import classify
-
-    m = classify.load(run).evaluate(split, tta=tta or None)
-    if json_:
-        emit(m, True)
-        return
-    from recgen.report import chance_note
-
-    chance = chance_note(m["accuracy"], len(m["per_class"]), m["n"])
-    typer.echo(f"{m['split']}: accuracy {m['accuracy']:.4f}  macro P {m['macro_precision']:.4f}  "
-               f"R {m['macro_recall']:.4f}  F1 {m['macro_f1']:.4f}  (n={m['n']})" + (f"  {chance}" if chance else ""))
-    for r in m["per_class"]:
-        typer.echo(f"  {r['class']:20s} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}")
-    typer.echo(f"report: {Path(run) / 'report.html'}")
-
-
-@classify_app.command("predict")
-@user_errors
-def classify_predict(run: ClassifyRun,
-                     inputs: Annotated[list[str], typer.Argument(help=IMAGES_HELP)],
-                     topk: Annotated[int, typer.Option(help="classes listed per image, most probable first")] = 3,
-                     explain: Annotated[bool, typer.Option(help="write Grad-CAM overlays")] = False,
-                     out: Annotated[str, typer.Option(help="folder for --explain overlays")] = "",
-                     json_: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
-    """Top-k classes with probabilities for new images; --explain adds Grad-CAM overlays."""
-    from recgen import classify
-
-    results = classify.load(run).predict(inputs, topk=topk, explain=explain, out=out or None)
-    if json_:
-        emit(results, True)
-        return
-    for r in results:
-        top = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
-        extra = f"  [grad-cam: {r['explanation']}]" if "explanation" in r else ""
-        typer.echo(f"{r['input']}: {top}{extra}")
-
-
-# ------------------------------------------------------------------------------------------------- generate
-def _generate_train(options: dict[str, Any]) -> None:
-    from recgen import generate
-
-    run = generate.train(**options)
-    m = run.run.saved_eval()
-    if m is None:
-        typer.echo(f"{run.path}: {NOT_EVALUATED}")
-    else:
-        figures = {k: v for k, v in m.items() if k not in ("split", "n", "model", "cond", "seconds", "run", "data")}
-        typer.echo(f"{run.path}: {m['split']} " + "  ".join(f"{k} {v}" for k, v in figures.items()))
-    for h in run.run.config.get("health") or []:
-        typer.echo(f"warning: {h}", err=True)
-    typer.echo(f"report: {run.path / 'report.html'}")
-
-
-def _register_generate_train():
-    from recgen.generate.config import GenerateConfig
-
-    generate_app.command("train", help="Train a generator (gan | vae | pixelcnn | diffusion) through the shared loop, "
-                                       "unconditional, class- or text-conditional.")(
-        config_command(GenerateConfig, _generate_train))
-
-
-_register_generate_train()
-
-
-def _default_out(run: str, what: str, seed: int, asked: str = "") -> Path:
-    """RUN/samples/<what>[-<what was asked>]-seed<seed>.png, numbered -2, -3, ... rather than overwrite an earlier
-    one (another --n or --steps asks for other images under the same name)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", asked.lower()).strip("-")[:48]
-    stem = f"{what}-{slug}-seed{seed}" if slug else f"{what}-seed{seed}"
-    path, k = Path(run) / "samples" / f"{stem}.png", 2
-    while path.exists() or path.with_suffix(".npz").exists():
-        path, k = path.with_name(f"{stem}-{k}.png"), k + 1
-    return path
-
-
-@generate_app.command("sample")
-@user_errors
-@options_from(SampleOptions)
-def generate_sample(
-        run: GenerateRun,
-        options: SampleOptions,
-        out: Annotated[str, typer.Option(help="grid PNG path; the .npz goes beside it")] = "",
-        per_image: Annotated[bool, typer.Option(help="also write one PNG per image")] = False,
-        json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
-    """Sample images: a grid PNG, an .npz (x uint8 (N, H, W, C), y labels, classes) and optionally single PNGs."""
-    from recgen import generate
-
-    from recgen.progress import Progress
-
-    gen = generate.load(run)
-    o = options
-    with Progress(f"sampling from {Path(run).name} ({gen.family})", o.n, "images") as p:
-        x, y = gen.sample(o, progress=p)
-    cols = len(gen.classes) if y is not None and o.class_ is None and o.prompt is None and o.like is None \
-        and len(gen.classes) <= 16 else 8
-    asked = f"class {o.class_}" if o.class_ is not None else o.prompt if o.prompt is not None else \
-        f"like {Path(o.like).stem}" if o.like is not None else ""
-    out = out or _default_out(run, "sample", o.seed, asked)
-    paths = generate.save_samples(x, y, out, gen.classes, per_image, cols, prompt=o.prompt)
-    if json_:
-        emit({**paths, "n": len(x), "labels": None if y is None else y.tolist()}, True)
-        return
-    typer.echo(f"{len(x)} images: {paths['grid']}, {paths['npz']}" +
-               (f", {paths['images']}/" if "images" in paths else ""))
-
-
-@generate_app.command("interpolate")
-@user_errors
-def generate_interpolate(
-        run: GenerateRun,
-        a: Annotated[Optional[str], typer.Option(help="first image (vae, diffusion)")] = None,
-        b: Annotated[Optional[str], typer.Option(help="second image (vae, diffusion)")] = None,
-        n: Annotated[int, typer.Option(help="frames per row")] = 8,
-        class_: Annotated[Optional[str], typer.Option("--class", help="class name or index (default: one row "
-                                                                      "per class)")] = None,
-        seed: Annotated[int, typer.Option(help="picks the two latent endpoints")] = 0,
-        out: Annotated[str, typer.Option(help="grid PNG path; the .npz goes beside it")] = ""):
-    """Latent interpolation (gan, vae, diffusion): between two images (vae, diffusion) or two noise draws, one row
-    per class."""
-    from recgen import generate
-
-    gen = generate.load(run)
-    x, y = gen.interpolate(a, b, n=n, class_=class_, seed=seed)
-    asked = f"{Path(a).stem} to {Path(b).stem}" if a and b else f"class {class_}" if class_ is not None else ""
-    paths = generate.save_samples(x, y, out or _default_out(run, "interpolation", seed, asked), gen.classes, cols=n)
-    typer.echo(f"{len(x)} frames: {paths['grid']}, {paths['npz']}")
-
-
-@generate_app.command("eval")
-@user_errors
-@options_from(SampleOptions, into="sampling", only=("sampler", "steps", "guidance", "precision"),
-              overrides={"precision": {"help": "sampling precision: fp32 | bf16 (faster on CPUs with AMX and "
-                                               "on GPUs; the judge stays fp32)"}})
-def generate_eval(
-        run: GenerateRun,
-        judge: Annotated[str, typer.Option(help="recgen CNN run judging the samples (default: the reference judge "
-                                                "of the run's dataset, see `recgen generate judge`)")] = "",
-        inception: Annotated[str, typer.Option(help="also FID/KID in Inception-v3 space from this local weights file "
-                                                    "(torch-fidelity's pt_inception-2015-12-05; needs torch-fidelity)")] = "",
-        no_judge: Annotated[bool, typer.Option("--no-judge", help="only the held-out likelihood figures, no judge")] = False,
-        n: Annotated[int, typer.Option(help="samples to judge (the cost of fid, hog and recognizability grows with "
-                                            "it; memorization, cas and likelihood cost about the same at any n)")] = 10000,
-        metrics: Annotated[str, typer.Option(help="parts to compute, comma-separated: all, or fid (also kid, "
-                                                  "precision, recall), hog, recognizability, memorization, cas, "
-                                                  "likelihood")] = "all",
-        seed: Annotated[int, typer.Option(help="seeds the samples and the real reference images")] = 0,
-        split: Annotated[str, typer.Option(help="likelihood figures on test | val")] = "test",
-        cas_classifier: Annotated[str, typer.Option(help="CAS classifier: small (fast, 800 steps) | recognizer "
-                                                         "(the default CNN's network, 2,400 steps)")] = "small",
-        cas_steps: Annotated[int, typer.Option(help="optimizer steps of each CAS classifier (0 = the classifier's "
-                                                    "own: 800 small, 2,400 recognizer)")] = 0,
-        json_: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-        sampling: SampleOptions | None = None):  # built from the sampling flags by options_from
-    """Judge samples with a recognizer (FID/KID/precision/recall in its feature space, recognizability, CAS,
-    memorization) beside the held-out likelihood figures (VAE ELBO, PixelCNN bits/dim, diffusion loss, GAN spread);
-    writes eval-*.json and report.html."""
-    from recgen import generate
-    from recgen.loop.judge import evaluate_generator, format_table, parse_metrics
-
-    parts = parse_metrics(metrics)
-    if cas_steps < 0:
-        raise RecgenError(f"cas_steps must be 0 (the classifier's own) or more, got {cas_steps}")
-    out: dict[str, Any] = {}
-    if not no_judge and set(parts) - {"likelihood"}:
-        out["judged"] = evaluate_generator(run, judge, n=n, seed=seed, sampling=sampling, inception=inception,
-                                           cas_classifier=cas_classifier, metrics=metrics,
-                                           cas_options={"steps": cas_steps} if cas_steps else None)
-    if "likelihood" in parts or no_judge:
-        out["likelihood"] = generate.load(run).evaluate(split)  # rewrites report.html with every section
-    else:
-        generate.load(run).write_report()  # every section, the run's earlier likelihood figures included
-    if json_:
-        emit(out, True)
-        return
-    if "judged" in out:
-        def num(v):
-            return f"{v:10.4g}" if isinstance(v, float) else f"{v!s:>10s}"
-
-        for r in format_table(out["judged"]):
-            typer.echo(f"  {r['metric']:16s} {r['better']} {num(r['model'])}   real-vs-real "
-                       f"{num(r['floor (real vs real)'])}   noise {num(r['ceiling (noise)'])}   {r['note']}".rstrip())
-        typer.echo("  (↓ lower is better, ↑ higher; the legend is in report.html)")
-        card = out["judged"]["card"]
-        if "cas_steps" in card:
-            typer.echo(f"  cas: 2 {card['cas_classifier']} classifiers of {card['cas_steps']} steps each")
-    if "likelihood" in out:
-        from recgen.report import arrow
-
-        typer.echo("  ".join(f"{k}{arrow(k)} {v}" for k, v in out["likelihood"].items() if k != "run"))
-    typer.echo(f"report: {Path(run) / 'report.html'}")
-
-
-@generate_app.command("judge")
-@user_errors
-def generate_judge(data: Annotated[str, typer.Option(help="dataset the judge recognizes")] = "fashion-mnist",
-                   out: Annotated[str, typer.Option(help="where to keep it (default: runs/judges/<data>)")] = ""):
-    """Train the reference judge of a dataset once (a CNN on its full training split); `generate eval` uses it."""
-    from recgen.loop.judge import train_judge
-
-    typer.echo(f"reference judge: {train_judge(data, out or None)}")
-
-
-# ------------------------------------------------------------------------------------------------- the loop
-def _augment(options: dict[str, Any]) -> None:
-    from recgen.loop.augment import run_augment
-
-    s = run_augment(**options)
-    typer.echo(f"{s['setting']} [{s['label']}], {s['seeds']} seed(s), generator {s['generator']}, "
-               f"recognizer {s['recognizer']}")
-    over = s.get("oversampled")
-    for a in s["arms"][:1] + ([{**over, "ratio": "0, minority oversampled"}] if over else []) + s["arms"][1:]:
-        copies = f"  near copies {a['copy_rate']:.1%}" if "copy_rate" in a else ""
-        val = f"  (validation {a['val_accuracy_mean']:.4f})" if "val_accuracy_mean" in a else ""
-        ratio = a["ratio"] if isinstance(a["ratio"], str) else f"{a['ratio']:g}"
-        typer.echo(f"  ratio {ratio}: accuracy {a['accuracy_mean']:.4f} ± {a['accuracy_std']:.4f}  "
-                   f"gain {a['gain_points']:+.2f} ± {a['gain_std']:.2f} points{copies}{val}")
-    for r, g in s.get("minority_recall_gain_points", {}).items():
-        vs = s.get("over_oversampled", {}).get(r)
-        typer.echo(f"  minority recall gain at ratio {r:g}: {g:+.2f} points" +
-                   (f" ({vs['minority_recall_points']:+.2f} over oversampling)" if vs else ""))
-    if over:
-        typer.echo(f"  minority recall gain of oversampling alone: {over['minority_recall_gain_points']:+.2f} points")
-    typer.echo(f"best ratio {s['best_ratio']:g} (chosen on {s['best_chosen_on']}): gain {s['best_gain_points']:+.2f} "
-               "points on the test set")
-    for h in s.get("health", []):
-        typer.echo(f"warning: {h}", err=True)
-    typer.echo(f"report: {s['run']}/report.html")
-
-
-def _register_augment():
-    from recgen.loop.config import AugmentConfig
-
-    app.command("augment", help="Generation feeds recognition: train recognizers on scarce or imbalanced real data "
-                                "with and without synthetic images; per-class gains over seeds.")(
-        config_command(AugmentConfig, _augment))
-
-
-_register_augment()
 
 
 # --------------------------------------------------------------------------------------------------- others
@@ -534,12 +263,12 @@ def export_cmd(run: Annotated[str, typer.Argument(help="a classify (cnn) or dete
 @app.command("bench")
 @user_errors
 def bench(names: Annotated[Optional[list[str]], typer.Argument(help="benchmarks to run (default: all)")] = None,
-          out: Annotated[str, typer.Option(help="root folder of the benchmark runs")] = "runs/bench"):
-    """Run a source checkout's registered bench/ scripts (each writes a record to bench/results/), then regenerate
-    docs/BENCHMARKS.md from the records."""
+          out: Annotated[str, typer.Option(help="root folder of the benchmark runs")] = "runs/bench",
+          doc: Annotated[str, typer.Option(help="the document whose sections are rewritten")] = "docs/BENCHMARKS.md"):
+    """Reproduce the figures of docs/BENCHMARKS.md and rewrite their sections there."""
     from recgen.bench import run_benchmarks
 
-    typer.echo(run_benchmarks(list(names or []), out=out))
+    run_benchmarks(list(names or []), out=out, doc=doc)
 
 
 def main() -> None:

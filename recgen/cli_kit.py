@@ -8,7 +8,6 @@ import dataclasses
 import functools
 import inspect
 import json
-import re
 import sys
 import typing
 import warnings
@@ -54,22 +53,14 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def field_help(cls) -> dict[str, str]:
-    """The `# comment` after each dataclass field is its help text (one place to document an option)."""
-    out = {}
-    for klass in reversed(cls.__mro__):
-        try:
-            src = inspect.getsource(klass)
-        except (OSError, TypeError):
-            continue
-        for m in re.finditer(r"^\s+(\w+): [^=\n]+=[^#\n]*#\s*(.+)$", src, re.M):
-            out[m.group(1)] = m.group(2).strip()
-    return out
+    """Each dataclass field's declared help text (`recgen.config.opt`: metadata["help"])."""
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
 
 def dataclass_options(cls, skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None,
                       overrides: dict[str, dict[str, Any]] | None = None) -> list[inspect.Parameter]:
     """Typer options (keyword-only parameters) from the fields of dataclass `cls`. A field's metadata gives
-    its help ("help", else the `# comment` after it), its flag ("flag": "class" -> --class) and hides a
+    its help ("help"), its flag ("flag": "class" -> --class) and hides a
     deprecated name ("deprecated"); overrides[name] may change a field's "default" or "help" for one command."""
     helps, hints = field_help(cls), typing.get_type_hints(cls)
     params = []

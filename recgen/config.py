@@ -16,118 +16,164 @@ from recgen.errors import RecgenError
 C = TypeVar("C")
 
 
-@dataclasses.dataclass
-class TrainConfig:
-    """Options of the one training loop (recgen.train), shared by every PyTorch model."""
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """The values an option allows: `test(value)` is true for them; `expected` says which, in the error line
+    '<name> must be <expected>, got <value>'."""
 
-    epochs: int = 10  # passes over the training set
-    batch_size: int = 128  # images per optimizer step
-    lr: float = 2e-3  # peak learning rate
-    weight_decay: float = 5e-4  # decoupled (AdamW) or L2 (SGD) weight decay
-    optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum 0.9)
-    schedule: str = "onecycle"  # onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)
-    warmup: float = 0.1  # fraction of steps spent warming up (onecycle and cosine)
-    ema: float = 0.0  # exponential moving average decay of the weights (0 = off), e.g. 0.999
-    grad_clip: float = 0.0  # clip the gradient norm to this value (0 = off)
-    seed: int = 0  # seeds the weights, the data order and the augmentation stream
-    device: str = "auto"  # auto | cpu | cuda
-    # auto = bf16 where the hardware multiplies bfloat16 natively (CPUs with AMX, CUDA GPUs with bf16), else fp32;
-    # $RECGEN_PRECISION overrides auto (figures measured before bf16 existed: RECGEN_PRECISION=fp32)
-    precision: str = "auto"  # auto | fp32 | bf16 (training forward passes under autocast; weights stay fp32)
-    threads: int = 0  # torch intra-op threads (0 = leave torch's default)
-    time_budget: float = 0.0  # stop training after this many seconds (0 = no limit); the schedule is not stretched
-    max_steps: int = 0  # stop after this many optimizer steps (0 = all epochs); for tests and partial runs
-    out: str = "runs"  # root folder of run directories
-    name: str = ""  # run name (default: the model name); a number is appended to keep runs apart
-    resume: str = ""  # run directory to continue from (exact: optimizer, schedule, RNG and step restored)
-    log: str = "csv"  # csv (metrics.csv) | tensorboard (metrics.csv and event files in RUN/tensorboard)
+    test: Callable[[Any], bool]
+    expected: str
 
-    # options a subclass fills in from its own defaults when left at 0 (ema: -1); range-checked once filled
-    filled_later: ClassVar[tuple[str, ...]] = ()
-
-    def __post_init__(self):
-        check_ranges(self)  # before any run directory exists, so a bad number leaves nothing behind
+    def __call__(self, name: str, value: Any) -> Any:
+        if not self.test(value):
+            raise RecgenError(f"{name} must be {self.expected}, got {value!r}")
+        return value
 
 
+def one_of(*choices: Any, expected: str = "") -> Rule:
+    return Rule(lambda v: v in choices, expected or f"one of {', '.join(map(str, choices))}")
+
+
+AT_LEAST_ONE = Rule(lambda v: v >= 1, "at least 1")
+ABOVE_ZERO = Rule(lambda v: v > 0, "above 0")
+NOT_NEGATIVE = Rule(lambda v: v >= 0, "0 or more")
+FRACTION = Rule(lambda v: 0 <= v < 1, "in [0, 1)")
+SCORE = Rule(lambda v: 0 <= v <= 1, "a score in [0, 1]")
 PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "linear", "constant")
-
-_positive = (lambda v: v >= 1, "at least 1")
-_above_zero = (lambda v: v > 0, "above 0")
-_not_negative = (lambda v: v >= 0, "0 or more")
-_fraction = (lambda v: 0 <= v < 1, "in [0, 1)")
-# The allowed values of options, by name: a name means the same option in every config that has it (CLI flag,
-# config.yaml key and keyword), so one table serves them all.
-RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    # the training loop
-    "epochs": _positive, "batch_size": _positive, "lr": _above_zero, "weight_decay": _not_negative,
-    "warmup": _fraction, "ema": (lambda v: 0 <= v < 1, "a decay in [0, 1) (0 = off)"), "grad_clip": _not_negative,
-    "threads": _not_negative, "time_budget": _not_negative, "max_steps": _not_negative,
-    "optimizer": (lambda v: v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
-    "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
-    "precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
-    "log": (lambda v: v == "csv" or v == "tensorboard" and importlib.util.find_spec("tensorboard") is not None,
-            "csv, or tensorboard with the tensorboard package installed (pip install tensorboard)"),
-    # data options of the classify, generate, restore and detect configs
-    "size": _not_negative, "limit": _not_negative, "eval_limit": _not_negative, "val_fraction": _fraction,
-    "channels": (lambda v: v in (0, 1, 3), "0 (the data's own), 1 or 3"),
-    # classify
-    "label_smoothing": _fraction, "dropout": _fraction, "stem_width": _positive, "landmarks": _positive,
-    "trees": _positive,
-    # generate
-    "base": _not_negative, "latent_dim": _not_negative, "layers": _not_negative, "cond_dropout": _fraction,
-    "gan_width": _not_negative, "vae_width": _not_negative, "latent_size": _not_negative,
-    "pixelcnn_width": _not_negative, "pixelcnn_layers": _not_negative, "unet_width": _not_negative,
-    "unet_blocks": _not_negative,
-    "mode_seeking": _not_negative, "guidance": _not_negative,
-    "steps": _positive,  # generate: sampling steps; augment: recognizer optimizer steps
-    # augment
-    "real_per_class": _positive, "val_per_class": _not_negative, "imbalance": _fraction, "seeds": _positive,
-    "generator_steps": _positive,
-    # sampling and evaluation (the same names as options of `generate sample`, `restore`, `detect predict`, ...)
-    "seed": _not_negative, "scene_seed": _not_negative, "n": _positive, "temperature": _above_zero,
-    "min_score": (lambda v: 0 <= v <= 1, "a score in [0, 1]"), "max_pixels": _positive,
-    # run directories are named <name>-<number> inside <out>/<task>
-    "name": (lambda v: not set(v) & set("/\\") and v not in (".", ".."), "a folder name without / or \\"),
-}
+CHANNELS = one_of(0, 1, 3, expected="0 (the data's own), 1 or 3")
+# run directories are named <name>-<number> inside <out>/<task>
+FOLDER_NAME = Rule(lambda v: not set(v) & set("/\\") and v not in (".", ".."),
+                   "a folder name without / or \\")
+LOG = Rule(lambda v: v == "csv" or v == "tensorboard" and importlib.util.find_spec("tensorboard") is not None,
+           "csv, or tensorboard with the tensorboard package installed (pip install tensorboard)")
 
 
-def check_ranges(cfg) -> None:
-    """Raise a RecgenError naming the first option of `cfg` of the wrong type or outside its RANGES entry."""
+def device_name(name: str, value: str) -> str:
+    """A device name torch can parse (auto, cpu, cuda, cuda:1, ...); whether it is present is checked on use, so
+    a run trained on a GPU still loads on a CPU-only machine."""
+    if value == "auto":
+        return value
+    import torch  # only for a device other than auto: the CLI builds its options without torch
+
+    try:
+        torch.device(value)
+    except RuntimeError:
+        raise RecgenError(f"{name} must be auto, cpu, cuda or cuda:N, got {value!r}") from None
+    return value
+
+
+def opt(default: Any, help: str, check: Callable[[str, Any], Any] | None = None) -> Any:
+    """A config field with its help text and its check: the one description of an option. The help is shown by
+    --help (the CLI flags are generated from the fields, recgen.cli_kit.config_command); `check(name, value)`
+    (a Rule, or a function that raises RecgenError and returns the value, normalised) runs when the config is
+    built (check_fields). A field redeclared in a subclass to change its default keeps its base's check."""
+    return dataclasses.field(default=default, metadata={"help": help, "check": check})
+
+
+class Options:
+    """Base of every options dataclass: built means checked (check_fields), before any run directory exists, so
+    a bad value leaves nothing behind. Constraints between fields go in `check_together`."""
+
+    # options a subclass fills in from its own defaults when left at 0 (ema: -1); checked once filled
+    filled_later: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        check_fields(self)
+
+    def check_together(self) -> None:
+        """Constraints between fields, after each field passed its own check."""
+
+
+def field_rule(cls, name: str) -> Callable[[str, Any], Any] | None:
+    """The check declared for field `name` of `cls`, by the nearest class that declares one."""
+    for klass in cls.__mro__:
+        f = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if f is not None and f.metadata.get("check") is not None:
+            return f.metadata["check"]
+    return None
+
+
+def check_fields(cfg) -> None:
+    """The one check of an options dataclass: each field's annotated type and declared check (a normalised value
+    is written back), then the constraints between fields (`cfg.check_together()`). Raises a RecgenError naming
+    the first bad option."""
     hints = get_type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         if f.name in getattr(cfg, "filled_later", ()) and v == (-1 if f.name == "ema" else 0):
             continue
-        check_option(f.name, v, hints.get(f.name))
-    if hasattr(cfg, "device"):
-        check_device(cfg.device)
+        checked = _checked(f.name, v, hints.get(f.name), field_rule(type(cfg), f.name))
+        if checked is not v:
+            setattr(cfg, f.name, checked)
+    if hasattr(cfg, "check_together"):
+        cfg.check_together()
 
 
-def check_option(name: str, value: Any, kind: type | None = None) -> None:
-    """One value against the RANGES entry of its option name; also for functions whose parameters share those
-    names (sample's n, steps and seed). `kind` int or float: the value must be a number of that kind."""
+check_ranges = check_fields  # its name before field-declared checks (branches written against that name)
+
+
+# The checks of values that functions take as parameters rather than as config fields (sample's n, steps and
+# seed, predict's min_score, ...), by parameter name.
+PARAMETERS: dict[str, Callable[[str, Any], Any]] = {
+    "seed": NOT_NEGATIVE, "n": AT_LEAST_ONE, "steps": AT_LEAST_ONE, "guidance": NOT_NEGATIVE,
+    "temperature": ABOVE_ZERO, "min_score": SCORE, "max_pixels": AT_LEAST_ONE,
+    "precision": one_of(*PRECISIONS),
+}
+
+
+def check_option(name: str, value: Any, kind: type | None = None,
+                 rule: Callable[[str, Any], Any] | None = None) -> Any:
+    """A function parameter's value: of `kind` (int or float: a number of that kind; floats finite), then `rule`
+    (by default the PARAMETERS entry of its name). Returns the value, normalised where the rule does that."""
+    return _checked(name, value, kind, rule or PARAMETERS.get(name))
+
+
+def _checked(name: str, value: Any, kind: type | None, rule: Callable[[str, Any], Any] | None) -> Any:
     if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, numbers.Real)
                                  or kind is int and not isinstance(value, numbers.Integral)):
         raise RecgenError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise RecgenError(f"{name} must be a finite number, got {value}")
-    if name in RANGES and not RANGES[name][0](value):
-        raise RecgenError(f"{name} must be {RANGES[name][1]}, got {value!r}")
+    return rule(name, value) if rule is not None else value
 
 
-def check_device(name: str) -> None:
-    """A device name torch can parse (auto, cpu, cuda, cuda:1, ...); whether it is present is checked on use, so
-    a run trained on a GPU still loads on a CPU-only machine."""
-    if name == "auto":
-        return
-    import torch
+@dataclasses.dataclass
+class TrainConfig(Options):
+    """Options of the one training loop (recgen.train), shared by every PyTorch model."""
 
-    try:
-        torch.device(name)
-    except RuntimeError:
-        raise RecgenError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
+    epochs: int = opt(10, "passes over the training set", check=AT_LEAST_ONE)
+    batch_size: int = opt(128, "images per optimizer step", check=AT_LEAST_ONE)
+    lr: float = opt(2e-3, "peak learning rate", check=ABOVE_ZERO)
+    weight_decay: float = opt(5e-4, "decoupled (AdamW) or L2 (SGD) weight decay", check=NOT_NEGATIVE)
+    optimizer: str = opt("adamw", "adamw | sgd (Nesterov momentum 0.9)", check=one_of(*OPTIMIZERS))
+    schedule: str = opt("onecycle", "onecycle | cosine | linear | constant (linear warmup over `warmup` of "
+                        "the steps)", check=one_of(*SCHEDULES))
+    warmup: float = opt(0.1, "fraction of steps spent warming up (onecycle and cosine)", check=FRACTION)
+    ema: float = opt(0.0, "exponential moving average decay of the weights (0 = off), e.g. 0.999",
+                     check=Rule(lambda v: 0 <= v < 1, "a decay in [0, 1) (0 = off)"))
+    grad_clip: float = opt(0.0, "clip the gradient norm to this value (0 = off)", check=NOT_NEGATIVE)
+    seed: int = opt(0, "seeds the weights, the data order and the augmentation stream", check=NOT_NEGATIVE)
+    device: str = opt("auto", "auto | cpu | cuda", check=device_name)
+    # auto = bf16 where the hardware multiplies bfloat16 natively (CPUs with AMX, CUDA GPUs with bf16), else fp32;
+    # $RECGEN_PRECISION overrides auto (figures measured before bf16 existed: RECGEN_PRECISION=fp32)
+    precision: str = opt("auto", "auto | fp32 | bf16 (training forward passes under autocast; weights stay "
+                         "fp32)", check=one_of(*PRECISIONS))
+    threads: int = opt(0, "torch intra-op threads (0 = leave torch's default)", check=NOT_NEGATIVE)
+    time_budget: float = opt(
+        0.0,
+        "stop training after this many seconds (0 = no limit); the schedule is not stretched",
+        check=NOT_NEGATIVE)
+    max_steps: int = opt(0, "stop after this many optimizer steps (0 = all epochs); for tests and partial "
+                         "runs", check=NOT_NEGATIVE)
+    out: str = opt("runs", "root folder of run directories")
+    name: str = opt("", "run name (default: the model name); a number is appended to keep runs apart",
+                    check=FOLDER_NAME)
+    resume: str = opt("", "run directory to continue from (exact: optimizer, schedule, RNG and step "
+                      "restored)")
+    log: str = opt("csv", "csv (metrics.csv) | tensorboard (metrics.csv and event files in RUN/tensorboard)",
+                   check=LOG)
 
 
 def ints(s: str, what: str) -> tuple[int, ...]:
@@ -194,6 +240,13 @@ def model_args(build: Callable[..., C], info: dict[str, Any], path) -> C:
         raise RecgenError(f"{path}: 'args' do not describe this model ({e})") from None
 
 
+# Architecture configs read back from model.json (CNNConfig, the generator families', RestorerConfig, ...) whose
+# fields declare no check: numbers are 0 or more, and these names have the narrower ranges of their options.
+ARCHITECTURE_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "stem_width": AT_LEAST_ONE, "dropout": FRACTION, "cond_dropout": FRACTION, "channels": CHANNELS,
+}
+
+
 def _check_arch(cfg) -> None:
     """Every field of an architecture config has its annotated type (numbers finite, sizes not negative): the
     networks are built from these values, so a bad one must stop here, not deep inside torch."""
@@ -204,9 +257,8 @@ def _check_arch(cfg) -> None:
             if not isinstance(v, (list, tuple)) or not all(type(i) is int and i >= 0 for i in v):
                 raise RecgenError(f"{f.name} must be a list of whole numbers >= 0, got {v!r:.60}")
         elif t in (int, float):
-            check_option(f.name, v, t)
-            if v < 0 and f.name not in RANGES:
-                raise RecgenError(f"{f.name} must be 0 or more, got {v!r}")
+            rule = field_rule(type(cfg), f.name) or ARCHITECTURE_CHECKS.get(f.name, NOT_NEGATIVE)
+            _checked(f.name, v, t, rule)
         elif t in (bool, str) and not isinstance(v, t):
             raise RecgenError(f"{f.name} must be a {t.__name__}, got {v!r:.60}")
 

@@ -78,7 +78,7 @@ def run_demo(out: str = "runs", quick: bool = False, data: str = "fashion-mnist"
     gen = generate.train(data=data, out=out, name="demo-generator", class_conditional=True, **plan["generator"])
 
     _stage("3/4 judging the generator with the recognizer", t0)
-    from recgen.classify.api import load_splits
+    from recgen.data.splits import load_splits
 
     judge = Judge.from_run(rec)
     fake, fake_y = sample_many(gen, plan["judge_n"], seed=0)

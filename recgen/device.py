@@ -8,12 +8,12 @@ import os
 
 import torch
 
-from recgen.config import PRECISIONS, check_device, check_option
+from recgen.config import PRECISIONS, check_option, device_name
 from recgen.errors import RecgenError
 
 
 def resolve_device(name: str) -> torch.device:
-    check_device(name)
+    device_name("device", name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

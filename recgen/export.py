@@ -90,7 +90,7 @@ def _as_float(x: np.ndarray) -> torch.Tensor:
 
 def _classifier(path: str) -> Graph:
     from recgen import classify
-    from recgen.classify.api import load_splits
+    from recgen.data.splits import load_splits
 
     run = classify.load(path)
     if run.config.model != "cnn":

@@ -72,7 +72,7 @@ def write_record(name: str, title: str, command: str, figures: dict[str, Any], d
     """One benchmark result as bench/results/NAME-YYYYMMDD.json: the title, the command that reproduces it, the date,
     the machine (with its measured matmul peaks), the headline `figures` (flat name -> value) and free `details`.
     docs/BENCHMARKS.md is generated from these files."""
-    from recgen.runs import atomic_write
+    from recgen.files import atomic_write
 
     out = Path(out_dir) / f"{name}-{date.today().strftime('%Y%m%d')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from recgen.files import atomic_write  # noqa: E402
+
 
 def _save(fig, path: Path) -> Path:
-    from recgen.runs import atomic_write
     import io
 
     buf = io.BytesIO()

@@ -7,8 +7,8 @@ line when it ends.
         for batch in ...:
             p.advance(len(batch))
 
-The training loop has its own bar (recgen/train.py); a phase that runs training inside passes bar=False, as rich
-allows one live display at a time. A phase that starts while another display is live adds a row to it (or, when
+The training loop has its own bar (EpochProgress, below); a phase that runs training inside passes bar=False, as
+rich allows one live display at a time. A phase that starts while another display is live adds a row to it (or, when
 that display is not ours, stays silent rather than break it).
 """
 
@@ -158,3 +158,40 @@ def track(items: Any, what: str, total: int | None = None, unit: str = "", **kw:
         for item in items:
             yield item
             p.advance()
+
+
+# ----------------------------------------------------------------------------------------------- training
+def format_row(row: dict[str, Any]) -> str:
+    parts = []
+    for k, v in row.items():
+        parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
+    return "  ".join(parts)
+
+
+class EpochProgress:
+    """The training loop's progress: a rich bar on a terminal; one line per epoch otherwise (CI logs, pipes). Its
+    lines are the epoch rows, where Progress (every other long phase) prints a status line every few seconds."""
+
+    def __init__(self, total: int, done: int, bar: bool, quiet: bool = False):
+        self.bar, self.quiet = None, quiet
+        if bar:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                TextColumn("{task.fields[info]}"), transient=False)
+            self.bar.start()
+            self.id = self.bar.add_task("train", total=total, completed=done, info="")
+
+    def update(self, step: int, info: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.id, completed=step, info=info)
+
+    def log(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(line)
+        elif not self.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -24,112 +24,25 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import yaml
-from safetensors.torch import load_file, save
 
 import recgen
 from recgen.config import from_dict
 from recgen.device import resolve_device
 from recgen.errors import RecgenError
+from recgen.files import FILE_MODE, _fsync_dir, atomic_write, mkstemp_readable, output_file  # noqa: F401 (re-exported)
+from recgen.weights import (check_finite, flatten_state, load_module, load_tensors, module_state,  # noqa: F401 (re-exported)
+                            save_tensors, tensor_bytes, unflatten_state)
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # reading the umask means setting it: put it straight back
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()  # what open() gives a new file in this process
 PENDING = "state/pending"  # a checkpoint being written (see Run.commit_checkpoint)
 MANIFEST = "manifest.json"
 CHECKPOINT = "state/checkpoint.json"  # the committed checkpoint's manifest
-
-
-def mkstemp_readable(dir: Path, prefix: str = "", suffix: str = "") -> tuple[int, str]:
-    """tempfile.mkstemp with the mode a plainly created file would get: mkstemp makes files 0600, and the rename
-    that publishes a temporary file would carry that over, leaving run files unreadable to the group (a colleague,
-    a web server under another user)."""
-    fd, tmp = tempfile.mkstemp(dir=dir, prefix=prefix, suffix=suffix)
-    os.fchmod(fd, FILE_MODE)
-    return fd, tmp
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = mkstemp_readable(path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:  # named by the file asked for, not by its folder or temp file
-        raise OSError(e.errno, e.strerror, str(path)) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise OSError(e.errno, e.strerror, str(path)) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the renames into folder `path` durable before a step that relies on them (a power cut, not a kill)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems refuse fsync on a directory
-        pass
-    finally:
-        os.close(fd)
-
-
-def output_file(out: str | os.PathLike, name: str) -> Path:
-    """Where to write a file the user pointed `out` at: `out` itself, or `out/name` when `out` names a folder (an
-    existing one, or one written with a trailing slash)."""
-    if str(out).endswith(("/", os.sep)) or Path(out).is_dir():
-        return Path(out) / name
-    return Path(out)
-
-
-def tensor_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
-    # safetensors refuses shared or non-contiguous storage; clone makes each tensor its own.
-    flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    return save(flat, metadata=metadata)
-
-
-def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
-    atomic_write(path, tensor_bytes(tensors, metadata))
-
-
-def load_tensors(path: Path, finite: bool = False) -> dict[str, torch.Tensor]:
-    """A safetensors file; `finite`: refuse NaN or infinite values (weights, which would predict "nan")."""
-    try:
-        tensors = load_file(str(path))
-    except FileNotFoundError:
-        raise RecgenError(f"{path}: weights file not found") from None
-    except Exception as e:  # safetensors raises its own error types for corrupt headers
-        raise RecgenError(f"{path}: not a valid safetensors file ({e})") from None
-    if finite:
-        check_finite(tensors, path)
-    return tensors
-
-
-def check_finite(tensors: dict[str, torch.Tensor], source: Path) -> None:
-    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise RecgenError(f"{source}: {len(bad)} weight tensor(s) hold NaN or infinite values ({bad[0]}, ...); "
-                          "the training diverged or the file is damaged")
 
 
 def git_commit() -> str:
@@ -139,55 +52,6 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-# --------------------------------------------------------------- nested state (optimizer, scheduler) without pickle
-def module_state(weights: dict[str, torch.Tensor], name: str = "model") -> dict[str, torch.Tensor]:
-    """Module `name`'s state dict out of a run's weights file: its EMA copy when training kept one."""
-    prefix = f"ema.{name}." if any(k.startswith(f"ema.{name}.") for k in weights) else f"{name}."
-    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
-
-
-def load_module(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> torch.nn.Module:
-    """module.load_state_dict(state), where a state that does not fit (weights swapped in from another run, or
-    model.json edited) is a user error naming the file, not a traceback; so are NaN or infinite weights."""
-    check_finite(state, source)
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as e:
-        lines = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()]
-        why = (lines[0] if lines else str(e))[:200]
-        raise RecgenError(f"{source}: these weights do not fit the network model.json describes ({why})") from None
-    return module
-
-
-def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "s") -> Any:
-    """Replace every tensor in a nested dict/list/tuple by a reference into `tensors`; keep the rest JSON-able.
-    Dicts become key/value pair lists so integer keys (optimizer state indices) survive JSON."""
-    if isinstance(obj, torch.Tensor):
-        tensors[prefix] = obj
-        return {"__tensor__": prefix}
-    if isinstance(obj, dict):
-        return {"__dict__": [[k, flatten_state(v, tensors, f"{prefix}.{k}")] for k, v in obj.items()]}
-    if isinstance(obj, (list, tuple)):
-        items = [flatten_state(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]
-        return {"__tuple__": items} if isinstance(obj, tuple) else items
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
-
-
-def unflatten_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    if isinstance(obj, dict):
-        if "__tensor__" in obj:
-            return tensors[obj["__tensor__"]]
-        if "__dict__" in obj:
-            return {k: unflatten_state(v, tensors) for k, v in obj["__dict__"]}
-        if "__tuple__" in obj:
-            return tuple(unflatten_state(v, tensors) for v in obj["__tuple__"])
-    if isinstance(obj, list):
-        return [unflatten_state(v, tensors) for v in obj]
-    return obj
 
 
 class Run:

@@ -10,7 +10,7 @@ from typing import Any
 
 def scalar_logger(kind: str, run_path: Path) -> Callable[[dict[str, Any]], None] | None:
     """None for 'csv'; for 'tensorboard' a function writing one metrics row (keyed by its `step`) as scalars.
-    The option's range check (recgen.config.RANGES["log"]) has already made sure the package is installed."""
+    The option's check (recgen.config.LOG) has already made sure the package is installed."""
     if kind != "tensorboard":
         return None
     from torch.utils.tensorboard import SummaryWriter

@@ -29,6 +29,8 @@ from recgen.config import TrainConfig
 from recgen.defaults import announce
 from recgen.device import resolve_device, resolve_precision  # noqa: F401 (re-exported)
 from recgen.errors import RecgenError
+from recgen.optim import ema_with_warmup, make_optimizer, make_schedule
+from recgen.progress import EpochProgress, format_row
 from recgen.runs import Run, load_module, tensor_bytes
 from recgen.sanity import check_steps
 from recgen.tblog import scalar_logger
@@ -89,38 +91,6 @@ class TrainTask:
         """Hook for per-epoch artefacts (sample grids)."""
 
 
-def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    # No weight decay on biases and normalisation gains: decaying them only hurts (arXiv 1706.05350).
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
-    raise RecgenError(f"optimizer must be adamw or sgd, got {cfg.optimizer!r}")
-
-
-def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
-    sched = torch.optim.lr_scheduler
-    warm = max(1, int(cfg.warmup * total_steps))
-    if cfg.schedule == "onecycle":  # arXiv 1708.07120
-        total = max(total_steps, 4)  # OneCycleLR needs each phase to span at least one step
-        return sched.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=min(0.5, max(cfg.warmup, 2 / total)),
-                                cycle_momentum=cfg.optimizer == "sgd", div_factor=25.0, final_div_factor=1e3)
-    if cfg.schedule == "cosine":  # arXiv 1608.03983, one cycle without restarts, after linear warmup
-        return sched.SequentialLR(opt, [sched.LinearLR(opt, 1e-3, 1.0, total_iters=warm),
-                                        sched.CosineAnnealingLR(opt, T_max=max(1, total_steps - warm))],
-                                  milestones=[warm])
-    if cfg.schedule == "linear":  # linear warmup then linear decay to zero (the airbench / ResNet-9 shape)
-        return sched.SequentialLR(opt, [sched.LinearLR(opt, 1e-3, 1.0, total_iters=warm),
-                                        sched.LinearLR(opt, 1.0, 0.0, total_iters=max(1, total_steps - warm))],
-                                  milestones=[warm])
-    if cfg.schedule == "constant":
-        return sched.LinearLR(opt, 1e-3, 1.0, total_iters=warm)
-    raise RecgenError(f"schedule must be onecycle, cosine, linear or constant, got {cfg.schedule!r}")
-
-
 def epochs_for_steps(steps: int, batch_size: int, n: int) -> int:
     """Epochs over n images that give at least `steps` optimizer steps (the loop drops the last partial batch)."""
     return max(1, math.ceil(steps / max(1, n // batch_size)))
@@ -142,23 +112,30 @@ class History:
     seconds: float = 0.0
 
 
-def ema_with_warmup(decay: float):
-    """EMA update for AveragedModel whose decay ramps up as min(decay, (1 + n) / (10 + n)) over the first updates
-    (n = updates so far), the warm-up of diffusers' EMAModel. A plain EMA of 0.999 remembers ~1000 steps, so
-    after a short run its weights were still mostly the random initial ones (a one-epoch GAN's EMA generator
-    drew unrecognizable samples)."""
+@dataclass
+class _FitState:
+    """Where a fit stands: sizes of the schedule, the step, the best score and rows so far, the running loss."""
 
-    @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
-        n = float(n_averaged)
-        d = min(decay, (1 + n) / (10 + n))
-        if torch.is_floating_point(averaged[0]):
-            torch._foreach_lerp_(averaged, current, 1 - d)
-        else:  # integer buffers (BatchNorm's step count) cannot be lerped
-            for a, c in zip(averaged, current, strict=True):
-                a.copy_(a * d + c * (1 - d))
+    n: int  # training images
+    bs: int  # images per process per step
+    per_epoch: int  # optimizer steps per epoch
+    total: int  # optimizer steps of the whole schedule
+    stop_at: int  # the step this session ends at (--max-steps)
+    step: int
+    best: float | None
+    rows: list[dict[str, Any]]
+    before: float  # training seconds of the sessions before a resume
+    hist: History
+    saved: int | None  # the step of the last committed checkpoint
+    closing: bool = False  # between an epoch's last step and its checkpoint (validation, the commit itself)
+    seen: int = 0
+    loss_sum: float = 0.0
+    loss_n: int = 0
+    t0: float = field(default_factory=time.perf_counter)
 
-    return update
+    def clock(self) -> float:
+        """Training seconds, the sessions before a resume included."""
+        return self.before + time.perf_counter() - self.t0
 
 
 class Trainer:
@@ -204,13 +181,60 @@ class Trainer:
     # -------------------------------------------------------------------------------------------- loop
     def fit(self, data: tuple[torch.Tensor, ...], resume: bool = False) -> History:
         cfg, task = self.cfg, self.task
+        st = self._start(data, resume)
+        progress = EpochProgress(st.total, st.step, bar=self.main and sys.stderr.isatty(), quiet=not self.main)
+        log_row = scalar_logger(getattr(cfg, "log", "csv"), self.run.path) if self.main else None
+        try:
+            while st.step < st.stop_at:
+                epoch, start = divmod(st.step, st.per_epoch)
+                order = torch.randperm(st.n, generator=seeded(cfg.seed, epoch))
+                for m in task.modules.values():
+                    m.train()
+                for b in range(start, st.per_epoch):
+                    lo = (b * self.world + self.rank) * st.bs
+                    idx = order[lo:lo + st.bs]
+                    batch = tuple(t[idx].to(self.device, non_blocking=True) for t in data)
+                    logs = self._step(batch, seeded(cfg.seed, st.step, 1))
+                    st.step += 1
+                    loss = float(logs["loss"].detach()) if torch.is_tensor(logs["loss"]) else float(logs["loss"])
+                    if not math.isfinite(loss):
+                        raise TrainingDiverged(
+                            f"loss became {loss} at step {st.step} (epoch {epoch + 1}); training stopped, the last "
+                            f"good checkpoint is kept in {self.run.path}/weights (try a lower --lr)")
+                    st.loss_sum, st.loss_n = st.loss_sum + loss, st.loss_n + 1
+                    st.seen += len(idx) * self.world
+                    rate = st.seen / max(time.perf_counter() - st.t0, 1e-9)
+                    progress.update(st.step, f"epoch {epoch + 1}/{cfg.epochs} loss {loss:.4f} "
+                                             f"lr {self.optims[0][0].param_groups[0]['lr']:.2e} {rate:.0f} img/s")
+                    if cfg.time_budget and time.perf_counter() - st.t0 > cfg.time_budget:
+                        st.hist.stopped = "time_budget"
+                        break
+                    if st.step >= st.stop_at:
+                        break
+                if st.step % st.per_epoch == 0 or st.hist.stopped != "completed" or st.step >= st.stop_at:
+                    self._close_epoch(st, epoch, progress, log_row)
+                if st.hist.stopped != "completed":
+                    break
+            if st.step >= st.stop_at and st.stop_at < st.total:
+                st.hist.stopped = "max_steps"
+        except KeyboardInterrupt:
+            self._interrupted(st, progress)
+            raise
+        finally:
+            progress.close()
+        st.hist.best, st.hist.seconds = st.best, st.clock()
+        return st.hist
+
+    def _start(self, data: tuple[torch.Tensor, ...], resume: bool) -> _FitState:
+        """Modules on the device, optimizers, EMA copies and, on resume, the checkpoint's state; the run's notes."""
+        cfg, task = self.cfg, self.task
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         n = len(data[0])
         bs = min(cfg.batch_size, n)
-        steps_per_epoch = max(1, n // (bs * self.world))
-        total = steps_per_epoch * cfg.epochs
+        per_epoch = max(1, n // (bs * self.world))
+        total = per_epoch * cfg.epochs
         for m in task.modules.values():
             m.to(self.device)
         self.optims = task.configure_optimizers(cfg, total)
@@ -228,91 +252,54 @@ class Trainer:
                 written = self.run.config  # config.yaml, read once
                 announce(written.get("resolved", ""))
                 check_steps(cfg.epochs, bs * self.world, n, f"{written.get('task', '')} train".strip())
-        hist = History(rows=rows, best=best)
-        stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
-        t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
-        saved = step if resume else None  # the step of the last committed checkpoint
-        closing = False  # between an epoch's last step and its checkpoint (validation, the commit itself)
+        return _FitState(n=n, bs=bs, per_epoch=per_epoch, total=total, step=step, best=best, rows=rows,
+                         before=before, stop_at=min(total, cfg.max_steps) if cfg.max_steps else total,
+                         hist=History(rows=rows, best=best), saved=step if resume else None)
 
-        def clock() -> float:  # training seconds, the sessions before a resume included
-            return before + time.perf_counter() - t0
+    def _close_epoch(self, st: _FitState, epoch: int, progress: EpochProgress, log_row) -> None:
+        """The epoch's metrics row (training loss, validation), the best weights so far, and a checkpoint."""
+        cfg, task = self.cfg, self.task
+        st.closing = True
+        row = {"epoch": round(st.step / st.per_epoch, 3), "step": st.step,
+               "train_loss": round(st.loss_sum / max(st.loss_n, 1), 5),
+               "lr": self.optims[0][0].param_groups[0]["lr"],
+               "seconds": round(st.clock(), 2),
+               "images_per_s": round(st.seen / max(time.perf_counter() - st.t0, 1e-9), 1)}
+        st.loss_sum = st.loss_n = 0
+        metrics = task.validate(self.eval_modules()) if self.main else {}
+        row.update(metrics)
+        st.rows.append(row)
+        if log_row is not None:
+            log_row(row)
+        # at most about LOG_LINES epoch lines: a CAS classifier on 100 images runs 800 "epochs"
+        stride = math.ceil(cfg.epochs / LOG_LINES)
+        if round(st.step / st.per_epoch) % stride == 0 or st.step >= st.stop_at or st.hist.stopped != "completed":
+            progress.log(format_row(row))
+        better = self._is_better(metrics.get(task.monitor), st.best)
+        if better:
+            st.best = metrics.get(task.monitor, st.best)
+        self._checkpoint(st.step, st.rows, st.best, better, st.clock())
+        st.saved, st.closing = st.step, False
+        if self.main:
+            task.on_epoch_end(epoch, self.eval_modules(), self.run)
 
-        progress = _Progress(total, step, bar=self.main and sys.stderr.isatty(), quiet=not self.main)
-        log_row = scalar_logger(getattr(cfg, "log", "csv"), self.run.path) if self.main else None
-        try:
-            while step < stop_at:
-                epoch, start = divmod(step, steps_per_epoch)
-                order = torch.randperm(n, generator=seeded(cfg.seed, epoch))
-                for m in task.modules.values():
-                    m.train()
-                for b in range(start, steps_per_epoch):
-                    idx = order[(b * self.world + self.rank) * bs:(b * self.world + self.rank + 1) * bs]
-                    batch = tuple(t[idx].to(self.device, non_blocking=True) for t in data)
-                    logs = self._step(batch, seeded(cfg.seed, step, 1))
-                    step += 1
-                    loss = float(logs["loss"].detach()) if torch.is_tensor(logs["loss"]) else float(logs["loss"])
-                    if not math.isfinite(loss):
-                        raise TrainingDiverged(
-                            f"loss became {loss} at step {step} (epoch {epoch + 1}); training stopped, the last good "
-                            f"checkpoint is kept in {self.run.path}/weights (try a lower --lr)")
-                    loss_sum, loss_n, seen = loss_sum + loss, loss_n + 1, seen + len(idx) * self.world
-                    rate = seen / max(time.perf_counter() - t0, 1e-9)
-                    progress.update(step, f"epoch {epoch + 1}/{cfg.epochs} loss {loss:.4f} "
-                                          f"lr {self.optims[0][0].param_groups[0]['lr']:.2e} {rate:.0f} img/s")
-                    if cfg.time_budget and time.perf_counter() - t0 > cfg.time_budget:
-                        hist.stopped = "time_budget"
-                        break
-                    if step >= stop_at:
-                        break
-                epoch_done = step % steps_per_epoch == 0 or hist.stopped != "completed" or step >= stop_at
-                if epoch_done:
-                    closing = True
-                    row = {"epoch": round(step / steps_per_epoch, 3), "step": step,
-                           "train_loss": round(loss_sum / max(loss_n, 1), 5),
-                           "lr": self.optims[0][0].param_groups[0]["lr"],
-                           "seconds": round(clock(), 2),
-                           "images_per_s": round(seen / max(time.perf_counter() - t0, 1e-9), 1)}
-                    loss_sum = loss_n = 0
-                    metrics = task.validate(self.eval_modules()) if self.main else {}
-                    row.update(metrics)
-                    rows.append(row)
-                    if log_row is not None:
-                        log_row(row)
-                    # at most about LOG_LINES epoch lines: a CAS classifier on 100 images runs 800 "epochs"
-                    stride = math.ceil(cfg.epochs / LOG_LINES)
-                    if round(step / steps_per_epoch) % stride == 0 or step >= stop_at or hist.stopped != "completed":
-                        progress.log(_fmt_row(row))
-                    better = self._is_better(metrics.get(task.monitor), best)
-                    if better:
-                        best = metrics.get(task.monitor, best)
-                    self._checkpoint(step, rows, best, better, clock())
-                    saved, closing = step, False
-                    if self.main:
-                        task.on_epoch_end(epoch, self.eval_modules(), self.run)
-                if hist.stopped != "completed":
-                    break
-            if step >= stop_at and stop_at < total:
-                hist.stopped = "max_steps"
-        except KeyboardInterrupt:
-            # Checkpoint, then let the interrupt end the whole command: a caller that trains several models
-            # (generate eval's CAS classifiers, augment's recognizers) must not go on with a truncated one. While
-            # an epoch closes, its row is not in metrics.csv yet: keep the previous checkpoint, so that a resume
-            # replays the epoch and writes its row, rather than commit a step whose row would never be written.
-            if not closing:
-                self._checkpoint(step, rows, best, False, clock())
-                saved = step
-            if self.main and (self.run.path / "config.yaml").is_file():
-                self.run.update_config(stopped="interrupted", train_seconds=round(clock(), 2))
-            where = self.run.path
-            if not _NESTED.get():
-                progress.log(f"interrupted at step {step}: " + (
-                    "before the first checkpoint, nothing to resume" if saved is None else
-                    f"checkpoint of step {saved} in {where}; continue with --resume {where}"))
-            raise
-        finally:
-            progress.close()
-        hist.best, hist.seconds = best, clock()
-        return hist
+    def _interrupted(self, st: _FitState, progress: EpochProgress) -> None:
+        """Checkpoint, then let the interrupt end the whole command: a caller that trains several models (generate
+        eval's CAS classifiers, augment's recognizers) must not go on with a truncated one. While an epoch closes,
+        its row is not in metrics.csv yet: keep the previous checkpoint, so that a resume replays the epoch and
+        writes its row, rather than commit a step whose row would never be written."""
+        if not st.closing:
+            self._checkpoint(st.step, st.rows, st.best, False, st.clock())
+            st.saved = st.step
+        elif self.main:  # the epoch's own commit may have completed just before the interrupt
+            st.saved = (self.run.checkpoint_manifest() or {}).get("step", st.saved)
+        if self.main and (self.run.path / "config.yaml").is_file():
+            self.run.update_config(stopped="interrupted", train_seconds=round(st.clock(), 2))
+        where = self.run.path
+        if not _NESTED.get():
+            progress.log(f"interrupted at step {st.step}: " + (
+                "before the first checkpoint, nothing to resume" if st.saved is None else
+                f"checkpoint of step {st.saved} in {where}; continue with --resume {where}"))
 
     def _step(self, batch, g) -> dict[str, torch.Tensor]:
         task = self.task
@@ -403,41 +390,5 @@ class Trainer:
         return step, best, rows, seconds
 
 
-def _fmt_row(row: dict[str, Any]) -> str:
-    parts = []
-    for k, v in row.items():
-        parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
-    return "  ".join(parts)
-
-
 BUCKET_BYTES = 25 << 20  # gradients per all-reduce (DistributedDataParallel's default bucket_cap_mb)
 LOG_LINES = 50  # epoch lines a training run prints at most (every k-th epoch for long runs; metrics.csv has all)
-
-
-class _Progress:
-    """A rich progress bar on a terminal; one line per epoch otherwise (CI logs, pipes). Training's own: its lines
-    are the epoch rows, where recgen.progress (every other long phase) prints a status line every few seconds."""
-
-    def __init__(self, total: int, done: int, bar: bool, quiet: bool = False):
-        self.bar, self.quiet = None, quiet
-        if bar:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                TextColumn("{task.fields[info]}"), transient=False)
-            self.bar.start()
-            self.id = self.bar.add_task("train", total=total, completed=done, info="")
-
-    def update(self, step: int, info: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.id, completed=step, info=info)
-
-    def log(self, line: str) -> None:
-        if self.bar is not None:
-            self.bar.console.print(line)
-        elif not self.quiet:
-            print(line, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()

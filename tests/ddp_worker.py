@@ -16,7 +16,7 @@ rank = int(os.environ["RANK"])
 run = Run(os.path.join(out, "run"))
 run.path.mkdir(parents=True, exist_ok=True)
 if kind == "gan":  # a manual-optimization step: the task calls grads_ready between backward and step
-    from recgen.classify.api import load_splits
+    from recgen.data.splits import load_splits
     from recgen.config import from_dict
     from recgen.generate.config import FAMILIES, GenerateConfig, arch_config, resolve
 

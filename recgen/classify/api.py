@@ -23,34 +23,19 @@ from recgen import plots
 from recgen.classify.cnn import CNNConfig, build_cnn
 from recgen.classify.config import (MODELS, TTA_VIEWS, ClassifyConfig, check_tta,  # noqa: F401 (re-exported)
                                     cnn_config)
-from recgen.config import from_dict, model_args, to_dict
-from recgen.data import (ImageSet, build_augment, has_test_split, held_out, image_batch, limit_per_class,
-                         load_dataset, read_image, read_images, to_channels, train_val_split)
+from recgen.config import model_args
+from recgen.data import (ImageSet, build_augment, held_out, image_batch, read_image, read_images, to_channels)
 from recgen.data.dataset import fit_images, resize_batch
+from recgen.data.splits import load_splits
 from recgen.defaults import resolve_for_data
 from recgen.errors import RecgenError
 from recgen.evaluate.classification import classification_metrics
 from recgen.progress import Progress
 from recgen.report import chance_note, image, legend, table, write_report
-from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
+from recgen.runs import Run, TrainedRun, load_module, module_state
 from recgen.sanity import check_accuracy, training_stats, unlike, warn_unlike
+from recgen.task import TaskSteps
 from recgen.train import Trainer, TrainTask, resolve_device
-
-
-def load_splits(cfg: ClassifyConfig) -> tuple[ImageSet, ImageSet | None, ImageSet | None]:
-    """(train, val, test) as the config asks; val is None when val_fraction is 0, test None without a test split
-    (and at most eval_limit images per class when that is set)."""
-    size, ch = cfg.size or None, cfg.channels or None
-    full = load_dataset(cfg.data, "train", cfg.data_dir or None, size, ch)
-    if cfg.limit:
-        full = limit_per_class(full, cfg.limit, cfg.seed)
-    train, val = (full, None) if cfg.val_fraction == 0 else train_val_split(full, cfg.val_fraction, cfg.seed)
-    test = None
-    if has_test_split(cfg.data):
-        test = load_dataset(cfg.data, "test", cfg.data_dir or None, size or train.x.shape[1], ch or train.x.shape[-1])
-        if getattr(cfg, "eval_limit", 0):  # runs written before the option have none
-            test = limit_per_class(test, cfg.eval_limit, cfg.seed)
-    return train, val, test
 
 
 # --------------------------------------------------------------------------------------------- CNN training task
@@ -266,38 +251,52 @@ class ClassifierRun(TrainedRun):
 
 
 # ---------------------------------------------------------------------------------------------------- train/load
-def train(**options: Any) -> ClassifierRun:
-    """Train a recognizer; every keyword is a ClassifyConfig field (the same names as the CLI flags)."""
-    if options.get("resume"):
-        return _resume(options)
-    cfg = from_dict(ClassifyConfig, options, "classify train")
-    if cfg.model == "cnn":
-        resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
-    train_set, val, test = load_splits(cfg)
+def _prepare(cfg: ClassifyConfig, options: dict[str, Any], splits: tuple) -> tuple[ClassifyConfig, dict, Any]:
+    """Checks that need the data (before a run directory exists), the weights to start from (--init), and batch
+    size, learning rate and epochs the user left to us, sized to the data."""
+    train_set = splits[0]
     if train_set.num_classes < 2:
         raise RecgenError(f"{cfg.data}: a recognizer needs at least 2 classes, found {train_set.num_classes}")
     init = None
-    if cfg.init:  # checked before a run directory exists
+    if cfg.init:
         if cfg.model != "cnn":
             raise RecgenError(f"init: only a CNN starts from another run's weights, not {cfg.model}")
         init = _init_weights(cfg.init, cnn_config(cfg, train_set.shape[0], train_set.num_classes),
                              train_set.classes)
     resolved = {}
-    if cfg.model == "cnn":  # batch size, learning rate and epochs the user left to us, sized to the data
+    if cfg.model == "cnn":
         _check_input_size(cnn_config(cfg, train_set.shape[0], train_set.num_classes), train_set.shape, cfg.data)
         cfg, resolved = resolve_for_data(cfg, options, len(train_set), train_set.shape[1:])
-    run = Run.create("classify", cfg.name or cfg.model, cfg.out)
-    run.write_config("classify", to_dict(cfg), data_fingerprint=train_set.fingerprint(),
-                     classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0,
-                     input_stats=training_stats(train_set.x, cfg.seed), **resolved)
+    return cfg, resolved, init
+
+
+def _fit(run: Run, cfg: ClassifyConfig, splits: tuple, init: dict[str, torch.Tensor] | None,
+         resume: bool) -> ClassifierRun:
+    train_set, val, test = splits
     if cfg.model == "cnn":
-        _fit_cnn(run, cfg, train_set, val, test, resume=False, init=init)
+        _fit_cnn(run, cfg, train_set, val, test, resume=resume, init=init)
     else:
         _fit_classical(run, cfg, train_set, val)
     result = ClassifierRun(run)
     if test is not None or val is not None:
         _check_trained(result, test or val)
     return result
+
+
+STEPS = TaskSteps("classify", ClassifyConfig, ClassifierRun, load_splits, _fit, prepare=_prepare,
+                  uses_device=lambda cfg: cfg.model == "cnn",
+                  record=lambda cfg, splits: {"input_stats": training_stats(splits[0].x, cfg.seed)},
+                  resumable=lambda cfg: None if cfg.model == "cnn" else
+                  f"only CNN runs can be resumed (this one is {cfg.model})")
+
+
+def train(**options: Any) -> ClassifierRun:
+    """Train a recognizer; every keyword is a ClassifyConfig field (the same names as the CLI flags)."""
+    return STEPS.train(options)
+
+
+def load(path: str | Path) -> ClassifierRun:
+    return STEPS.load(path)
 
 
 def _check_input_size(arch: CNNConfig, shape: tuple[int, int, int], data: str) -> None:
@@ -391,18 +390,3 @@ def _init_weights(path: str, arch: CNNConfig, classes: list[str]) -> dict[str, t
         warnings.warn(f"init: {path} knows other classes ({', '.join(src.classes[:3])}, ...); the head starts from "
                       "its rows in order, as for a new task", stacklevel=2)
     return w
-
-
-def _resume(options: dict[str, Any]) -> ClassifierRun:
-    run, cfg, (train_set, val, test) = reopen_for_resume(options, "classify", ClassifyConfig, load_splits)
-    if cfg.model != "cnn":
-        raise RecgenError(f"{run.path}: only CNN runs can be resumed (this one is {cfg.model})")
-    run.update_config(options=to_dict(cfg))
-    _fit_cnn(run, cfg, train_set, val, test, resume=True)
-    result = ClassifierRun(run)
-    _check_trained(result, test or val)
-    return result
-
-
-def load(path: str | Path) -> ClassifierRun:
-    return ClassifierRun(Run.open(path, "classify"))

@@ -27,6 +27,7 @@ from sklearn.preprocessing import Normalizer, StandardScaler
 
 from recgen.classify.kernel_svm import NystroemSVM
 from recgen.errors import RecgenError
+from recgen.files import atomic_write
 from recgen.features import HOG, LBP, IntensityHistogram, KMeansPatches, Pixels, Sobel, make_features
 from recgen.features.extractors import image_geometry
 
@@ -197,11 +198,9 @@ TRUSTED_TYPES = sorted({f"{c.__module__}.{c.__qualname__}" for c in (HOG, LBP, S
 
 
 def save_classical(pipe, path) -> Path:
-    """skops file, written through recgen.runs.atomic_write (temporary file, fsync, rename): a crash never leaves
+    """skops file, written through recgen.files.atomic_write (temporary file, fsync, rename): a crash never leaves
     half a model."""
     import skops.io as sio
-
-    from recgen.runs import atomic_write
 
     path = Path(path)
     atomic_write(path, sio.dumps(pipe))

@@ -5,59 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recgen.config import TrainConfig, ints
-from recgen.data.options import DataOptions
+from recgen.config import AT_LEAST_ONE, FRACTION, TrainConfig, ints, one_of, opt
+from recgen.data.options import DataOptions, augment_spec
 from recgen.errors import RecgenError
 
 MODELS = ("cnn", "svm", "rf")
-
-
-@dataclass
-class ClassifyConfig(DataOptions, TrainConfig):
-    # The CNN recipe searched in bench/cnn_search.md for a 10-minute budget on 2 CPU cores: ResNet-9 style
-    # training, SGD-Nesterov at a high learning rate, linear warmup and decay, label smoothing, flip + crop,
-    # flip + shift TTA.
-    epochs: int = 20  # passes over the training set
-    batch_size: int = 256  # images per optimizer step
-    lr: float = 0.4  # peak learning rate
-    optimizer: str = "sgd"  # adamw | sgd (Nesterov momentum 0.9)
-    schedule: str = "linear"  # onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)
-    warmup: float = 0.15  # fraction of steps spent warming up
-    model: str = "cnn"  # cnn | svm | rf
-    # CNN
-    augment: str = "flip+crop"  # training augmentations, '+'-joined: flip crop affine rotate jitter erase noise
-    label_smoothing: float = 0.1  # cross-entropy label smoothing (arXiv 1512.00567)
-    tta: str = "flip+shift"  # test-time views averaged, '+'-joined: flip (mirror), shift (4 one-pixel shifts); none
-    stem_width: int = 16  # CNN: channels of the full-resolution stem
-    widths: str = "32,64,128"  # CNN: channels per stage (each stage halves resolution)
-    blocks: str = "1,0,1"  # CNN: residual blocks per stage
-    dropout: float = 0.0  # CNN: dropout before the classifier head
-    channels_last: bool = True  # CNN: NHWC memory layout (oneDNN's CPU convolutions are faster in it)
-    init: str = ""  # CNN: a classify run whose weights training starts from (fine-tuning; the same network)
-    # classical
-    features: str = ""  # svm/rf: '+'-joined kmeans hog lbp sobel hist pixels ('' = the model's default set)
-    search: bool = False  # svm/rf: hyperparameter search on a subset before the final fit
-    landmarks: int = 12000  # svm: Nystroem landmarks; cost grows with their square, accuracy with their count
-    trees: int = 100  # rf: trees in the forest
-
-    def __post_init__(self):
-        super().__post_init__()  # each check here runs before a run directory exists, so a bad value leaves none
-        if self.model not in MODELS:
-            raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        # imported here so that the CLI can list these options without loading torch
-        from recgen.data import build_augment
-
-        self.tta = check_tta(self.tta)
-        build_augment(self.augment)
-        cnn_config(self, in_channels=1, num_classes=2)  # widths and blocks
-        if self.model in ("svm", "rf"):
-            from recgen.classify.classical import DEFAULT_FEATURES
-            from recgen.features import make_features
-
-            self.features = self.features or DEFAULT_FEATURES[self.model]  # recorded resolved in config.yaml
-            make_features(self.features)
-
-
 TTA_VIEWS = ("flip", "shift")
 
 
@@ -75,6 +27,58 @@ def check_tta(spec: str | bool) -> str:
         raise RecgenError(f"tta: unknown view {bad[0]!r}; expected '+'-joined views from {', '.join(TTA_VIEWS)}, "
                           "or none")
     return "+".join(v for v in TTA_VIEWS if v in views)  # canonical order
+
+
+def tta_views(name: str, value: str | bool) -> str:
+    """The check of the tta option: check_tta's normalised value."""
+    return check_tta(value)
+
+
+@dataclass
+class ClassifyConfig(DataOptions, TrainConfig):
+    # The CNN recipe searched in bench/cnn_search.md for a 10-minute budget on 2 CPU cores: ResNet-9 style
+    # training, SGD-Nesterov at a high learning rate, linear warmup and decay, label smoothing, flip + crop,
+    # flip + shift TTA.
+    epochs: int = opt(20, "passes over the training set")
+    batch_size: int = opt(256, "images per optimizer step")
+    lr: float = opt(0.4, "peak learning rate")
+    optimizer: str = opt("sgd", "adamw | sgd (Nesterov momentum 0.9)")
+    schedule: str = opt(
+        "linear",
+        "onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)")
+    warmup: float = opt(0.15, "fraction of steps spent warming up")
+    model: str = opt("cnn", "cnn | svm | rf", check=one_of(*MODELS))
+    # CNN
+    augment: str = opt("flip+crop", "training augmentations, '+'-joined: flip crop affine rotate jitter "
+                       "erase noise", check=augment_spec)
+    label_smoothing: float = opt(0.1, "cross-entropy label smoothing (arXiv 1512.00567)", check=FRACTION)
+    tta: str = opt("flip+shift", "test-time views averaged, '+'-joined: flip (mirror), shift (4 one-pixel "
+                   "shifts); none", check=tta_views)
+    stem_width: int = opt(16, "CNN: channels of the full-resolution stem", check=AT_LEAST_ONE)
+    widths: str = opt("32,64,128", "CNN: channels per stage (each stage halves resolution)")
+    blocks: str = opt("1,0,1", "CNN: residual blocks per stage")
+    dropout: float = opt(0.0, "CNN: dropout before the classifier head", check=FRACTION)
+    channels_last: bool = opt(True, "CNN: NHWC memory layout (oneDNN's CPU convolutions are faster in it)")
+    init: str = opt("", "CNN: a classify run whose weights training starts from (fine-tuning; the same "
+                    "network)")
+    # classical
+    features: str = opt("", "svm/rf: '+'-joined kmeans hog lbp sobel hist pixels ('' = the model's default "
+                        "set)")
+    search: bool = opt(False, "svm/rf: hyperparameter search on a subset before the final fit")
+    landmarks: int = opt(
+        12000,
+        "svm: Nystroem landmarks; cost grows with their square, accuracy with their count", check=AT_LEAST_ONE)
+    trees: int = opt(100, "rf: trees in the forest", check=AT_LEAST_ONE)
+
+    def check_together(self):
+        cnn_config(self, in_channels=1, num_classes=2)  # widths and blocks
+        if self.model in ("svm", "rf"):
+            # imported here so that the CLI can list these options without loading scikit-learn
+            from recgen.classify.classical import DEFAULT_FEATURES
+            from recgen.features import make_features
+
+            self.features = self.features or DEFAULT_FEATURES[self.model]  # recorded resolved in config.yaml
+            make_features(self.features)
 
 
 def cnn_config(cfg: ClassifyConfig, in_channels: int, num_classes: int):

@@ -24,6 +24,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from recgen.device import resolve_precision
+
 CHUNK = 8192  # rows per kernel block and per fp32 conversion: ~400 MB temporaries at 12,000 landmarks
 FP32_COPY_BYTES = 8 << 30  # the solver converts a bf16 map to fp32 once when the copy fits in this much memory
 
@@ -56,8 +58,6 @@ class NystroemSVM(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"NystroemSVM needs samples of at least 2 classes in the data, but the data contains "
                              f"only one class: {self.classes_[0]!r}")
-        from recgen.train import resolve_precision
-
         dtype = torch.bfloat16 if resolve_precision(self.precision, torch.device("cpu")) == "bf16" else torch.float32
         gen = torch.Generator().manual_seed(int(self.random_state or 0))
         x = torch.from_numpy(X)

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from recgen.errors import RecgenError
-from recgen.runs import mkstemp_readable
+from recgen.files import mkstemp_readable
 
 FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 FASHION_MNIST_SHA256 = {  # sha256 of the gunzipped file: (digest, size in bytes)

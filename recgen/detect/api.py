@@ -20,29 +20,22 @@ import numpy as np
 import torch
 
 from recgen import plots
-from recgen.config import check_option, from_dict, ints, model_args, to_dict
+from recgen.config import check_option, model_args
 from recgen.data import held_out, image_batch, read_image, read_images, to_channels
-from recgen.data.sources import reading_progress
+from recgen.data.images import reading_progress
 from recgen.defaults import resolve_for_data
 from recgen.detect.augment import augment
 from recgen.detect.boxes import draw_boxes, letterbox
 from recgen.detect.centernet import CenterNetConfig, build_centernet, centernet_loss, decode
 from recgen.detect.coco import DetectionSet, coco_files, read_coco
-from recgen.detect.config import MODELS, DetectConfig
+from recgen.detect.config import DetectConfig, centernet_config
 from recgen.detect.evaluate import Detections, coco_map
 from recgen.detect.scenes import make_scenes
 from recgen.errors import RecgenError
 from recgen.report import image, table, write_report
-from recgen.runs import Run, TrainedRun, atomic_write, load_module, module_state, reopen_for_resume
+from recgen.runs import Run, TrainedRun, atomic_write, load_module, module_state
+from recgen.task import TaskSteps
 from recgen.train import Trainer, TrainTask, resolve_device
-
-
-def centernet_config(cfg: DetectConfig, channels: int, num_classes: int) -> CenterNetConfig:
-    try:
-        return CenterNetConfig(in_channels=channels, num_classes=num_classes, widths=ints(cfg.widths, "widths"),
-                               blocks=ints(cfg.blocks, "blocks"), neck=cfg.neck)
-    except ValueError as e:
-        raise RecgenError(str(e)) from None
 
 
 def _read_sets(cfg: DetectConfig, splits: tuple[str, ...]) -> dict[str, DetectionSet]:
@@ -252,34 +245,44 @@ def _check_classes(data: DetectionSet, classes: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- train/load
-def train(**options: Any) -> DetectorRun:
-    """Train a detector; every keyword is a DetectConfig field (the same names as the CLI flags)."""
-    if options.get("resume"):
-        return _resume(options)
-    cfg = from_dict(DetectConfig, options, "detect train")
-    if cfg.model not in MODELS:
-        raise RecgenError(f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
-    if cfg.model == "centernet":  # checked before a run directory exists
-        centernet_config(cfg, channels=1, num_classes=2)
-        resolve_device(cfg.device)
-    train_set, val, test = load_splits(cfg)
-    resolved = {}
-    if cfg.model == "centernet":  # the canvas the defaults were tuned on is the default canvas
-        canvas = next(f.default for f in dataclasses.fields(DetectConfig) if f.name == "canvas")
-        cfg, resolved = resolve_for_data(cfg, options, len(train_set), (train_set.size, train_set.size),
-                                         what="training scenes", reference_hw=(canvas, canvas))
-    run = Run.create("detect", cfg.name or cfg.model, cfg.out)
-    run.write_config("detect", to_dict(cfg), data_fingerprint=train_set.fingerprint(), classes=train_set.classes,
-                     n_train=len(train_set), n_val=len(val) if val else 0, n_test=len(test) if test else 0,
-                     **resolved)
+def _prepare(cfg: DetectConfig, options: dict[str, Any], splits: tuple) -> tuple[DetectConfig, dict, Any]:
+    """CenterNet's batch size, learning rate and epochs sized to the scenes (the canvas the defaults were tuned
+    on is the default canvas)."""
+    if cfg.model != "centernet":
+        return cfg, {}, None
+    train_set = splits[0]
+    canvas = next(f.default for f in dataclasses.fields(DetectConfig) if f.name == "canvas")
+    cfg, resolved = resolve_for_data(cfg, options, len(train_set), (train_set.size, train_set.size),
+                                     what="training scenes", reference_hw=(canvas, canvas))
+    return cfg, resolved, None
+
+
+def _fit(run: Run, cfg: DetectConfig, splits: tuple, prepared: Any, resume: bool) -> DetectorRun:
+    train_set, val, test = splits
     if cfg.model == "centernet":
-        _fit_centernet(run, cfg, train_set, val, test, resume=False)
+        _fit_centernet(run, cfg, train_set, val, test, resume=resume)
     else:
         _fit_classical(run, cfg, train_set, val)
     result = DetectorRun(run)
     if test is not None or val is not None:
         result.evaluate(data=test or val)
     return result
+
+
+STEPS = TaskSteps("detect", DetectConfig, DetectorRun, load_splits, _fit, prepare=_prepare,
+                  uses_device=lambda cfg: cfg.model == "centernet",
+                  record=lambda cfg, splits: {"n_test": len(splits[2]) if splits[2] else 0},
+                  resumable=lambda cfg: None if cfg.model == "centernet" else
+                  f"only centernet runs can be resumed (this one is {cfg.model})")
+
+
+def train(**options: Any) -> DetectorRun:
+    """Train a detector; every keyword is a DetectConfig field (the same names as the CLI flags)."""
+    return STEPS.train(options)
+
+
+def load(path: str | Path) -> DetectorRun:
+    return STEPS.load(path)
 
 
 def _model_json(run: Run, family: str, args: dict, ds: DetectionSet) -> None:
@@ -317,19 +320,3 @@ def _fit_classical(run: Run, cfg: DetectConfig, train_set: DetectionSet, val: De
         row["val_map"] = coco_map(val, det.detect(val.images, cfg.score_threshold, cfg.max_detections))["map"]
     run.write_metrics([row])
     run.update_config(stopped="completed", train_seconds=round(secs, 2))
-
-
-def _resume(options: dict[str, Any]) -> DetectorRun:
-    run, cfg, (train_set, val, test) = reopen_for_resume(options, "detect", DetectConfig, load_splits)
-    if cfg.model != "centernet":
-        raise RecgenError(f"{run.path}: only centernet runs can be resumed (this one is {cfg.model})")
-    run.update_config(options=to_dict(cfg))
-    _fit_centernet(run, cfg, train_set, val, test, resume=True)
-    result = DetectorRun(run)
-    if test is not None or val is not None:
-        result.evaluate(data=test or val)
-    return result
-
-
-def load(path: str | Path) -> DetectorRun:
-    return DetectorRun(Run.open(path, "detect"))

@@ -166,6 +166,36 @@ def read_coco(path: str | Path, size: int, channels: int | None = None, image_ro
     path = Path(path)
     if bad not in BAD_ANNOTATIONS:
         raise RecgenError(f"bad_annotations must be refuse or skip, got {bad!r}")
+    doc = _read_document(path)
+    rep = CocoReport(str(path), len(doc["images"]), len(doc["annotations"]))
+    cats = _categories(doc, path)
+    cat_ids = sorted(cats)
+    entries = _read_images(doc, Path(image_root) if image_root else path.parent, rep)
+    _add_boxes(doc, entries, {cid: i for i, cid in enumerate(cat_ids)}, rep)
+    rep.kept_images = len(entries)
+    if rep.problems and bad == "refuse":
+        raise RecgenError(rep.summary() + ". Fix them, or pass --bad-annotations skip to use the rest")
+    if rep.problems:
+        warnings.warn(rep.summary() + f"; skipped, kept {rep.kept_images} images and {rep.kept_annotations} boxes",
+                      stacklevel=2)
+    if not entries:
+        raise RecgenError(f"{path}: no usable images")
+    ch = channels or max(e["image"].shape[-1] for e in entries.values())
+    images, boxes, labels, scales, files = [], [], [], [], []
+    for e in entries.values():
+        img, s = letterbox(to_channels(e["image"][None], ch)[0], size)
+        images.append(img)
+        boxes.append(np.array(e["boxes"], np.float32).reshape(-1, 4) * s)
+        labels.append(np.array(e["labels"], np.int64))
+        scales.append(s)
+        files.append(e["file"])
+    ds = DetectionSet(np.stack(images), boxes, labels, [cats[c] for c in cat_ids], path.stem, split,
+                      np.array(scales), files, cat_ids)
+    return ds, rep
+
+
+def _read_document(path: Path) -> dict:
+    """The JSON document, refused in one line unless it has COCO's three lists."""
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
@@ -175,9 +205,11 @@ def read_coco(path: str | Path, size: int, channels: int | None = None, image_ro
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list) for k in ("images", "annotations",
                                                                                      "categories")):
         raise RecgenError(f"{path}: not a COCO detection file (needs lists 'images', 'annotations', 'categories')")
-    root = Path(image_root) if image_root else path.parent
-    rep = CocoReport(str(path), len(doc["images"]), len(doc["annotations"]))
+    return doc
 
+
+def _categories(doc: dict, path: Path) -> dict[int, str]:
+    """Category id -> name; a bad category is refused whatever --bad-annotations says (no class list without it)."""
     cats: dict[int, str] = {}
     for c in doc["categories"]:
         if not isinstance(c, dict) or not isinstance(c.get("id"), int) or "name" not in c:
@@ -187,10 +219,12 @@ def read_coco(path: str | Path, size: int, channels: int | None = None, image_ro
         cats[c["id"]] = str(c["name"])
     if not cats:
         raise RecgenError(f"{path}: no categories")
-    cat_ids = sorted(cats)
-    cat_index = {cid: i for i, cid in enumerate(cat_ids)}
+    return cats
 
-    entries: dict[int, dict] = {}  # image id -> {"image": array, "file": str, "boxes": [], "labels": []}
+
+def _read_images(doc: dict, root: Path, rep: CocoReport) -> dict[int, dict]:
+    """Image id -> {"image": array, "file": str, "boxes": [], "labels": []} for every readable image entry."""
+    entries: dict[int, dict] = {}
     for im in doc["images"]:
         iid = im.get("id") if isinstance(im, dict) else None
         name = im.get("file_name") if isinstance(im, dict) else None
@@ -210,7 +244,11 @@ def read_coco(path: str | Path, size: int, channels: int | None = None, image_ro
             rep.add("unreadable image files", f"{name}: {str(e).split(': ', 1)[-1][:60]}")
             continue
         entries[iid] = {"image": arr, "file": name, "boxes": [], "labels": []}
+    return entries
 
+
+def _add_boxes(doc: dict, entries: dict[int, dict], cat_index: dict[int, int], rep: CocoReport) -> None:
+    """Each good annotation's box (x1, y1, x2, y2 in its image's pixels) and class index onto its image entry."""
     # ids are looked up in dicts and sets: anything but an integer (a list in a hand-edited file) is malformed
     listed = {im.get("id") for im in doc["images"] if isinstance(im, dict) and isinstance(im.get("id"), int)}
     for a in doc["annotations"]:
@@ -222,7 +260,7 @@ def read_coco(path: str | Path, size: int, channels: int | None = None, image_ro
         if bbox is None:
             rep.add("malformed annotations", f"annotation {aid}: bbox {str(a.get('bbox'))[:40]}")
             continue
-        if not isinstance(a.get("category_id"), int) or a["category_id"] not in cats:
+        if not isinstance(a.get("category_id"), int) or a["category_id"] not in cat_index:
             rep.add("unknown category ids", f"annotation {aid}: category {a.get('category_id')}")
             continue
         iid = a.get("image_id")
@@ -244,27 +282,6 @@ def read_coco(path: str | Path, size: int, channels: int | None = None, image_ro
         entries[iid]["boxes"].append([max(x, 0), max(y, 0), min(x + bw, w), min(y + bh, h)])
         entries[iid]["labels"].append(cat_index[a["category_id"]])
         rep.kept_annotations += 1
-
-    rep.kept_images = len(entries)
-    if rep.problems and bad == "refuse":
-        raise RecgenError(rep.summary() + ". Fix them, or pass --bad-annotations skip to use the rest")
-    if rep.problems:
-        warnings.warn(rep.summary() + f"; skipped, kept {rep.kept_images} images and {rep.kept_annotations} boxes",
-                      stacklevel=2)
-    if not entries:
-        raise RecgenError(f"{path}: no usable images")
-    ch = channels or max(e["image"].shape[-1] for e in entries.values())
-    images, boxes, labels, scales, files = [], [], [], [], []
-    for e in entries.values():
-        img, s = letterbox(to_channels(e["image"][None], ch)[0], size)
-        images.append(img)
-        boxes.append(np.array(e["boxes"], np.float32).reshape(-1, 4) * s)
-        labels.append(np.array(e["labels"], np.int64))
-        scales.append(s)
-        files.append(e["file"])
-    ds = DetectionSet(np.stack(images), boxes, labels, [cats[c] for c in cat_ids], path.stem, split,
-                      np.array(scales), files, cat_ids)
-    return ds, rep
 
 
 def coco_files(data: str | Path) -> dict[str, Path] | None:

@@ -14,28 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recgen.config import check_ranges
 from recgen.data import ImageSet, has_test_split, load_dataset, resize_batch, train_val_split
 from recgen.detect.boxes import iou_matrix, tight_box
 from recgen.detect.coco import DetectionSet, write_coco
-from recgen.detect.config import BACKGROUNDS, SceneConfig, SceneOptions
-from recgen.errors import RecgenError
+from recgen.detect.config import SceneConfig, SceneOptions
 
 SPLIT_STREAM = {"train": 0, "test": 1}
-
-
-def check_options(o: SceneOptions) -> None:
-    check_ranges(o)  # types, and scene_seed
-    if o.background not in BACKGROUNDS:
-        raise RecgenError(f"background must be one of {', '.join(BACKGROUNDS)}, got {o.background!r}")
-    if not 1 <= o.min_objects <= o.max_objects:
-        raise RecgenError(f"need 1 <= min_objects <= max_objects, got {o.min_objects} and {o.max_objects}")
-    if not 4 <= o.min_size <= o.max_size <= o.canvas:
-        raise RecgenError(f"need 4 <= min_size <= max_size <= canvas, got {o.min_size}, {o.max_size}, {o.canvas}")
-    if not 0.0 <= o.max_overlap <= 1.0:
-        raise RecgenError(f"max_overlap is an IoU in [0, 1], got {o.max_overlap}")
-    if o.train_scenes < 1 or o.test_scenes < 0:
-        raise RecgenError("train_scenes must be >= 1 and test_scenes >= 0")
 
 
 def object_splits(o: SceneOptions) -> tuple[ImageSet, ImageSet]:
@@ -102,7 +86,6 @@ def build_scenes(objects: ImageSet, n: int, o: SceneOptions, split: str) -> Dete
 
 def make_scenes(o: SceneOptions, splits: tuple[str, ...] = ("train", "test")) -> dict[str, DetectionSet]:
     """The train and/or test scenes the options describe."""
-    check_options(o)
     train_objects, test_objects = object_splits(o)
     pools = {"train": (train_objects, o.train_scenes), "test": (test_objects, o.test_scenes)}
     return {s: build_scenes(pools[s][0], pools[s][1], o, s) for s in splits if pools[s][1] > 0}

@@ -17,38 +17,53 @@ from typing import Any
 
 import torch
 
-from recgen.classify.api import load_splits
-from recgen.config import from_dict, model_args, to_dict
+from recgen.config import model_args
 from recgen.data import ImageSet, has_test_split
+from recgen.data.splits import load_splits
 from recgen.defaults import GENERATE_MIN_STEPS, resolve_for_data
 from recgen.generate.common import save_grid
-from recgen.generate.config import (FAMILY_DEFAULTS, GenerateConfig, arch_config,  # noqa: F401 (re-export)
-                                    cond_mode, resolve)
+from recgen.generate.config import FAMILY_DEFAULTS, GenerateConfig, arch_config, cond_mode, resolve  # noqa: F401 (re-export)
 from recgen.generate.family import get_family
 from recgen.generate.run import GeneratorRun, save_samples  # noqa: F401 (re-export)
-from recgen.runs import Run, reopen_for_resume
+from recgen.runs import Run
 from recgen.sanity import training_stats
+from recgen.task import TaskSteps
 from recgen.train import Trainer, resolve_device
 
 
 # ---------------------------------------------------------------------------------------------------- train/load
-def train(**options: Any) -> GeneratorRun:
-    """Train a generator; every keyword is a GenerateConfig field (the same names as the CLI flags)."""
-    if options.get("resume"):
-        return _resume(options)
-    cfg = resolve(from_dict(GenerateConfig, options, "generate train"))
-    resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
-    train_set, val, _ = load_splits(cfg)
+def _prepare(cfg: GenerateConfig, options: dict[str, Any], splits: tuple) -> tuple[GenerateConfig, dict, Any]:
+    """The family's architecture for this data, and batch size, learning rate and epochs sized to it."""
+    train_set = splits[0]
     arch = arch_config(cfg, train_set.shape, train_set.num_classes)
     cfg, resolved = resolve_for_data(cfg, options, len(train_set), train_set.shape[1:],
                                      reference=FAMILY_DEFAULTS[cfg.model], min_steps=GENERATE_MIN_STEPS)
-    run = Run.create("generate", cfg.name or cfg.model, cfg.out)
-    run.write_config("generate", to_dict(cfg), data_fingerprint=train_set.fingerprint(), classes=train_set.classes,
-                     n_train=len(train_set), n_val=len(val) if val else 0,
-                     input_stats=training_stats(train_set.x, cfg.seed), **resolved)
-    run.write_model_json(cfg.model, dataclasses.asdict(arch), classes=train_set.classes,
-                         input_shape=list(train_set.shape))
-    return _fit(run, cfg, arch, train_set, val, resume=False)
+    return cfg, resolved, arch
+
+
+def _fit_run(run: Run, cfg: GenerateConfig, splits: tuple, arch, resume: bool) -> GeneratorRun:
+    train_set, val, _ = splits
+    if resume:
+        info = run.read_model_json()
+        arch = model_args(get_family(info["family"], f"{run.path / 'model.json'}: family").arch_class, info,
+                          run.path / "model.json")
+    else:
+        run.write_model_json(cfg.model, dataclasses.asdict(arch), classes=train_set.classes,
+                             input_shape=list(train_set.shape))
+    return _fit(run, cfg, arch, train_set, val, resume=resume)
+
+
+STEPS = TaskSteps("generate", GenerateConfig, GeneratorRun, load_splits, _fit_run, resolve=resolve, prepare=_prepare,
+                  record=lambda cfg, splits: {"input_stats": training_stats(splits[0].x, cfg.seed)})
+
+
+def train(**options: Any) -> GeneratorRun:
+    """Train a generator; every keyword is a GenerateConfig field (the same names as the CLI flags)."""
+    return STEPS.train(options)
+
+
+def load(path: str | Path) -> GeneratorRun:
+    return STEPS.load(path)
 
 
 def _fit(run: Run, cfg: GenerateConfig, arch, train_set: ImageSet, val: ImageSet | None, resume: bool):
@@ -71,16 +86,3 @@ def _fit(run: Run, cfg: GenerateConfig, arch, train_set: ImageSet, val: ImageSet
     else:
         result.write_report()
     return result
-
-
-def _resume(options: dict[str, Any]) -> GeneratorRun:
-    run, cfg, (train_set, val, _) = reopen_for_resume(options, "generate", GenerateConfig, load_splits)
-    run.update_config(options=to_dict(cfg))
-    info = run.read_model_json()
-    arch = model_args(get_family(info["family"], f"{run.path / 'model.json'}: family").arch_class, info,
-                      run.path / "model.json")
-    return _fit(run, cfg, arch, train_set, val, resume=True)
-
-
-def load(path: str | Path) -> GeneratorRun:
-    return GeneratorRun(Run.open(path, "generate"))

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from recgen.config import TrainConfig
+from recgen.config import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, TrainConfig, opt
 from recgen.data.options import DataOptions
 from recgen.errors import RecgenError
 from recgen.generate.family import REGISTRY, get_family
@@ -37,34 +37,44 @@ DEPRECATED = {"base": {"gan": "gan_width", "vae": "vae_width", "pixelcnn": "pixe
 
 
 def _arch(text: str) -> Any:
-    return field(default=0, metadata={"help": text})
+    return opt(0, text, check=NOT_NEGATIVE)
 
 
 def _deprecated(text: str) -> Any:
     """An old option name: accepted (hidden from --help) and moved to its new name (rename_deprecated)."""
-    return field(default=0, metadata={"help": text, "deprecated": True})
+    return field(default=0, metadata={"help": text, "check": NOT_NEGATIVE, "deprecated": True})
 
 
 @dataclass
 class GenerateConfig(DataOptions, TrainConfig):
     filled_later = ("epochs", "batch_size", "lr", "ema")  # by resolve(), from FAMILY_DEFAULTS
-    epochs: int = 0  # passes over the training set (0 = the family's default, sized for ~20 min on 2 CPU cores)
-    batch_size: int = 0  # images per optimizer step (0 = the family's default)
-    lr: float = 0.0  # peak learning rate (0 = the family's default; the GAN's discriminator uses twice this)
-    weight_decay: float = 0.0  # decoupled weight decay (generators train without)
-    schedule: str = "cosine"  # onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)
-    warmup: float = 0.02  # fraction of steps spent warming up
-    ema: float = -1.0  # EMA decay of the sampled weights (0 = off; -1 = family default: GAN 0.999, diffusion 0.995)
-    model: str = "diffusion"  # gan | vae | pixelcnn | diffusion
-    size: int = 0  # resize images to size x size (0 = the dataset's own size; gan/vae/diffusion need a multiple of 4)
+    epochs: int = opt(
+        0,
+        "passes over the training set (0 = the family's default, sized for ~20 min on 2 CPU cores)")
+    batch_size: int = opt(0, "images per optimizer step (0 = the family's default)")
+    lr: float = opt(0.0, "peak learning rate (0 = the family's default; the GAN's discriminator uses twice "
+                    "this)")
+    weight_decay: float = opt(0.0, "decoupled weight decay (generators train without)")
+    schedule: str = opt(
+        "cosine",
+        "onecycle | cosine | linear | constant (linear warmup over `warmup` of the steps)")
+    warmup: float = opt(0.02, "fraction of steps spent warming up")
+    ema: float = opt(-1.0, "EMA decay of the sampled weights (0 = off; -1 = family default: GAN 0.999, "
+                     "diffusion 0.995)")
+    model: str = opt("diffusion", "gan | vae | pixelcnn | diffusion")
+    size: int = opt(0, "resize images to size x size (0 = the dataset's own size; gan/vae/diffusion need a "
+                    "multiple of 4)")
     # A model learns, and samples, the augmented distribution: label-preserving moves (flip, crop) only widen what
     # it has seen, which matters when it trains for hundreds of epochs on a few images (`recgen augment`).
-    augment: str = "none"  # training-image augmentations, '+'-joined: flip crop affine rotate jitter erase noise
+    augment: str = opt("none", "training-image augmentations, '+'-joined: flip crop affine rotate jitter "
+                       "erase noise")
     # diffusion only: moves the network is told of, so they widen what it learns without showing in samples
-    augment_p: float = 0.0  # diffusion: chance an image is rotated/scaled/shifted, the move given as a condition
-    val_fraction: float = 0.02  # share of the training set held out for per-epoch validation (0 = none)
-    class_conditional: bool = True  # condition on the class label (sample with --class NAME)
-    text_conditional: bool = False  # condition on MiniLM embeddings of class descriptions (sample with --prompt)
+    augment_p: float = opt(0.0, "diffusion: chance an image is rotated/scaled/shifted, the move given as a "
+                           "condition")
+    val_fraction: float = opt(0.02, "share of the training set held out for per-epoch validation (0 = none)")
+    class_conditional: bool = opt(True, "condition on the class label (sample with --class NAME)")
+    text_conditional: bool = opt(False, "condition on MiniLM embeddings of class descriptions (sample with "
+                                 "--prompt)")
     gan_width: int = _arch("gan: generator and discriminator channels at full resolution (0 = 32)")
     vae_width: int = _arch("vae: encoder channels at full resolution (0 = 32)")
     latent_size: int = _arch("gan: noise vector size (0 = 64); vae: latent code size (0 = 16)")
@@ -75,12 +85,18 @@ class GenerateConfig(DataOptions, TrainConfig):
     base: int = _deprecated("deprecated: gan_width, vae_width, pixelcnn_width or unet_width by --model")
     latent_dim: int = _deprecated("deprecated: latent_size")
     layers: int = _deprecated("deprecated: pixelcnn_layers or unet_blocks by --model")
-    levels: int = 256  # PixelCNN softmax levels per channel (256 = 8-bit data; fewer quantise the data)
-    mode_seeking: float = 1.0  # gan: weight of the mode-seeking term against a noise-blind generator (0 = off)
-    cond_dropout: float = 0.1  # diffusion, pixelcnn: share of images trained without their condition (for guidance)
-    sampler: str = "dpm"  # diffusion sampler for the per-epoch grids and `sample`'s default: ddpm | ddim | dpm
-    steps: int = 20  # diffusion sampling steps for the grids and `sample`'s default
-    guidance: float = 0.0  # guidance scale of the grids and `sample` (1 = none; 0 = default: diffusion 2, pixelcnn 3)
+    levels: int = opt(256, "PixelCNN softmax levels per channel (256 = 8-bit data; fewer quantise the data)")
+    mode_seeking: float = opt(
+        1.0,
+        "gan: weight of the mode-seeking term against a noise-blind generator (0 = off)", check=NOT_NEGATIVE)
+    cond_dropout: float = opt(0.1, "diffusion, pixelcnn: share of images trained without their condition "
+                              "(for guidance)", check=FRACTION)
+    sampler: str = opt(
+        "dpm",
+        "diffusion sampler for the per-epoch grids and `sample`'s default: ddpm | ddim | dpm")
+    steps: int = opt(20, "diffusion sampling steps for the grids and `sample`'s default", check=AT_LEAST_ONE)
+    guidance: float = opt(0.0, "guidance scale of the grids and `sample` (1 = none; 0 = default: diffusion "
+                          "2, pixelcnn 3)", check=NOT_NEGATIVE)
 
     def __post_init__(self):
         super().__post_init__()  # range checks, the deprecated names included

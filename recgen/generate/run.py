@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from recgen import plots
-from recgen.classify.api import load_splits
+from recgen.data.splits import load_splits
 from recgen.config import check_option, model_args
 from recgen.data import ImageSet, held_out, image_batch, read_image, resize_batch, to_channels
 from recgen.errors import RecgenError
@@ -283,7 +283,7 @@ class GeneratorRun(TrainedRun):
             sections.append((f"Evaluation ({metrics.get('split')})", table(metrics) + legend(metrics)))
         judged = self.run.path / "eval-judge.json"
         if judged.is_file():  # written by `recgen generate eval` (recgen.loop.judge)
-            from recgen.loop.judge import format_table
+            from recgen.evaluate.judging import format_table
 
             res = json.loads(judged.read_text())
             figs = "".join(image(self.run, self.run.plots / f"{k}.png", k.replace("-", " "))

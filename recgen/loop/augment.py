@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from recgen import plots
-from recgen.config import check_ranges, from_dict, to_dict
-from recgen.data import ImageSet, build_augment, load_dataset
+from recgen.config import from_dict, to_dict
+from recgen.data import ImageSet, load_dataset
 from recgen.errors import RecgenError
 from recgen.loop.config import AugmentConfig
 from recgen.report import image, table, write_report
@@ -169,31 +169,8 @@ def _generator(subset: ImageSet, cfg: AugmentConfig, seed: int, work: Path | Non
 
 
 def run_augment(**options: Any) -> dict[str, Any]:
-    cfg = from_dict(AugmentConfig, options, "augment")
-    try:
-        ratios = [float(r) for r in cfg.ratios.split(",")]
-    except ValueError:
-        raise RecgenError(f"ratios: expected comma-separated numbers, got {cfg.ratios!r}") from None
-    if any(r < 0 for r in ratios) or 0.0 not in ratios:
-        raise RecgenError(f"ratios must be >= 0 and include 0 (the real-only arm), got {cfg.ratios!r}")
-    if cfg.precision not in ("fp32", "bf16"):
-        raise RecgenError(f"precision must be fp32 or bf16, got {cfg.precision!r}")
-    check_ranges(cfg)
-    if cfg.guidance and not cfg.generator and cfg.generator_model not in ("diffusion", "pixelcnn"):
-        raise RecgenError(f"guidance: classifier-free guidance applies to diffusion and pixelcnn generators (> 0), "
-                          f"got {cfg.guidance} for {cfg.generator_model}")
-    if not cfg.generator:  # the generator's own options, as `generate train` checks them
-        from recgen.generate.config import GenerateConfig, resolve
-
-        try:
-            resolve(GenerateConfig(model=cfg.generator_model, augment=cfg.generator_augment,
-                                   augment_p=cfg.generator_augment_p))
-        except RecgenError as e:
-            raise RecgenError(f"generator_{e}") from None
-    try:
-        build_augment(cfg.recognizer_augment)
-    except RecgenError as e:
-        raise RecgenError(f"recognizer_{e}") from None
+    cfg = from_dict(AugmentConfig, options, "augment")  # checked as built, before any training
+    ratios = [float(r) for r in cfg.ratios.split(",")]
     full = load_dataset(cfg.data, "train", cfg.data_dir or None)
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, full.x.shape[1], full.x.shape[-1])
     first = real_subset(full, cfg, 0)  # checks --minority

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 import recgen
 from recgen import plots
@@ -26,7 +25,11 @@ from recgen.errors import RecgenError
 from recgen.generate.options import SampleOptions
 from recgen.sanity import check_samples
 from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features,
-                                        memorization, pixel_vectors, precision_recall, recognizability)
+                                        memorization, pixel_vectors, recognizability)
+from recgen.evaluate.judging import (  # noqa: F401 (re-exported: their callers import them from here)
+    JUDGE_ROOT, METRICS, default_judge_path, format_table, nearest_ok, noise_images, parse_metrics, real_references,
+    to_jsonable)
+from recgen.evaluate.judging import feature_scores as _scores
 from recgen.progress import Progress
 from recgen.train import epochs_for_steps, nested_training
 
@@ -47,52 +50,11 @@ CAS_CLASSIFIERS = {"small": {"steps": CAS_STEPS},
                    "recognizer": dict(stem_width=16, widths="32,64,128", blocks="1,0,1", batch_size=256, steps=2400)}
 
 
-# The parts of `generate eval` (--metrics), each with the figures it gives. fid: one pass of the judge over the
-# n samples, n real images and n noise images; memorization: the judge over the whole training set, whatever n is;
-# cas: two classifiers trained for a fixed number of steps (the slow part when n is small); likelihood: the run's
-# own held-out figures (a pass over the test split).
-METRICS = {"fid": ("fid", "kid", "precision", "recall"), "hog": ("fid_hog",),
-           "recognizability": ("recognizability", "fid_per_class", "spread_per_class", "min_class_spread"),
-           "memorization": ("copy_rate", "copy_rate_pixels", "nn_distance_ratio"), "cas": ("cas", "reverse_cas"),
-           "likelihood": ()}
-
-
-def parse_metrics(spec: str) -> tuple[str, ...]:
-    """'fid,kid,cas' -> the parts that give those figures, in METRICS order; 'all' or '' -> every part."""
-    names = [m.strip().lower() for m in spec.split(",") if m.strip()]
-    if not names or names == ["all"]:
-        return tuple(METRICS)
-    parts = set()
-    for m in names:
-        part = next((k for k, figures in METRICS.items() if m == k or m in figures), None)
-        if part is None:
-            raise RecgenError(f"metrics: unknown name {m!r}; choose from all, {', '.join(METRICS)} (or a figure: "
-                              "kid, precision, recall, fid_hog, reverse_cas, copy_rate)")
-        parts.add(part)
-    return tuple(k for k in METRICS if k in parts)
-
-
 def cas_options_for(classifier: str, options: dict | None = None) -> dict:
     """The CAS classifier's classify.train options over CAS_OPTIONS: a named size, then any explicit options."""
     if classifier not in CAS_CLASSIFIERS:
         raise RecgenError(f"cas_classifier must be one of {', '.join(CAS_CLASSIFIERS)}, got {classifier!r}")
     return {**CAS_CLASSIFIERS[classifier], **(options or {})}
-
-
-def _scores(judge: Judge, ref: np.ndarray, x: np.ndarray, ref_f: np.ndarray, x_f: np.ndarray) -> dict[str, float]:
-    out = fid_kid(judge, ref, x)
-    out.update(precision_recall(ref_f, x_f))
-    return out
-
-
-def noise_images(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
-    """The ceiling: smooth random blobs (uniform noise upsampled), as unlike the data as a generator can be."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    h, w, c = shape
-    small = rng.integers(0, 256, (n, max(h // 4, 1), max(w // 4, 1), c), dtype=np.uint8)
-    return np.stack([cv2.resize(s, (w, h), interpolation=cv2.INTER_CUBIC).reshape(h, w, c) for s in small])
 
 
 def cas(x: np.ndarray, y: np.ndarray, test: ImageSet, classes: list[str], seed: int, out: Path,
@@ -112,13 +74,6 @@ def cas(x: np.ndarray, y: np.ndarray, test: ImageSet, classes: list[str], seed: 
         run = classify.train(data=str(path), out=str(out), name="cas", seed=seed, **opts)
     m = run.evaluate(data=test, write=False)
     return m["accuracy"], run
-
-
-def real_references(train: ImageSet, test: ImageSet, n: int, seed: int) -> tuple[ImageSet, ImageSet]:
-    """The n real training images (the floor's samples, and the real CAS classifier's data) and the n test images
-    that every score of a seed is measured against."""
-    rng = np.random.default_rng(seed)
-    return train.subset(rng.permutation(len(train))[:n]), test.subset(rng.permutation(len(test))[:n])
 
 
 def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, train: ImageSet, test: ImageSet,
@@ -208,13 +163,6 @@ def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, tra
     return res
 
 
-def nearest_ok(judge: Judge, f_train: np.ndarray, x: np.ndarray, thr: float) -> np.ndarray:
-    from recgen.evaluate.generation import nearest
-
-    d, _ = nearest(judge.features(x), f_train)
-    return d < thr
-
-
 def _plots(judge: Judge, fake, fake_y, train: ImageSet, test: ImageSet, mem: dict | None, out: Path
            ) -> dict[str, str]:
     from recgen.classify.gradcam import gradcam, overlay
@@ -245,45 +193,9 @@ def _plots(judge: Judge, fake, fake_y, train: ImageSet, test: ImageSet, mem: dic
     return paths
 
 
-def format_table(res: dict) -> list[dict[str, Any]]:
-    """Rows metric | better | model | floor (real vs real) | ceiling (noise) | note for printing and reports; the
-    note flags a class-accuracy figure at chance level."""
-    from recgen.report import CHANCE_FIGURES, arrow, chance_note
-
-    card = res.get("card", {})
-    rows = []
-    for k in ("fid", "kid", "precision", "recall", "fid_hog", "fid_inception", "kid_inception", "recognizability",
-              "cas", "reverse_cas", "copy_rate"):
-        if k in res["model"]:
-            note = chance_note(res["model"][k], card.get("classes", 0), card.get("n", 0)) \
-                if k in CHANCE_FIGURES else ""
-            rows.append({"metric": k, "better": arrow(k),
-                         "model": res["model"][k], "floor (real vs real)": res["floor"].get(k, ""),
-                         "ceiling (noise)": res["ceiling"].get(k, ""), "note": note})
-    return rows
-
-
-def to_jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: to_jsonable(v) for k, v in obj.items() if not isinstance(v, np.ndarray)}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    return obj
-
-
 # ------------------------------------------------------------------------------------- judging a generator run
-JUDGE_ROOT = "runs/judges"
 # The reference judge: one documented command trains it (`recgen generate judge --data fashion-mnist`).
 JUDGE_OPTIONS = dict(model="cnn", epochs=6, batch_size=256, val_fraction=0.0)
-
-
-def default_judge_path(data: str) -> Path:
-    root = Path(os.environ.get("RECGEN_JUDGES", JUDGE_ROOT))
-    return root / Path(data).name
 
 
 def train_judge(data: str, out: str | None = None, **options) -> Path:
@@ -339,7 +251,7 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
     import time
 
     from recgen import generate
-    from recgen.classify.api import load_splits
+    from recgen.data.splits import load_splits
     from recgen.data import load_dataset
     from recgen.report import image, legend, table, write_report
 

@@ -18,16 +18,18 @@ from typing import Any
 
 import torch
 
-from recgen.classify.api import load_splits
-from recgen.config import from_dict, ints, model_args, to_dict
+from recgen.data.splits import load_splits
+from recgen.config import ints, model_args
 from recgen.defaults import resolve_for_data
 from recgen.errors import RecgenError
 from recgen.restore import guided
 from recgen.restore.config import METHODS, MIN_SIDE, RestoreConfig
+from recgen.restore.evaluate import evaluate as evaluate_model
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
-from recgen.runs import Run, TrainedRun, load_module, module_state, reopen_for_resume
+from recgen.runs import Run, TrainedRun, load_module, module_state
 from recgen.sanity import training_stats
+from recgen.task import TaskSteps
 from recgen.train import Trainer, resolve_device, seeded
 
 
@@ -186,28 +188,42 @@ def load(path: str | Path) -> RestorerRun | DiffusionRestorer:
 
 
 # ------------------------------------------------------------------------------------------------------- train
-def train(**options: Any) -> RestorerRun:
-    """Train a restorer; every keyword is a RestoreConfig field (the same names as the CLI flags)."""
-    if options.get("resume"):
-        return _resume(options)
-    cfg = from_dict(RestoreConfig, options, "restore train")
-    arch = _check(cfg)
-    resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
-    train_set, val, _ = load_splits(cfg)
-    arch = dataclasses.replace(arch, channels=train_set.shape[0])
+def _prepare(cfg: RestoreConfig, options: dict[str, Any], splits: tuple) -> tuple[RestoreConfig, dict, Any]:
+    """The restorer's architecture for this data, checks of the image size, and the training sizes."""
+    train_set = splits[0]
+    arch = dataclasses.replace(_check(cfg), channels=train_set.shape[0])
     if min(train_set.shape[1:]) < MIN_SIDE:
         raise RecgenError(f"{cfg.data}: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels to train a restorer "
                           f"(SSIM's window), got {train_set.shape[1]}x{train_set.shape[2]}; pass --size 28")
     if cfg.task == "superres":
         check_scale(cfg.scale, train_set.shape[1:])
     cfg, resolved = resolve_for_data(cfg, options, len(train_set), train_set.shape[1:])
-    run = Run.create("restore", cfg.name or cfg.task, cfg.out)
-    run.write_config("restore", to_dict(cfg), data_fingerprint=train_set.fingerprint(), classes=train_set.classes,
-                     n_train=len(train_set), n_val=len(val) if val else 0,
-                     input_stats=training_stats(train_set.x, cfg.seed), **resolved)
-    run.write_model_json("restorer", dataclasses.asdict(arch), classes=train_set.classes,
-                         input_shape=list(train_set.shape))
-    return _fit(run, cfg, arch, train_set, val, resume=False)
+    return cfg, resolved, arch
+
+
+def _fit_run(run: Run, cfg: RestoreConfig, splits: tuple, arch: RestorerConfig | None, resume: bool) -> RestorerRun:
+    train_set, val, _ = splits
+    if resume:
+        arch = model_args(RestorerConfig, run.read_model_json(), run.path / "model.json")
+    else:
+        run.write_model_json("restorer", dataclasses.asdict(arch), classes=train_set.classes,
+                             input_shape=list(train_set.shape))
+    return _fit(run, cfg, arch, train_set, val, resume=resume)
+
+
+def _checked(cfg: RestoreConfig) -> RestoreConfig:
+    _check(cfg)  # before the data is read
+    return cfg
+
+
+STEPS = TaskSteps("restore", RestoreConfig, RestorerRun, load_splits, _fit_run, resolve=_checked, prepare=_prepare,
+                  run_name=lambda cfg: cfg.task,
+                  record=lambda cfg, splits: {"input_stats": training_stats(splits[0].x, cfg.seed)})
+
+
+def train(**options: Any) -> RestorerRun:
+    """Train a restorer; every keyword is a RestoreConfig field (the same names as the CLI flags)."""
+    return STEPS.train(options)
 
 
 def _fit(run: Run, cfg: RestoreConfig, arch: RestorerConfig, train_set, val, resume: bool) -> RestorerRun:
@@ -219,18 +235,15 @@ def _fit(run: Run, cfg: RestoreConfig, arch: RestorerConfig, train_set, val, res
     run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2))
     result = RestorerRun(run)
     from recgen.data import has_test_split
-    from recgen.restore.evaluate import evaluate
 
     if has_test_split(cfg.data):  # a quick look at the standard setting, written to the run's report
-        evaluate(result, cfg.task, n=500, seeds=(0,), judge="none", scale=cfg.scale)
+        evaluate_model(result, cfg.task, n=500, seeds=(0,), judge="none", scale=cfg.scale)
     return result
 
 
-def _resume(options: dict[str, Any]) -> RestorerRun:
-    run, cfg, (train_set, val, _) = reopen_for_resume(options, "restore", RestoreConfig, load_splits)
-    run.update_config(options=to_dict(cfg))
-    arch = model_args(RestorerConfig, run.read_model_json(), run.path / "model.json")
-    return _fit(run, cfg, arch, train_set, val, resume=True)
+def evaluate(model: str | Path | RestorerRun | DiffusionRestorer, task: str, **options: Any) -> dict[str, Any]:
+    """recgen.restore.evaluate.evaluate of a run directory or a loaded model (restore.evaluate, the API's name)."""
+    return evaluate_model(load(model) if isinstance(model, (str, Path)) else model, task, **options)
 
 
-__all__ = ["METHODS", "SCALES", "DiffusionRestorer", "RestoreConfig", "RestorerRun", "load", "train"]
+__all__ = ["METHODS", "SCALES", "DiffusionRestorer", "RestoreConfig", "RestorerRun", "evaluate", "load", "train"]

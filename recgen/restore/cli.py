@@ -130,7 +130,7 @@ def eval_(run: Run_, task: Annotated[str, typer.Option(help="inpaint | denoise |
           out: Annotated[Optional[str], typer.Option(help="folder for the JSON and grid (default: the run)")] = None,
           json_: Json = False):
     """PSNR / SSIM against ground truth and the judge's accuracy, recgen vs classical baselines vs nothing."""
-    from recgen.restore.evaluate import evaluate
+    from recgen.restore.api import evaluate
 
     if not task:
         raise RecgenError("--task is required: inpaint, denoise or superres")

@@ -42,7 +42,7 @@ def _judge(spec: str, data: str):
         return None
     from recgen import classify
     from recgen.evaluate.generation import Judge
-    from recgen.loop.judge import default_judge_path
+    from recgen.evaluate.judging import default_judge_path
 
     path = Path(spec) if spec else default_judge_path(data)
     if not spec and not (path / "config.yaml").is_file():
@@ -55,11 +55,8 @@ def evaluate(model, task: str, n: int = 1000, seeds: tuple[int, ...] = (0,), mas
              steps: int = 0, tune: bool = True, out: str | Path | None = None) -> dict[str, Any]:
     """Restore the first n test images corrupted with each seed; every method sees the same corruptions.
 
-    model: a path or a loaded restorer / diffusion run. judge: a recgen classify run ('' = the dataset's reference
+    model: a loaded restorer / diffusion run (recgen.restore.evaluate, in api.py, also takes a path). judge: a recgen classify run ('' = the dataset's reference
     judge if trained, 'none' = skip). tune: pick the NLM strength on 200 training images (never test images)."""
-    from recgen.restore.api import load
-
-    model = load(model) if isinstance(model, (str, Path)) else model
     if task not in TASKS:
         raise RecgenError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if task == "denoise":

@@ -115,38 +115,21 @@ def _like_image(b64: str, budget: UploadBudget) -> np.ndarray:
         return _uploads([UploadFile(io.BytesIO(data), filename="like")], Path(tmp), budget)[0][2]
 
 
-def create_app(root: str | Path = "runs", token: str | None = None, bind: str = "127.0.0.1",
-               allow_hosts: Sequence[str] = (), limits: Limits | None = None) -> FastAPI:
-    """The app over the runs under `root`. `token`: required on every route when given; Host headers answered:
-    loopback names, `bind` (the address served on) and `allow_hosts` ('*': any); `limits`: see Limits."""
-    check_token(token)
-    limits = limits or Limits()
-    root = Path(root).resolve()
-    app = FastAPI(title="recgen", version=recgen.__version__, dependencies=[Depends(_known_params)],
-                  docs_url=None, redoc_url=None,  # /docs: served offline by mount_docs
-                  description="Image recognition and generation: the REST face of the `recgen` command.")
-    app.state.root, app.state.limits = root, limits
-    # added innermost first: the Guard sees every request before anything is read or queued
-    app.add_middleware(Concurrency, limit=limits.concurrency, queue=limits.queue,
-                       timeout=limits.queue_timeout, pause=limits.busy_pause,
-                       heavy=lambda scope: scope["method"] == "POST" and scope["path"].startswith("/api/"))
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
-    app.add_middleware(Guard, token=token, hosts=allowed_hosts(bind, list(allow_hosts)))
+class _Served:
+    """The runs under the root as the routes reach them: a run named in a request located inside the root, its
+    model loaded by its task's own `load` and kept for later calls, and user mistakes as 400s."""
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError):
-        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
+    def __init__(self, root: Path):
+        self.root = root
+        self.cached = lru_cache(maxsize=16)(self._load)
 
-    @app.exception_handler(RecgenError)
-    async def user_mistake(request: Request, exc: RecgenError):
-        return JSONResponse({"detail": bad(exc).detail}, status_code=400)
-
-    def bad(e: RecgenError) -> HTTPException:
+    def bad(self, e: RecgenError) -> HTTPException:
         """A user mistake as a 400, with run paths relative to the root (the server's folders are its own)."""
-        return HTTPException(400, str(e).replace(f"{root}/", ""))
+        return HTTPException(400, str(e).replace(f"{self.root}/", ""))
 
-    def locate(run: str) -> Path:
+    def locate(self, run: str) -> Path:
         """A run folder inside the root (the task's own loader checks its task: a wrong one is a 400)."""
+        root = self.root
         if len(run) > 400 or any(ord(ch) < 32 or ord(ch) == 127 for ch in run):
             raise HTTPException(400, "run: a run folder as /api/runs lists it, without control characters")
         try:
@@ -160,42 +143,26 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
             raise HTTPException(404, f"no run at {run!r} (list them at /api/runs)")
         return p
 
-    @lru_cache(maxsize=16)
-    def cached(task: str, path: str):
+    @staticmethod
+    def _load(task: str, path: str):
         import importlib
 
         return importlib.import_module(f"recgen.{task}").load(path)
 
-    def loaded(task: str, path: str):
+    def loaded(self, task: str, path: str):
         """A run's model by its task's own `load` (which checks the run's task), kept for later calls. A run
         whose files the loader cannot take (an unknown key in model.json, a wrong type) is a 400 naming it."""
         try:
-            return cached(task, path)
+            return self.cached(task, path)
         except RecgenError:
             raise
         except (TypeError, ValueError, KeyError) as e:
-            raise HTTPException(400, f"run {Path(path).relative_to(root)}: cannot be loaded ({e})") from None
+            raise HTTPException(400, f"run {Path(path).relative_to(self.root)}: cannot be loaded ({e})") from None
 
-    @app.get("/api/health")
-    def health():
-        import torch
 
-        return {"status": "ok", "recgen": recgen.__version__, "device": "cuda" if torch.cuda.is_available() else "cpu"}
-
-    @app.get("/api/runs")
-    def runs():
-        import yaml
-
-        out = []
-        for cfg in sorted(root.glob("*/*/config.yaml")):
-            try:
-                doc = yaml.safe_load(cfg.read_text()) or {}
-            except yaml.YAMLError:
-                continue
-            opts = doc.get("options", {})
-            out.append({"run": str(cfg.parent.relative_to(root)), "task": doc.get("task"),
-                        "model": opts.get("model"), "data": opts.get("data"), "created": doc.get("created")})
-        return out
+def _upload_routes(app: FastAPI, served: _Served, limits: Limits) -> None:
+    """The routes that take image uploads: classify and detect predict, restore."""
+    locate, loaded, bad = served.locate, served.loaded, served.bad
 
     @app.post("/api/classify/predict")
     def classify_predict(run: str = Query(...), topk: int = Query(3, ge=1, le=100),
@@ -212,17 +179,6 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
         for r, (name, _, _) in zip(results, saved):
             r["input"] = name
         return results
-
-    @app.post("/api/generate/sample")
-    def generate_sample(req: SampleRequest):
-        path = locate(req.run)
-        like = _like_image(req.like, UploadBudget(limits)) if req.like is not None else None
-        try:
-            gen = loaded("generate", str(path))
-            x, y = gen.sample(req.options(like=like))
-        except RecgenError as e:
-            raise bad(e) from None
-        return {"n": len(x), "labels": None if y is None else y.tolist(), "grid_png_base64": _png(x)}
 
     @app.post("/api/detect/predict")
     def detect_predict(run: str = Query(...), min_score: float = Query(0.3, ge=0.0, le=1.0),
@@ -276,6 +232,69 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
         rows = [{**r, "input": name} for r, (name, _, _) in zip(s["per_image"], saved)]
         return {"task": task, "model": s["model"], "n": s["n"], "per_image": rows, "mean": s.get("mean"),
                 "images": images, "grid_png_base64": grid}
+
+
+def create_app(root: str | Path = "runs", token: str | None = None, bind: str = "127.0.0.1",
+               allow_hosts: Sequence[str] = (), limits: Limits | None = None) -> FastAPI:
+    """The app over the runs under `root`. `token`: required on every route when given; Host headers answered:
+    loopback names, `bind` (the address served on) and `allow_hosts` ('*': any); `limits`: see Limits."""
+    check_token(token)
+    limits = limits or Limits()
+    root = Path(root).resolve()
+    app = FastAPI(title="recgen", version=recgen.__version__, dependencies=[Depends(_known_params)],
+                  docs_url=None, redoc_url=None,  # /docs: served offline by mount_docs
+                  description="Image recognition and generation: the REST face of the `recgen` command.")
+    app.state.root, app.state.limits = root, limits
+    # added innermost first: the Guard sees every request before anything is read or queued
+    app.add_middleware(Concurrency, limit=limits.concurrency, queue=limits.queue,
+                       timeout=limits.queue_timeout, pause=limits.busy_pause,
+                       heavy=lambda scope: scope["method"] == "POST" and scope["path"].startswith("/api/"))
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(Guard, token=token, hosts=allowed_hosts(bind, list(allow_hosts)))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
+
+    @app.exception_handler(RecgenError)
+    async def user_mistake(request: Request, exc: RecgenError):
+        return JSONResponse({"detail": bad(exc).detail}, status_code=400)
+
+    served = _Served(root)
+    bad, locate, loaded = served.bad, served.locate, served.loaded
+    _upload_routes(app, served, limits)
+
+    @app.get("/api/health")
+    def health():
+        import torch
+
+        return {"status": "ok", "recgen": recgen.__version__, "device": "cuda" if torch.cuda.is_available() else "cpu"}
+
+    @app.get("/api/runs")
+    def runs():
+        import yaml
+
+        out = []
+        for cfg in sorted(root.glob("*/*/config.yaml")):
+            try:
+                doc = yaml.safe_load(cfg.read_text()) or {}
+            except yaml.YAMLError:
+                continue
+            opts = doc.get("options", {})
+            out.append({"run": str(cfg.parent.relative_to(root)), "task": doc.get("task"),
+                        "model": opts.get("model"), "data": opts.get("data"), "created": doc.get("created")})
+        return out
+
+    @app.post("/api/generate/sample")
+    def generate_sample(req: SampleRequest):
+        path = locate(req.run)
+        like = _like_image(req.like, UploadBudget(limits)) if req.like is not None else None
+        try:
+            gen = loaded("generate", str(path))
+            x, y = gen.sample(req.options(like=like))
+        except RecgenError as e:
+            raise bad(e) from None
+        return {"n": len(x), "labels": None if y is None else y.tolist(), "grid_png_base64": _png(x)}
 
     @app.get("/basic", response_class=HTMLResponse)
     def ui():
