@@ -379,6 +379,10 @@ def generate_eval(
                        f"{num(r['floor (real vs real)'])}   noise {num(r['ceiling (noise)'])}   {r['note']}".rstrip())
         typer.echo("  (↓ lower is better, ↑ higher; the legend is in report.html)")
         card = out["judged"]["card"]
+        if "prompt_adherence" in out["judged"]:
+            pa = out["judged"]["prompt_adherence"]
+            typer.echo(f"  prompt adherence {pa['adherence']:.4f} over {pa['phrasings']} held-out phrasings; "
+                       + ", ".join(f"{c} {v:.2f}" for c, v in pa["per_class"].items()))
         if "cas_steps" in card:
             typer.echo(f"  cas: 2 {card['cas_classifier']} classifiers of {card['cas_steps']} steps each")
     if "likelihood" in out:

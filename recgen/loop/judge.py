@@ -25,6 +25,7 @@ from recgen.errors import RecgenError
 from recgen.sanity import check_samples
 from recgen.evaluate.generation import (InceptionJudge, Judge, class_spread, fid_kid, frechet_distance, hog_features,
                                         memorization, pixel_vectors, precision_recall, recognizability)
+from recgen.loop.adherence import adherence, sample_prompts
 from recgen.progress import Progress
 from recgen.train import epochs_for_steps, nested_training
 
@@ -351,7 +352,10 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
     j = load_judge(judge, cfg.data)
     kw = {k: v for k, v in (("sampler", sampler), ("steps", steps), ("guidance", guidance)) if v is not None}
     t0 = time.perf_counter()
-    fake, fake_y = sample_many(gen, n, seed, precision=precision, **kw)
+    if gen.arch.cond == "text":  # held-out phrasings: recognizability is then prompt adherence
+        fake, fake_y, at, prompts, warned = sample_prompts(gen, n, seed, precision=precision, **kw)
+    else:
+        fake, fake_y = sample_many(gen, n, seed, precision=precision, **kw)
     secs = time.perf_counter() - t0
     train, _, _ = load_splits(cfg)  # exactly the images the generator trained on
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, gen.input_shape[1], gen.input_shape[0])
@@ -365,6 +369,9 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
         card.update(cas_classifier=cas_classifier, cas_steps=cas_options.get("steps", CAS_STEPS))
     res = judge_samples(j, fake, fake_y, train, test, seed=seed, with_cas=with_cas, work_dir=gen.path,
                         plots_dir=gen.run.plots, card=card, cas_options=cas_options, inception=inc, metrics=parts)
+    if gen.arch.cond == "text":
+        res["prompt_adherence"] = {**adherence(j.predict(fake), fake_y, at, prompts, test.classes),
+                                   "split": "heldout", "far_warned": warned}
     out = to_jsonable(res)
     gen.run.write_json("eval-judge.json", out)
     rows = format_table(res)
