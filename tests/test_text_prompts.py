@@ -83,3 +83,15 @@ def test_adherence_samples_every_heldout_phrasing(colours):
     x, intended, at, prompts, warned = sample_prompts(colours, 8, seed=0)
     assert len(x) == 8 and len(prompts) == 6 and list(np.bincount(at)) == [2, 2, 1, 1, 1, 1]
     assert list(intended) == [0, 0, 0, 0, 0, 1, 1, 1] and set(warned) <= set(prompts)
+
+
+def test_web_ui_shows_the_far_prompt_warning(colours, monkeypatch):
+    """The UI's generate handler (wrapped by user_errors) samples the text run and turns the warning into a notice."""
+    import gradio as gr
+
+    from recgen.serve.ui_parts import user_errors
+
+    shown = []
+    monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: shown.append(message))
+    x, y = user_errors(lambda p: colours.sample(2, prompt=p, seed=0))("a red sports car on a highway")
+    assert x.shape == (2, 16, 16, 3) and len(shown) == 1 and "far from every training description" in shown[0]
