@@ -9,6 +9,7 @@ import pytest
 
 from recgen import generate
 from recgen.data import FASHION_CLASSES
+from recgen.errors import RecgenError
 from recgen.generate.condition import class_prompts, embed_texts, phrase_table
 from recgen.loop.adherence import adherence, prompt_set, sample_prompts
 from recgen.sanity import RecgenWarning, check_prompt
@@ -77,6 +78,12 @@ def test_same_prompt_and_seed_give_the_same_images(colours):
     assert np.array_equal(x, colours.sample(6, prompt="a red square", seed=3)[0])
     assert not np.array_equal(x, colours.sample(6, prompt="a red square", seed=4)[0])
     assert not np.array_equal(x, colours.sample(6, prompt="something coloured blue", seed=3)[0])
+    # one prompt per image: a batch over several phrasings (how adherence is sampled)
+    both = ["a red square"] * 2 + ["something coloured blue"] * 2
+    x, y = colours.sample(4, prompt=both, seed=3)
+    assert list(y) == [0, 0, 1, 1] and np.array_equal(x, colours.sample(4, prompt=both, seed=3)[0])
+    with pytest.raises(RecgenError, match="one text or one per image"):
+        colours.sample(3, prompt=both, seed=3)
 
 
 def test_adherence_samples_every_heldout_phrasing(colours):
@@ -93,5 +100,5 @@ def test_web_ui_shows_the_far_prompt_warning(colours, monkeypatch):
 
     shown = []
     monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: shown.append(message))
-    x, y = user_errors(lambda p: colours.sample(2, prompt=p, seed=0))("a red sports car on a highway")
+    x, _ = user_errors(lambda p: colours.sample(2, prompt=p, seed=0))("a red sports car on a highway")
     assert x.shape == (2, 16, 16, 3) and len(shown) == 1 and "far from every training description" in shown[0]

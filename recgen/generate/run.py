@@ -73,15 +73,19 @@ class GeneratorRun(TrainedRun):
         if class_ is not None and prompt is not None:
             raise RecgenError("give either a class or a prompt, not both")
         if prompt is not None:
-            if not isinstance(prompt, str) or not prompt.strip():
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt)  # a list: one prompt per image
+            if any(not isinstance(p, str) or not p.strip() for p in prompts) or not prompts:
                 raise RecgenError("empty prompt: describe what to generate, e.g. --prompt 'a leather ankle boot'")
+            if len(prompts) not in (1, n):
+                raise RecgenError(f"prompt: one text or one per image ({n}), got {len(prompts)}")
             if mode != "text":
                 raise RecgenError(f"--prompt needs a run trained with --text-conditional; {self.path} is "
                                   f"{'class-conditional (use --class)' if mode == 'class' else 'unconditional'}")
-            emb = embed_texts([prompt])
-            check_prompt(prompt, emb[0], phrase_table(self.classes), self.classes)
-            label = int(nearest_class(emb, self.classes)[0])  # recorded for reference; the embedding is what counts
-            return emb.expand(n, -1).to(self.device), np.full(n, label, dtype=np.int64)
+            emb = embed_texts(prompts)
+            for p, e in dict(zip(prompts, emb)).items():
+                check_prompt(p, e, phrase_table(self.classes), self.classes)
+            label = nearest_class(emb, self.classes).numpy()  # recorded for reference; the embedding is what counts
+            return emb.expand(n, -1).to(self.device), np.broadcast_to(label, (n,)).astype(np.int64)
         if class_ is not None:
             if mode == "none":
                 raise RecgenError(f"--class needs a class- or text-conditional run; {self.path} is unconditional")
@@ -114,14 +118,15 @@ class GeneratorRun(TrainedRun):
         return from_uint8(resize_batch(to_channels(arr[None], c), (h, w))).to(self.device)
 
     # ---------------------------------------------------------------------------------------------- sampling
-    def sample(self, n: int = 64, class_: int | str | None = None, prompt: str | None = None,
+    def sample(self, n: int = 64, class_: int | str | None = None, prompt: str | list[str] | None = None,
                like: str | Path | np.ndarray | None = None, sampler: str | None = None, steps: int | None = None,
                guidance: float | None = None, strength: float = 0.6, temperature: float = 1.0,
                seed: int = 0, precision: str = "fp32", progress: Progress | None = None
                ) -> tuple[np.ndarray, np.ndarray | None]:
         """n images as uint8 (n, H, W, C) and their class labels (n,) (None when unconditional).
 
-        class_: index or name; prompt: free text (text-conditional runs); neither: classes in turn.
+        class_: index or name; prompt: free text (text-conditional runs), or a list of n, one per image;
+        neither: classes in turn.
         like: an image to vary (VAE: re-encode and mix with prior noise; diffusion: SDEdit; PixelCNN: keep the top
         rows and complete the rest), `strength` in (0, 1] says how far from it to go.
         sampler / steps: diffusion only; guidance: diffusion, or pixelcnn trained with cond_dropout (defaults from
@@ -158,7 +163,9 @@ class GeneratorRun(TrainedRun):
         if precision not in ("fp32", "bf16"):
             raise RecgenError(f"precision must be fp32 or bf16, got {precision!r}")
         if n > SAMPLE_BATCH:  # memory bounded by the batch; each batch seeded from (seed, its offset)
-            parts = [self.sample(min(SAMPLE_BATCH, n - i), class_, prompt, like, sampler, steps, guidance, strength,
+            parts = [self.sample(min(SAMPLE_BATCH, n - i), class_,
+                                 prompt if prompt is None or isinstance(prompt, str) else prompt[i:i + SAMPLE_BATCH],
+                                 like, sampler, steps, guidance, strength,
                                  temperature, seed * 100_003 + i, precision, progress)
                      for i in range(0, n, SAMPLE_BATCH)]
             xs, ys = zip(*parts)

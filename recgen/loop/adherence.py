@@ -30,21 +30,14 @@ def sample_prompts(gen, n: int, seed: int = 0, split: str = "heldout", **kw
     far-from-every-class check warned about). kw: sampler, steps, guidance, precision of GeneratorRun.sample."""
     prompts, intended = prompt_set(gen.classes, split)
     counts = np.full(len(prompts), n // len(prompts)) + (np.arange(len(prompts)) < n % len(prompts))
-    xs, idx, warned = [], [], []
-    with Progress(f"sampling {n} images from {gen.path.name} over {len(prompts)} {split} phrasings", n,
-                  "images") as p:
-        for i, (prompt, m) in enumerate(zip(prompts, counts.tolist())):
-            if m == 0:
-                continue
-            with warnings.catch_warnings(record=True) as rec:
-                warnings.simplefilter("always", RecgenWarning)
-                x, _ = gen.sample(m, prompt=prompt, seed=seed * 100_003 + i, progress=p, **kw)
-            if any(issubclass(w.category, RecgenWarning) for w in rec):
-                warned.append(prompt)
-            xs.append(x)
-            idx.append(np.full(m, i))
-    at = np.concatenate(idx)
-    return np.concatenate(xs), intended[at], at, prompts, warned
+    at = np.repeat(np.arange(len(prompts)), counts)
+    with warnings.catch_warnings(record=True) as rec, Progress(
+            f"sampling {n} images from {gen.path.name} over {len(prompts)} {split} phrasings", n, "images") as p:
+        warnings.simplefilter("always", RecgenWarning)
+        x, _ = gen.sample(n, prompt=[prompts[i] for i in at], seed=seed, progress=p, **kw)
+    said = [str(w.message) for w in rec if issubclass(w.category, RecgenWarning)]
+    warned = [q for q in prompts if any(repr(q) in m for m in said)]
+    return x, intended[at], at, prompts, warned
 
 
 def adherence(predicted: np.ndarray, intended: np.ndarray, at: np.ndarray, prompts: list[str],
