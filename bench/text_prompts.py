@@ -31,7 +31,11 @@ def train_command(run: Path) -> str:
     """The `recgen generate train` flags that differ from the defaults, read back from config.yaml."""
     opts = yaml.safe_load((run / "config.yaml").read_text())["options"]
     keep = ("model", "data", "epochs", "limit", "text_conditional", "class_conditional", "threads", "seed")
-    return "recgen generate train " + " ".join(f"--{k.replace('_', '-')} {opts[k]}" for k in keep if k in opts)
+    def flag(k, v):
+        k = k.replace("_", "-")
+        return (f"--{k}" if v else f"--no-{k}") if isinstance(v, bool) else f"--{k} {v}"
+
+    return "recgen generate train " + " ".join(flag(k, opts[k]) for k in keep if k in opts)
 
 
 def main(argv: list[str] | None = None) -> Path:
