@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 
 WARN_STEPS = 200  # below this many optimizer steps the warmup and decay of the schedule have nothing to work with
-PROMPT_FAR = 0.45  # cosine to the nearest training description: held-out wordings of a class score above this,
-# unrelated objects ("a picture of a cat" on Fashion-MNIST) below
+# The far-prompt check's bounds, as quantiles of the training descriptions' leave-one-out best cosines: below the
+# floor's similarity a prompt is far whatever it resembles; above the ceiling's it is a wording of a known item.
+PROMPT_FLOOR = 0.005
+PROMPT_CEILING = 0.05
 SIZE_RATIO = 10  # an input side this many times larger or smaller than the training images' is resampled away
 COLOUR = 0.08  # mean channel spread (max - min of R, G, B, in [0, 1]) above which an image is in colour
 STAT_MARGIN = 0.05  # slack around the training images' range of each intensity statistic
@@ -84,14 +86,40 @@ def prompt_distance(emb, table, classes: list[str], k: int = 3) -> tuple[float, 
     return float(sims.max()), [(classes[i], round(float(sims[i]), 3)) for i in order]
 
 
-def check_prompt(prompt: str, emb, table, classes: list[str]) -> bool:
-    """Warn when a prompt is far from every description the model trained on; True when it warned."""
+def far_bounds(table) -> tuple[float, float]:
+    """(floor, ceiling) of the far-prompt check from the training descriptions themselves: each one's best cosine
+    to the others (itself and duplicates left out) is what a new wording of a known item scores; the floor is the
+    PROMPT_FLOOR quantile of those, the ceiling the PROMPT_CEILING quantile."""
+    import torch
+
+    flat = table.reshape(-1, table.shape[-1])
+    s = flat @ flat.T
+    loo = s.masked_fill(s > 0.9999, -1.0).amax(1)
+    return float(torch.quantile(loo, PROMPT_FLOOR)), float(torch.quantile(loo, PROMPT_CEILING))
+
+
+def check_prompt(prompt: str, emb, table, classes: list[str], unrelated=None) -> bool:
+    """Warn when a prompt is far from every description the model trained on; True when it warned. Far: below
+    the floor of far_bounds, or below its ceiling and nearer to one of the `unrelated` descriptions (M, 384;
+    default: the prompt file's) than to any training one, a nearest-neighbour vote between "a garment as the
+    model learned it" and "something else"."""
     best, near = prompt_distance(emb, table, classes)
-    if best >= PROMPT_FAR:
+    floor, ceiling = far_bounds(table)
+    if unrelated is None:
+        from recgen.generate.condition import embed_texts, unrelated_prompts
+
+        names = unrelated_prompts()
+        unrelated = embed_texts(names) if names else table.new_zeros(0, table.shape[-1])
+    # an "unrelated" description as close to the training ones as they are to each other names a class here
+    unrelated = unrelated[(unrelated @ table.reshape(-1, table.shape[-1]).T).amax(1) < ceiling] \
+        if len(unrelated) else unrelated
+    other = float((unrelated @ emb).max()) if len(unrelated) else -1.0
+    if best >= ceiling or (best >= floor and other <= best):
         return False
+    why = f"below {floor:.2f}" if best < floor else f"nearer to a description of something else, {other:.2f}"
     names = ", ".join(f"{c} {s:.2f}" for c, s in near)
-    warn(f"prompt {prompt!r} is far from every training description (best cosine {best:.2f} < {PROMPT_FAR}; "
-         f"nearest classes: {names}); the samples will follow none of them closely")
+    warn(f"prompt {prompt!r} is far from every training description (best cosine {best:.2f}, {why}; nearest "
+         f"classes: {names}); the samples will follow none of them closely")
     return True
 
 

@@ -163,6 +163,10 @@ def generate_eval(
             typer.echo(f"  {r['metric']:16s} {r['better']} {num(r['model'])}   real-vs-real "
                        f"{num(r['floor (real vs real)'])}   noise {num(r['ceiling (noise)'])}   {r['note']}".rstrip())
         typer.echo("  (↓ lower is better, ↑ higher; the legend is in report.html)")
+        if "prompt_adherence" in out["judged"]:
+            pa = out["judged"]["prompt_adherence"]
+            typer.echo(f"  prompt adherence {pa['adherence']:.4f} over {pa['phrasings']} held-out phrasings; "
+                       + ", ".join(f"{c} {v:.2f}" for c, v in pa["per_class"].items()))
         card = out["judged"]["card"]
         if "cas_steps" in card:
             typer.echo(f"  cas: 2 {card['cas_classifier']} classifiers of {card['cas_steps']} steps each")

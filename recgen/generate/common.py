@@ -69,7 +69,7 @@ class GeneratorTask(TrainTask):
         super().__init__()
         self.modules, self.arch, self.cfg, self.val = modules, arch, cfg, val
         self.classes, self.device = classes, device
-        self.phrases = phrase_table(classes).to(device) if arch.cond == "text" else None  # (K, P, 384)
+        self.phrases = phrase_table(classes, framed=True).to(device) if arch.cond == "text" else None  # (K, P, 384)
         self.augment = build_augment(cfg.augment)
 
     def condition(self, y: torch.Tensor, g: torch.Generator) -> torch.Tensor | None:

@@ -15,18 +15,25 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 import os
 from importlib import resources
+from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 from torch import nn
 
 from recgen.errors import RecgenError
+from recgen.runs import atomic_write
 
 TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence-embedding width
 TEXT_JITTER = 0.02  # per-dimension Gaussian noise on training text embeddings (norm ~0.4 on a unit vector)
+TEXT_MIX = 0.5  # share of training text embeddings mixed with a second phrasing of the same class
 MODES = ("none", "class", "text")
+DISK_CACHE_MIN = 32  # embed fewer texts than this afresh: a prompt or a class list is quick
 
 
 class Conditioner(nn.Module):
@@ -72,16 +79,23 @@ def make_conditioner(mode: str, num_classes: int, dim: int, sn: bool = False) ->
 
 
 def batch_condition(mode: str, y: torch.Tensor, phrases: torch.Tensor | None, g: torch.Generator):
-    """Labels (B,) -> what a network is conditioned on: None, the labels themselves, or (text) the embedding of one
-    randomly drawn description of each image's class from `phrases` (K, P, 384)."""
+    """Labels (B,) -> what a network is conditioned on: None, the labels themselves, or (text) an embedding near
+    the descriptions of each image's class in `phrases` (K, P, 384): one drawn at random, for half of the images
+    mixed with a second one (a random point on the chord between them), then jittered."""
     if mode == "none":
         return None
     if mode == "class":
         return y
-    k = torch.randint(0, phrases.shape[1], (len(y),), generator=g).to(y.device)
-    e = phrases[y, k]
+    b, p = len(y), phrases.shape[1]
+    e = phrases[y, torch.randint(0, p, (b,), generator=g).to(y.device)]
+    # Mixing fills the space between a class's phrasings, where unseen wording of that class lands, with points
+    # the network has to map to the same class (mixup of conditions, arXiv 1710.09412, on the embedding only).
+    other = phrases[y, torch.randint(0, p, (b,), generator=g).to(y.device)]
+    lam = torch.rand(b, 1, generator=g).to(e.device)
+    lam = torch.where(torch.rand(b, 1, generator=g).to(e.device) < TEXT_MIX, lam, torch.ones_like(lam))
+    e = lam * e + (1 - lam) * other
     # Jitter each embedding (cosine ~0.93 to the original) so the map from sentence space to images is smooth
-    # between the few training phrasings, where unseen wording lands.
+    # off the span of the training phrasings too.
     e = e + TEXT_JITTER * torch.randn(e.shape, generator=g).to(e.device)
     return nn.functional.normalize(e, dim=-1)
 
@@ -118,8 +132,10 @@ def _prompt_file() -> dict:
     return json.loads(resources.files("recgen").joinpath("resources/prompts.json").read_text())
 
 
-def class_prompts(classes: list[str], split: str = "train") -> list[list[str]]:
-    """Descriptions of each class (split 'train' or 'heldout'); the class name itself is always a train phrasing."""
+def class_prompts(classes: list[str], split: str = "train", framed: bool = False) -> list[list[str]]:
+    """Descriptions of each class (split 'train' or 'heldout'); the class name itself is always the first train
+    phrasing. framed: each train phrasing of a class the file describes also wrapped in every one of its 'frames'
+    ("a photo of {}", ...), phrasing-major, so entry [k][i * F] is train phrasing i itself."""
     doc = _prompt_file()
     out = []
     for name in classes:
@@ -127,8 +143,15 @@ def class_prompts(classes: list[str], split: str = "train") -> list[list[str]]:
         phrases = list(entry[split])
         if split == "train" and name not in phrases:
             phrases.insert(0, name)
+        if framed and split == "train" and name in doc["classes"]:  # the templates carry their own frames
+            phrases = [f.format(p) for p in phrases for f in doc.get("frames", ["{}"])]
         out.append(phrases)
     return out
+
+
+def unrelated_prompts() -> list[str]:
+    """Descriptions of things that are no dataset's garment, for setting where the far-prompt warning starts."""
+    return list(_prompt_file().get("unrelated", []))
 
 
 @functools.lru_cache(maxsize=1)
@@ -151,10 +174,30 @@ def _encoder():
 
 @functools.lru_cache(maxsize=64)
 def _embed_cached(texts: tuple[str, ...]) -> torch.Tensor:
+    # Thousands of training phrasings take a minute to embed on a CPU: kept on disk, keyed by the exact texts.
+    key = hashlib.sha256("\n".join(("all-MiniLM-L6-v2",) + texts).encode()).hexdigest()[:32]
+    path = _cache_dir() / f"{key}.safetensors"
+    if len(texts) >= DISK_CACHE_MIN and path.is_file():
+        try:
+            e = load_file(str(path))["emb"]
+        except (OSError, KeyError, SafetensorError):  # a damaged cache file is recomputed and replaced
+            e = None
+        if e is not None and e.shape == (len(texts), TEXT_DIM) and torch.isfinite(e).all():
+            return e
     with torch.no_grad():
         e = _encoder().encode(list(texts), convert_to_tensor=True, normalize_embeddings=True, batch_size=64,
-                              show_progress_bar=False)
-    return e.float().cpu()
+                              show_progress_bar=False).float().cpu()
+    if len(texts) >= DISK_CACHE_MIN:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, save({"emb": e.contiguous()}))
+        except OSError:  # a read-only home only costs the time again
+            pass
+    return e
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "recgen" / "text-embeddings"
 
 
 def embed_texts(texts: list[str]) -> torch.Tensor:
@@ -165,9 +208,10 @@ def embed_texts(texts: list[str]) -> torch.Tensor:
     return _embed_cached(tuple(t.strip() for t in texts)).clone()
 
 
-def phrase_table(classes: list[str], split: str = "train") -> torch.Tensor:
-    """(K, P, 384): P phrasings per class (classes with fewer repeat theirs cyclically), for drawing at random."""
-    prompts = class_prompts(classes, split)
+def phrase_table(classes: list[str], split: str = "train", framed: bool = False) -> torch.Tensor:
+    """(K, P, 384): P phrasings per class (classes with fewer repeat theirs cyclically), for drawing at random;
+    framed: the training table (class_prompts(framed=True)), else the phrasings themselves."""
+    prompts = class_prompts(classes, split, framed)
     p = max(len(v) for v in prompts)
     flat = [v[i % len(v)] for v in prompts for i in range(p)]
     return embed_texts(flat).view(len(classes), p, TEXT_DIM)

@@ -31,6 +31,11 @@ from recgen.train import seeded
 SAMPLE_BATCH = 1000  # images sampled at once; more are drawn in batches, so memory does not grow with n
 
 
+def _part(prompt: str | list[str] | None, i: int) -> str | list[str] | None:
+    """The prompts of the batch starting at image i: one prompt serves every batch, a list is cut."""
+    return prompt[i:i + SAMPLE_BATCH] if isinstance(prompt, list) else prompt
+
+
 class GeneratorRun(TrainedRun):
     """A trained generator in its run directory: sample, interpolate, decode, embed, evaluate. What differs by
     family is asked of `self.impl`, the family's GeneratorFamily (recgen/generate/family.py)."""
@@ -75,15 +80,19 @@ class GeneratorRun(TrainedRun):
         if class_ is not None and prompt is not None:
             raise RecgenError("give either a class or a prompt, not both")
         if prompt is not None:
-            if not isinstance(prompt, str) or not prompt.strip():
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt)  # a list: one prompt per image
+            if any(not isinstance(p, str) or not p.strip() for p in prompts) or not prompts:
                 raise RecgenError("empty prompt: describe what to generate, e.g. --prompt 'a leather ankle boot'")
+            if len(prompts) not in (1, n):
+                raise RecgenError(f"prompt: one text or one per image ({n}), got {len(prompts)}")
             if mode != "text":
                 raise RecgenError(f"--prompt needs a run trained with --text-conditional; {self.path} is "
                                   f"{'class-conditional (use --class)' if mode == 'class' else 'unconditional'}")
-            emb = embed_texts([prompt])
-            check_prompt(prompt, emb[0], phrase_table(self.classes), self.classes)
-            label = int(nearest_class(emb, self.classes)[0])  # recorded for reference; the embedding is what counts
-            return emb.expand(n, -1).to(self.device), np.full(n, label, dtype=np.int64)
+            emb = embed_texts(prompts)
+            for p, e in dict(zip(prompts, emb)).items():
+                check_prompt(p, e, phrase_table(self.classes), self.classes)
+            label = nearest_class(emb, self.classes).numpy()  # recorded for reference; the embedding is what counts
+            return emb.expand(n, -1).to(self.device), np.broadcast_to(label, (n,)).astype(np.int64)
         if class_ is not None:
             if mode == "none":
                 raise RecgenError(f"--class needs a class- or text-conditional run; {self.path} is unconditional")
@@ -135,8 +144,9 @@ class GeneratorRun(TrainedRun):
             opts = opts.replace(**options)
         self._check_sampling(opts)
         if opts.n > SAMPLE_BATCH:  # memory bounded by the batch; each batch seeded from (seed, its offset)
-            parts = [self.sample(opts.replace(n=min(SAMPLE_BATCH, opts.n - i), seed=opts.seed * 100_003 + i),
-                                 progress) for i in range(0, opts.n, SAMPLE_BATCH)]
+            parts = [self.sample(opts.replace(n=min(SAMPLE_BATCH, opts.n - i), seed=opts.seed * 100_003 + i,
+                                              prompt=_part(opts.prompt, i)), progress)
+                     for i in range(0, opts.n, SAMPLE_BATCH)]
             xs, ys = zip(*parts)
             return np.concatenate(xs), (None if ys[0] is None else np.concatenate(ys))
         return self._sample_batch(opts, progress)

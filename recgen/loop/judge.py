@@ -30,6 +30,7 @@ from recgen.evaluate.judging import (  # noqa: F401 (re-exported: their callers 
     JUDGE_ROOT, METRICS, default_judge_path, format_table, nearest_ok, noise_images, parse_metrics, real_references,
     to_jsonable)
 from recgen.evaluate.judging import feature_scores as _scores
+from recgen.loop.adherence import adherence, sample_prompts
 from recgen.progress import Progress
 from recgen.train import epochs_for_steps, nested_training
 
@@ -269,7 +270,11 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
         else sampling.replace(**sampling_options)
     kw = {k: v for k, v in dataclasses.asdict(sampling).items() if k not in ("n", "seed")}
     t0 = time.perf_counter()
-    fake, fake_y = sample_many(gen, n, seed, **kw)
+    if gen.arch.cond == "text":  # held-out phrasings: recognizability is then prompt adherence
+        tkw = {k: v for k, v in kw.items() if k not in ("class_", "prompt", "like", "strength")}
+        fake, fake_y, at, prompts, warned = sample_prompts(gen, n, seed, **tkw)
+    else:
+        fake, fake_y = sample_many(gen, n, seed, **kw)
     secs = time.perf_counter() - t0
     train, _, _ = load_splits(cfg)  # exactly the images the generator trained on
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, gen.input_shape[1], gen.input_shape[0])
@@ -284,6 +289,9 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
         card.update(cas_classifier=cas_classifier, cas_steps=cas_options.get("steps", CAS_STEPS))
     res = judge_samples(j, fake, fake_y, train, test, seed=seed, with_cas=with_cas, work_dir=gen.path,
                         plots_dir=gen.run.plots, card=card, cas_options=cas_options, inception=inc, metrics=parts)
+    if gen.arch.cond == "text":
+        res["prompt_adherence"] = {**adherence(j.predict(fake), fake_y, at, prompts, test.classes),
+                                   "split": "heldout", "far_warned": warned}
     out = to_jsonable(res)
     gen.run.write_json("eval-judge.json", out)
     rows = format_table(res)

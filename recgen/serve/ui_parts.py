@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -15,21 +16,32 @@ from fastapi import HTTPException
 from PIL import Image
 
 from recgen.errors import RecgenError
+from recgen.sanity import RecgenWarning
 
 N_EXAMPLES = 4  # example images (or classes) offered per tab
 
 def user_errors(fn: Callable) -> Callable:
-    """A user mistake -> gr.Error with its one-line message (shown as text in the page, no traceback)."""
+    """A user mistake -> gr.Error with its one-line message (shown as text in the page, no traceback); each
+    RecgenWarning on the way (a prompt far from every class, an input unlike the training images) -> gr.Warning,
+    the page's notice, since the command line's `warning:` line has no reader here."""
     import gradio as gr
 
     @wraps(fn)
     def wrapped(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except RecgenError as e:
-            raise gr.Error(str(e), print_exception=False) from None
-        except HTTPException as e:
-            raise gr.Error(str(e.detail), print_exception=False) from None
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always", RecgenWarning)
+            try:
+                out = fn(*args, **kwargs)
+            except RecgenError as e:
+                raise gr.Error(str(e), print_exception=False) from None
+            except HTTPException as e:
+                raise gr.Error(str(e.detail), print_exception=False) from None
+        for w in rec:
+            if issubclass(w.category, RecgenWarning):
+                gr.Warning(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return out
     return wrapped
 
 

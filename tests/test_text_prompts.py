@@ -1,0 +1,104 @@
+"""Free-text prompts: the prompt file's held-out phrasings stay unseen, the far-prompt warning separates garments
+from other things, adherence counts the intended class, and a tiny text-conditional diffusion model samples
+deterministically per prompt and seed."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from recgen import generate
+from recgen.data import FASHION_CLASSES
+from recgen.errors import RecgenError
+from recgen.generate.condition import class_prompts, embed_texts, phrase_table
+from recgen.loop.adherence import adherence, prompt_set, sample_prompts
+from recgen.sanity import RecgenWarning, check_prompt
+
+
+def _norm(p: str) -> str:
+    return " ".join(p.lower().replace("-", " ").split())
+
+
+@pytest.mark.parametrize("classes", [FASHION_CLASSES, ["red", "green", "blue"]])  # file entries | templates
+def test_heldout_phrasings_are_never_training_phrasings(classes):
+    train = class_prompts(classes, "train", framed=True)
+    held = class_prompts(classes, "heldout")
+    seen = {_norm(p) for ps in train for p in ps}
+    assert all(len(ps) >= 3 for ps in held)
+    assert not [p for ps in held for p in ps if _norm(p) in seen]
+    # framing keeps each phrasing itself first, and multiplies the wordings a model trains on
+    bare = class_prompts(classes, "train")
+    assert all(ps[0] == b[0] for ps, b in zip(train, bare))
+    if classes == FASHION_CLASSES:
+        assert min(len(ps) for ps in train) >= 200
+
+
+def test_far_prompt_warning_fires_for_other_things_not_for_any_phrasing():
+    table = phrase_table(FASHION_CLASSES)
+    for far in ("a red sports car on a highway", "a picture of a cat"):
+        with pytest.warns(RecgenWarning, match=rf"'{far}' is far from every training description.*nearest classes"):
+            assert check_prompt(far, embed_texts([far])[0], table, FASHION_CLASSES)
+    phrasings = [p for split in ("train", "heldout") for ps in class_prompts(FASHION_CLASSES, split) for p in ps]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecgenWarning)  # any warning fails the test, naming the phrasing
+        for p, e in zip(phrasings, embed_texts(phrasings)):
+            assert not check_prompt(p, e, table, FASHION_CLASSES)
+
+
+def test_adherence_counts_the_intended_class():
+    prompts, intended = prompt_set(["a", "b"], "heldout")  # template phrasings: 3 per class
+    assert len(prompts) == 6 and list(intended) == [0, 0, 0, 1, 1, 1]
+    at = np.repeat(np.arange(6), 2)
+    predicted = np.where(at == 5, 0, intended[at])  # the last phrasing's samples all land on class 0
+    res = adherence(predicted, intended[at], at, prompts, ["a", "b"])
+    assert res["adherence"] == pytest.approx(10 / 12) and res["per_class"] == {"a": 1.0, "b": pytest.approx(2 / 3)}
+    assert next(iter(res["worst_phrasings"].items())) == (prompts[5], 0.0)
+    assert res["confused_with"]["b"].startswith("a")
+
+
+@pytest.fixture(scope="module")
+def colours(tmp_path_factory):
+    """A tiny text-conditional diffusion model, a few steps on 16x16 red or blue squares."""
+    out = tmp_path_factory.mktemp("text")
+    rng = np.random.default_rng(0)
+    x = np.zeros((32, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(32) % 2
+    for i in range(32):
+        r, c = rng.integers(0, 9, 2)
+        x[i, r:r + 8, c:c + 8, 2 * y[i]] = 230  # channel 0 red, channel 2 blue
+    data = out / "colours.npz"
+    np.savez(data, x=x, y=y, classes=np.array(["red", "blue"]))
+    return generate.train(model="diffusion", data=str(data), text_conditional=True, base=8, epochs=1, max_steps=3,
+                          batch_size=16, val_fraction=0.0, steps=4, threads=1, out=str(out))
+
+
+def test_same_prompt_and_seed_give_the_same_images(colours):
+    x, y = colours.sample(6, prompt="a red square", seed=3)
+    assert x.shape == (6, 16, 16, 3) and list(y) == [0] * 6  # recorded: the nearest class of the prompt
+    assert np.array_equal(x, colours.sample(6, prompt="a red square", seed=3)[0])
+    assert not np.array_equal(x, colours.sample(6, prompt="a red square", seed=4)[0])
+    assert not np.array_equal(x, colours.sample(6, prompt="something coloured blue", seed=3)[0])
+    # one prompt per image: a batch over several phrasings (how adherence is sampled)
+    both = ["a red square"] * 2 + ["something coloured blue"] * 2
+    x, y = colours.sample(4, prompt=both, seed=3)
+    assert list(y) == [0, 0, 1, 1] and np.array_equal(x, colours.sample(4, prompt=both, seed=3)[0])
+    with pytest.raises(RecgenError, match="one text or one per image"):
+        colours.sample(3, prompt=both, seed=3)
+
+
+def test_adherence_samples_every_heldout_phrasing(colours):
+    x, intended, at, prompts, warned = sample_prompts(colours, 8, seed=0)
+    assert len(x) == 8 and len(prompts) == 6 and list(np.bincount(at)) == [2, 2, 1, 1, 1, 1]
+    assert list(intended) == [0, 0, 0, 0, 0, 1, 1, 1] and set(warned) <= set(prompts)
+
+
+def test_web_ui_shows_the_far_prompt_warning(colours, monkeypatch):
+    """The UI's generate handler (wrapped by user_errors) samples the text run and turns the warning into a notice."""
+    import gradio as gr
+
+    from recgen.serve.ui_parts import user_errors
+
+    shown = []
+    monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: shown.append(message))
+    x, _ = user_errors(lambda p: colours.sample(2, prompt=p, seed=0))("a red sports car on a highway")
+    assert x.shape == (2, 16, 16, 3) and len(shown) == 1 and "far from every training description" in shown[0]
