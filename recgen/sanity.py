@@ -106,7 +106,7 @@ def check_prompt(prompt: str, emb, table, classes: list[str], unrelated=None) ->
     best, near = prompt_distance(emb, table, classes)
     floor, ceiling = far_bounds(table)
     if unrelated is None:
-        from recgen.generate.condition import embed_texts, unrelated_prompts
+        from recgen.text import embed_texts, unrelated_prompts
 
         names = unrelated_prompts()
         unrelated = embed_texts(names) if names else table.new_zeros(0, table.shape[-1])

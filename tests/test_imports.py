@@ -16,7 +16,7 @@ LAYERS = [
      "recgen.machine", "recgen.weights", "recgen.plots", "recgen.cli_kit"},
     {"recgen.data"},
     {"recgen.features", "recgen.runs", "recgen.task", "recgen.train", "recgen.tblog", "recgen.defaults",
-     "recgen.sanity", "recgen.report"},
+     "recgen.sanity", "recgen.report", "recgen.text"},
     {"recgen.evaluate"},
     {"recgen.classify", "recgen.generate", "recgen.restore", "recgen.detect"},
     {"recgen.loop"},
