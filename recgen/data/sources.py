@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from recgen.data.dataset import ImageSet, pixels_uint8
 from recgen.errors import RecgenError
@@ -49,6 +49,7 @@ class ImageTooLarge(RecgenError):
 NAMED = {
     "fashion-mnist": "Fashion-MNIST (Zalando, 70k 28x28 grayscale, 10 classes); IDX files",
     "digits": "scikit-learn's bundled 8x8 handwritten digits (1797 images), resized to 28x28",
+    "photos": "the photographs scikit-image and scikit-learn bundle, at their own sizes (recgen.data.photos)",
 }
 
 
@@ -272,7 +273,7 @@ def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
                 raise ImageTooLarge(f"{path}: refused, image too large: {w}x{h} = {w * h:,} pixels, above the limit "
                                   f"of {max_pixels:,}")
             im.load()
-            arr = _decode(im, str(path))
+            arr = _decode(ImageOps.exif_transpose(im), str(path))  # a camera's rotation flag applied
     except Image.DecompressionBombError as e:
         raise ImageTooLarge(f"{path}: refused, image too large ({e})") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:
@@ -442,6 +443,10 @@ def load_dataset(data: str, split: str = "train", data_dir: str | None = None,
         ds = load_idx_dir(fashion_mnist_dir(data_dir), split, FASHION_CLASSES, "fashion-mnist")
     elif data == "digits":
         ds = load_digits(split)
+    elif data == "photos":  # photos keep their sizes; as a fixed-size set they are patches
+        from recgen.data.photos import photo_set
+
+        ds = photo_set(data, split, size if isinstance(size, int) else 0)
     else:
         path = Path(data).expanduser()
         if not path.exists():

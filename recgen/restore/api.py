@@ -40,7 +40,7 @@ def _check(cfg: RestoreConfig) -> RestorerConfig:
     if not 0 < cfg.ratio_min <= cfg.ratio_max < 1:
         raise RecgenError(f"need 0 < ratio_min <= ratio_max < 1, got {cfg.ratio_min}, {cfg.ratio_max}")
     if any(k not in MASK_KINDS for k in cfg.mask_kind.split("+")):
-        raise RecgenError(f"mask_kind must be box, strokes or box+strokes, got {cfg.mask_kind!r}")
+        raise RecgenError(f"mask_kind must be {', '.join(MASK_KINDS)} or several joined by +, got {cfg.mask_kind!r}")
     if cfg.loss not in ("mse", "l1"):
         raise RecgenError(f"loss must be mse or l1, got {cfg.loss!r}")
     widths = ints(cfg.widths, "widths")
@@ -60,7 +60,7 @@ def check_method(task: str, method: str, steps: int = 0) -> None:
 
 def corruptions(cfg: RestoreConfig) -> Corruptions:
     return Corruptions(mask_kind=cfg.mask_kind, ratio=(cfg.ratio_min, cfg.ratio_max), sigma=(0.0, cfg.sigma_max),
-                       scale=cfg.scale)
+                       scale=cfg.scale, quality=(cfg.quality_min, cfg.quality_max))
 
 
 # --------------------------------------------------------------------------------------------------- run objects
@@ -190,9 +190,15 @@ def train(**options: Any) -> RestorerRun:
     """Train a restorer; every keyword is a RestoreConfig field (the same names as the CLI flags)."""
     if options.get("resume"):
         return _resume(options)
-    cfg = from_dict(RestoreConfig, options, "restore train")
+    from recgen.data.photos import is_photo_data
+    from recgen.restore import photos
+
+    photo = is_photo_data(str(options.get("data", RestoreConfig.data)))  # photos: patches at their own size
+    cfg = photos.photo_config(options)[0] if photo else from_dict(RestoreConfig, options, "restore train")
     arch = _check(cfg)
     resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
+    if photo:
+        return photos.train_photos(options, arch)
     train_set, val, _ = load_splits(cfg)
     arch = dataclasses.replace(arch, channels=train_set.shape[0])
     if min(train_set.shape[1:]) < MIN_SIDE:
