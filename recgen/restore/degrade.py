@@ -251,20 +251,23 @@ def estimate_sigma(y: torch.Tensor) -> torch.Tensor:
     (Donoho & Johnstone 1994). Clipping to [0, 1] eats part of the noise on black background (most of a
     Fashion-MNIST image), so only 2x2 blocks whose neighbourhood lies well inside (0, 1) count: first those with
     a local mean in [0.3, 0.7], then, with that first estimate s, those in [2.5 s, 1 - 2.5 s]."""
-    x = y.float().mean(1, keepdim=True)  # (N, 1, H, W); the channel mean divides the std by sqrt(C)
+    n, ch = y.shape[:2]
+    if ch > 1:  # each channel on its own, then their median; a grey photo given as three equal channels is one
+        grey = (y[:, :1] == y).flatten(1).all(1)
+        per = estimate_sigma(y.reshape(n * ch, 1, *y.shape[-2:])).reshape(n, ch)
+        return torch.where(grey, per[:, 0], per.median(1).values)
+    x = y.float()  # (N, 1, H, W)
     x = x[..., : x.shape[-2] // 2 * 2, : x.shape[-1] // 2 * 2]
     a, b, c, d = x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
     hh = ((a - b - c + d) / 2).flatten(1)  # (N, h/2 * w/2): the noise std, smooth content cancelled
     local = F.avg_pool2d((a + b + c + d) / 4, 3, stride=1, padding=1, count_include_pad=False).flatten(1)
-    # a grey photo handed to a colour restorer has three equal channels: their mean keeps all of its noise
-    grey = (y[:, :1] == y).flatten(1).all(1) if y.shape[1] > 1 else torch.ones(len(y), dtype=torch.bool)
     out = []
-    for band, mean, g in zip(hh, local, grey):
+    for band, mean in zip(hh, local):
         lo, hi, s = 0.3, 0.7, None
         for _ in range(2):
             keep = (mean > lo) & (mean < hi)
             v = band[keep] if keep.sum() >= 8 else band
             s = float(v.abs().median()) / 0.6745
             lo, hi = min(2.5 * s, 0.45), max(1 - 2.5 * s, 0.55)
-        out.append(s * (1 if g else y.shape[1] ** 0.5))
+        out.append(s)
     return torch.tensor(out, dtype=torch.float32)

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from recgen.data.dataset import to_channels
 from recgen.data.photos import load_photos
 from recgen.errors import RecgenError
 from recgen.restore.baselines import BASELINES, SLOW_BASELINES, nlm, none, tune_nlm
-from recgen.restore.degrade import check_sigma, corrupt
+from recgen.restore.degrade import Observation, check_sigma, corrupt
 from recgen.restore.metrics import psnr, psnr_y, ssim
 from recgen.runs import atomic_write
 
@@ -75,24 +76,12 @@ def evaluate_photos(model, task: str, data: str = "", sigma: float = 25 / 255, s
     rows, seconds, shown = [], {k: 0.0 for k in methods}, []
     for i, (name, im) in enumerate(photos):
         im = centre_crop(im, crop, scale if task == "superres" else 1)
-        grey = im.shape[-1] == 1
+        im = to_channels(im[None], 1)[0] if model.channels == 1 else im  # a grey run scores photos grey
         x = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None].float().div(255)  # a writable copy
-        xc = x.expand(-1, model.channels, -1, -1) if grey else x
-        obs = corrupt(xc, task, seed + i, mask_kind=mask_kind, ratio=ratio, sigma=sigma, scale=scale,
+        obs = corrupt(x, task, seed + i, mask_kind=mask_kind, ratio=ratio, sigma=sigma, scale=scale,
                       quality=quality)
-        row: dict[str, Any] = {"image": name, "size": f"{im.shape[1]}x{im.shape[0]}", "grey": grey}
-        outs = {}
-        for k, fn in methods.items():
-            t0 = time.perf_counter()
-            v = fn(obs)
-            seconds[k] += time.perf_counter() - t0
-            v = v.mean(1, keepdim=True) if grey else v
-            outs[k] = v
-            row[f"{k}_psnr"] = round(float(psnr(v, x)[0]), 3)
-            row[f"{k}_ssim"] = round(float(ssim(v, x)[0]), 4)
-            if task == "superres":
-                row[f"{k}_psnr_y"] = round(float(psnr_y(v, x, shave=scale)[0]), 3)
-        rows.append(row)
+        row, outs = _score(methods, obs, x, model.channels, seconds)
+        rows.append({"image": name, "size": f"{im.shape[1]}x{im.shape[0]}", **row})
         shown.append((obs, outs, x))
     res = {"task": task, "run": str(model.path), "data": f"{data} held-out photos", "seed": seed,
            "photos": [r["image"] for r in rows], "crop": crop or "whole photos",
@@ -106,6 +95,25 @@ def evaluate_photos(model, task: str, data: str = "", sigma: float = 25 / 255, s
     dest.mkdir(parents=True, exist_ok=True)
     atomic_write(dest / f"eval-photos-{task}.json", json.dumps(res, indent=2))
     return res
+
+
+def _score(methods, obs: Observation, x: torch.Tensor, channels: int, seconds: dict[str, float]):
+    """Every method on one corrupted photo: ({method_psnr, method_ssim[, method_psnr_y]}, outputs). A grey photo
+    is corrupted grey; the baselines restore it grey and a colour run sees it as three equal channels."""
+    grey = x.shape[1] == 1 and channels == 3
+    wide = Observation(obs.task, obs.y.expand(-1, 3, -1, -1), obs.mask, obs.sigma, obs.scale) if grey else obs
+    row: dict[str, Any] = {"grey": x.shape[1] == 1}
+    outs = {}
+    for k, fn in methods.items():
+        t0 = time.perf_counter()
+        v = fn(wide if k == "recgen" else obs)
+        seconds[k] += time.perf_counter() - t0
+        outs[k] = v = v.mean(1, keepdim=True) if grey and k == "recgen" else v
+        row[f"{k}_psnr"] = round(float(psnr(v, x)[0]), 3)
+        row[f"{k}_ssim"] = round(float(ssim(v, x)[0]), 4)
+        if obs.task == "superres":
+            row[f"{k}_psnr_y"] = round(float(psnr_y(v, x, shave=obs.scale)[0]), 3)
+    return row, outs
 
 
 def _settings(task, sigma, scale, quality, mask_kind, ratio) -> dict[str, Any]:
