@@ -94,7 +94,20 @@ def evaluate_photos(model, task: str, data: str = "", sigma: float = 25 / 255, s
     res["grid"] = str(_grid(shown, dest / f"photos-{task}.png"))
     dest.mkdir(parents=True, exist_ok=True)
     atomic_write(dest / f"eval-photos-{task}.json", json.dumps(res, indent=2))
+    if out is None:
+        _report(model, res)
     return res
+
+
+def _report(model, res: dict[str, Any]) -> None:
+    """The run's report.html: the mean and per-photo table, the target and the side-by-side crops."""
+    from recgen.report import image, table, write_report
+
+    rows = [{"method": k, **v, "seconds": res["seconds"][k]} for k, v in res["mean"].items()]
+    sections = [(f"{res['task']} on {res['data']} ({', '.join(res['photos'])})", table(res["settings"]) + table(rows)),
+                ("Per photo", table(res["per_image"])), ("Target", table(res["target"])),
+                ("Centre crops", image(model.run, res["grid"], "input | baselines | recgen | original"))]
+    write_report(model.run, f"recgen restore: {res['task']} restorer on photos", sections)
 
 
 def _score(methods, obs: Observation, x: torch.Tensor, channels: int, seconds: dict[str, float]):
