@@ -69,7 +69,8 @@ def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str]) -> tuple[dic
 
 def memory_test(run: Path, megapixels: float, work: Path) -> dict:
     """Restore a noisy photo of `megapixels` (china.jpg enlarged, noise of std 25/255) with the CLI in a child
-    process; its peak resident memory (getrusage of the children) and wall time."""
+    process, the restorer alone (no baselines); its peak resident memory (getrusage of the children, so the
+    largest of the children so far) and wall time, interpreter start and PNG reading and writing included."""
     import cv2
     from PIL import Image
 
@@ -85,7 +86,7 @@ def memory_test(run: Path, megapixels: float, work: Path) -> dict:
     del big
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "recgen", "restore", "denoise", str(run), str(path), "--out",
-                           str(work / f"out-{megapixels:g}"), "--sigma", str(25 / 255), "--json"],
+                           str(work / f"out-{megapixels:g}"), "--sigma", str(25 / 255), "--no-baselines", "--json"],
                           capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - t0
     if proc.returncode:
@@ -98,7 +99,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default="runs/restore", help="folder holding the photo restorer runs")
     ap.add_argument("--crop", type=int, default=256, help="denoising: centre crop scored (BM3D's time)")
-    ap.add_argument("--memory", action="store_true", help="also restore a 24-megapixel photo (minutes)")
+    ap.add_argument("--memory", action="store_true", help="also restore 1 and 24 megapixel photos (minutes)")
+    ap.add_argument("--megapixels", default="1,24", help="--memory: photo sizes, in megapixels")
     ap.add_argument("--out", default="bench/results/restore-photos", help="folder for grids and per-run JSON")
     ap.add_argument("--cases", default="", help="comma-separated case keys (default: all); the record of the day "
                                                 "keeps the other cases' figures from earlier invocations")
@@ -107,11 +109,11 @@ def main() -> None:
     figures, details = evaluate_all(runs, a.crop, out, [k for k in a.cases.split(",") if k])
     if a.memory:
         with tempfile.TemporaryDirectory() as tmp:
-            for mp in (1, 24):  # 1 MP first: the children's peak only grows
+            for mp in map(float, a.megapixels.split(",")):  # smallest first: the children's peak only grows
                 m = memory_test(latest(runs, "denoise"), mp, Path(tmp))
-                figures[f"denoise_{mp}mp_seconds"], figures[f"denoise_{mp}mp_peak_rss_mb"] = m["seconds"], \
+                figures[f"denoise_{mp:g}mp_seconds"], figures[f"denoise_{mp:g}mp_peak_rss_mb"] = m["seconds"], \
                     m["peak_rss_mb"]
-                details[f"memory_{mp}mp"] = m
+                details[f"memory_{mp:g}mp"] = m
                 print(f"{mp} MP: {m}", flush=True)
     cmd = " ".join(["python", "bench/restore_photos.py", *sys.argv[1:]])
     earlier = Path("bench/results") / f"restore-photos-{date.today().strftime('%Y%m%d')}.json"
