@@ -185,3 +185,17 @@ def test_noise_estimate_on_colour_and_grey_photos():
         assert abs(float(estimate_sigma(y)[0]) * 255 - 25) < 4, name
         if name == "camera":  # the same grey photo as three equal channels: the same estimate
             assert torch.allclose(estimate_sigma(y.expand(-1, 3, -1, -1)), estimate_sigma(y))
+
+
+def test_inpainting_prefill_starts_from_telea():
+    from recgen.restore.baselines import telea
+    from recgen.restore.degrade import corrupt
+    from recgen.restore.restorer import RestorerConfig, build, restore
+
+    x = torch.from_numpy(_held_out_crop(64)).permute(2, 0, 1)[None].float().div(255)
+    obs = corrupt(x, "inpaint", seed=2, mask_kind="scratches", ratio=0.05)
+    for prefill, expect in [("telea", telea(obs)), ("", obs.y)]:  # an untrained network adds nothing
+        cfg = RestorerConfig(task="inpaint", channels=3, widths=(8, 8, 8), prefill=prefill)
+        assert torch.allclose(restore(build(cfg)["model"].eval(), cfg, obs), expect, atol=1e-6)
+    with pytest.raises(RecgenError, match="prefill"):
+        RestorerConfig(task="inpaint", prefill="median")

@@ -46,7 +46,8 @@ def _check(cfg: RestoreConfig) -> RestorerConfig:
     widths = ints(cfg.widths, "widths")
     if not widths or min(widths) <= 0 or cfg.blocks < 0:
         raise RecgenError(f"widths must be positive channel counts and blocks >= 0, got {cfg.widths!r}, {cfg.blocks}")
-    return RestorerConfig(task=cfg.task, scale=cfg.scale, widths=widths, blocks=cfg.blocks)
+    return RestorerConfig(task=cfg.task, scale=cfg.scale, widths=widths, blocks=cfg.blocks,
+                          prefill=cfg.prefill if cfg.task == "inpaint" else "")
 
 
 def check_method(task: str, method: str, steps: int = 0) -> None:

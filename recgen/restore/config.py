@@ -41,10 +41,11 @@ class RestoreConfig(DataOptions, TrainConfig):
     epoch_patches: int = 2048  # photos: patches drawn per epoch (an epoch of photos has no natural size)
     quality_min: int = 10  # jpeg: lowest JPEG quality drawn during training
     quality_max: int = 40  # jpeg: highest JPEG quality drawn during training
+    prefill: str = ""  # inpaint: classical fill the network corrects ('' = none: holes are zeros; telea)
 
 
 # What a photo run uses where the user left an option out (Fashion-MNIST's defaults are sized for 28x28 sets):
 # small batches of large patches, noise up to 55/255, and a time budget that keeps a default run within 30
 # minutes on two CPU cores.
 PHOTO_DEFAULTS = {"batch_size": 16, "lr": 1e-3, "epochs": 8, "sigma_max": 55 / 255, "mask_kind": "box+scratches",
-                  "ratio_max": 0.3, "time_budget": 1500.0, "ema": 0.995}
+                  "ratio_max": 0.3, "time_budget": 1500.0, "ema": 0.995, "prefill": "telea"}

@@ -5,6 +5,8 @@ about the corruption, and predicts a correction added to a base image (global re
 arXiv 1511.04587 / DnCNN arXiv 1608.03981):
 
     inpaint   input [y, mask]                                  x = P(y + f)     P keeps the known pixels
+              (prefill "telea": y's holes first filled by Telea's method, so a short-trained network starts from
+              the classical fill and learns a correction to it)
     denoise   input [y, sigma map] (FFDNet, arXiv 1710.04026)  x = y + f        sigma known or estimated
     superres  input [bicubic(y), nearest(y)]                   x = P(bicubic(y) + f)
               P: back-projection onto {z : downscale(z) = y}, the null-space step of DDNM (arXiv 2212.00490)
@@ -49,11 +51,14 @@ class RestorerConfig:
     scale: int = 2  # superres: upscaling factor the network is trained for
     widths: tuple[int, ...] = (32, 64, 96)  # channels per U-Net level (H, H/2, H/4)
     blocks: int = 1  # residual blocks per level on each side of the U-Net
+    prefill: str = ""  # inpaint: classical fill of the holes the correction is added to ('' = zeros, telea)
 
     def __post_init__(self):
         self.widths = tuple(self.widths)
         if self.task not in TASKS:
             raise RecgenError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.prefill not in ("", "telea"):
+            raise RecgenError(f"prefill must be '' or telea, got {self.prefill!r}")
 
     @property
     def in_channels(self) -> int:
@@ -111,6 +116,10 @@ def net_input(cfg: RestorerConfig, obs: Observation) -> tuple[torch.Tensor, torc
     """(what the network sees (B, in_channels, H, W), the base image its correction is added to)."""
     y = obs.y
     if cfg.task == "inpaint":
+        if cfg.prefill == "telea":
+            from recgen.restore.baselines import telea
+
+            y = telea(obs).to(y)
         return torch.cat([y, obs.mask], 1), y
     if cfg.task == "denoise":
         s = obs.sigma.to(y).reshape(-1, 1, 1, 1).expand(-1, 1, *y.shape[-2:])
