@@ -102,6 +102,7 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true", help="also restore 1 and 24 megapixel photos (minutes)")
     ap.add_argument("--megapixels", default="1,24", help="--memory: photo sizes, in megapixels")
     ap.add_argument("--out", default="bench/results/restore-photos", help="folder for grids and per-run JSON")
+    ap.add_argument("--note", default="", help="context a reader needs (e.g. how loaded the machine was)")
     ap.add_argument("--cases", default="", help="comma-separated case keys (default: all); the record of the day "
                                                 "keeps the other cases' figures from earlier invocations")
     a = ap.parse_args()
@@ -121,6 +122,8 @@ def main() -> None:
         old = json.loads(earlier.read_text())
         figures, details = {**old["figures"], **figures}, {**old["details"], **details}
         cmd = old["command"] if cmd in old["command"].split(" && ") else f"{old['command']} && {cmd}"
+    if a.note:
+        details["note"] = a.note
     path = write_record("restore-photos", "Photo restoration on held-out photographs (issue 35)", cmd, figures,
                         details)
     print(path)

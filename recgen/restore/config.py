@@ -47,5 +47,5 @@ class RestoreConfig(DataOptions, TrainConfig):
 # What a photo run uses where the user left an option out (Fashion-MNIST's defaults are sized for 28x28 sets):
 # small batches of large patches, noise up to 55/255, and a time budget that keeps a default run within 30
 # minutes on two CPU cores.
-PHOTO_DEFAULTS = {"batch_size": 16, "lr": 1e-3, "epochs": 8, "sigma_max": 55 / 255, "mask_kind": "box+scratches",
+PHOTO_DEFAULTS = {"batch_size": 16, "lr": 2e-3, "epochs": 8, "sigma_max": 55 / 255, "mask_kind": "box+scratches",
                   "ratio_max": 0.3, "time_budget": 1500.0, "ema": 0.995, "prefill": "telea"}
