@@ -72,7 +72,10 @@ def bm3d(obs: Observation) -> torch.Tensor:
     out = []
     for y, s in zip(obs.y.permute(0, 2, 3, 1).cpu().double().numpy(), obs.sigma.tolist()):
         s = max(float(s), 1e-4)
-        out.append(lib.bm3d_rgb(y, s) if y.shape[-1] == 3 else lib.bm3d(y[..., 0], s)[..., None])
+        if y.shape[-1] == 3 and not (y == y[..., :1]).all():
+            out.append(lib.bm3d_rgb(y, s))
+        else:  # grey, or a grey photo as three equal channels (bm3d_rgb's colour transform gives NaN there)
+            out.append(np.repeat(lib.bm3d(y[..., 0], s)[..., None], y.shape[-1], -1))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().clamp(0, 1).to(obs.y.device)
 
 

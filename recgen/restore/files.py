@@ -230,7 +230,9 @@ def _observe(task, x, k, mask_arr, mask_path, mask_kind, ratio, sigma, scale, si
         known = mask_arr is None or simulate
         return Observation(task, quantize(apply_mask(x, m)), mask=m), (x if known else None)
     if task == "denoise":
-        y = add_noise(x, sigma, torch.Generator().manual_seed(seed)) if simulate else x
+        grey = x.shape[1] == 3 and bool((x[:, :1] == x).all())  # a grey photo given to a colour run: noise it grey
+        y = add_noise(x[:, :1] if grey else x, sigma, torch.Generator().manual_seed(seed)) if simulate else x
+        y = y.expand_as(x) if grey else y
         s = torch.full((n,), float(sigma)) if sigma > 0 else \
             estimate_sigma(y).reshape(-1, k).mean(1).repeat_interleave(k)
         return Observation(task, y, sigma=s), (x if simulate else None)
