@@ -112,15 +112,7 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
     check_option("max_pixels", max_pixels, int)
     grow = scale * scale if task == "superres" and not simulate else 1  # superres outputs scale^2 the pixels
     items = read_inputs(inputs, max_pixels // grow)
-    big = [(name, im.shape) for name, im in items if im.shape[0] * im.shape[1] * grow > max_pixels]
-    if big:  # from an .npz (image files were refused while reading)
-        (name, (h, w, _)) = big[0]
-        raise RecgenError(f"{name}: refused, {w}x{h} = {w * h * grow:,} pixels to restore, above the limit of "
-                          f"{max_pixels:,} (--max-pixels raises it)")
-    small = [name for name, im in items if min(im.shape[:2]) < MIN_SIDE]
-    if small:
-        raise RecgenError(f"{small[0]}: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels (the noise estimate and "
-                          f"SSIM's window need that), {len(small)} input(s) are smaller")
+    _check_sizes(items, grow, max_pixels)
     mask_arr = read_image(Path(mask), max_pixels) if mask else None
     c = model.channels
     groups: dict[tuple, list[int]] = {}  # images of one shape are restored as one batch
@@ -166,6 +158,18 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
         rows.append(row)
     check_restore_inputs(model, items)  # after the restoration: a request that fails says only why
     return _write(model, task, out, results, rows, method, steps)
+
+
+def _check_sizes(items: list[tuple[str, np.ndarray]], grow: int, max_pixels: int) -> None:
+    big = [(name, im.shape) for name, im in items if im.shape[0] * im.shape[1] * grow > max_pixels]
+    if big:  # from an .npz (image files were refused while reading)
+        (name, (h, w, _)) = big[0]
+        raise RecgenError(f"{name}: refused, {w}x{h} = {w * h * grow:,} pixels to restore, above the limit of "
+                          f"{max_pixels:,} (--max-pixels raises it)")
+    small = [name for name, im in items if min(im.shape[:2]) < MIN_SIDE]
+    if small:
+        raise RecgenError(f"{small[0]}: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels (the noise estimate and "
+                          f"SSIM's window need that), {len(small)} input(s) are smaller")
 
 
 def _cut(groups: dict[tuple, list[int]], budget: int) -> list[tuple[tuple, list[int]]]:
