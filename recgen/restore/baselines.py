@@ -26,7 +26,7 @@ INPAINT_RADIUS = 3  # pixels around a missing one that cv2.inpaint looks at
 NLM_H_FACTOR = 1.0  # default NLM strength h = factor * sigma (0-255 units); `tune_nlm` picks it on training images
 NLM_TEMPLATE, NLM_SEARCH = 5, 13  # patch and search window sides for 28x28 images (OpenCV's defaults: 7, 21)
 NLM_PHOTO_FROM = 64  # image side from which NLM uses OpenCV's default windows (7, 21), meant for photos
-SLOW_PIXELS = 2 ** 19  # BM3D takes about a minute for this many colour pixels on two cores
+SLOW_PIXELS = 2 ** 19  # BM3D is far slower than the restorers: restore_files runs it only on images up to this
 
 
 def _u8(x: torch.Tensor) -> np.ndarray:
