@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -116,7 +117,7 @@ def main() -> None:
                     m["peak_rss_mb"]
                 details[f"memory_{mp:g}mp"] = m
                 print(f"{mp} MP: {m}", flush=True)
-    cmd = " ".join(["python", "bench/restore_photos.py", *sys.argv[1:]])
+    cmd = shlex.join(["python", "bench/restore_photos.py", *sys.argv[1:]])
     earlier = Path("bench/results") / f"restore-photos-{date.today().strftime('%Y%m%d')}.json"
     if a.cases and earlier.is_file():  # one record of the day, built by several invocations
         old = json.loads(earlier.read_text())
