@@ -57,7 +57,8 @@ def data_list():
 
     for name, desc in NAMED.items():
         try:
-            where = str(fashion_mnist_dir()) if name == "fashion-mnist" else "bundled with scikit-learn"
+            where = str(fashion_mnist_dir()) if name == "fashion-mnist" else \
+                "bundled with scikit-image and scikit-learn" if name == "photos" else "bundled with scikit-learn"
         except RecgenError:
             where = "NOT FOUND (apt-get install dataset-fashion-mnist, or recgen data download)"
         typer.echo(f"{name:15s} {desc}\n{'':15s} {where}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from recgen.data.dataset import pixels_uint8
 from recgen.errors import RecgenError
@@ -51,7 +51,7 @@ def read_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
                 raise ImageTooLarge(f"{path}: refused, image too large: {w}x{h} = {w * h:,} pixels, above the limit "
                                   f"of {max_pixels:,}")
             im.load()
-            arr = _decode(im, str(path))
+            arr = _decode(ImageOps.exif_transpose(im), str(path))  # a camera's rotation flag applied
     except Image.DecompressionBombError as e:
         raise ImageTooLarge(f"{path}: refused, image too large ({e})") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:

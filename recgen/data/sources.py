@@ -22,8 +22,15 @@ import numpy as np
 
 from recgen.data.dataset import ImageSet, pixels_uint8
 from recgen.data.images import (  # noqa: F401 (re-exported: callers and tests read them from here)
-    IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, PROGRESS_FROM, ImageTooLarge, image_files, read_image, read_images,
-    reading_progress)
+    IMAGE_SUFFIXES,
+    MAX_IMAGE_PIXELS,
+    PROGRESS_FROM,
+    ImageTooLarge,
+    image_files,
+    read_image,
+    read_images,
+    reading_progress,
+)
 from recgen.errors import RecgenError
 
 FASHION_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat",
@@ -41,6 +48,7 @@ MAX_CLASSES = 100_000
 NAMED = {
     "fashion-mnist": "Fashion-MNIST (Zalando, 70k 28x28 grayscale, 10 classes); IDX files",
     "digits": "scikit-learn's bundled 8x8 handwritten digits (1797 images), resized to 28x28",
+    "photos": "the photographs scikit-image and scikit-learn bundle, at their own sizes (recgen.data.photos)",
 }
 
 
@@ -309,6 +317,10 @@ def load_dataset(data: str, split: str = "train", data_dir: str | None = None,
         ds = load_idx_dir(fashion_mnist_dir(data_dir), split, FASHION_CLASSES, "fashion-mnist")
     elif data == "digits":
         ds = load_digits(split)
+    elif data == "photos":  # photos keep their sizes; as a fixed-size set they are patches
+        from recgen.data.photos import photo_set
+
+        ds = photo_set(data, split, size if isinstance(size, int) else 0)
     else:
         path = Path(data).expanduser()
         if not path.exists():

@@ -18,14 +18,15 @@ from typing import Any
 
 import torch
 
-from recgen.data.splits import load_splits
 from recgen.config import ints, model_args
+from recgen.data.photos import is_photo_data
+from recgen.data.splits import load_splits
 from recgen.defaults import resolve_for_data
 from recgen.errors import RecgenError
-from recgen.restore import guided
+from recgen.restore import guided, photos
 from recgen.restore.config import METHODS, MIN_SIDE, RestoreConfig
-from recgen.restore.evaluate import evaluate as evaluate_model
 from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
+from recgen.restore.evaluate import evaluate as evaluate_model
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
 from recgen.runs import Run, TrainedRun, load_module, module_state
 from recgen.sanity import training_stats
@@ -42,13 +43,14 @@ def _check(cfg: RestoreConfig) -> RestorerConfig:
     if not 0 < cfg.ratio_min <= cfg.ratio_max < 1:
         raise RecgenError(f"need 0 < ratio_min <= ratio_max < 1, got {cfg.ratio_min}, {cfg.ratio_max}")
     if any(k not in MASK_KINDS for k in cfg.mask_kind.split("+")):
-        raise RecgenError(f"mask_kind must be box, strokes or box+strokes, got {cfg.mask_kind!r}")
+        raise RecgenError(f"mask_kind must be {', '.join(MASK_KINDS)} or several joined by +, got {cfg.mask_kind!r}")
     if cfg.loss not in ("mse", "l1"):
         raise RecgenError(f"loss must be mse or l1, got {cfg.loss!r}")
     widths = ints(cfg.widths, "widths")
     if not widths or min(widths) <= 0 or cfg.blocks < 0:
         raise RecgenError(f"widths must be positive channel counts and blocks >= 0, got {cfg.widths!r}, {cfg.blocks}")
-    return RestorerConfig(task=cfg.task, scale=cfg.scale, widths=widths, blocks=cfg.blocks)
+    return RestorerConfig(task=cfg.task, scale=cfg.scale, widths=widths, blocks=cfg.blocks,
+                          prefill=cfg.prefill if cfg.task == "inpaint" else "")
 
 
 def check_method(task: str, method: str, steps: int = 0) -> None:
@@ -62,7 +64,7 @@ def check_method(task: str, method: str, steps: int = 0) -> None:
 
 def corruptions(cfg: RestoreConfig) -> Corruptions:
     return Corruptions(mask_kind=cfg.mask_kind, ratio=(cfg.ratio_min, cfg.ratio_max), sigma=(0.0, cfg.sigma_max),
-                       scale=cfg.scale)
+                       scale=cfg.scale, quality=(cfg.quality_min, cfg.quality_max))
 
 
 # --------------------------------------------------------------------------------------------------- run objects
@@ -223,6 +225,11 @@ STEPS = TaskSteps("restore", RestoreConfig, RestorerRun, load_splits, _fit_run, 
 
 def train(**options: Any) -> RestorerRun:
     """Train a restorer; every keyword is a RestoreConfig field (the same names as the CLI flags)."""
+    if not options.get("resume") and is_photo_data(str(options.get("data", RestoreConfig.data))):
+        cfg = photos.photo_config(options)[0]  # photos: patches at their own size
+        arch = _check(cfg)
+        resolve_device(cfg.device)  # a missing GPU is reported before a run directory exists
+        return RestorerRun(photos.train_photos(options, arch, corruptions(cfg)))
     return STEPS.train(options)
 
 

@@ -30,6 +30,12 @@ MaxPixels = Annotated[int, typer.Option(help="largest image restored, width x he
                                              "larger ones are refused before decoding")]
 
 
+def _photo_run(path: str) -> bool:
+    from recgen.runs import Run
+
+    return Run.open(path).config.get("photos") is not None
+
+
 def _train(options: dict[str, Any]) -> None:
     from recgen.restore.api import train
 
@@ -102,6 +108,36 @@ def superres(run: Run_, inputs: Inputs, out: Out = "restored",
          baselines=baselines, max_pixels=max_pixels)
 
 
+Quality = Annotated[int, typer.Option(help="JPEG quality --simulate compresses at (1-100)")]
+
+
+@restore_app.command("jpeg")
+@user_errors
+def jpeg(run: Run_, inputs: Inputs, out: Out = "restored", quality: Quality = 20, simulate: Simulate = False,
+         seed: Seed = 0, json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
+    """Remove JPEG artefacts (blocks, ringing, colour bleeding) from decoded JPEGs."""
+    _run("jpeg", run, inputs, out, json_, quality=quality, simulate=simulate, seed=seed, max_pixels=max_pixels)
+
+
+@restore_app.command("oldphoto")
+@user_errors
+def oldphoto(run: Run_, inputs: Inputs, out: Out = "restored", simulate: Simulate = False, seed: Seed = 0,
+             json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
+    """Restore an old photo in one pass: fading and tint, grain, scratches and dust, blur."""
+    _run("oldphoto", run, inputs, out, json_, simulate=simulate, seed=seed, max_pixels=max_pixels)
+
+
+def _print_photo_eval(r: dict[str, Any]) -> None:
+    typer.echo(f"{r['task']} with {r['run']} on {r['data']} ({', '.join(r['photos'])}), {r['settings']}")
+    for name, m in r["mean"].items():
+        y = f"  PSNR(Y) {m['psnr_y']:6.2f} dB" if "psnr_y" in m else ""
+        typer.echo(f"  {name:15s} PSNR {m['psnr']:6.2f} dB  SSIM {m['ssim']:.4f}{y}  {r['seconds'][name]:.1f} s")
+    t = r["target"]
+    if t.get("reached") is not None:
+        typer.echo(f"  target {t['rule']}: gain {t['gain_db']:+.2f} dB -> {'reached' if t['reached'] else 'NOT reached'}")
+    typer.echo(f"grid: {r['grid']}")
+
+
 def _print_eval(r: dict[str, Any]) -> None:
     typer.echo(f"{r['task']} with {r['model']} on {r['data']}, seeds {r['seeds']}, {r['settings']}")
     for name, m in r["methods"].items():
@@ -118,7 +154,7 @@ def _print_eval(r: dict[str, Any]) -> None:
 
 @restore_app.command("eval")
 @user_errors
-def eval_(run: Run_, task: Annotated[str, typer.Option(help="inpaint | denoise | superres")] = "",
+def eval_(run: Run_, task: Annotated[str, typer.Option(help="inpaint | denoise | superres | jpeg | oldphoto")] = "",
           n: Annotated[int, typer.Option(help="test images (the first n)")] = 1000,
           seeds: Annotated[str, typer.Option(help="comma-separated corruption seeds")] = "0",
           mask_kind: MaskKind = "box", ratio: Ratio = 0.25,
@@ -128,16 +164,32 @@ def eval_(run: Run_, task: Annotated[str, typer.Option(help="inpaint | denoise |
                                                   "trained, 'none' = skip)")] = "",
           method: Method = "auto", steps: Steps = 0,
           out: Annotated[Optional[str], typer.Option(help="folder for the JSON and grid (default: the run)")] = None,
+          data: Annotated[str, typer.Option(help="photos or a folder with a test/ split: score its held-out photos "
+                                                 "('' = the run's own data)")] = "",
+          quality: Quality = 20,
+          crop: Annotated[int, typer.Option(help="photos: score each photo's centre crop x crop (0 = whole)")] = 0,
+          slow_baselines: Annotated[bool, typer.Option(help="photos: also run BM3D (slow)")] = True,
           json_: Json = False):
     """PSNR / SSIM against ground truth and the judge's accuracy, recgen vs classical baselines vs nothing."""
     from recgen.restore.api import evaluate
 
     if not task:
-        raise RecgenError("--task is required: inpaint, denoise or superres")
+        raise RecgenError("--task is required: inpaint, denoise, superres, jpeg or oldphoto")
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
     except ValueError:
         raise RecgenError(f"seeds: expected comma-separated integers, got {seeds!r}") from None
+    if data or _photo_run(run):
+        from recgen.restore.photo_eval import evaluate_photos
+
+        r = evaluate_photos(run, task, data, sigma=sigma, scale=scale, quality=quality, mask_kind=mask_kind,
+                            ratio=ratio, seed=seed_list[0] if seed_list else 0, crop=crop,
+                            slow_baselines=slow_baselines, out=out)
+        if json_:
+            emit(r, True)
+        else:
+            _print_photo_eval(r)
+        return
     r = evaluate(run, task, n=n, seeds=seed_list, mask_kind=mask_kind, ratio=ratio, sigma=sigma, scale=scale,
                  judge=judge, method=method, steps=steps, out=out)
     if json_:

@@ -9,10 +9,12 @@ from recgen.config import TrainConfig, opt
 from recgen.data.options import DataOptions
 
 METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
-# The largest image restored (the output's size for superres): memory and time grow with pixels, and the
-# restorers and baselines hold several float copies of each image. Batches are cut to the same total, so the
-# number of inputs does not add to the peak either. `--max-pixels` raises it.
-MAX_PIXELS = 2 ** 21  # 2,097,152 pixels: 1920x1080 fits
+# Images up to IN_MEMORY_PIXELS (the output's size for superres) are restored whole with every baseline beside
+# them (the restorers and baselines hold several float copies of each image; batches are cut to the same total).
+# Larger ones stream through the restorer in tiles, uint8 in and out, without the baselines, so memory stays
+# bounded at any size; MAX_PIXELS, read from the header before decoding, only refuses decompression bombs.
+IN_MEMORY_PIXELS = 2 ** 21  # 2,097,152 pixels: 1920x1080 fits
+MAX_PIXELS = 10 ** 8  # 100 megapixels; `--max-pixels` raises it
 MIN_SIDE = 11  # SSIM's 11x11 Gaussian window (torchmetrics) and the noise estimate need at least this much image
 
 
@@ -27,7 +29,7 @@ class RestoreConfig(DataOptions, TrainConfig):
     warmup: float = opt(0.03, "fraction of steps spent warming up")
     ema: float = opt(0.99, "EMA decay of the weights the restorer is saved with (0 = off); ~70-step "
                      "half-life")
-    task: str = opt("denoise", "inpaint | denoise | superres")
+    task: str = opt("denoise", "inpaint | denoise | superres | jpeg | oldphoto")
     val_fraction: float = opt(0.02, "share of the training set held out for per-epoch validation PSNR (0 = "
                               "none)")
     widths: str = opt("32,64,96", "U-Net channels per level (H, H/2, H/4)")
@@ -37,6 +39,18 @@ class RestoreConfig(DataOptions, TrainConfig):
     sigma_max: float = opt(
         0.4,
         "denoise: training noise std drawn uniformly from [0, sigma_max] (images in [0, 1])")
-    mask_kind: str = opt("box+strokes", "inpaint: training masks, box | strokes | box+strokes")
+    mask_kind: str = opt("box+strokes", "inpaint: training masks, box | strokes | scratches, or several joined by +")
     ratio_min: float = opt(0.05, "inpaint: smallest masked share of an image during training")
     ratio_max: float = opt(0.5, "inpaint: largest masked share of an image during training")
+    patch: int = opt(64, "photos: side of the random training patches cut from each photo")
+    epoch_patches: int = opt(2048, "photos: patches drawn per epoch (an epoch of photos has no natural size)")
+    quality_min: int = opt(10, "jpeg: lowest JPEG quality drawn during training")
+    quality_max: int = opt(40, "jpeg: highest JPEG quality drawn during training")
+    prefill: str = opt("", "inpaint: classical fill the network corrects ('' = none: holes are zeros; telea)")
+
+
+# What a photo run uses where the user left an option out (Fashion-MNIST's defaults are sized for 28x28 sets):
+# small batches of large patches, noise up to 55/255, and a time budget that keeps a default run within 30
+# minutes on two CPU cores.
+PHOTO_DEFAULTS = {"batch_size": 16, "lr": 2e-3, "epochs": 8, "sigma_max": 55 / 255, "mask_kind": "box+scratches",
+                  "ratio_max": 0.3, "time_budget": 1500.0, "ema": 0.995, "prefill": "telea"}

@@ -6,6 +6,8 @@
               (what a stored image keeps)
     superres  area (box-filter) downscaling by an integer `scale`: each low-resolution pixel is the mean of a
               scale x scale block
+    jpeg      JPEG compression at `quality` (PIL's encoder, 4:2:0 chroma subsampling for colour), decoded again
+    oldphoto  an aged print (recgen.restore.oldphoto): blur, faded and tinted colours, grain, scratches and dust
 
 Images are float tensors (N, C, H, W) in [0, 1]; masks are float (N, 1, H, W) with 1 = missing. Every corruption is
 quantised to 8 bits, exactly what a corrupted image written to disk and read back holds, so the restorers train on
@@ -23,8 +25,8 @@ import torch.nn.functional as F
 
 from recgen.errors import RecgenError
 
-TASKS = ("inpaint", "denoise", "superres")
-MASK_KINDS = ("box", "strokes")
+TASKS = ("inpaint", "denoise", "superres", "jpeg", "oldphoto")
+MASK_KINDS = ("box", "strokes", "scratches")
 SCALES = (2, 4)  # super-resolution factors the area downscaling and the null-space projection support
 
 
@@ -32,7 +34,7 @@ SCALES = (2, 4)  # super-resolution factors the area downscaling and the null-sp
 class Observation:
     """What a restoration method is handed: the corrupted images and what is known about the corruption."""
 
-    task: str  # inpaint | denoise | superres
+    task: str  # inpaint | denoise | superres | jpeg | oldphoto
     y: torch.Tensor  # (N, C, h, w) in [0, 1]: masked, noisy or low-resolution images
     mask: torch.Tensor | None = None  # inpaint: (N, 1, H, W), 1 = missing pixel
     sigma: torch.Tensor | None = None  # denoise: (N,) noise standard deviation per image (known or estimated)
@@ -87,13 +89,32 @@ def stroke_mask(h: int, w: int, ratio: float, rng: np.random.Generator) -> np.nd
     return m
 
 
+def scratch_mask(h: int, w: int, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """Thin scratches (lines 1-3 pixels wide, mostly long and near-vertical, as on film and prints) drawn until
+    `ratio` of the pixels are covered (at most 40 of them: a high ratio ends with many scratches, not thick ones)."""
+    m = np.zeros((h, w), np.uint8)
+    for _ in range(40):
+        x, y = float(rng.uniform(0, w)), float(rng.uniform(0, h))
+        angle = np.pi / 2 + rng.normal(0, 0.3) if rng.random() < 0.7 else rng.uniform(0, np.pi)
+        length = rng.uniform(0.2, 1.0) * max(h, w)
+        dx, dy = length * np.cos(angle) / 2, length * np.sin(angle) / 2
+        cv2.line(m, (int(x - dx), int(y - dy)), (int(x + dx), int(y + dy)), 1, int(rng.integers(1, 4)))
+        if m.mean() >= ratio:
+            break
+    return m
+
+
+MASKERS = {"box": box_mask, "strokes": stroke_mask, "scratches": scratch_mask}
+
+
 def draw_masks(n: int, h: int, w: int, kind: str, ratio: float | tuple[float, float], seed: int) -> torch.Tensor:
-    """n masks (n, 1, h, w), 1 = missing. kind: box | strokes | box+strokes (each mask picks one at random);
+    """n masks (n, 1, h, w), 1 = missing. kind: box | strokes | scratches, or several joined by + (each mask
+    picks one at random);
     ratio: a share of the pixels, or a (low, high) range each mask draws its share from."""
     kinds = kind.split("+")
     bad = [k for k in kinds if k not in MASK_KINDS]
     if bad:
-        raise RecgenError(f"mask kind must be box, strokes or box+strokes, got {kind!r}")
+        raise RecgenError(f"mask kind must be box, strokes, scratches or several joined by +, got {kind!r}")
     lo, hi = (ratio, ratio) if isinstance(ratio, (int, float)) else ratio
     if not 0 < lo <= hi < 1:
         raise RecgenError(f"mask ratio must be in (0, 1), got {ratio}")
@@ -102,7 +123,7 @@ def draw_masks(n: int, h: int, w: int, kind: str, ratio: float | tuple[float, fl
     for i in range(n):
         r = float(rng.uniform(lo, hi))
         k = kinds[int(rng.integers(len(kinds)))]
-        out[i, 0] = box_mask(h, w, r, rng) if k == "box" else stroke_mask(h, w, r, rng)
+        out[i, 0] = MASKERS[k](h, w, r, rng)
     return torch.from_numpy(out)
 
 
@@ -181,7 +202,7 @@ def check_sigma(sigma: float) -> None:
 
 
 def corrupt(x: torch.Tensor, task: str, seed: int, mask_kind: str = "box", ratio: float = 0.25,
-            sigma: float = 0.2, scale: int = 2, mask: torch.Tensor | None = None) -> Observation:
+            sigma: float = 0.2, scale: int = 2, mask: torch.Tensor | None = None, quality: int = 20) -> Observation:
     """Clean images (N, C, H, W) -> the observation a restorer is handed; seeded, so the same images and seed give
     the same corruption for every method compared."""
     if task not in TASKS:
@@ -196,8 +217,32 @@ def corrupt(x: torch.Tensor, task: str, seed: int, mask_kind: str = "box", ratio
         check_sigma(sigma)
         g = torch.Generator().manual_seed(seed)
         return Observation(task, add_noise(x, sigma, g), sigma=torch.full((n,), float(sigma)))
+    if task == "jpeg":
+        return Observation(task, jpeg(x, quality))
+    if task == "oldphoto":
+        from recgen.restore.oldphoto import age
+
+        return Observation(task, age(x, np.random.default_rng(seed)))
     check_scale(scale, (h, w))
     return Observation(task, downscale(x, scale), scale=scale)
+
+
+def jpeg(x: torch.Tensor, quality: int | list[int]) -> torch.Tensor:
+    """Each image (N, C, H, W) in [0, 1] JPEG-encoded at `quality` (one for all, or one per image) and decoded."""
+    import io
+
+    from PIL import Image
+
+    qs = [quality] * len(x) if isinstance(quality, int) else list(quality)
+    if any(not 1 <= q <= 100 for q in qs):
+        raise RecgenError(f"JPEG quality must be 1 to 100, got {quality}")
+    u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    out = []
+    for im, q in zip(u8, qs):
+        buf = io.BytesIO()
+        Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(buf, "JPEG", quality=int(q))
+        out.append(np.asarray(Image.open(buf)).reshape(im.shape))
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div(255).to(x.device)
 
 
 # ------------------------------------------------------------------------------------------ noise-level estimate
@@ -206,7 +251,12 @@ def estimate_sigma(y: torch.Tensor) -> torch.Tensor:
     (Donoho & Johnstone 1994). Clipping to [0, 1] eats part of the noise on black background (most of a
     Fashion-MNIST image), so only 2x2 blocks whose neighbourhood lies well inside (0, 1) count: first those with
     a local mean in [0.3, 0.7], then, with that first estimate s, those in [2.5 s, 1 - 2.5 s]."""
-    x = y.float().mean(1, keepdim=True)  # (N, 1, H, W); the channel mean divides the std by sqrt(C)
+    n, ch = y.shape[:2]
+    if ch > 1:  # each channel on its own, then their median; a grey photo given as three equal channels is one
+        grey = (y[:, :1] == y).flatten(1).all(1)
+        per = estimate_sigma(y.reshape(n * ch, 1, *y.shape[-2:])).reshape(n, ch)
+        return torch.where(grey, per[:, 0], per.median(1).values)
+    x = y.float()  # (N, 1, H, W)
     x = x[..., : x.shape[-2] // 2 * 2, : x.shape[-1] // 2 * 2]
     a, b, c, d = x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
     hh = ((a - b - c + d) / 2).flatten(1)  # (N, h/2 * w/2): the noise std, smooth content cancelled
@@ -219,5 +269,5 @@ def estimate_sigma(y: torch.Tensor) -> torch.Tensor:
             v = band[keep] if keep.sum() >= 8 else band
             s = float(v.abs().median()) / 0.6745
             lo, hi = min(2.5 * s, 0.45), max(1 - 2.5 * s, 0.55)
-        out.append(s * y.shape[1] ** 0.5)
+        out.append(s)
     return torch.tensor(out, dtype=torch.float32)

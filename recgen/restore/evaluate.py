@@ -23,7 +23,8 @@ from recgen.restore.metrics import psnr, ssim
 from recgen.runs import atomic_write
 
 # The targets on Fashion-MNIST: (baseline to beat, dB margin); restored accuracy >= 90 % of clean.
-TARGETS = {"inpaint": ("telea", 3.0), "denoise": ("nlm", 2.0), "superres": ("bicubic", 3.0)}
+TARGETS = {"inpaint": ("telea", 3.0), "denoise": ("nlm", 2.0), "superres": ("bicubic", 3.0), "jpeg": ("none", 1.0),
+           "oldphoto": ("none", 0.0)}
 ACCURACY_SHARE = 0.9
 
 
@@ -33,6 +34,8 @@ def settings(task: str, mask_kind: str, ratio: float, sigma: float, scale: int) 
         return {"mask_kind": mask_kind, "ratio": ratio}
     if task == "denoise":
         return {"sigma": sigma, "clipped_to_0_1": True, "quantized_8bit": True}
+    if task in ("jpeg", "oldphoto"):
+        return {"quality": 20} if task == "jpeg" else {"chain": "recgen.restore.oldphoto"}
     return {"scale": scale, "downscaling": "area (box filter)"}
 
 

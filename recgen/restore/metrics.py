@@ -20,6 +20,18 @@ def psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(v, nan=PSNR_MAX, posinf=PSNR_MAX).clamp(max=PSNR_MAX)
 
 
+def psnr_y(x: torch.Tensor, ref: torch.Tensor, shave: int = 0) -> torch.Tensor:
+    """Per-image PSNR (N,) on the luma channel Y of ITU-R BT.601 YCbCr (16-235 range), `shave` border pixels left
+    out: how super-resolution papers (VDSR, arXiv 1511.04587) report it. Grey images are their own luma."""
+    def luma(t: torch.Tensor) -> torch.Tensor:
+        t = t.float().clamp(0, 1)
+        t = (16 + (65.481 * t[:, :1] + 128.553 * t[:, 1:2] + 24.966 * t[:, 2:]) if t.shape[1] == 3 else
+             16 + 219 * t) / 255
+        return t[..., shave:t.shape[-2] - shave, shave:t.shape[-1] - shave]
+
+    return psnr(luma(x), luma(ref))
+
+
 def ssim(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM (N,) with the standard 11x11 Gaussian window (sigma 1.5), data range 1."""
     with torch.no_grad():

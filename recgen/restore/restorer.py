@@ -5,9 +5,12 @@ about the corruption, and predicts a correction added to a base image (global re
 arXiv 1511.04587 / DnCNN arXiv 1608.03981):
 
     inpaint   input [y, mask]                                  x = P(y + f)     P keeps the known pixels
+              (prefill "telea": y's holes first filled by Telea's method, so a short-trained network starts from
+              the classical fill and learns a correction to it)
     denoise   input [y, sigma map] (FFDNet, arXiv 1710.04026)  x = y + f        sigma known or estimated
     superres  input [bicubic(y), nearest(y)]                   x = P(bicubic(y) + f)
               P: back-projection onto {z : downscale(z) = y}, the null-space step of DDNM (arXiv 2212.00490)
+    jpeg, oldphoto  input y (blind: nothing else is known)     x = y + f
 
 Residual blocks without normalisation (EDSR, arXiv 1707.02921); three levels (H, H/2, H/4), so 28x28 needs no
 padding. The network only predicts; `restore` is the composition above, kept out of it.
@@ -17,32 +20,50 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from recgen.errors import RecgenError
-from recgen.restore.degrade import (TASKS, Observation, add_noise, apply_mask, consistent, downscale, draw_masks,
-                                    project, quantize)
+from recgen.restore.degrade import (
+    TASKS,
+    Observation,
+    add_noise,
+    apply_mask,
+    consistent,
+    downscale,
+    draw_masks,
+    jpeg,
+    project,
+    quantize,
+)
 from recgen.restore.metrics import psnr
+from recgen.restore.oldphoto import age
+from recgen.restore.tiles import TILE, tiled
 from recgen.train import TrainTask, seeded
 
 
 @dataclass
 class RestorerConfig:
-    task: str = "denoise"  # inpaint | denoise | superres
+    task: str = "denoise"  # inpaint | denoise | superres | jpeg | oldphoto
     channels: int = 1  # image channels: 1 grayscale, 3 RGB
     scale: int = 2  # superres: upscaling factor the network is trained for
     widths: tuple[int, ...] = (32, 64, 96)  # channels per U-Net level (H, H/2, H/4)
     blocks: int = 1  # residual blocks per level on each side of the U-Net
+    prefill: str = ""  # inpaint: classical fill of the holes the correction is added to ('' = zeros, telea)
 
     def __post_init__(self):
         self.widths = tuple(self.widths)
         if self.task not in TASKS:
             raise RecgenError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.prefill not in ("", "telea"):
+            raise RecgenError(f"prefill must be '' or telea, got {self.prefill!r}")
 
     @property
     def in_channels(self) -> int:
+        if self.task in ("jpeg", "oldphoto"):
+            return self.channels
         return 2 * self.channels if self.task == "superres" else self.channels + 1
 
 
@@ -95,10 +116,16 @@ def net_input(cfg: RestorerConfig, obs: Observation) -> tuple[torch.Tensor, torc
     """(what the network sees (B, in_channels, H, W), the base image its correction is added to)."""
     y = obs.y
     if cfg.task == "inpaint":
+        if cfg.prefill == "telea":
+            from recgen.restore.baselines import telea
+
+            y = telea(obs).to(y)
         return torch.cat([y, obs.mask], 1), y
     if cfg.task == "denoise":
         s = obs.sigma.to(y).reshape(-1, 1, 1, 1).expand(-1, 1, *y.shape[-2:])
         return torch.cat([y, s], 1), y
+    if cfg.task in ("jpeg", "oldphoto"):
+        return y, y
     up = F.interpolate(y, scale_factor=obs.scale, mode="bicubic", align_corners=False)
     return torch.cat([up, F.interpolate(y, scale_factor=obs.scale, mode="nearest")], 1), up
 
@@ -115,18 +142,22 @@ def pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int
 
 
 @torch.no_grad()
-def restore(net: RestorerNet, cfg: RestorerConfig, obs: Observation, batch_size: int = 500) -> torch.Tensor:
-    """Restored images (N, C, H, W) in [0, 1]; any size (padded to the U-Net's multiple and cropped back)."""
+def restore(net: RestorerNet, cfg: RestorerConfig, obs: Observation, batch_size: int = 500,
+            tile: int = TILE) -> torch.Tensor:
+    """Restored images (N, C, H, W) in [0, 1]; any size: padded to the U-Net's multiple and cropped back, and
+    restored in overlapping tiles (recgen.restore.tiles) when a side exceeds `tile`, so memory stays bounded."""
     dev = next(net.parameters()).device
     mult = 2 ** (len(cfg.widths) - 1)
-    out = []
-    for i in range(0, len(obs.y), batch_size):
-        o = obs.subset(slice(i, i + batch_size))
+
+    def run(o: Observation) -> torch.Tensor:
         o = Observation(o.task, o.y.to(dev), None if o.mask is None else o.mask.to(dev), o.sigma, o.scale)
         inp, base = net_input(cfg, o)
         padded, (h, w) = pad_to(inp, mult)
         f = net(padded)[..., :h, :w]
-        out.append(consistent(o, compose(o, base, f)).cpu())
+        return consistent(o, compose(o, base, f)).cpu()
+
+    out = [tiled(run, obs.subset(slice(i, i + batch_size)), tile)
+           for i in range(0, len(obs.y), batch_size)]
     return torch.cat(out)
 
 
@@ -140,6 +171,7 @@ class Corruptions:
     ratio: tuple[float, float] = (0.05, 0.5)
     sigma: tuple[float, float] = (0.0, 0.4)
     scale: int = 2
+    quality: tuple[int, int] = (10, 40)  # jpeg: qualities drawn uniformly (integers, both ends included)
 
     def draw(self, task: str, x: torch.Tensor, g: torch.Generator) -> Observation:
         n, _, h, w = x.shape
@@ -151,6 +183,11 @@ class Corruptions:
             lo, hi = self.sigma
             s = lo + (hi - lo) * torch.rand(n, generator=g)
             return Observation(task, add_noise(x, s.to(x.device), g), sigma=s)
+        if task == "jpeg":
+            q = torch.randint(self.quality[0], self.quality[1] + 1, (n,), generator=g)
+            return Observation(task, jpeg(x, q.tolist()))
+        if task == "oldphoto":
+            return Observation(task, age(x, np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=g)))))
         return Observation(task, downscale(x, self.scale), scale=self.scale)
 
 
