@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from recgen.data.dataset import ImageSet
-from recgen.data.sources import IMAGE_SUFFIXES, read_image, read_images
+from recgen.data.images import IMAGE_SUFFIXES, read_image, read_images
 from recgen.errors import RecgenError
 
 # File names in scikit-image's data folder (skimage.data reads the same files).

@@ -35,7 +35,7 @@ def settings(task: str, mask_kind: str, ratio: float, sigma: float, scale: int) 
     if task == "denoise":
         return {"sigma": sigma, "clipped_to_0_1": True, "quantized_8bit": True}
     if task in ("jpeg", "oldphoto"):
-        return {"quality": 20} if task == "jpeg" else {"chain": "recgen.restore.oldphoto"}
+        return {"quality": 20} if task == "jpeg" else {"chain": "recgen.restore.degrade.age"}
     return {"scale": scale, "downscaling": "area (box filter)"}
 
 

@@ -132,7 +132,7 @@ def _score(methods, obs: Observation, x: torch.Tensor, channels: int, seconds: d
 def _settings(task, sigma, scale, quality, mask_kind, ratio) -> dict[str, Any]:
     return {"denoise": {"sigma": sigma, "sigma_255": round(sigma * 255, 2)}, "superres": {"scale": scale},
             "jpeg": {"quality": quality}, "inpaint": {"mask_kind": mask_kind, "ratio": ratio},
-            "oldphoto": {"chain": "blur, fading + tint, grain, scratches + dust (recgen.restore.oldphoto)"}}[task]
+            "oldphoto": {"chain": "blur, fading + tint, grain, scratches + dust (recgen.restore.degrade.age)"}}[task]
 
 
 def _target(task: str, mean: dict[str, dict[str, float]]) -> dict[str, Any]:

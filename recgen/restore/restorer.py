@@ -30,6 +30,7 @@ from recgen.restore.degrade import (
     TASKS,
     Observation,
     add_noise,
+    age,
     apply_mask,
     consistent,
     downscale,
@@ -39,7 +40,6 @@ from recgen.restore.degrade import (
     quantize,
 )
 from recgen.restore.metrics import psnr
-from recgen.restore.oldphoto import age
 from recgen.restore.tiles import TILE, tiled
 from recgen.train import TrainTask, seeded
 
