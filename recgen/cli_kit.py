@@ -62,6 +62,8 @@ def field_help(cls) -> dict[str, str]:
             continue
         for m in re.finditer(r"^\s+(\w+): [^=\n]+=[^#\n]*#\s*(.+)$", src, re.M):
             out[m.group(1)] = m.group(2).strip()
+    # help declared on the field (field(metadata={"help": ...})), the session's convention for new options
+    out.update({f.name: f.metadata["help"] for f in dataclasses.fields(cls) if "help" in f.metadata})
     return out
 
 

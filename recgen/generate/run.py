@@ -17,10 +17,10 @@ from recgen.classify.api import load_splits
 from recgen.config import check_option, model_args
 from recgen.data import ImageSet, held_out, image_batch, read_image, resize_batch, to_channels
 from recgen.errors import RecgenError
-from recgen.generate import diffusion, gan, pixelcnn, vae
+from recgen.generate import diffusion, gan, pixelcnn, student, vae
 from recgen.generate.common import can_guide, from_uint8, grid_labels, save_grid, to_uint8
 from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
-from recgen.generate.config import FAMILIES, GenerateConfig
+from recgen.generate.config import FAMILIES, DistillConfig, GenerateConfig
 from recgen.progress import Progress
 from recgen.report import image, legend, table, write_report
 from recgen.runs import Run, TrainedRun, load_module, module_state, output_file
@@ -37,6 +37,8 @@ class GeneratorRun(TrainedRun):
     config_class = GenerateConfig
 
     def __init__(self, run: Run):
+        if run.read_model_json().get("family") == "student":  # issue 34: a student's options are DistillConfig's
+            self.config_class = DistillConfig
         super().__init__(run)
         self.family: str = self.info["family"]
         if self.family not in FAMILIES:
@@ -50,7 +52,7 @@ class GeneratorRun(TrainedRun):
     @property
     def guided(self) -> bool:
         """Whether this run can sample with classifier-free guidance (it learned a "no condition" prediction)."""
-        return can_guide(self.family, self.arch)
+        return self.family != "student" and can_guide(self.family, self.arch)  # issue 34: student's is fixed
 
     def _describe(self) -> str:
         return f"model={self.family!r}, cond={self.arch.cond!r}"
@@ -142,12 +144,17 @@ class GeneratorRun(TrainedRun):
             if self.family == "diffusion" and steps > self.arch.train_timesteps:
                 raise RecgenError(f"steps must be at most the {self.arch.train_timesteps} timesteps this model "
                                   f"trained with, got {steps}")
+            if self.family == "student" and steps > self.arch.steps:  # issue 34
+                raise RecgenError(f"steps: this student was distilled for at most {self.arch.steps} steps, got "
+                                  f"{steps}; distil one with --steps {steps}")
         if guidance is not None:
             check_option("guidance", guidance, float)
         if guidance is not None and self.arch.cond == "none":
             raise RecgenError("--guidance (classifier-free guidance) needs a class- or text-conditional run; "
                               f"{self.path} is unconditional")
-        if self.family != "diffusion" and (sampler is not None or steps is not None):
+        if self.family == "student" and sampler is not None:  # issue 34
+            raise RecgenError("--sampler: a student samples with its own consistency sampler; give --steps only")
+        if self.family not in ("diffusion", "student") and (sampler is not None or steps is not None):
             raise RecgenError(f"--sampler/--steps apply to diffusion runs; this is a {self.family} run")
         if guidance is not None and not self.guided:
             without = " without it" if self.family == "pixelcnn" else ""
@@ -167,8 +174,8 @@ class GeneratorRun(TrainedRun):
         steps = steps or self.config.steps
         guidance = (self.config.guidance if self.guided else 1.0) if guidance is None else guidance
         start = self._image(like) if like is not None else None
-        if start is not None and self.family == "gan":
-            raise RecgenError("--like needs a vae, diffusion or pixelcnn run (a GAN has no encoder)")
+        if start is not None and self.family in ("gan", "student"):  # issue 34: student
+            raise RecgenError(f"--like needs a vae, diffusion or pixelcnn run; this is a {self.family} run")
         g = seeded(seed)
         c, labels = self._condition(n, class_, prompt)
         if start is not None and class_ is None and prompt is None and self.arch.cond != "none":
@@ -177,7 +184,9 @@ class GeneratorRun(TrainedRun):
         first = progress.done if progress is not None else 0
         tick = None if progress is None else (lambda share: progress.update(first + share * n))
         with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=precision == "bf16"):
-            if self.family == "diffusion":
+            if self.family == "student":  # issue 34
+                x = student.sample(m, a, c, n, g, steps, progress=tick)
+            elif self.family == "diffusion":
                 x = diffusion.sample(m, a, c, n, g, sampler, steps, guidance if c is not None else 1.0,
                                      start=None if start is None else start.expand(n, -1, -1, -1), strength=strength,
                                      progress=tick)
@@ -212,6 +221,8 @@ class GeneratorRun(TrainedRun):
         one row of n frames per class."""
         if self.family == "pixelcnn":
             raise RecgenError("interpolation needs a gan, vae or diffusion run; a pixelcnn has no latent space")
+        if self.family == "student":  # issue 34
+            raise RecgenError("interpolation needs a gan, vae or diffusion run; interpolate with the student's teacher")
         if (a is None) != (b is None):
             raise RecgenError("give both images to interpolate between, or neither")
         if a is not None and self.family == "gan":
@@ -292,6 +303,8 @@ class GeneratorRun(TrainedRun):
                 out["data"] = "8-bit" if a.levels == 256 else f"quantised to {a.levels} levels"
             elif self.family == "diffusion":
                 out = diffusion.evaluate(m["model"], a, x[:2000], y[:2000], condition)
+            elif self.family == "student":  # issue 34: agreement with the teacher's samples
+                out = student.evaluate(m, a, self.run.config.get("teacher") or {})
             else:
                 k = min(1000, len(x))
                 fake = gan.sample(m, a, condition(y[:k], g), k, g)

@@ -315,7 +315,8 @@ def sample_many(gen, n: int, seed: int, batch: int = 500, **kw) -> tuple[np.ndar
     xs, ys = [], []
     what = f"sampling from {gen.path.name} ({gen.family}" + (
         f", {kw.get('sampler', gen.config.sampler)} {kw.get('steps', gen.config.steps)} steps)"
-        if gen.family == "diffusion" else ")")
+        if gen.family == "diffusion" else f", {kw.get('steps', gen.config.steps)} steps)" if gen.family == "student"
+        else ")")  # issue 34: student
     with Progress(what, n, "images") as p:
         for i in range(0, n, batch):
             x, y = gen.sample(min(batch, n - i), seed=seed * 100_003 + i, progress=p, **kw)
@@ -357,7 +358,7 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, gen.input_shape[1], gen.input_shape[0])
     card = {"generator": str(gen.path), "family": gen.family, "conditioning": gen.arch.cond,
             "sampler": kw.get("sampler", cfg.sampler) if gen.family == "diffusion" else None,
-            "steps": kw.get("steps", cfg.steps) if gen.family == "diffusion" else None,
+            "steps": kw.get("steps", cfg.steps) if gen.family in ("diffusion", "student") else None,  # issue 34
             "guidance": kw.get("guidance", cfg.guidance) if gen.guided else None,
             "sampling_precision": precision, "sampling_images_per_s": round(n / max(secs, 1e-9), 1),
             "metrics": ",".join(p for p in parts if p != "likelihood")}
