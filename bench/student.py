@@ -11,9 +11,11 @@ The teacher is the run the student's config.yaml names; `generate eval` writes e
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -23,7 +25,7 @@ from recgen.machine import write_record
 
 
 def images_per_s(gen, n: int, repeats: int, **kw) -> float:
-    """Images per second of gen.sample(n, **kw) (fp32), median of `repeats` timed calls after one warm-up call."""
+    """Images per second of gen.sample(n, **kw) (fp32): median of `repeats` timed calls after a warm-up."""
     gen.sample(min(n, 16), seed=99, **kw)
     times = []
     for r in range(repeats):
@@ -33,8 +35,15 @@ def images_per_s(gen, n: int, repeats: int, **kw) -> float:
     return round(n / statistics.median(times), 1)
 
 
-def judged(run: str, judge: str, n: int, **kw) -> dict:
-    res = evaluate_generator(run, judge, n=n, seed=0, **kw)
+def judged(run: str, judge: str, n: int, reuse: bool = False, **kw) -> dict:
+    """FID, recognizability and CAS of n samples (`recgen generate eval RUN --judge JUDGE --n N`); with
+    reuse, the run's eval-judge.json when it judged n default samples with this judge (the teacher's costs
+    minutes)."""
+    saved = Path(run) / "eval-judge.json"
+    res = json.loads(saved.read_text()) if reuse and saved.is_file() else None
+    if res is None or res["card"]["n"] != n or Path(res["card"]["judge"]).resolve() != Path(judge).resolve() \
+            or not {"fid", "cas", "recognizability"} <= set(res["model"]):
+        res = evaluate_generator(run, judge, n=n, seed=0, **kw)
     m = res["model"]
     return {k: m.get(k) for k in ("fid", "recognizability", "cas")} | {"fid_floor": res["floor"].get("fid")}
 
@@ -48,6 +57,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed calls per student step count")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-judge", action="store_true", help="speed and cost only")
+    p.add_argument("--reuse-teacher-eval", action="store_true",
+                   help="take the teacher's figures from its eval-judge.json when it matches --n and --judge")
     p.add_argument("--name", default="student", help="record name (bench/results/NAME-DATE.json)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -55,23 +66,27 @@ def main() -> None:
     teacher_path = student.run.config["teacher"]["run"]
     teacher = generate.load(teacher_path)
     steps = [k for k in (1, 2, 4) if k <= student.arch.steps]
-    speed = {f"student_{k}step_images_per_s": images_per_s(student, a.batch, a.repeats, steps=k) for k in steps}
+    speed = {f"student_{k}step_images_per_s": images_per_s(student, a.batch, a.repeats, steps=k)
+             for k in steps}
     speed["teacher_images_per_s"] = images_per_s(teacher, a.batch, 1)
     for k in steps:
-        speed[f"speedup_{k}step"] = round(speed[f"student_{k}step_images_per_s"] / speed["teacher_images_per_s"], 1)
+        ratio = speed[f"student_{k}step_images_per_s"] / speed["teacher_images_per_s"]
+        speed[f"speedup_{k}step"] = round(ratio, 1)
     cost = {"distill_seconds": student.run.config.get("train_seconds"),
             "teacher_train_seconds": teacher.run.config.get("train_seconds")}
     cost["distill_over_teacher_time"] = round(cost["distill_seconds"] / cost["teacher_train_seconds"], 3)
     figures = {**speed, **cost}
     details = {"student": str(student.path), "teacher": teacher_path, "student_steps": student.arch.steps,
                "grid": student.arch.grid, "guidance": student.arch.guidance,
-               "distill_options": {k: student.run.options[k] for k in ("epochs", "batch_size", "lr", "ema",
-                                                                       "target_ema", "max_steps", "time_budget")},
+               "distill_options": {k: student.run.options[k] for k in (
+                   "epochs", "batch_size", "lr", "schedule", "ema", "target_ema", "max_steps",
+                   "time_budget")},
                "teacher_sampler": f"{teacher.config.sampler} {teacher.config.steps} steps, guidance "
                                   f"{teacher.config.guidance}", "batch": a.batch, "threads": a.threads,
                "metrics": student.run.read_metrics()[-1]}
     if not a.no_judge:
-        s2, t20 = judged(a.student, a.judge, a.n, steps=min(2, student.arch.steps)), judged(teacher_path, a.judge, a.n)
+        s2 = judged(a.student, a.judge, a.n, steps=min(2, student.arch.steps))
+        t20 = judged(teacher_path, a.judge, a.n, a.reuse_teacher_eval)
         figures.update({f"student_2step_{k}": v for k, v in s2.items()})
         figures.update({f"teacher_20step_{k}": v for k, v in t20.items()})
         figures["fid_ratio"] = round(s2["fid"] / t20["fid"], 3)

@@ -1,5 +1,6 @@
-"""Few-step students (recgen/generate/student.py): a tiny diffusion teacher on 8x8 digits, a student distilled from
-it through the shared loop; samples, agreement with the teacher, exact resume, the CLI, the REST API, bad input."""
+"""Few-step students (recgen/generate/student.py): a tiny diffusion teacher on 8x8 digits, a student distilled
+from it through the shared loop; samples, agreement with the teacher, exact resume, the CLI, the REST API,
+augment, bad input."""
 
 import hashlib
 import json
@@ -15,8 +16,8 @@ from recgen.generate import diffusion
 from recgen.generate import student as st
 from recgen.train import seeded
 
-# 21 steps an epoch: the teacher's 336 steps draw digit-like samples; a weaker teacher's probability-flow ODE is
-# too erratic for a 126-step student to follow
+# 21 steps an epoch: the teacher's 336 steps draw digit-like samples; a weaker teacher's probability-flow ODE
+# is too erratic for a 126-step student to follow
 TEACHER = dict(model="diffusion", data="digits", size=8, base=16, epochs=16, batch_size=64, val_fraction=0.05,
                threads=1)
 STUDENT = dict(epochs=6, batch_size=64, lr=5e-4, grid=10, steps=2, threads=1)
@@ -165,15 +166,15 @@ def test_distill_needs_a_diffusion_teacher(runs, tmp_path):
         assert not (tmp_path / "o").exists()
     with pytest.raises(RecgenError, match="data: a student takes these from its teacher run"):
         generate.distill(str(vae.path), data="digits")
-    r = run_cli("generate", "distill", vae.path, "--data", "digits", "--out", tmp_path / "o")  # as a user sees it
+    r = run_cli("generate", "distill", vae.path, "--data", "digits", "--out", tmp_path / "o")  # as users do
     assert r.returncode == 2 and r.stderr.startswith("error: No such option: --data"), r.stderr
 
 
 def test_a_student_refuses_more_steps_than_it_was_distilled_for(runs):
     _, student, _, _ = runs
     r = cli("generate", "sample", student.path, "--steps", "3", "--n", "2")
-    assert r.exit_code == 2 and "error: steps: this student was distilled for at most 2 steps, got 3" in r.output, \
-        r.output
+    assert r.exit_code == 2, r.output
+    assert "error: steps: this student was distilled for at most 2 steps, got 3" in r.output
     for kw, message in ((dict(sampler="ddim"), "own consistency sampler"), (dict(guidance=3.0), "--guidance"),
                         (dict(like=np.zeros((8, 8, 1), np.uint8)), "--like needs")):
         with pytest.raises(RecgenError, match=message):
@@ -181,8 +182,8 @@ def test_a_student_refuses_more_steps_than_it_was_distilled_for(runs):
 
 
 def test_augment_draws_from_a_student_of_its_generator(tmp_path):
-    """`recgen augment --generator STUDENT`: a student of a generator trained on the subset saw only the subset
-    (its data is its teacher's), so its synthetic images are clean."""
+    """`recgen augment --generator STUDENT`: a student of a generator trained on the subset saw only the
+    subset (its data is its teacher's), so its synthetic images are clean."""
     from recgen.loop.augment import run_augment
 
     opts = dict(data="digits", real_per_class=4, ratios="0,1", seeds=1, steps=10, val_per_class=10, threads=1)
