@@ -33,7 +33,7 @@ def runs(tmp_path_factory):
     short = generate.distill(str(teacher.path), **SHORT, out=str(out), name="short")
     part = generate.distill(str(teacher.path), **SHORT, max_steps=30, out=str(out), name="part")
     assert part.run.config["stopped"] == "max_steps"
-    resumed = generate.distill(resume=str(part.path))
+    resumed = generate.train(resume=str(part.path))  # `generate train --resume` continues a student too
     return teacher, full, (short, resumed), out
 
 

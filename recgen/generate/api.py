@@ -77,6 +77,10 @@ def _fit(run: Run, cfg: GenerateConfig, arch, train_set: ImageSet, val: ImageSet
 
 
 def _resume(options: dict[str, Any]) -> GeneratorRun:
+    if Run.open(options["resume"], "generate").read_model_json().get("family") == "student":  # issue 34
+        from recgen.generate.student import distill
+
+        return distill(**options)
     run, cfg, (train_set, val, _) = reopen_for_resume(options, "generate", GenerateConfig, load_splits)
     run.update_config(options=to_dict(cfg))
     info = run.read_model_json()
