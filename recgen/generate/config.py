@@ -17,10 +17,10 @@ def __getattr__(name: str):
     if name == "FAMILIES":
         from recgen.generate import diffusion, gan, pixelcnn, student, vae
 
-        return {"student": (student, student.StudentConfig, student.StudentTask),  # issue 34: distilled, not trained
-                "gan": (gan, gan.GANConfig, gan.GANTask), "vae": (vae, vae.VAEConfig, vae.VAETask),
+        return {"gan": (gan, gan.GANConfig, gan.GANTask), "vae": (vae, vae.VAEConfig, vae.VAETask),
                 "pixelcnn": (pixelcnn, pixelcnn.PixelCNNConfig, pixelcnn.PixelCNNTask),
-                "diffusion": (diffusion, diffusion.DiffusionConfig, diffusion.DiffusionTask)}
+                "diffusion": (diffusion, diffusion.DiffusionConfig, diffusion.DiffusionTask),
+                "student": (student, student.StudentConfig, student.StudentTask)}  # issue 34: distilled
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Training options each family fills in when left at 0 (-1 for ema), sized for about 20 minutes of 2 CPU cores on
