@@ -2,8 +2,10 @@
 
 from recgen.lazy import lazy_exports
 
-__all__ = ["FAMILY_DEFAULTS", "GenerateConfig", "GeneratorRun", "SampleOptions", "load", "save_samples", "train"]
+__all__ = ["FAMILY_DEFAULTS", "GenerateConfig", "GeneratorRun", "SampleOptions", "distill", "load", "save_samples",
+           "train"]
 __getattr__ = lazy_exports(__name__, {**dict.fromkeys(["FAMILY_DEFAULTS", "GenerateConfig"], "recgen.generate.config"),
                                       **dict.fromkeys(["GeneratorRun", "load", "train"], "recgen.generate.api"),
                                       "SampleOptions": "recgen.generate.options",
-                                      "save_samples": "recgen.generate.run"})
+                                      "save_samples": "recgen.generate.run",
+                                      "distill": "recgen.generate.student"})

@@ -59,6 +59,11 @@ STEPS = TaskSteps("generate", GenerateConfig, GeneratorRun, load_splits, _fit_ru
 
 def train(**options: Any) -> GeneratorRun:
     """Train a generator; every keyword is a GenerateConfig field (the same names as the CLI flags)."""
+    if options.get("resume"):
+        family = get_family(str(Run.open(options["resume"], "generate").read_model_json().get("family")),
+                            f"{options['resume']}/model.json: family")
+        if family.run_config is not None:  # a run made by another command (a student: `generate distill`)
+            return family.resume(options)
     return STEPS.train(options)
 
 

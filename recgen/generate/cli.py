@@ -1,4 +1,4 @@
-"""`recgen generate train|sample|interpolate|eval|judge`, registered in recgen/cli.py as `recgen generate`.
+"""`recgen generate train|distill|sample|interpolate|eval|judge`, registered in recgen/cli.py as `recgen generate`.
 
 Each command imports the task's code in its body: `recgen --help` and usage errors answer without loading
 torch (tests/test_cli_startup.py)."""
@@ -43,6 +43,34 @@ def _register_generate_train():
 
 
 _register_generate_train()
+
+
+def _generate_distill(options: dict[str, Any]) -> None:
+    from recgen import generate
+
+    run = generate.distill(**options)
+    m = run.run.saved_eval() or {}
+    figures = "  ".join(f"{k} {v}" for k, v in m.items() if k.startswith("teacher_mse"))
+    typer.echo(f"{run.path}: student of {run.config.teacher}, at most {run.arch.steps} steps  {figures}".rstrip())
+    typer.echo(f"report: {run.path / 'report.html'}")
+
+
+def _register_generate_distill():
+    import inspect
+
+    from recgen.generate.config import TEACHER_OWNED, DistillConfig
+
+    cmd = config_command(DistillConfig, _generate_distill, skip=TEACHER_OWNED)
+    teacher = Annotated[str, typer.Argument(help="the diffusion run to distil (omit with --resume)")]
+    sig = inspect.signature(cmd)  # TEACHER_RUN is positional, as the other commands' runs are
+    cmd.__signature__ = sig.replace(parameters=[p.replace(annotation=teacher) if p.name == "teacher" else p
+                                                for p in sig.parameters.values()])
+    cmd.__annotations__ = {**cmd.__annotations__, "teacher": teacher}
+    generate_app.command("distill", help="Distil a 1-4 step student from a diffusion run (consistency distillation, "
+                                         "guidance distilled in) through the shared loop.")(cmd)
+
+
+_register_generate_distill()
 
 
 def _default_out(run: str, what: str, seed: int, asked: str = "") -> Path:

@@ -157,3 +157,43 @@ def arch_config(cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: i
                           "--size 32")
     common = dict(channels=c, height=h, width=w, num_classes=num_classes, cond=cond_mode(cfg))
     return family.make_arch(cfg, common)
+
+
+# ------------------------------------------------------------------------------------------ few-step students
+# The options a student takes from its teacher run (data, conditioning, architecture): `distill` copies them
+# from the teacher's config.yaml, so the student trains on exactly the teacher's images; it refuses them.
+TEACHER_OWNED = ("data", "data_dir", "size", "channels", "limit", "eval_limit", "val_fraction", "model",
+                 "augment", "augment_p", "class_conditional", "text_conditional", "base", "latent_dim",
+                 "layers", "unet_width", "unet_blocks", "gan_width", "vae_width", "latent_size", "pixelcnn_width",
+                 "pixelcnn_layers", "levels", "mode_seeking", "cond_dropout", "sampler")
+
+
+@dataclass
+class DistillConfig(GenerateConfig):
+    """Options of `recgen generate distill` (recgen.generate.student): a GenerateConfig, so a student run
+    opens like any generator run, whose teacher-owned fields are copied from the teacher."""
+
+    filled_later = ()
+    teacher: str = field(default="", metadata={
+        "help": "the diffusion run to distil (its data, conditioning and guidance carry over)"})
+    model: str = "student"
+    epochs: int = field(default=1, metadata={"help": "passes over the teacher's training images"})
+    batch_size: int = field(default=64, metadata={"help": "images per optimizer step"})
+    lr: float = field(default=5e-4, metadata={"help": "peak learning rate (fine-tunes teacher weights)"})
+    ema: float = field(default=0.99, metadata={"help": "EMA decay of the sampled student weights (0 = off)"})
+    steps: int = field(default=4, metadata={
+        "help": "most sampling steps the student is distilled for and may sample with (1, 2 or 4)"})
+    guidance: float = field(default=0.0, metadata={"help": "guidance scale distilled in (0 = the teacher's)"})
+    grid: int = field(default=10, metadata={
+        "help": "teacher ODE steps over the noise schedule (skipping-step grid of arXiv 2310.04378)"})
+    target_ema: float = field(default=0.95, metadata={"help": "EMA decay of the consistency target network"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 1 <= self.grid <= 1000:
+            raise RecgenError(f"grid must be between 1 and 1000 teacher steps, got {self.grid}")
+        if not 1 <= self.steps <= min(8, self.grid):
+            raise RecgenError(f"steps must be between 1 and {min(8, self.grid)} for a student, got "
+                              f"{self.steps}")
+        if not 0.0 <= self.target_ema < 1.0:
+            raise RecgenError(f"target_ema must be a decay in [0, 1), got {self.target_ema}")

@@ -278,7 +278,7 @@ class DiffusionFamily(GeneratorFamily):
     name, arch_class, task_class = "diffusion", DiffusionConfig, DiffusionTask
     options = ("unet_width", "unet_blocks")
     side_multiple = 4  # two stride-2 levels
-    guidable = takes_sampler = can_vary = can_interpolate = interpolates_images = True
+    guidable = takes_sampler = takes_steps = can_vary = can_interpolate = interpolates_images = True
 
     def make_arch(self, cfg, common):
         blocks = {"layers_per_block": cfg.unet_blocks} if cfg.unet_blocks else {}

@@ -51,6 +51,9 @@ REGISTRY: dict[str, Registered] = {
                            dict(epochs=2, batch_size=64, lr=2e-3, ema=0.0, guidance=3.0)),
     "diffusion": Registered("recgen.generate.diffusion",
                             dict(epochs=3, batch_size=64, lr=1e-3, ema=0.995, guidance=2.0)),
+    # made by `recgen generate distill TEACHER_RUN` (DistillConfig holds its training defaults)
+    "student": Registered("recgen.generate.student",
+                          dict(epochs=1, batch_size=64, lr=5e-4, ema=0.99, guidance=0.0)),
 }
 
 
@@ -73,10 +76,12 @@ class GeneratorFamily:
     task_class: type = object  # its GeneratorTask (training step, validation, per-epoch grids)
     options: tuple[str, ...] = ()  # GenerateConfig fields only this family reads (refused for the others)
     side_multiple: int = 1  # image sides must be multiples of this (4 for networks halving them twice)
+    run_config: type | None = None  # the options class of its runs' config.yaml (None: GenerateConfig)
 
     # capability flags: which operations and sampling options apply
     guidable: bool = False  # learns a "no condition" prediction for classifier-free guidance (can_guide)
     takes_sampler: bool = False  # --sampler and --steps choose its sampling loop
+    takes_steps: bool = False  # --steps sets its number of network evaluations (without --sampler: a student)
     can_vary: bool = False  # `sample(like=image)`: variations of an image
     can_interpolate: bool = False  # `interpolate` between two draws of its noise
     interpolates_images: bool = False  # `interpolate(a, b)` between two given images
@@ -102,6 +107,10 @@ class GeneratorFamily:
 
     def check(self, arch, opts: SampleOptions) -> None:
         """Family-specific limits of the sampling options (e.g. steps within the trained schedule)."""
+
+    def resume(self, options: dict[str, Any]):
+        """Continue an interrupted run of a family with its own `run_config` (`generate train --resume`)."""
+        raise NotImplementedError
 
     def health(self, last: dict[str, float]) -> list[str]:
         """Training problems read from the last metrics row (warnings in config.yaml's `health`)."""
@@ -145,7 +154,7 @@ class GeneratorFamily:
         raise NotImplementedError
 
 
-CAPABILITIES = ("guidable", "takes_sampler", "can_vary", "can_interpolate", "interpolates_images",
+CAPABILITIES = ("guidable", "takes_sampler", "takes_steps", "can_vary", "can_interpolate", "interpolates_images",
                 "has_latent", "can_embed", "can_infer_class")
 # the method each capability flag promises (tests/test_family.py checks that a family overrides it)
 METHODS = {"can_vary": "vary", "can_interpolate": "interpolate", "interpolates_images": "interpolate",

@@ -43,9 +43,11 @@ class GeneratorRun(TrainedRun):
     config_class = GenerateConfig
 
     def __init__(self, run: Run):
+        impl = get_family(str(run.read_model_json().get("family")), f"{run.path / 'model.json'}: family")
+        self.config_class = impl.run_config or GenerateConfig  # a student's options are DistillConfig's
         super().__init__(run)
         self.family: str = self.info["family"]
-        self.impl: GeneratorFamily = get_family(self.family, f"{run.path / 'model.json'}: family")
+        self.impl: GeneratorFamily = impl
         self.arch = model_args(self.impl.arch_class, self.info, run.path / "model.json")
         self._modules = None
 
@@ -157,7 +159,7 @@ class GeneratorRun(TrainedRun):
         if opts.guidance is not None and self.arch.cond == "none":
             raise RecgenError("--guidance (classifier-free guidance) needs a class- or text-conditional run; "
                               f"{self.path} is unconditional")
-        if opts.sampler is not None or opts.steps is not None:
+        if opts.sampler is not None or opts.steps is not None and not self.impl.takes_steps:
             self._require("takes_sampler", "--sampler/--steps", "apply to")
         if opts.guidance is not None and not self.guided:
             raise refuse("--guidance", "guidable", self.impl, str(self.path))

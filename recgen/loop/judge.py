@@ -231,7 +231,8 @@ def sample_many(gen, n: int, seed: int, batch: int = 500, **kw) -> tuple[np.ndar
     xs, ys = [], []
     what = f"sampling from {gen.path.name} ({gen.family}" + (
         f", {kw.get('sampler') or gen.config.sampler} {kw.get('steps') or gen.config.steps} steps)"
-        if gen.impl.takes_sampler else ")")
+        if gen.impl.takes_sampler else f", {kw.get('steps') or gen.config.steps} steps)" if gen.impl.takes_steps
+        else ")")
     with Progress(what, n, "images") as p:
         for i in range(0, n, batch):
             x, y = gen.sample(min(batch, n - i), seed=seed * 100_003 + i, progress=p, **kw)
@@ -280,7 +281,7 @@ def evaluate_generator(run_path: str, judge: str = "", n: int = 10000, seed: int
     test = load_dataset(cfg.data, "test", cfg.data_dir or None, gen.input_shape[1], gen.input_shape[0])
     card = {"generator": str(gen.path), "family": gen.family, "conditioning": gen.arch.cond,
             "sampler": sampling.sampler or cfg.sampler if gen.impl.takes_sampler else None,
-            "steps": sampling.steps or cfg.steps if gen.impl.takes_sampler else None,
+            "steps": sampling.steps or cfg.steps if gen.impl.takes_steps else None,
             "guidance": None if not gen.guided else cfg.guidance if sampling.guidance is None
             else sampling.guidance,
             "sampling_precision": sampling.precision, "sampling_images_per_s": round(n / max(secs, 1e-9), 1),

@@ -1,0 +1,334 @@
+"""A few-step student of a diffusion run (the teacher): latent-consistency-style consistency distillation
+(LCM, arXiv 2310.04378; consistency models, arXiv 2303.01469) with classifier-free guidance distilled in, so
+that 1, 2 or 4 network evaluations draw what the teacher's guided 20-step sampler draws from the same noise.
+
+The student is the teacher's network, initialised from the teacher's weights and fine-tuned to be a
+consistency function f(x_t, t) -> x_0 along the teacher's guided probability-flow ODE:
+    x_s   = DDIM step of the teacher from t to s = t - k, guided: eps(x, t, null) + w (eps(x, t, c) - ...)
+    loss  = pseudo-Huber( f_student(x_t, t) - f_target(x_s, s) )            (arXiv 2310.14189, sec. 3.3)
+on a grid of `grid` timesteps k apart (LCM's skipping-step schedule); f_target is an EMA of the student
+(decay `target_ema`); f(x, t) = c_skip(t) x + c_out(t) x0(x, t) meets the boundary f(x, 0) = x. Guidance is
+fixed at w, so one student step costs one network evaluation where a guided teacher step costs two. Sampling
+is diffusers' `LCMScheduler`: predict x_0, re-noise it to the next of 1-8 timesteps, predict again.
+
+The cosine schedule's sqrt(abar) is 5e-5 at t = T - 1, so x0 = (x - sqrt(1 - abar) eps) / sqrt(abar) there
+would multiply any error in eps by 20,000: the student reads its output as eps only where sqrt(abar) >=
+alpha_floor, and above that noise level as a scaled x_0 offset, x0 = (x - sqrt(1 - abar) out) /
+max(sqrt(abar), alpha_floor). At the teacher's weights (out ~ x at t = T - 1) this starts near the mean image
+instead of far out of range.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recgen.errors import RecgenError
+from recgen.generate import diffusion
+from recgen.generate.common import GeneratorTask, to_signed
+from recgen.generate.diffusion import Denoiser, DiffusionConfig
+from recgen.generate.family import GeneratorFamily
+from recgen.train import seeded
+
+# the fixed noise whose teacher samples the student is compared with after each epoch
+VAL_N, VAL_SEED = 64, 4321
+
+
+@dataclass
+class StudentConfig(DiffusionConfig):
+    steps: int = 4  # most sampling steps the student was distilled for (and may sample with)
+    guidance: float = 2.0  # the teacher's classifier-free guidance scale, distilled in (fixed)
+    grid: int = 10  # teacher ODE steps spanning the T timesteps (skipping-step schedule, k = T // grid)
+    alpha_floor: float = 0.25  # below this sqrt(abar) the output is read as a scaled x_0 offset, not eps
+    teacher: str = ""  # the teacher's run directory (what `evaluate` compares the student with)
+
+
+def build(cfg: StudentConfig) -> dict[str, torch.nn.Module]:
+    return {"model": Denoiser(cfg)}
+
+
+def make_scheduler(cfg: StudentConfig):
+    """diffusers' LCMScheduler on the teacher's noise schedule and the distillation grid; the student hands it
+    x_0 (prediction_type 'sample'), clipped to the data range as the teacher's samplers clip theirs."""
+    from diffusers import LCMScheduler
+
+    return LCMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
+                        original_inference_steps=cfg.grid, prediction_type="sample", clip_sample=True,
+                        clip_sample_range=1.0)
+
+
+def _col(v: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, 1, 1, 1)
+
+
+def predict_x0(model: Denoiser, x, t: torch.Tensor, c, abar: torch.Tensor, floor: float) -> torch.Tensor:
+    """x_0 (B, C, H, W) from the student's output at noisy images x, timesteps t (B,) (module text)."""
+    a, s = abar[t].sqrt(), (1 - abar[t]).sqrt()
+    return (x - _col(s) * model(x, t, c)) / _col(a.clamp(min=floor))
+
+
+def consistency(model: Denoiser, sched, x, t: torch.Tensor, c, abar: torch.Tensor,
+                floor: float) -> torch.Tensor:
+    """f(x, t) = c_skip(t) x + c_out(t) x0(x, t), LCM's boundary scalings (c_skip(0) = 1, c_out(0) = 0)."""
+    c_skip, c_out = sched.get_scalings_for_boundary_condition_discrete(t.float())
+    return _col(c_skip) * x + _col(c_out) * predict_x0(model, x, t, c, abar, floor)
+
+
+def teacher_eps(model: Denoiser, x, t: torch.Tensor, c, w: float) -> torch.Tensor:
+    """The guided noise prediction of diffusion.guided_eps, for a timestep per image (B,)."""
+    if c is None or w == 1.0:
+        return model(x, t, c)
+    drop = torch.arange(2 * len(x), device=x.device) >= len(x)  # the second half: no condition
+    cond, uncond = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([c, c]), drop).chunk(2)
+    return uncond + w * (cond - uncond)
+
+
+def ddim_step(x, eps, t: torch.Tensor, s: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
+    """x_t -> x_s by DDIM (arXiv 2010.02502, eq. 12 with sigma 0), x_0 clipped to the data range like the
+    teacher's own samplers (clip_sample / thresholding)."""
+    a_t, a_s = _col(abar[t]), _col(abar[s])
+    x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
+    return a_s.sqrt() * x0 + (1 - a_s).sqrt() * eps
+
+
+@torch.no_grad()
+def sample(modules, cfg: StudentConfig, c, n: int, g: torch.Generator, steps: int | None = None,
+           progress: Callable[[float], None] | None = None) -> torch.Tensor:
+    """Images (n, C, H, W) in [0, 1] in `steps` network evaluations (default: cfg.steps). The first noise draw
+    from g is the one diffusion.sample starts from, so the same seed gives the teacher's starting point."""
+    model = modules["model"]
+    dev = next(model.parameters()).device
+    sched = make_scheduler(cfg)
+    sched.set_timesteps(steps or cfg.steps)
+    abar = sched.alphas_cumprod.to(dev)
+    x = torch.randn(n, cfg.channels, cfg.height, cfg.width, generator=g).to(dev)
+    for i, t in enumerate(sched.timesteps):
+        x0 = predict_x0(model, x, torch.full((n,), int(t), device=dev), c, abar, cfg.alpha_floor)
+        # boundary scalings, then re-noised to the next timestep (not after the last)
+        x = sched.step(x0.float(), t, x, generator=g).prev_sample
+        if progress is not None:
+            progress((i + 1) / len(sched.timesteps))
+    return ((x + 1) / 2).clamp(0, 1)
+
+
+# --------------------------------------------------------------------------------------------- the teacher
+def weights_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def open_teacher(path: str):
+    """The teacher run (a GeneratorRun of the diffusion family); anything else is one RecgenError line."""
+    from recgen.generate.api import load
+
+    if not path:
+        raise RecgenError("distill needs a teacher: recgen generate distill TEACHER_RUN (a diffusion run)")
+    if not Path(path).is_dir():
+        raise RecgenError(f"{path}: no such run directory (distill needs a diffusion run as the teacher)")
+    teacher = load(path)
+    if teacher.family != "diffusion":
+        raise RecgenError(f"{path}: distill needs a diffusion run as the teacher; this is a {teacher.family} "
+                          "run")
+    return teacher
+
+
+def teacher_reference(teacher, cfg: StudentConfig, n: int = VAL_N) -> tuple[Any, torch.Tensor]:
+    """(condition, the teacher's samples (n, C, H, W) in [0, 1]) from the fixed noise of seed VAL_SEED with
+    the teacher's own sampler and steps, classes in turn; what the student is compared with."""
+    c, _ = teacher._condition(n)  # classes in turn (text runs: the class names' embeddings)
+    ref = diffusion.sample(teacher.modules, teacher.arch, c, n, seeded(VAL_SEED), teacher.config.sampler,
+                           teacher.config.steps, cfg.guidance if c is not None else 1.0)
+    return c, ref
+
+
+def agreement(modules, cfg: StudentConfig, c, ref: torch.Tensor) -> dict[str, float]:
+    """Pixel MSE in [0, 1] between the student's samples (1 step and cfg.steps) and the teacher's from the
+    same noise."""
+    out = {}
+    for k in sorted({1, cfg.steps}):
+        x = sample(modules, cfg, c, len(ref), seeded(VAL_SEED), k)
+        out[f"teacher_mse_{k}step"] = round(float(torch.mean((x - ref.to(x.device)) ** 2)), 5)
+    return out
+
+
+def evaluate(modules, cfg: StudentConfig) -> dict[str, Any]:
+    """`GeneratorRun.evaluate` of a student: agreement with the teacher (its run must still be there)."""
+    path = cfg.teacher
+    if not path or not Path(path).is_dir():
+        return {"note": f"teacher run {path!r} not found; no agreement figures"}
+    teacher = open_teacher(path)
+    c, ref = teacher_reference(teacher, cfg)
+    return {**agreement(modules, cfg, c, ref), "teacher": path}
+
+
+# ------------------------------------------------------------------------------------------------ training
+def pseudo_huber(d: torch.Tensor) -> torch.Tensor:
+    """sqrt(||d||^2 + c^2) - c per image, c = 0.00054 sqrt(dims) (arXiv 2310.14189): less swayed by the few
+    images whose target is far off than the squared error."""
+    c = 0.00054 * d[0].numel() ** 0.5
+    return (d.flatten(1).pow(2).sum(1) + c * c).sqrt().sub(c).mean()
+
+
+class StudentTask(GeneratorTask):
+    """Consistency distillation of the teacher named by cfg.teacher; the modules are the student ("model",
+    the trained and sampled network) and its EMA target ("target", no gradients; checkpointed, so resume is
+    exact)."""
+
+    monitor, monitor_mode = "val_teacher_mse", "min"
+
+    def __init__(self, modules, arch: StudentConfig, cfg, val, classes, device):
+        super().__init__(modules, arch, cfg, val, classes, device)
+        self.teacher = open_teacher(cfg.teacher)
+        self.teacher_model = self.teacher.modules["model"].to(device).requires_grad_(False)
+        modules["model"].load_state_dict(self.teacher_model.state_dict())  # start from the teacher
+        self.modules = {**modules, "target": copy.deepcopy(modules["model"]).requires_grad_(False)}
+        self.sched = make_scheduler(arch)
+        self.abar = self.sched.alphas_cumprod.to(device)
+        self._ref = None
+
+    def _update_target(self) -> None:
+        """target <- mu target + (1 - mu) student, with the weights the previous step left (one step behind
+        LCM's order, the same sequence)."""
+        mu = self.cfg.target_ema
+        with torch.no_grad():
+            tgt = list(self.modules["target"].parameters())
+            torch._foreach_lerp_(tgt, list(self.modules["model"].parameters()), 1 - mu)
+
+    def training_step(self, batch, g):
+        x, y = batch
+        a, dev = self.arch, x.device
+        x0 = to_signed(x)  # the teacher's ODE is the target: real images only pick where trajectories start
+        c = self.condition(y, g)
+        k = a.train_timesteps // a.grid
+        t = ((torch.randint(0, a.grid, (len(x),), generator=g) + 1) * k - 1).to(dev)
+        s = (t - k).clamp(min=0)
+        x_t = self.sched.add_noise(x0, torch.randn(x0.shape, generator=g).to(dev), t)
+        self._update_target()
+        with torch.no_grad():
+            eps = teacher_eps(self.teacher_model, x_t, t, c, a.guidance).float()
+            x_s = ddim_step(x_t, eps, t, s, self.abar)
+            target = consistency(self.modules["target"], self.sched, x_s, s, c, self.abar, a.alpha_floor)
+        pred = consistency(self.modules["model"], self.sched, x_t, t, c, self.abar, a.alpha_floor)
+        return {"loss": pseudo_huber(pred.float() - target.float())}
+
+    def sample(self, modules, c, n, g):
+        return sample(modules, self.arch, c, n, g)
+
+    def validate(self, modules):
+        """Pixel MSE to the teacher's samples of VAL_N fixed noises (its 20 guided steps, computed once)."""
+        if self._ref is None:
+            self._ref = teacher_reference(self.teacher, self.arch)
+        for m in modules.values():
+            m.eval()
+        out = agreement(modules, self.arch, *self._ref)
+        for m in self.modules.values():
+            m.train()
+        return {"val_teacher_mse": out[f"teacher_mse_{self.arch.steps}step"],
+                **({"val_teacher_mse_1step": out["teacher_mse_1step"]} if self.arch.steps != 1 else {})}
+
+
+# ---------------------------------------------------------------------------------------------------- the run
+def distill(teacher: str = "", **options: Any):
+    """Distil a few-step student from a diffusion run; every keyword is a DistillConfig field (the CLI flags
+    of `recgen generate distill`). Data, conditioning and architecture come from the teacher."""
+    from recgen.data.splits import load_splits
+    from recgen.config import from_dict, to_dict
+    from recgen.generate.api import _fit
+    from recgen.generate.config import TEACHER_OWNED, DistillConfig
+    from recgen.runs import Run
+    from recgen.sanity import training_stats
+    from recgen.train import resolve_device
+
+    if options.get("resume"):
+        return _resume(options)
+    owned = sorted(set(options) & set(TEACHER_OWNED))
+    if owned:
+        raise RecgenError(f"{', '.join(owned)}: a student takes these from its teacher run; leave them out")
+    t = open_teacher(teacher or options.pop("teacher", ""))
+    options.pop("teacher", None)
+    base = {k: v for k, v in t.run.options.items() if k in TEACHER_OWNED and k != "model"}
+    cfg = from_dict(DistillConfig, {**base, **options, "teacher": str(t.path.resolve())}, "generate distill")
+    cfg = dataclasses.replace(cfg, guidance=cfg.guidance or t.config.guidance)
+    resolve_device(cfg.device)
+    train_set, val, _ = load_splits(cfg)
+    arch = StudentConfig(**dataclasses.asdict(t.arch), steps=cfg.steps, guidance=cfg.guidance, grid=cfg.grid,
+                         teacher=str(t.path.resolve()))
+    run = Run.create("generate", cfg.name or "student", cfg.out)
+    run.write_config("generate", to_dict(cfg), data_fingerprint=train_set.fingerprint(),
+                     classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0,
+                     input_stats=training_stats(train_set.x, cfg.seed), teacher=teacher_record(t))
+    run.write_model_json("student", dataclasses.asdict(arch), classes=train_set.classes,
+                         input_shape=list(train_set.shape))
+    return _fit(run, cfg, arch, train_set, val, resume=False)
+
+
+def teacher_record(t) -> dict[str, Any]:
+    """What config.yaml keeps of the teacher: its run, the sha256 of the weights distilled, its training
+    time."""
+    return {"run": str(t.path.resolve()), "weights_sha256": weights_sha256(t.run.weights_path("best")),
+            "train_seconds": t.run.config.get("train_seconds")}
+
+
+def _resume(options: dict[str, Any]):
+    from recgen.data.splits import load_splits
+    from recgen.config import model_args
+    from recgen.generate.api import _fit
+    from recgen.generate.config import DistillConfig
+    from recgen.runs import reopen_for_resume
+
+    run, cfg, (train_set, val, _) = reopen_for_resume(options, "generate", DistillConfig, load_splits)
+    recorded = (run.config.get("teacher") or {}).get("weights_sha256")
+    now = teacher_record(open_teacher(cfg.teacher))["weights_sha256"]
+    if recorded != now:
+        raise RecgenError(f"{cfg.teacher}: the teacher's weights changed since {run.path} started (sha256 "
+                          "differs); distil a new student instead")
+    arch = model_args(StudentConfig, run.read_model_json(), run.path / "model.json")
+    return _fit(run, cfg, arch, train_set, val, resume=True)
+
+
+# ------------------------------------------------------------------------------------------------ the family
+class StudentFamily(GeneratorFamily):
+    """A student samples in `--steps` network evaluations (at most the steps it was distilled for), guidance
+    fixed at the teacher's; no other sampler, no variations or interpolation (ask its teacher)."""
+
+    name, arch_class, task_class = "student", StudentConfig, StudentTask
+    side_multiple = 4
+    takes_steps = True
+
+    @property
+    def run_config(self):
+        from recgen.generate.config import DistillConfig
+
+        return DistillConfig
+
+    def make_arch(self, cfg, common):
+        raise RecgenError("a student is made from a diffusion run: recgen generate distill TEACHER_RUN")
+
+    def build(self, arch):
+        return build(arch)
+
+    def check(self, arch, opts):
+        if opts.sampler is not None:
+            raise RecgenError("--sampler: a student samples with its own consistency sampler; give --steps only")
+        if opts.steps is not None and opts.steps > arch.steps:
+            raise RecgenError(f"steps: this student was distilled for at most {arch.steps} steps, got "
+                              f"{opts.steps}; distil one with --steps {opts.steps}")
+
+    def sample(self, modules, arch, cond, n, g, opts, progress=None):
+        # the run's config fills in `steps` from DistillConfig, whose value is the distilled steps
+        return sample(modules, arch, cond, n, g, min(opts.steps or arch.steps, arch.steps), progress=progress)
+
+    def evaluate(self, modules, arch, x, y, condition):
+        return evaluate(modules, arch)
+
+    def resume(self, options):
+        return distill(**options)
+
+
+FAMILY = StudentFamily()

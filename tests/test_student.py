@@ -1,0 +1,194 @@
+"""Few-step students (recgen/generate/student.py): a tiny diffusion teacher on 8x8 digits, a student distilled
+from it through the shared loop; samples, agreement with the teacher, exact resume, the CLI, the REST API,
+augment, bad input."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import cli, run_cli
+from recgen import generate
+from recgen.errors import RecgenError
+from recgen.generate import diffusion
+from recgen.generate import student as st
+from recgen.train import seeded
+
+# 21 steps an epoch: the teacher's 336 steps draw digit-like samples; a weaker teacher's probability-flow ODE
+# is too erratic for a 126-step student to follow
+TEACHER = dict(model="diffusion", data="digits", size=8, base=16, epochs=16, batch_size=64, val_fraction=0.05,
+               threads=1)
+STUDENT = dict(epochs=6, batch_size=64, lr=5e-4, grid=10, steps=2, threads=1)
+SHORT = {**STUDENT, "epochs": 2}  # for the resume check
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """(teacher, student, a 2-epoch student, the same stopped at step 30 and resumed, runs root)."""
+    out = tmp_path_factory.mktemp("student")
+    teacher = generate.train(**TEACHER, out=str(out), name="teacher")
+    full = generate.distill(str(teacher.path), **STUDENT, out=str(out), name="full")
+    short = generate.distill(str(teacher.path), **SHORT, out=str(out), name="short")
+    part = generate.distill(str(teacher.path), **SHORT, max_steps=30, out=str(out), name="part")
+    assert part.run.config["stopped"] == "max_steps"
+    resumed = generate.train(resume=str(part.path))  # `generate train --resume` continues a student too
+    return teacher, full, (short, resumed), out
+
+
+def test_student_run_names_its_teacher(runs):
+    teacher, student, _, _ = runs
+    p = student.path
+    for f in ("config.yaml", "model.json", "metrics.csv", "report.html", "weights/best.safetensors",
+              "state/last.json", "eval-test.json"):
+        assert (p / f).is_file(), f
+    rec = student.run.config["teacher"]
+    sha = hashlib.sha256(teacher.run.weights_path("best").read_bytes()).hexdigest()
+    assert rec["run"] == str(teacher.path.resolve()) and rec["weights_sha256"] == sha
+    assert rec["train_seconds"] == teacher.run.config["train_seconds"]
+    info = json.loads((p / "model.json").read_text())
+    assert info["family"] == "student" and info["args"]["steps"] == 2 and info["args"]["guidance"] == 2.0
+    assert student.config.data == "digits" and student.config.size == 8  # the teacher's data, copied
+    assert student.run.config["data_fingerprint"] == teacher.run.config["data_fingerprint"]
+    assert set(student.run.read_metrics()[-1]) >= {"val_teacher_mse", "val_teacher_mse_1step"}
+
+
+def test_one_step_samples_shape_labels_and_seed(runs):
+    _, student, _, _ = runs
+    x, y = student.sample(6, steps=1, class_=3, seed=5)
+    assert x.dtype == np.uint8 and x.shape == (6, 8, 8, 1) and list(y) == [3] * 6
+    again = generate.load(student.path)
+    assert np.array_equal(x, again.sample(6, steps=1, class_=3, seed=5)[0])
+    assert not np.array_equal(x, again.sample(6, steps=1, class_=3, seed=6)[0])
+    x2, y2 = again.sample(10, seed=0)  # default: the steps it was distilled for, classes in turn
+    assert x2.shape == (10, 8, 8, 1) and list(y2) == list(range(10))
+
+
+def test_distilled_student_is_closer_to_the_teacher_than_where_it_started(runs):
+    """The same noise through the teacher's 20 guided steps and through the student's 1 step: distillation
+    must bring the student closer than the teacher's own weights used as a consistency function (its starting
+    point, the untrained student) and far closer than a random network; its 1-step sample set must also lie
+    closer to the teacher's (Frechet distance in pixel space, 500 images each)."""
+    from recgen.evaluate.generation import frechet_distance
+
+    teacher, student, _, _ = runs
+    a, untrained = student.arch, {"model": teacher.modules["model"]}
+    c, ref = st.teacher_reference(teacher, a)
+    before, after = st.agreement(untrained, a, c, ref), st.agreement(student.modules, a, c, ref)
+    assert after["teacher_mse_1step"] < 0.8 * before["teacher_mse_1step"], (before, after)
+    assert after["teacher_mse_1step"] < 0.5 * st.agreement(st.build(a), a, c, ref)["teacher_mse_1step"]
+    c, _ = teacher._condition(500)
+
+    def flat(x):
+        return x.flatten(1).double().numpy()
+
+    ref = flat(diffusion.sample(teacher.modules, teacher.arch, c, 500, seeded(1), "dpm", 20, 2.0))
+    fd = {k: frechet_distance(ref, flat(st.sample(m, a, c, 500, seeded(2), 1)))
+          for k, m in (("before", untrained), ("after", student.modules))}
+    assert fd["after"] < 0.85 * fd["before"], fd
+
+
+def test_resume_is_exact(runs):
+    _, _, (full, resumed), _ = runs
+    a, b = full.run.load_weights("last"), resumed.run.load_weights("last")
+    assert a.keys() == b.keys() and any(k.startswith("target.") for k in a)  # the EMA target travels too
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert [r["step"] for r in resumed.run.read_metrics()] == [21, 30, 42]
+
+
+def test_sampling_matches_the_lcm_scheduler_rule(runs):
+    """One step is f(x_T, T) = x_0 prediction clipped to [-1, 1] (c_skip(T) ~ 0): checked by hand."""
+    _, student, _, _ = runs
+    a, m = student.arch, student.modules
+    x = st.sample(m, a, torch.tensor([4, 7]), 2, seeded(1), 1)
+    z = torch.randn(2, 1, 8, 8, generator=seeded(1))
+    abar = st.make_scheduler(a).alphas_cumprod
+    x0 = st.predict_x0(m["model"], z, torch.full((2,), a.train_timesteps - 1), torch.tensor([4, 7]), abar,
+                       a.alpha_floor).clamp(-1, 1)
+    assert torch.allclose(x, (x0 + 1) / 2, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------ CLI and API
+def test_cli_distill_sample_and_eval(runs, tmp_path):
+    teacher, _, _, _ = runs
+    r = cli("generate", "distill", teacher.path, "--steps", "1", "--max-steps", "3", "--grid", "10",
+            "--threads", "1", "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "generate" / "student-1"
+    assert "student of" in r.output and (run / "weights/best.safetensors").is_file()
+    r = cli("generate", "sample", run, "--steps", "1", "--class", "7", "--n", "4",
+            "--out", tmp_path / "s.png")
+    assert r.exit_code == 0, r.output
+    z = np.load(tmp_path / "s.npz")
+    assert z["x"].shape == (4, 8, 8, 1) and z["y"].tolist() == [7] * 4
+    r = cli("generate", "eval", run, "--no-judge", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["likelihood"]["teacher_mse_1step"] > 0
+
+
+def test_rest_api_samples_from_a_student(runs):
+    from fastapi.testclient import TestClient
+
+    from recgen.serve.app import create_app
+
+    _, _, _, root = runs
+    client = TestClient(create_app(root), base_url="http://127.0.0.1")
+    body = {"run": "generate/full-1", "n": 4, "class": "2", "steps": 1, "seed": 3}
+    a = client.post("/api/generate/sample", json=body)
+    assert a.status_code == 200 and a.json()["labels"] == [2] * 4
+    assert a.json() == client.post("/api/generate/sample", json=body).json()
+    bad = client.post("/api/generate/sample", json={**body, "steps": 4})
+    assert bad.status_code == 400 and "at most 2 steps" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--steps", "0"], "error: steps must be at least 1, got 0"),
+    (["--steps", "9"], "error: steps must be between 1 and 8 for a student, got 9"),
+    (["--grid", "0"], "error: grid must be between 1 and 1000"),
+])
+def test_cli_distill_bad_options_are_one_line_and_leave_nothing(runs, tmp_path, args, message):
+    teacher, _, _, _ = runs
+    r = cli("generate", "distill", teacher.path, *args, "--out", tmp_path)
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and lines[0].startswith(message) and len(lines) == 1, r.output
+    assert not (tmp_path / "generate").exists()
+
+
+def test_distill_needs_a_diffusion_teacher(runs, tmp_path):
+    vae = generate.train(model="vae", data="digits", size=8, limit=10, epochs=1, max_steps=1, base=8,
+                         val_fraction=0.1, latent_dim=4, threads=1, out=str(tmp_path / "v"))
+    for teacher, message in ((vae.path, "distill needs a diffusion run as the teacher; this is a vae run"),
+                             (tmp_path / "nowhere", "no such run directory")):
+        r = cli("generate", "distill", teacher, "--out", tmp_path / "o")
+        assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+        assert not (tmp_path / "o").exists()
+    with pytest.raises(RecgenError, match="data: a student takes these from its teacher run"):
+        generate.distill(str(vae.path), data="digits")
+    r = run_cli("generate", "distill", vae.path, "--data", "digits", "--out", tmp_path / "o")  # as users do
+    assert r.returncode == 2 and r.stderr.startswith("error: No such option: --data"), r.stderr
+
+
+def test_a_student_refuses_more_steps_than_it_was_distilled_for(runs):
+    _, student, _, _ = runs
+    r = cli("generate", "sample", student.path, "--steps", "3", "--n", "2")
+    assert r.exit_code == 2, r.output
+    assert "error: steps: this student was distilled for at most 2 steps, got 3" in r.output
+    for kw, message in ((dict(sampler="ddim"), "own consistency sampler"), (dict(guidance=3.0), "--guidance"),
+                        (dict(like=np.zeros((8, 8, 1), np.uint8)), "--like needs")):
+        with pytest.raises(RecgenError, match=message):
+            student.sample(2, **kw)
+
+
+def test_augment_draws_from_a_student_of_its_generator(tmp_path):
+    """`recgen augment --generator STUDENT`: a student of a generator trained on the subset saw only the
+    subset (its data is its teacher's), so its synthetic images are clean."""
+    from recgen.loop.augment import run_augment
+
+    opts = dict(data="digits", real_per_class=4, ratios="0,1", seeds=1, steps=10, val_per_class=10, threads=1)
+    run_augment(out=str(tmp_path), generator_model="diffusion", generator_steps=3, **opts)
+    gen = tmp_path / "augment" / "augment-1" / "work" / "generate" / "gen-diffusion-1"
+    stu = generate.distill(str(gen), max_steps=2, steps=1, threads=1, out=str(tmp_path / "s"))
+    s = run_augment(out=str(tmp_path), generator=str(stu.path), **opts)
+    assert s["label"] == "clean" and s["generator"] == str(stu.path) and len(s["arms"]) == 2
