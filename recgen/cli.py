@@ -264,12 +264,12 @@ def export_cmd(run: Annotated[str, typer.Argument(help="a classify (cnn) or dete
 @app.command("bench")
 @user_errors
 def bench(names: Annotated[Optional[list[str]], typer.Argument(help="benchmarks to run (default: all)")] = None,
-          out: Annotated[str, typer.Option(help="root folder of the benchmark runs")] = "runs/bench",
-          doc: Annotated[str, typer.Option(help="the document whose sections are rewritten")] = "docs/BENCHMARKS.md"):
-    """Reproduce the figures of docs/BENCHMARKS.md and rewrite their sections there."""
+          out: Annotated[str, typer.Option(help="root folder of the benchmark runs")] = "runs/bench"):
+    """Run a source checkout's registered bench/ scripts (each writes a record to bench/results/), then regenerate
+    docs/BENCHMARKS.md from the records."""
     from recgen.bench import run_benchmarks
 
-    run_benchmarks(list(names or []), out=out, doc=doc)
+    typer.echo(run_benchmarks(list(names or []), out=out))
 
 
 def main() -> None:
