@@ -27,7 +27,7 @@ def __getattr__(name: str):
 
 # Training options each family fills in when left at 0 (-1 for ema): declared with the family's registration
 # (recgen/generate/family.py, REGISTRY).
-FAMILY_DEFAULTS = {name: entry.defaults for name, entry in REGISTRY.items()}
+FAMILY_DEFAULTS = {name: entry.defaults for name, entry in REGISTRY.items() if entry.defaults is not None}
 # Architecture options renamed for one meaning each; the old names still load (config.yaml of earlier runs,
 # the keywords and hidden flags of earlier scripts) and become the new name of the chosen family.
 DEPRECATED = {"base": {"gan": "gan_width", "vae": "vae_width", "pixelcnn": "pixelcnn_width",

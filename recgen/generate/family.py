@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Registered:
     module: str  # the module whose attribute FAMILY implements the family
-    # training options filled in when left at 0 (ema: -1), and the guidance scale of the grids and `sample`
-    defaults: dict[str, Any]
+    # training options filled in when left at 0 (ema: -1), and the guidance scale of the grids and `sample`;
+    # None: `generate train` does not make this family
+    defaults: dict[str, Any] | None
 
 
 # Training defaults sized for about 20 minutes of 2 CPU cores on Fashion-MNIST (bench/generate.py measures
@@ -51,9 +52,8 @@ REGISTRY: dict[str, Registered] = {
                            dict(epochs=2, batch_size=64, lr=2e-3, ema=0.0, guidance=3.0)),
     "diffusion": Registered("recgen.generate.diffusion",
                             dict(epochs=3, batch_size=64, lr=1e-3, ema=0.995, guidance=2.0)),
-    # made by `recgen generate distill TEACHER_RUN` (DistillConfig holds its training defaults)
-    "student": Registered("recgen.generate.student",
-                          dict(epochs=1, batch_size=64, lr=5e-4, ema=0.99, guidance=0.0)),
+    # made by `recgen generate distill TEACHER_RUN`, not `generate train` (DistillConfig holds its defaults)
+    "student": Registered("recgen.generate.student", None),
 }
 
 
