@@ -77,6 +77,37 @@ def cas(x: np.ndarray, y: np.ndarray, test: ImageSet, classes: list[str], seed: 
     return m["accuracy"], run
 
 
+def _memorization(judge: Judge, fake: np.ndarray, f_fake, train: ImageSet, test: ImageSet, te: ImageSet,
+                  res: dict[str, Any]) -> dict[str, Any]:
+    """Copy rates in judge space against the full training set, pixel space as a second look; into `res`."""
+    with Progress(f"memorization: nearest of {len(train)} training images to each sample"):
+        f_train_all = judge.features(train.x)
+        mem = memorization(f_train_all, judge.features(test.x[:2000]),
+                           judge.features(fake) if f_fake is None else f_fake)
+        mem_px = memorization(pixel_vectors(train.x), pixel_vectors(test.x[:2000]), pixel_vectors(fake))
+        res["model"].update({"copy_rate": mem["copy_rate"], "copy_rate_pixels": mem_px["copy_rate"],
+                             "nn_distance_ratio": mem["median_nn_distance_ratio"]})
+        res["floor"]["copy_rate"] = float(np.mean(nearest_ok(judge, f_train_all, te.x, mem["threshold"])))
+    return mem
+
+
+def _cas_scores(fake: np.ndarray, fake_y: np.ndarray, tr: ImageSet, test: ImageSet, seed: int,
+                work_dir: str | Path | None, cas_options: dict | None, res: dict[str, Any]) -> None:
+    """CAS (a classifier trained on the samples, tested on real images), its reverse, and the same classifier
+    and budget trained on as many real images (the floor); into `res`."""
+    opts, classes = cas_options or {}, test.classes
+    budget = f"{opts['epochs']} epochs" if "epochs" in opts else f"{opts.get('steps', CAS_STEPS)} steps"
+    # lines only, and rarely: the classifiers' training loop draws its own bar and prints its own lines
+    with Progress(f"CAS: 2 classifiers of {budget} each, on the samples and on as many real images",
+                  bar=False, every=30), tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        cas_fake, _ = cas(fake, fake_y, test, classes, seed, Path(tmp), cas_options)
+        cas_real, real_run = cas(tr.x, tr.y, test, classes, seed, Path(tmp), cas_options)
+        reverse = real_run.evaluate(data=ImageSet(fake, fake_y, classes, "samples", "samples"), write=False)
+    res["model"]["cas"] = cas_fake
+    res["model"]["reverse_cas"] = reverse["accuracy"]
+    res["floor"]["cas"] = cas_real
+
+
 def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, train: ImageSet, test: ImageSet,
                   seed: int = 0, with_cas: bool = True, work_dir: str | Path | None = None,
                   plots_dir: Path | None = None, card: dict | None = None,
@@ -126,29 +157,9 @@ def judge_samples(judge: Judge, fake: np.ndarray, fake_y: np.ndarray | None, tra
         res["model"]["spread_per_class"] = dict(zip(classes, spread))
         res["model"]["min_class_spread"] = float(np.nanmin(spread))
 
-    mem = None
-    if "memorization" in metrics:  # judge space against the full training set, pixel space as a second look
-        with Progress(f"memorization: nearest of {len(train)} training images to each sample"):
-            f_train_all = judge.features(train.x)
-            mem = memorization(f_train_all, judge.features(test.x[:2000]),
-                               judge.features(fake) if f_fake is None else f_fake)
-            mem_px = memorization(pixel_vectors(train.x), pixel_vectors(test.x[:2000]), pixel_vectors(fake))
-            res["model"].update({"copy_rate": mem["copy_rate"], "copy_rate_pixels": mem_px["copy_rate"],
-                                 "nn_distance_ratio": mem["median_nn_distance_ratio"]})
-            res["floor"]["copy_rate"] = float(np.mean(nearest_ok(judge, f_train_all, te.x, mem["threshold"])))
-
+    mem = _memorization(judge, fake, f_fake, train, test, te, res) if "memorization" in metrics else None
     if with_cas and "cas" in metrics and fake_y is not None:
-        opts = cas_options or {}
-        budget = f"{opts['epochs']} epochs" if "epochs" in opts else f"{opts.get('steps', CAS_STEPS)} steps"
-        # lines only, and rarely: the classifiers' training loop draws its own bar and prints its own lines
-        with Progress(f"CAS: 2 classifiers of {budget} each, on the samples and on as many real images",
-                      bar=False, every=30), tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-            cas_fake, _ = cas(fake, fake_y, test, classes, seed, Path(tmp), cas_options)
-            cas_real, real_run = cas(tr.x, tr.y, test, classes, seed, Path(tmp), cas_options)
-            reverse = real_run.evaluate(data=ImageSet(fake, fake_y, classes, "samples", "samples"), write=False)
-        res["model"]["cas"] = cas_fake
-        res["model"]["reverse_cas"] = reverse["accuracy"]
-        res["floor"]["cas"] = cas_real  # same classifier and budget trained on as many real images
+        _cas_scores(fake, fake_y, tr, test, seed, work_dir, cas_options, res)
 
     if plots_dir is not None:
         with Progress("plots"):
