@@ -7,10 +7,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from recgen.config import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, TrainConfig, opt
-from recgen.data.options import DataOptions
+from recgen.config import AT_LEAST_ONE, FRACTION, NOT_NEGATIVE, Rule, TrainConfig, one_of, opt
+from recgen.data.options import DataOptions, augment_spec
 from recgen.errors import RecgenError
 from recgen.generate.family import REGISTRY, get_family
+
+
+SAMPLERS = ("ddpm", "ddim", "dpm")  # the diffusion samplers (recgen.generate.diffusion.SAMPLERS: diffusers classes)
+PROBABILITY = Rule(lambda v: 0.0 <= v <= 1.0, "a probability between 0 and 1")
+LEVELS = Rule(lambda v: 2 <= v <= 256, "between 2 and 256")
 
 
 def __getattr__(name: str):
@@ -67,10 +72,10 @@ class GenerateConfig(DataOptions, TrainConfig):
     # A model learns, and samples, the augmented distribution: label-preserving moves (flip, crop) only widen what
     # it has seen, which matters when it trains for hundreds of epochs on a few images (`recgen augment`).
     augment: str = opt("none", "training-image augmentations, '+'-joined: flip crop affine rotate jitter "
-                       "erase noise")
+                       "erase noise", check=augment_spec)
     # diffusion only: moves the network is told of, so they widen what it learns without showing in samples
     augment_p: float = opt(0.0, "diffusion: chance an image is rotated/scaled/shifted, the move given as a "
-                           "condition")
+                           "condition", check=PROBABILITY)
     val_fraction: float = opt(0.02, "share of the training set held out for per-epoch validation (0 = none)")
     class_conditional: bool = opt(True, "condition on the class label (sample with --class NAME)")
     text_conditional: bool = opt(False, "condition on MiniLM embeddings of class descriptions (sample with "
@@ -85,7 +90,7 @@ class GenerateConfig(DataOptions, TrainConfig):
     base: int = _deprecated("deprecated: gan_width, vae_width, pixelcnn_width or unet_width by --model")
     latent_dim: int = _deprecated("deprecated: latent_size")
     layers: int = _deprecated("deprecated: pixelcnn_layers or unet_blocks by --model")
-    levels: int = opt(256, "PixelCNN softmax levels per channel (256 = 8-bit data; fewer quantise the data)")
+    levels: int = opt(256, "PixelCNN softmax levels per channel (256 = 8-bit data; fewer quantise the data)", check=LEVELS)
     mode_seeking: float = opt(
         1.0,
         "gan: weight of the mode-seeking term against a noise-blind generator (0 = off)", check=NOT_NEGATIVE)
@@ -93,7 +98,7 @@ class GenerateConfig(DataOptions, TrainConfig):
                               "(for guidance)", check=FRACTION)
     sampler: str = opt(
         "dpm",
-        "diffusion sampler for the per-epoch grids and `sample`'s default: ddpm | ddim | dpm")
+        "diffusion sampler for the per-epoch grids and `sample`'s default: ddpm | ddim | dpm", check=one_of(*SAMPLERS))
     steps: int = opt(20, "diffusion sampling steps for the grids and `sample`'s default", check=AT_LEAST_ONE)
     guidance: float = opt(0.0, "guidance scale of the grids and `sample` (1 = none; 0 = default: diffusion "
                           "2, pixelcnn 3)", check=NOT_NEGATIVE)
@@ -101,6 +106,11 @@ class GenerateConfig(DataOptions, TrainConfig):
     def __post_init__(self):
         super().__post_init__()  # range checks, the deprecated names included
         rename_deprecated(self)
+
+    def check_together(self):
+        super().check_together()
+        if self.augment_p and self.model != "diffusion":
+            raise RecgenError(f"augment_p (non-leaking augmentation) is for diffusion models, not {self.model}")
 
 
 def rename_deprecated(cfg: GenerateConfig) -> None:
@@ -123,10 +133,10 @@ def cond_mode(cfg: GenerateConfig) -> str:
 
 
 def resolve(cfg: GenerateConfig) -> GenerateConfig:
-    """Check the options and fill in the family's defaults, so config.yaml records what actually ran."""
-    from recgen.data import build_augment
-    from recgen.generate import diffusion
-
+    """Fill in the family's defaults, so config.yaml records what actually ran, and refuse options of another
+    family (each option's own range is checked when the config is built)."""
+    if cfg.model not in FAMILY_DEFAULTS:  # a registered family made another way (a student: generate distill)
+        raise RecgenError(f"model must be one of {', '.join(FAMILY_DEFAULTS)}, got {cfg.model!r}")
     family = get_family(cfg.model)
     fill = {k: v for k, v in FAMILY_DEFAULTS[cfg.model].items()
             if getattr(cfg, k) == (-1.0 if k == "ema" else 0)}
@@ -135,15 +145,6 @@ def resolve(cfg: GenerateConfig) -> GenerateConfig:
         if getattr(cfg, name):
             owners = [k for k in REGISTRY if name in get_family(k).options]
             raise RecgenError(f"{name} is an option of {' and '.join(owners)} runs, not {cfg.model}")
-    if cfg.sampler not in diffusion.SAMPLERS:
-        raise RecgenError(f"sampler must be one of {', '.join(diffusion.SAMPLERS)}, got {cfg.sampler!r}")
-    build_augment(cfg.augment)  # an unknown name fails here, before a run directory exists
-    if not 0.0 <= cfg.augment_p <= 1.0:
-        raise RecgenError(f"augment_p must be a probability between 0 and 1, got {cfg.augment_p}")
-    if cfg.augment_p and cfg.model != "diffusion":
-        raise RecgenError(f"augment_p (non-leaking augmentation) is for diffusion models, not {cfg.model}")
-    if not 2 <= cfg.levels <= 256:
-        raise RecgenError(f"levels must be between 2 and 256, got {cfg.levels}")
     return cfg
 
 
