@@ -25,7 +25,7 @@ from recgen.defaults import resolve_for_data
 from recgen.errors import RecgenError
 from recgen.restore import guided, photos
 from recgen.restore.config import METHODS, MIN_SIDE, RestoreConfig
-from recgen.restore.degrade import MASK_KINDS, SCALES, TASKS, Observation, check_scale
+from recgen.restore.degrade import SCALES, TASKS, Observation, check_scale
 from recgen.restore.evaluate import evaluate as evaluate_model
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
 from recgen.runs import Run, TrainedRun, load_module, module_state
@@ -35,20 +35,10 @@ from recgen.train import Trainer, resolve_device, seeded
 
 
 def _check(cfg: RestoreConfig) -> RestorerConfig:
-    if cfg.task not in TASKS:
-        raise RecgenError(f"task must be one of {', '.join(TASKS)}, got {cfg.task!r}")
+    """The restorer's architecture from checked options (each option's range is checked when the config is
+    built, recgen.config.opt)."""
     check_scale(cfg.scale)
-    if not 0 < cfg.sigma_max <= 1:
-        raise RecgenError(f"sigma_max must be in (0, 1] (images in [0, 1]), got {cfg.sigma_max}")
-    if not 0 < cfg.ratio_min <= cfg.ratio_max < 1:
-        raise RecgenError(f"need 0 < ratio_min <= ratio_max < 1, got {cfg.ratio_min}, {cfg.ratio_max}")
-    if any(k not in MASK_KINDS for k in cfg.mask_kind.split("+")):
-        raise RecgenError(f"mask_kind must be {', '.join(MASK_KINDS)} or several joined by +, got {cfg.mask_kind!r}")
-    if cfg.loss not in ("mse", "l1"):
-        raise RecgenError(f"loss must be mse or l1, got {cfg.loss!r}")
     widths = ints(cfg.widths, "widths")
-    if not widths or min(widths) <= 0 or cfg.blocks < 0:
-        raise RecgenError(f"widths must be positive channel counts and blocks >= 0, got {cfg.widths!r}, {cfg.blocks}")
     return RestorerConfig(task=cfg.task, scale=cfg.scale, widths=widths, blocks=cfg.blocks,
                           prefill=cfg.prefill if cfg.task == "inpaint" else "")
 

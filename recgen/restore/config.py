@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recgen.config import TrainConfig, opt
+from recgen.config import Rule, TrainConfig, ints, one_of, opt
 from recgen.data.options import DataOptions
+from recgen.errors import RecgenError
 
 METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
+TASKS = ("inpaint", "denoise", "superres", "jpeg", "oldphoto")
+MASK_KINDS = ("box", "strokes", "scratches")
+SCALES = (2, 4)  # super-resolution factors the area downscaling and the null-space projection support
 # Images up to IN_MEMORY_PIXELS (the output's size for superres) are restored whole with every baseline beside
 # them (the restorers and baselines hold several float copies of each image; batches are cut to the same total).
 # Larger ones stream through the restorer in tiles, uint8 in and out, without the baselines, so memory stays
@@ -16,6 +20,14 @@ METHODS = ("auto", "restorer", "ddnm", "repaint", "reverse")
 IN_MEMORY_PIXELS = 2 ** 21  # 2,097,152 pixels: 1920x1080 fits
 MAX_PIXELS = 10 ** 8  # 100 megapixels; `--max-pixels` raises it
 MIN_SIDE = 11  # SSIM's 11x11 Gaussian window (torchmetrics) and the noise estimate need at least this much image
+
+
+
+def _widths(name: str, value: str) -> str:
+    w = ints(value, name)
+    if not w or min(w) <= 0:
+        raise RecgenError(f"{name} must be positive channel counts, got {value!r}")
+    return value
 
 
 @dataclass
@@ -29,17 +41,18 @@ class RestoreConfig(DataOptions, TrainConfig):
     warmup: float = opt(0.03, "fraction of steps spent warming up")
     ema: float = opt(0.99, "EMA decay of the weights the restorer is saved with (0 = off); ~70-step "
                      "half-life")
-    task: str = opt("denoise", "inpaint | denoise | superres | jpeg | oldphoto")
+    task: str = opt("denoise", "inpaint | denoise | superres | jpeg | oldphoto", check=one_of(*TASKS))
     val_fraction: float = opt(0.02, "share of the training set held out for per-epoch validation PSNR (0 = "
                               "none)")
-    widths: str = opt("32,64,96", "U-Net channels per level (H, H/2, H/4)")
-    blocks: int = opt(1, "residual blocks per U-Net level on each side")
-    loss: str = opt("mse", "mse (what PSNR measures) | l1")
+    widths: str = opt("32,64,96", "U-Net channels per level (H, H/2, H/4)", check=_widths)
+    blocks: int = opt(1, "residual blocks per U-Net level on each side", check=Rule(lambda v: v >= 0, "0 or more"))
+    loss: str = opt("mse", "mse (what PSNR measures) | l1", check=one_of("mse", "l1", expected="mse or l1"))
     scale: int = opt(2, "superres: upscaling factor (2 or 4)")
     sigma_max: float = opt(
         0.4,
-        "denoise: training noise std drawn uniformly from [0, sigma_max] (images in [0, 1])")
-    mask_kind: str = opt("box+strokes", "inpaint: training masks, box | strokes | scratches, or several joined by +")
+        "denoise: training noise std drawn uniformly from [0, sigma_max] (images in [0, 1])", check=Rule(lambda v: 0 < v <= 1, "in (0, 1] (images in [0, 1])"))
+    mask_kind: str = opt("box+strokes", "inpaint: training masks, box | strokes | scratches, or several joined by +", check=Rule(lambda v: all(k in MASK_KINDS for k in v.split("+")),
+                             f"{', '.join(MASK_KINDS)} or several joined by +"))
     ratio_min: float = opt(0.05, "inpaint: smallest masked share of an image during training")
     ratio_max: float = opt(0.5, "inpaint: largest masked share of an image during training")
     patch: int = opt(64, "photos: side of the random training patches cut from each photo")
@@ -48,6 +61,11 @@ class RestoreConfig(DataOptions, TrainConfig):
     quality_max: int = opt(40, "jpeg: highest JPEG quality drawn during training")
     prefill: str = opt("", "inpaint: classical fill the network corrects ('' = none: holes are zeros; telea)")
 
+
+    def check_together(self):
+        super().check_together()
+        if not 0 < self.ratio_min <= self.ratio_max < 1:
+            raise RecgenError(f"need 0 < ratio_min <= ratio_max < 1, got {self.ratio_min}, {self.ratio_max}")
 
 # What a photo run uses where the user left an option out (Fashion-MNIST's defaults are sized for 28x28 sets):
 # small batches of large patches, noise up to 55/255, and a time budget that keeps a default run within 30

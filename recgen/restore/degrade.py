@@ -24,10 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from recgen.errors import RecgenError
+from recgen.restore.config import MASK_KINDS, SCALES, TASKS  # noqa: F401 (re-exported)
 
-TASKS = ("inpaint", "denoise", "superres", "jpeg", "oldphoto")
-MASK_KINDS = ("box", "strokes", "scratches")
-SCALES = (2, 4)  # super-resolution factors the area downscaling and the null-space projection support
 
 
 @dataclass
