@@ -176,7 +176,7 @@ def test_a_student_refuses_more_steps_than_it_was_distilled_for(runs):
     assert r.exit_code == 2, r.output
     assert "error: steps: this student was distilled for at most 2 steps, got 3" in r.output
     for kw, message in ((dict(sampler="ddim"), "own consistency sampler"), (dict(guidance=3.0), "--guidance"),
-                        (dict(like=np.zeros((8, 8, 1), np.uint8)), "--like needs")):
+                        (dict(like=np.zeros((8, 8, 1), np.uint8)), "--like")):
         with pytest.raises(RecgenError, match=message):
             student.sample(2, **kw)
 
