@@ -55,7 +55,8 @@ class RestoreConfig(DataOptions, TrainConfig):
                              f"{', '.join(MASK_KINDS)} or several joined by +"))
     ratio_min: float = opt(0.05, "inpaint: smallest masked share of an image during training")
     ratio_max: float = opt(0.5, "inpaint: largest masked share of an image during training")
-    patch: int = opt(64, "photos: side of the random training patches cut from each photo")
+    patch: int = opt(64, "photos: side of the random training patches cut from each photo",
+                     check=Rule(lambda v: v >= 16 and v % 4 == 0, "a multiple of 4 and at least 16 pixels"))
     epoch_patches: int = opt(2048, "photos: patches drawn per epoch (an epoch of photos has no natural size)")
     quality_min: int = opt(10, "jpeg: lowest JPEG quality drawn during training")
     quality_max: int = opt(40, "jpeg: highest JPEG quality drawn during training")
@@ -66,6 +67,11 @@ class RestoreConfig(DataOptions, TrainConfig):
         super().check_together()
         if not 0 < self.ratio_min <= self.ratio_max < 1:
             raise RecgenError(f"need 0 < ratio_min <= ratio_max < 1, got {self.ratio_min}, {self.ratio_max}")
+        if not 1 <= self.quality_min <= self.quality_max <= 100:
+            raise RecgenError(f"need 1 <= quality_min <= quality_max <= 100, got {self.quality_min}, "
+                              f"{self.quality_max}")
+        if self.task == "superres" and self.patch % self.scale:
+            raise RecgenError(f"patch {self.patch} must be divisible by the scale {self.scale}")
 
 # What a photo run uses where the user left an option out (Fashion-MNIST's defaults are sized for 28x28 sets):
 # small batches of large patches, noise up to 55/255, and a time budget that keeps a default run within 30

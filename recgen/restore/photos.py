@@ -16,7 +16,6 @@ import torch
 
 from recgen.config import from_dict, to_dict
 from recgen.data.photos import PatchSampler, fingerprint, load_photos
-from recgen.errors import RecgenError
 from recgen.restore.config import PHOTO_DEFAULTS, RestoreConfig
 from recgen.restore.restorer import RestorerConfig, RestoreTask, build
 from recgen.runs import Run
@@ -51,12 +50,6 @@ def train_photos(options: dict[str, Any], arch: RestorerConfig, corrupt) -> Run:
     """A restorer trained on patches of photos under the corruption `corrupt` (restore.api.corruptions); returns
     its run."""
     cfg, resolved = photo_config(options)
-    if cfg.patch < 16 or cfg.patch % 4:
-        raise RecgenError(f"patch must be a multiple of 4 and at least 16 pixels, got {cfg.patch}")
-    if not 1 <= cfg.quality_min <= cfg.quality_max <= 100:
-        raise RecgenError(f"need 1 <= quality_min <= quality_max <= 100, got {cfg.quality_min}, {cfg.quality_max}")
-    if cfg.task == "superres" and cfg.patch % cfg.scale:
-        raise RecgenError(f"patch {cfg.patch} must be divisible by the scale {cfg.scale}")
     photos = load_photos(cfg.data, "train")
     channels = cfg.channels or 3
     arch = dataclasses.replace(arch, channels=channels)
