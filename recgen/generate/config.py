@@ -13,7 +13,8 @@ from recgen.errors import RecgenError
 from recgen.generate.family import REGISTRY, get_family
 
 
-SAMPLERS = ("ddpm", "ddim", "dpm")  # the diffusion samplers (recgen.generate.diffusion.SAMPLERS: diffusers classes)
+# the diffusion samplers: option value -> diffusers scheduler class (recgen.generate.diffusion builds them)
+SAMPLERS = {"ddpm": "DDPMScheduler", "ddim": "DDIMScheduler", "dpm": "DPMSolverMultistepScheduler"}
 PROBABILITY = Rule(lambda v: 0.0 <= v <= 1.0, "a probability between 0 and 1")
 LEVELS = Rule(lambda v: 2 <= v <= 256, "between 2 and 256")
 

@@ -25,10 +25,10 @@ from torch import nn
 from recgen.errors import RecgenError
 from recgen.generate.common import GeneratorTask, slerp, to_signed
 from recgen.generate.condition import drop_mask, make_conditioner
+from recgen.generate.config import SAMPLERS  # noqa: F401 (re-exported)
 from recgen.generate.family import GeneratorFamily
 from recgen.train import seeded
 
-SAMPLERS = {"ddpm": "DDPMScheduler", "ddim": "DDIMScheduler", "dpm": "DPMSolverMultistepScheduler"}  # diffusers
 # diffusers is imported where it is used: it takes seconds to import, and only diffusion runs need it.
 
 
