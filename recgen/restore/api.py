@@ -140,6 +140,10 @@ class DiffusionRestorer:
         return f"DiffusionRestorer({str(self.path)!r})"
 
     def _method(self, task: str, method: str) -> str:
+        if task not in guided.METHODS:
+            raise RecgenError(f"{self.path} is a generator run: those restore only "
+                              f"{', '.join(guided.METHODS)}, not {task}; train a restorer with "
+                              f"`recgen restore train --task {task}`")
         return guided.METHODS[task][0] if method == "auto" else method
 
     def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0) -> None:

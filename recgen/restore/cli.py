@@ -4,13 +4,14 @@ beside the classical baselines; evaluate against them on the test split. Registe
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any, Optional
 
 import typer
 
 from recgen.cli_kit import IMAGES_HELP, config_command, emit, user_errors
 from recgen.errors import RecgenError
-from recgen.restore.config import MAX_PIXELS
+from recgen.restore.config import MAX_PIXELS, TASKS
 
 restore_app = typer.Typer(no_args_is_help=True, help="Restoration: inpaint, denoise, super-resolve; train, eval.")
 
@@ -127,6 +128,15 @@ def oldphoto(run: Run_, inputs: Inputs, out: Out = "restored", simulate: Simulat
     _run("oldphoto", run, inputs, out, json_, simulate=simulate, seed=seed, max_pixels=max_pixels)
 
 
+def task_options() -> dict[str, list[str]]:
+    """Each restoring task (restore.config.TASKS) -> the options its command above takes, in order: the one
+    list the REST route (which refuses the others) and the web pages follow. Run, inputs and the command
+    line's own output options are left out."""
+    own = {"run", "inputs", "out", "json_", "max_pixels"}
+    commands = {c.name: c.callback for c in restore_app.registered_commands}
+    return {t: [p for p in inspect.signature(commands[t]).parameters if p not in own] for t in TASKS}
+
+
 def _print_photo_eval(r: dict[str, Any]) -> None:
     typer.echo(f"{r['task']} with {r['run']} on {r['data']} ({', '.join(r['photos'])}), {r['settings']}")
     for name, m in r["mean"].items():
@@ -154,7 +164,7 @@ def _print_eval(r: dict[str, Any]) -> None:
 
 @restore_app.command("eval")
 @user_errors
-def eval_(run: Run_, task: Annotated[str, typer.Option(help="inpaint | denoise | superres | jpeg | oldphoto")] = "",
+def eval_(run: Run_, task: Annotated[str, typer.Option(help=" | ".join(TASKS))] = "",
           n: Annotated[int, typer.Option(help="test images (the first n)")] = 1000,
           seeds: Annotated[str, typer.Option(help="comma-separated corruption seeds")] = "0",
           mask_kind: MaskKind = "box", ratio: Ratio = 0.25,
@@ -174,7 +184,7 @@ def eval_(run: Run_, task: Annotated[str, typer.Option(help="inpaint | denoise |
     from recgen.restore.api import evaluate
 
     if not task:
-        raise RecgenError("--task is required: inpaint, denoise, superres, jpeg or oldphoto")
+        raise RecgenError(f"--task is required: {', '.join(TASKS[:-1])} or {TASKS[-1]}")
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
     except ValueError:
