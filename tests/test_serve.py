@@ -23,6 +23,9 @@ def client(tmp_path_factory):
                  score_threshold=0.0, max_detections=5)  # an untrained net still returns boxes to check
     restore.train(task="inpaint", data="digits", epochs=1, max_steps=10, batch_size=32, widths="8,16,16",
                   limit=30, threads=1, out=str(root))
+    for task in ("jpeg", "oldphoto"):  # the photo restorers' tasks, as tiny as the inpainter
+        restore.train(task=task, data="digits", epochs=1, max_steps=3, batch_size=32, widths="8,16,16",
+                      limit=30, threads=1, out=str(root))
     return TestClient(create_app(root), base_url="http://127.0.0.1")  # a Host the server answers
 
 
@@ -32,7 +35,10 @@ def png(arr):
     return buf.getvalue()
 
 
-def upload(run, name="a.png", data=png(np.full((28, 28), 128, np.uint8)), **params):
+GREY = png(np.full((28, 28), 128, np.uint8))
+
+
+def upload(run, name="a.png", data=GREY, **params):
     return dict(params={"run": run, **params}, files=[("files", (name, data, "image/png"))])
 
 
@@ -40,7 +46,8 @@ def test_health_runs_and_ui(client):
     assert client.get("/api/health").json()["status"] == "ok"
     runs = {r["run"]: r["task"] for r in client.get("/api/runs").json()}
     assert runs == {"classify/cnn-1": "classify", "generate/vae-1": "generate",
-                    "detect/centernet-1": "detect", "restore/inpaint-1": "restore"}
+                    "detect/centernet-1": "detect", "restore/inpaint-1": "restore",
+                    "restore/jpeg-1": "restore", "restore/oldphoto-1": "restore"}
     assert "<h1>recgen</h1>" in client.get("/basic").text
     home = client.get("/", follow_redirects=False)
     assert home.status_code == 307 and home.headers["location"] == "/ui/"
@@ -125,6 +132,78 @@ def test_restore_with_an_uploaded_mask(client):
     assert decode(res["images"][0]["recgen_png_base64"]).shape[:2] == x.shape
 
 
+@pytest.mark.parametrize("task,options", [("jpeg", {"quality": 12}), ("oldphoto", {})])
+def test_photo_restorer_tasks_match_the_cli_path(client, tmp_path, task, options):
+    """/api/restore/jpeg and /oldphoto restore as `recgen restore jpeg|oldphoto --simulate` does."""
+    x = np.asarray(load_digits_image())
+    (tmp_path / "in.png").write_bytes(png(x))
+    r = client.post(f"/api/restore/{task}", params={"run": f"restore/{task}-1", "simulate": True, "seed": 5,
+                                                     **options},
+                    files=[("files", ("seven.png", png(x), "image/png"))])
+    assert r.status_code == 200, r.text
+    res = r.json()
+    run = str(client.app.state.root / f"restore/{task}-1")
+    ref = restore.restore_files(run, task, [str(tmp_path / "in.png")], tmp_path / "out", simulate=True,
+                                seed=5, **options)
+    assert res["task"] == task and res["model"] == f"restorer U-Net ({task})"
+    assert res["per_image"][0]["recgen_psnr"] == ref["per_image"][0]["recgen_psnr"]
+    assert res["mean"] == ref["mean"]
+    got = decode(res["images"][0]["recgen_png_base64"])
+    assert np.array_equal(got, np.asarray(Image.open(ref["images"]["recgen"][0]))) and got.shape == x.shape
+
+
+def test_jpeg_quality_reaches_the_restorer(client):
+    """`quality` is the CLI's option: a harsher simulated JPEG leaves less to recover than a mild one."""
+    x = np.asarray(load_digits_image())
+
+    def psnr(q):
+        r = client.post("/api/restore/jpeg", params={"run": "restore/jpeg-1", "simulate": True, "quality": q},
+                        files=[("files", ("a.png", png(x), "image/png"))])
+        assert r.status_code == 200, r.text
+        return r.json()["per_image"][0]["recgen_psnr"]
+
+    assert psnr(5) < psnr(95)
+
+
+def test_restore_a_decoded_jpeg_file(client):
+    """A real .jpg upload (no ground truth): restored at its own size, nothing scored."""
+    buf = io.BytesIO()
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 56, 3), np.uint8)
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=15)
+    r = client.post("/api/restore/jpeg", params={"run": "restore/jpeg-1"},
+                    files=[("files", ("photo.jpg", buf.getvalue(), "image/jpeg"))])
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert res["per_image"][0]["input"] == "photo.jpg" and "recgen_psnr" not in res["per_image"][0]
+    out = decode(res["images"][0]["recgen_png_base64"])
+    assert out.shape == (40, 56, 3)  # a grey run restores each colour channel
+
+
+def test_pages_offer_every_restore_task_with_its_cli_options(client):
+    """The plain page and the Gradio UI list the tasks of recgen.restore.config.TASKS; the page sends each
+    task only the options its `recgen restore TASK` command takes; the UI's restore runs jpeg."""
+    import json
+    import re
+
+    from recgen.restore.cli import task_options
+    from recgen.restore.config import TASKS
+
+    page = client.get("/basic").text
+    table = json.loads(re.search(r"const RESTORE=(\{.*?\});", page).group(1))
+    assert list(table) == list(TASKS) and table == task_options()
+    assert table["jpeg"] == ["quality", "simulate", "seed"] and table["oldphoto"] == ["simulate", "seed"]
+    blocks = next(r.app for r in client.app.routes if getattr(r, "path", "") == "/ui").get_blocks()
+    radio = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "restore-task")
+    assert [c[1] for c in radio.choices] == list(TASKS)
+    fn = next(f.fn for f in blocks.fns.values() if getattr(f.fn, "__name__", "") == "restore")
+    x = np.asarray(load_digits_image())
+    editor = {"background": x[..., None].repeat(3, -1), "layers": [], "composite": x[..., None].repeat(3, -1)}
+    (before, after), gallery, table = fn("restore/jpeg-1", editor, "jpeg", "box", 0.25, 0, 2, 10, 0, True)
+    assert after.shape[:2] == x.shape and list(table["method"]) == ["recgen"] and "recgen_psnr" in table
+    (_, aged), _, table = fn("restore/oldphoto-1", editor, "oldphoto", "box", 0.25, 0, 2, 10, 3, True)
+    assert aged.shape[:2] == x.shape and "recgen_psnr" in table
+
+
 def load_digits_image():
     from recgen.data import load_dataset
 
@@ -144,8 +223,34 @@ def load_digits_image():
     ("post", "/api/restore/inpaint", upload("classify/cnn-1"), 400, "cannot restore"),
     ("post", "/api/restore/denoise", upload("restore/inpaint-1"), 400, "trained to inpaint"),
     ("post", "/api/restore/inpaint", upload("restore/inpaint-1", mask_kind="blob"), 400, "mask kind"),
+    ("post", "/api/restore/jpeg", upload("restore/inpaint-1"), 400, "trained to inpaint, not to jpeg"),
+    ("post", "/api/restore/oldphoto", upload("restore/jpeg-1"), 400, "trained to jpeg, not to oldphoto"),
+    ("post", "/api/restore/denoise", upload("restore/oldphoto-1"), 400, "trained to oldphoto, not to"),
+    ("post", "/api/restore/jpeg", upload("generate/vae-1"), 400, "generator run"),
+    ("post", "/api/restore/jpeg", upload("restore/jpeg-1", quality=0), 422, "quality"),
+    ("post", "/api/restore/jpeg", upload("restore/jpeg-1", quality=101, simulate=True), 422, "quality"),
+    ("post", "/api/restore/jpeg", upload("restore/jpeg-1", sigma=0.1), 422, "jpeg does not take sigma"),
+    ("post", "/api/restore/oldphoto", upload("restore/oldphoto-1", quality=20), 422, "does not take quality"),
+    ("post", "/api/restore/denoise", upload("restore/inpaint-1", quality=20), 422, "does not take quality"),
+    ("post", "/api/restore/jpeg", dict(params={"run": "restore/jpeg-1"},
+                                       files=[("files", ("a.png", GREY, "image/png")),
+                                              ("mask", ("m.png", GREY, "image/png"))]),
+     422, "does not take mask"),
+    ("post", "/api/restore/oldphoto", upload("restore/oldphoto-1", name="o.jpg", data=b"x"), 400, "o.jpg:"),
 ])
 def test_user_mistakes_are_4xx(client, method, url, kw, code, text):
     r = getattr(client, method)(url, **kw)
     assert r.status_code == code
-    assert text in str(r.json()["detail"])
+    assert text in str(r.json()["detail"]) and "\n" not in str(r.json()["detail"])
+
+
+def test_jpeg_quality_out_of_range_is_refused_by_the_library_too(client, tmp_path):
+    """What the CLI and the web UI call: a quality outside 1-100 is a user mistake even without --simulate."""
+    from recgen.errors import RecgenError
+
+    (tmp_path / "a.png").write_bytes(png(np.full((28, 28), 90, np.uint8)))
+    for q in (0, 101):
+        with pytest.raises(RecgenError, match="quality must be a JPEG quality from 1 to 100"):
+            restore.restore_files(str(client.app.state.root / "restore/jpeg-1"), "jpeg",
+                                  [str(tmp_path / "a.png")], tmp_path / "out", quality=q)
+    assert not (tmp_path / "out").exists()

@@ -1,18 +1,19 @@
 """`recgen serve`: the REST API and a small web UI over the run directories under one root.
 
 Routes use the CLI's task words and modes: /api/runs, /api/classify/predict, /api/generate/sample,
-/api/detect/predict and /api/restore/{inpaint,denoise,superres}, with the CLI's option names as parameters.
-Run paths are resolved inside the root only; user mistakes come back as HTTP 4xx with a one-line `detail`,
-and parameters a route does not take are refused (422), not ignored. The routes are plain functions, so
-FastAPI runs the model work in its thread pool instead of on the event loop. Who may call and what a request
-may cost are app-wide middlewares (security.py: Host, Origin, token; limits.py: body size, concurrency, files,
-pixels).
+/api/detect/predict and /api/restore/TASK (every task of recgen.restore.config.TASKS), with the CLI's
+option names as parameters. Run paths are resolved inside the root only; user mistakes come back as HTTP
+4xx with a one-line `detail`, and parameters a route (or a restore task's command) does not take are refused
+(422), not ignored. The routes are plain functions, so FastAPI runs the model work in its thread pool instead
+of on the event loop. Who may call and what a request may cost are app-wide middlewares (security.py: Host,
+Origin, token; limits.py: body size, concurrency, files, pixels).
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import tempfile
 from collections.abc import Sequence
 from functools import lru_cache
@@ -27,6 +28,7 @@ from PIL import Image
 
 import recgen
 from recgen.errors import RecgenError
+from recgen.restore.config import TASKS
 from recgen.serve.docs import mount_docs
 from recgen.serve.limits import BodyLimit, Concurrency, Limits, UploadBudget
 from recgen.serve.models import SampleRequest
@@ -161,7 +163,7 @@ class _Served:
 
 
 def _upload_routes(app: FastAPI, served: _Served, limits: Limits) -> None:
-    """The routes that take image uploads: classify and detect predict, restore."""
+    """The routes that take image uploads: classify and detect predict (restore: _restore_route)."""
     locate, loaded, bad = served.locate, served.loaded, served.bad
 
     @app.post("/api/classify/predict")
@@ -198,33 +200,53 @@ def _upload_routes(app: FastAPI, served: _Served, limits: Limits) -> None:
                 r["drawing_png_base64"] = _file_b64(r.pop("drawing"))
         return results
 
+
+@lru_cache(maxsize=1)
+def restore_options() -> dict[str, list[str]]:
+    """Each restoring task -> the options its `recgen restore TASK` command takes (recgen.restore.cli)."""
+    from recgen.restore.cli import task_options
+
+    return task_options()
+
+
+def _restore_route(app: FastAPI, served: _Served, limits: Limits) -> None:
+    """/api/restore/TASK for every task of recgen.restore.config.TASKS, each taking its command's options."""
+
     @app.post("/api/restore/{task}")
-    def restore_images(task: Literal["inpaint", "denoise", "superres"], run: str = Query(...),
+    def restore_images(request: Request, task: Literal[TASKS], run: str = Query(...),
                        files: list[UploadFile] = File(...), mask: UploadFile | None = File(None),
                        mask_kind: str = Query("box"), ratio: float = Query(0.25), sigma: float = Query(0.0),
-                       scale: int = Query(2), simulate: bool = Query(False), method: str = Query("auto"),
-                       steps: int = Query(0, ge=0, le=1000), seed: int = Query(0, ge=0), baselines: bool = Query(True)):
-        """`recgen restore TASK` on the uploads (options as on the CLI): per image the restored PNG (and each
-        classical baseline's), PSNR/SSIM where the ground truth is known (`simulate`, drawn masks), a grid."""
+                       scale: int = Query(2), quality: int = Query(20, ge=1, le=100),
+                       simulate: bool = Query(False), method: str = Query("auto"),
+                       steps: int = Query(0, ge=0, le=1000), seed: int = Query(0, ge=0),
+                       baselines: bool = Query(True)):
+        """`recgen restore TASK` on the uploads, with the options that command takes (others are refused):
+        per image the restored PNG (and each classical baseline's), PSNR/SSIM where the ground truth is known
+        (`simulate`, drawn masks), a grid."""
         from recgen.restore.files import restore_files
 
-        path = locate(run)
+        takes = restore_options()[task]
+        extra = sorted(set(request.query_params) - {"run", *takes}) + \
+            (["mask"] if mask is not None and "mask" not in takes else [])
+        if extra:
+            raise HTTPException(422, f"{task} does not take {', '.join(extra)}; it takes {', '.join(takes)}")
+        path = served.locate(run)
         with tempfile.TemporaryDirectory() as tmp:
             budget = UploadBudget(limits)
             saved = _uploads(files, Path(tmp), budget)
             masks = _uploads([mask], Path(tmp) / "mask", budget) if mask is not None else []
             mask_path = str(masks[0][1]) if masks else None
             try:
-                model = loaded("restore", str(path))
+                model = served.loaded("restore", str(path))
                 s = restore_files(model, task, [str(p) for _, p, _ in saved], Path(tmp) / "out",
                                   mask=mask_path, mask_kind=mask_kind, ratio=ratio, sigma=sigma, scale=scale,
-                                  simulate=simulate, method=method, steps=steps, seed=seed,
+                                  quality=quality, simulate=simulate, method=method, steps=steps, seed=seed,
                                   baselines=baselines)
             except RecgenError as e:
                 msg = str(e)
                 for name, p, _ in saved + masks:  # the uploads by the names they came with, not the server's files
                     msg = msg.replace(str(p), name)
-                raise bad(RecgenError(msg.replace(f"{tmp}/", ""))) from None
+                raise served.bad(RecgenError(msg.replace(f"{tmp}/", ""))) from None
             images = [{"input": name, **{f"{m}_png_base64": _file_b64(paths[i])
                                          for m, paths in s["images"].items()}}
                       for i, (name, _, _) in enumerate(saved)]
@@ -263,6 +285,7 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
     served = _Served(root)
     bad, locate, loaded = served.bad, served.locate, served.loaded
     _upload_routes(app, served, limits)
+    _restore_route(app, served, limits)
 
     @app.get("/api/health")
     def health():
@@ -298,7 +321,7 @@ def create_app(root: str | Path = "runs", token: str | None = None, bind: str = 
 
     @app.get("/basic", response_class=HTMLResponse)
     def ui():
-        return PAGE
+        return PAGE.replace("/*RESTORE*/{}", json.dumps(restore_options()))
 
     @app.get("/", include_in_schema=False)
     def home():
@@ -329,15 +352,19 @@ input,select{margin-left:.5em}pre{background:#f6f6f6;padding:.5em;white-space:pr
 <button id=dgo>detect</button><pre id=dout></pre><div id=dimgs></div></section>
 <section><h2>Restore</h2>
 <label>run <select id=rrun></select></label>
-<label>task <select id=rtask><option>inpaint<option>denoise<option>superres</select></label>
+<label>task <select id=rtask></select></label>
 <label>images <input type=file id=rfiles multiple accept="image/*"></label>
 <label>mask (inpaint; white = missing; else a drawn box) <input type=file id=rmask accept="image/*"></label>
 <label>noise std (denoise; 0 = estimate) <input id=rsigma type=number value=0 min=0 max=1 step=0.05></label>
 <label>scale (superres) <input id=rscale type=number value=2 min=2 max=4></label>
+<label>JPEG quality (jpeg: what simulate compresses at)
+ <input id=rquality type=number value=20 min=1 max=100></label>
 <label>inputs are clean: corrupt, then score <input id=rsim type=checkbox></label>
 <button id=rgo>restore</button><pre id=rout></pre><img id=rimg width=448></section>
 <script>
 const $=id=>document.getElementById(id);
+const RESTORE=/*RESTORE*/{};  // task -> the options its `recgen restore TASK` command takes
+for(const t in RESTORE){const o=document.createElement('option');o.textContent=t;$('rtask').appendChild(o)}
 async function runs(){const r=await (await fetch('/api/runs')).json();
  const pick={crun:x=>x.task==='classify',grun:x=>x.task==='generate',drun:x=>x.task==='detect',
   rrun:x=>x.task==='restore'||(x.task==='generate'&&x.model==='diffusion')};
@@ -361,11 +388,13 @@ $('dgo').onclick=async()=>{const q=new URLSearchParams({run:$('drun').value,min_
  $('dout').textContent=j.map(r=>r.input+': '+r.detections.map(d=>d.class+' '+d.score).join(', ')).join('\\n');
  for(const r of j){const im=document.createElement('img');im.width=300;
   im.src='data:image/png;base64,'+r.drawing_png_base64;$('dimgs').appendChild(im)}};
-$('rgo').onclick=async()=>{const fd=form('rfiles');
- if($('rmask').files.length)fd.append('mask',$('rmask').files[0]);
- const q=new URLSearchParams({run:$('rrun').value,sigma:$('rsigma').value,scale:$('rscale').value,
-  simulate:$('rsim').checked});
- const [ok,j]=await post('/api/restore/'+$('rtask').value+'?'+q,fd);
+$('rgo').onclick=async()=>{const fd=form('rfiles'),task=$('rtask').value,takes=RESTORE[task];
+ if($('rmask').files.length&&takes.includes('mask'))fd.append('mask',$('rmask').files[0]);
+ const q=new URLSearchParams({run:$('rrun').value});
+ const given={sigma:$('rsigma').value,scale:$('rscale').value,quality:$('rquality').value,
+  simulate:$('rsim').checked};
+ for(const [k,v] of Object.entries(given))if(takes.includes(k))q.set(k,v);
+ const [ok,j]=await post('/api/restore/'+task+'?'+q,fd);
  $('rout').textContent=ok?j.model+(j.mean?'\\n'+JSON.stringify(j.mean):''):j.detail;
  $('rimg').src=ok&&j.grid_png_base64?'data:image/png;base64,'+j.grid_png_base64:''};
 runs();</script></body></html>"""

@@ -215,9 +215,11 @@ def generate_tab(locate, loaded, classes: list[str]):
 def restore_tab(locate, loaded, examples):
     import gradio as gr
 
+    from recgen.restore.config import TASKS
+
     with gr.Row():
         run = run_picker("restore")
-        task = gr.Radio(["inpaint", "denoise", "superres"], value="inpaint", label="task")
+        task = gr.Radio(list(TASKS), value=TASKS[0], label="task", elem_id="restore-task")
     with gr.Row():
         with gr.Column():
             editor = gr.ImageEditor(label="photo (inpaint: paint the hole)",
@@ -232,6 +234,10 @@ def restore_tab(locate, loaded, examples):
                 with gr.Row():
                     sigma = gr.Slider(0, 1, value=0, step=0.05, label="noise std (denoise; 0 = estimate)")
                     scale = gr.Slider(2, 4, value=2, step=1, label="scale (superres)")
+                with gr.Row():
+                    quality = gr.Slider(1, 100, value=20, step=1, elem_id="restore-quality",
+                                        label="quality (jpeg: what simulate compresses at)")
+                    seed = gr.Number(value=0, precision=0, minimum=0, label="seed (masks, simulated damage)")
                 simulate = gr.Checkbox(label="the photo is clean: corrupt it first, then score the result")
             go = gr.Button("Restore", variant="primary", elem_id="restore-go")
         with gr.Column():
@@ -244,7 +250,7 @@ def restore_tab(locate, loaded, examples):
     examples.show("restore", editor)
 
     @user_errors
-    def restore(run_name, value, t, kind, r, sg, sc, sim):
+    def restore(run_name, value, t, kind, r, sg, sc, q, sd, sim):
         from recgen.restore.files import restore_files
 
         photo, mask = editor_image(value, keep_layers=True)
@@ -258,7 +264,7 @@ def restore_tab(locate, loaded, examples):
             try:
                 s = restore_files(model, t, [str(Path(tmp) / "photo.png")], Path(tmp) / "out", mask=mask_path,
                                   mask_kind=kind, ratio=float(r), sigma=float(sg), scale=int(sc),
-                                  simulate=bool(sim), seed=0)
+                                  quality=int(q), simulate=bool(sim), seed=int(sd or 0))
             except RecgenError as e:
                 raise RecgenError(str(e).replace(f"{tmp}/", "")) from None
             outs = {m: np.asarray(Image.open(paths[0])) for m, paths in s["images"].items()}
@@ -270,7 +276,8 @@ def restore_tab(locate, loaded, examples):
 
         return (before, outs["recgen"]), [(v, k) for k, v in outs.items()], pd.DataFrame(table)
 
-    busy(go, [slider, others, scores], restore, [run, editor, task, mask_kind, ratio, sigma, scale, simulate],
+    busy(go, [slider, others, scores], restore,
+         [run, editor, task, mask_kind, ratio, sigma, scale, quality, seed, simulate],
          [slider, others, scores])
     return run
 
