@@ -244,6 +244,14 @@ def test_user_mistakes_are_4xx(client, method, url, kw, code, text):
     assert text in str(r.json()["detail"]) and "\n" not in str(r.json()["detail"])
 
 
+def test_a_run_of_another_task_names_the_fix(client):
+    """A restorer of another task asked to jpeg: the fix is a jpeg restorer (no diffusion run does jpeg)."""
+    r = client.post("/api/restore/jpeg", **upload("restore/oldphoto-1"))
+    assert r.status_code == 400
+    assert r.json()["detail"] == ("restore/oldphoto-1: this restorer was trained to oldphoto, not to jpeg; "
+                                  "train one with `recgen restore train --task jpeg`")
+
+
 def test_jpeg_quality_out_of_range_is_refused_by_the_library_too(client, tmp_path):
     """What the CLI and the web UI call: a quality outside 1-100 is a user mistake even without --simulate."""
     from recgen.errors import RecgenError

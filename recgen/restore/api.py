@@ -94,8 +94,9 @@ class RestorerRun(TrainedRun):
     def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0) -> None:
         check_method(task, method, steps)
         if task != self.arch.task:
+            diffusion = " or pass a diffusion generator run" if task in guided.METHODS else ""
             raise RecgenError(f"{self.path}: this restorer was trained to {self.arch.task}, not to {task}; train one "
-                              f"with `recgen restore train --task {task}` or pass a diffusion generator run")
+                              f"with `recgen restore train --task {task}`{diffusion}")
         if method not in ("auto", "restorer"):
             raise RecgenError(f"method {method!r} needs a diffusion generator run; {self.path} is a restorer run")
         if task == "superres" and scale != self.arch.scale:
