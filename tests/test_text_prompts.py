@@ -102,3 +102,34 @@ def test_web_ui_shows_the_far_prompt_warning(colours, monkeypatch):
     monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: shown.append(message))
     x, _ = user_errors(lambda p: colours.sample(2, prompt=p, seed=0))("a red sports car on a highway")
     assert x.shape == (2, 16, 16, 3) and len(shown) == 1 and "far from every training description" in shown[0]
+
+
+@pytest.fixture(scope="module")
+def fields(tmp_path_factory):
+    """A tiny text-conditional diffusion model trained long enough to learn its two classes, 8x8 fields of red or
+    of blue, and the images it trained on."""
+    out = tmp_path_factory.mktemp("fields")
+    rng = np.random.default_rng(0)
+    y = np.arange(64) % 2
+    x = rng.integers(20, 60, (64, 8, 8, 3)).astype(np.uint8)
+    x[y == 0, ..., 0] += 160  # red
+    x[y == 1, ..., 2] += 160  # blue
+    data = out / "fields.npz"
+    np.savez(data, x=x, y=y, classes=np.array(["red", "blue"]))
+    run = generate.train(model="diffusion", data=str(data), text_conditional=True, base=16, epochs=150,
+                         max_steps=600, batch_size=16, lr=2e-3, val_fraction=0.0, steps=8, threads=1, out=str(out))
+    return run, x, y
+
+
+def test_two_prompts_give_different_class_distributions(fields):
+    """Measured by a tiny judge (a logistic regression on the mean colour of the training images): each prompt's
+    samples are mostly of the class it describes, in words the model never trained on."""
+    from sklearn.linear_model import LogisticRegression
+
+    run, x, y = fields
+    judge = LogisticRegression().fit(x.reshape(len(x), -1, 3).mean(1), y)
+    red = {}
+    for prompt in ("a bright red patch", "something coloured blue"):
+        s, _ = run.sample(64, prompt=prompt, seed=0, guidance=5.0)
+        red[prompt] = float((judge.predict(s.reshape(len(s), -1, 3).mean(1)) == 0).mean())
+    assert red["a bright red patch"] >= 0.8 and red["something coloured blue"] <= 0.2, red

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from recgen.data import build_augment
-from recgen.generate.condition import batch_condition, phrase_table
+from recgen.generate.condition import batch_condition, fit_text_head, phrase_table
 from recgen.runs import Run
 from recgen.train import TrainTask, seeded
 
@@ -70,6 +70,8 @@ class GeneratorTask(TrainTask):
         self.modules, self.arch, self.cfg, self.val = modules, arch, cfg, val
         self.classes, self.device = classes, device
         self.phrases = phrase_table(classes, framed=True).to(device) if arch.cond == "text" else None  # (K, P, 384)
+        if self.phrases is not None:
+            fit_text_head(modules, self.phrases)  # before training; a resumed run's checkpoint then restores it
         self.augment = build_augment(cfg.augment)
 
     def condition(self, y: torch.Tensor, g: torch.Generator) -> torch.Tensor | None:

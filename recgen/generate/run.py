@@ -18,7 +18,8 @@ from recgen.config import check_option, model_args
 from recgen.data import ImageSet, held_out, image_batch, read_image, resize_batch, to_channels
 from recgen.errors import RecgenError
 from recgen.generate.common import from_uint8, grid_labels, save_grid, to_uint8
-from recgen.generate.condition import batch_condition, embed_texts, nearest_class, phrase_table, resolve_class
+from recgen.generate.condition import (batch_condition, embed_texts, nearest_class, phrase_table, resolve_class,
+                                      text_conditioners)
 from recgen.generate.config import GenerateConfig
 from recgen.generate.family import GeneratorFamily, get_family, refuse
 from recgen.generate.options import SampleOptions
@@ -93,7 +94,9 @@ class GeneratorRun(TrainedRun):
             emb = embed_texts(prompts)
             for p, e in dict(zip(prompts, emb)).items():
                 check_prompt(p, e, phrase_table(self.classes), self.classes)
-            label = nearest_class(emb, self.classes).numpy()  # recorded for reference; the embedding is what counts
+            heads = text_conditioners(self.modules)  # recorded: the class the model reads each prompt as
+            label = (heads[0].class_probs(emb.to(self.device)).argmax(1).cpu() if heads
+                     else nearest_class(emb, self.classes)).numpy()
             return emb.expand(n, -1).to(self.device), np.broadcast_to(label, (n,)).astype(np.int64)
         if class_ is not None:
             if mode == "none":
