@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from recgen import generate
 from recgen.data import FASHION_CLASSES
@@ -133,3 +134,19 @@ def test_two_prompts_give_different_class_distributions(fields):
         s, _ = run.sample(64, prompt=prompt, seed=0, guidance=5.0)
         red[prompt] = float((judge.predict(s.reshape(len(s), -1, 3).mean(1)) == 0).mean())
     assert red["a bright red patch"] >= 0.8 and red["something coloured blue"] <= 0.2, red
+
+
+def test_a_student_of_a_text_teacher_takes_prompts(fields, tmp_path):
+    """`generate distill` carries text conditioning over: the student keeps its teacher's text head and samples
+    from a prompt, deterministically per seed."""
+    from recgen.generate.condition import text_conditioners
+
+    teacher = fields[0]
+    student = generate.distill(str(teacher.path), epochs=1, max_steps=8, batch_size=16, steps=2, threads=1,
+                               out=str(tmp_path))
+    head, taught = text_conditioners(student.modules)[0], text_conditioners(teacher.modules)[0]
+    assert torch.equal(head.head_weight, taught.head_weight) and torch.equal(head.head_bias, taught.head_bias)
+    x, y = student.sample(8, prompt="a bright red patch", steps=1, seed=0)
+    assert x.shape == (8, 8, 8, 3) and list(y) == [0] * 8
+    assert np.array_equal(x, student.sample(8, prompt="a bright red patch", steps=1, seed=0)[0])
+    assert not np.array_equal(x, student.sample(8, prompt="something coloured blue", steps=1, seed=0)[0])
