@@ -210,6 +210,7 @@ def test_sampling_with_a_far_prompt_warns_through_the_run():
 
     run = GeneratorRun.__new__(GeneratorRun)  # only what conditioning reads: no weights needed
     run.arch, run.classes, run.device = SimpleNamespace(cond="text"), FASHION_CLASSES, torch.device("cpu")
+    run._modules = {}  # no text head: the recorded label falls back to the nearest class centroid
     with pytest.warns(RecgenWarning, match="nearest classes"):
         emb, labels = run._condition(4, prompt="a picture of a cat")
     assert emb.shape == (4, 384) and len(labels) == 4
