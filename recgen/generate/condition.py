@@ -69,7 +69,6 @@ class Conditioner(nn.Module):
             out = torch.where(drop[:, None], w[self.num_classes].expand_as(out), out)
         return out
 
-
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         if self.mode == "text" and f"{prefix}proj.1.weight" in state_dict:
             raise RecgenError("this text-conditional run was trained by an earlier recgen, whose text map these "
@@ -90,11 +89,10 @@ def sharpen(logits: np.ndarray, y: np.ndarray, coef: np.ndarray, bias: np.ndarra
     `sure` on their own class. The regularised fit hedges even on the phrasings it trained on (a class name
     alone got 0.9 of two classes), so every training condition was a blend, and the generator learned to draw
     blends; sharpened, a clear prompt gives its class's vector, an ambiguous one still a mix."""
+    from scipy.special import softmax
+
     def mean_true(scale: float) -> float:
-        z = logits * scale
-        z = z - z.max(1, keepdims=True)
-        p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
-        return float(p[np.arange(len(y)), y].mean())
+        return float(softmax(logits * scale, axis=1)[np.arange(len(y)), y].mean())
 
     scale = 1.0
     while mean_true(scale) < sure and scale < 64:  # mean_true rises with the scale where most are right
