@@ -56,6 +56,8 @@ def load_module(module: torch.nn.Module, state: dict[str, torch.Tensor], source:
     check_finite(state, source)
     try:
         module.load_state_dict(state)
+    except RecgenError as e:  # a module that names why these weights are not its own
+        raise RecgenError(f"{source}: {e}") from None
     except RuntimeError as e:
         lines = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()]
         why = (lines[0] if lines else str(e))[:200]

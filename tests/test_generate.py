@@ -418,6 +418,15 @@ def test_text_head_puts_unseen_phrasings_on_their_class():
     assert out.std(0).mean() > 0.05
 
 
+def test_weights_of_the_old_text_map_are_refused_naming_the_file(tmp_path):
+    from recgen.generate.condition import Conditioner
+    from recgen.weights import load_module
+
+    old = {"table.weight": torch.zeros(11, 8), "proj.1.weight": torch.zeros(8, 384), "null": torch.zeros(8)}
+    with pytest.raises(RecgenError, match=r"best\.safetensors: this text-conditional run was trained by an earlier"):
+        load_module(Conditioner("text", 10, 8), old, tmp_path / "best.safetensors")
+
+
 def test_unconditional_run(tmp_path):
     run = generate.train(**tiny("gan", epochs=1, max_steps=2, out=str(tmp_path), class_conditional=False))
     x, y = run.sample(3, seed=0)
