@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from recgen.config import check_option
 from recgen.errors import RecgenError
 from recgen.restore.config import MASK_KINDS, SCALES, TASKS  # noqa: F401 (re-exported)
 
@@ -199,6 +200,11 @@ def check_sigma(sigma: float) -> None:
                           f"{sigma / 255:.3f} for 0-255 images?)")
 
 
+def check_quality(quality: int) -> None:
+    if not 1 <= check_option("quality", quality, int) <= 100:
+        raise RecgenError(f"quality must be a JPEG quality from 1 to 100, got {quality}")
+
+
 def corrupt(x: torch.Tensor, task: str, seed: int, mask_kind: str = "box", ratio: float = 0.25,
             sigma: float = 0.2, scale: int = 2, mask: torch.Tensor | None = None, quality: int = 20) -> Observation:
     """Clean images (N, C, H, W) -> the observation a restorer is handed; seeded, so the same images and seed give
@@ -230,8 +236,8 @@ def jpeg(x: torch.Tensor, quality: int | list[int]) -> torch.Tensor:
     from PIL import Image
 
     qs = [quality] * len(x) if isinstance(quality, int) else list(quality)
-    if any(not 1 <= q <= 100 for q in qs):
-        raise RecgenError(f"JPEG quality must be 1 to 100, got {quality}")
+    for q in qs:
+        check_quality(q)
     u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     out = []
     for im, q in zip(u8, qs):

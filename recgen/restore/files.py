@@ -32,6 +32,7 @@ from recgen.restore.degrade import (
     Observation,
     add_noise,
     apply_mask,
+    check_quality,
     check_scale,
     check_sigma,
     corrupt,
@@ -104,8 +105,8 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
     check_sigma(sigma)
     if task == "superres":
         check_scale(scale)
-    if task == "jpeg" and (check_option("quality", quality, int) < 1 or quality > 100):
-        raise RecgenError(f"quality must be a JPEG quality from 1 to 100, got {quality}")
+    if task == "jpeg":
+        check_quality(quality)
     if task == "denoise" and simulate and sigma == 0:
         raise RecgenError("--simulate adds noise of std --sigma to clean inputs: give a positive --sigma")
     model.check(task, method, scale, steps)
