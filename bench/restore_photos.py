@@ -62,7 +62,8 @@ def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str]) -> tuple[dic
         cfg = Run.open(path).config
         figures[f"{key}_train_seconds"] = cfg.get("train_seconds")
         details[key] = {"run": str(path), "train_options": {k: cfg["options"].get(k) for k in (
-            "epochs", "epoch_patches", "batch_size", "patch", "widths", "blocks", "time_budget", "threads", "lr")},
+            "epochs", "epoch_patches", "batch_size", "patch", "widths", "blocks", "unshuffle", "time_budget", "threads",
+            "lr", "precision")},
             "stopped": cfg.get("stopped"), "eval": r}
         print(f"{key}: " + ", ".join(f"{k} {v[metric]:.2f}" for k, v in r["mean"].items()), flush=True)
     return figures, details

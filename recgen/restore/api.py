@@ -40,7 +40,7 @@ def _check(cfg: RestoreConfig) -> RestorerConfig:
     check_scale(cfg.scale)
     widths = ints(cfg.widths, "widths")
     return RestorerConfig(task=cfg.task, scale=cfg.scale, widths=widths, blocks=cfg.blocks,
-                          prefill=cfg.prefill if cfg.task == "inpaint" else "")
+                          prefill=cfg.prefill if cfg.task == "inpaint" else "", unshuffle=cfg.unshuffle)
 
 
 def check_method(task: str, method: str, steps: int = 0) -> None:

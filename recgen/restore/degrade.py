@@ -152,10 +152,23 @@ def apply_mask(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return x * (1 - mask)
 
 
+def is_grey(x: torch.Tensor) -> torch.Tensor:
+    """(N,) True where an image (N, C, H, W) has C > 1 equal channels: a grey photo in a colour batch."""
+    if x.shape[1] == 1:
+        return torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    return (x[:, 1:] == x[:, :1]).flatten(1).all(1)
+
+
 def add_noise(x: torch.Tensor, sigma: float | torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """y = clip(x + sigma * n, 0, 1), quantised to 8 bits; sigma a number or (N,) per image."""
+    """y = clip(x + sigma * n, 0, 1), quantised to 8 bits; sigma a number or (N,) per image. A grey image among
+    colour ones (equal channels) gets one noise field on every channel: a grey photo has one channel of noise,
+    and a colour restorer is handed it as three equal copies."""
     s = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1, 1, 1, 1)
-    return quantize(x + s * torch.randn(x.shape, generator=g).to(x.device))
+    n = torch.randn(x.shape, generator=g).to(x.device)
+    grey = is_grey(x)
+    if grey.any():
+        n[grey] = n[grey][:, :1].expand(-1, x.shape[1], -1, -1)
+    return quantize(x + s * n)
 
 
 def downscale(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -299,6 +312,7 @@ SEPIA = np.array([1.07, 0.74, 0.43], np.float32)  # RGB gains on the luma of a s
 def _age_one(im: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One image (H, W, C) float32 in [0, 1] -> aged, same shape."""
     h, w, c = im.shape
+    grey = c == 3 and bool((im[..., 1:] == im[..., :1]).all())  # equal channels: one grain field, as a grey print
     a = cv2.GaussianBlur(im, (0, 0), float(rng.uniform(*BLUR))).reshape(h, w, c)
     contrast, lift = rng.uniform(*FADE), rng.uniform(*LIFT)
     a = lift + contrast * a
@@ -306,7 +320,10 @@ def _age_one(im: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         luma = a @ np.array([0.299, 0.587, 0.114], np.float32)
         t = rng.uniform(*TINT)
         a = (1 - t) * a + t * luma[..., None] * SEPIA
-    a = a + rng.uniform(*GRAIN) * rng.standard_normal(a.shape).astype(np.float32)
+    grain = rng.standard_normal(a.shape).astype(np.float32)
+    if grey:
+        grain[..., 1:] = grain[..., :1]
+    a = a + rng.uniform(*GRAIN) * grain
     m = scratch_mask(h, w, float(rng.uniform(*SCRATCH)), rng).astype(bool)
     for _ in range(int(rng.integers(0, 1 + h * w // 20000))):  # dust: small bright or dark specks
         cv2.circle(m.view(np.uint8), (int(rng.integers(w)), int(rng.integers(h))), int(rng.integers(1, 3)), 1, -1)

@@ -52,13 +52,35 @@ class RestorerConfig:
     widths: tuple[int, ...] = (32, 64, 96)  # channels per U-Net level (H, H/2, H/4)
     blocks: int = 1  # residual blocks per level on each side of the U-Net
     prefill: str = ""  # inpaint: classical fill of the holes the correction is added to ('' = zeros, telea)
+    unshuffle: int = 1  # the U-Net's top level works at H / unshuffle (space-to-depth; 1 = full resolution)
 
     def __post_init__(self):
         self.widths = tuple(self.widths)
+        if self.unshuffle not in (1, 2, 4):
+            raise RecgenError(f"unshuffle must be 1, 2 or 4, got {self.unshuffle!r}")
         if self.task not in TASKS:
             raise RecgenError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.prefill not in ("", "telea"):
             raise RecgenError(f"prefill must be '' or telea, got {self.prefill!r}")
+
+    @property
+    def multiple(self) -> int:
+        """What the network's input sides must be divisible by (inputs are padded to it)."""
+        return self.unshuffle * 2 ** (len(self.widths) - 1)
+
+    @property
+    def reach(self) -> int:
+        """How far (pixels, input grid) an output pixel can see: the receptive field's radius, so that tiles with
+        this much overlap give exactly the untiled result (recgen.restore.tiles). Each 3x3 convolution at a level
+        of stride f adds f, each 2x2 (transposed) resampling f, and a pixel-unshuffle cell u - 1."""
+        u, n = self.unshuffle, len(self.widths)
+        convs = 2 * self.blocks
+        r = u - 1 + 2 * u  # the unshuffle cell, the stem and the head
+        for i in range(n):
+            f = u * 2 ** i
+            r += convs * f * (2 if i < n - 1 else 1)  # blocks down and up (the deepest level has one side)
+            r += 2 * f if i < n - 1 else 0  # the stride-2 convolution down and the transposed one up
+        return r
 
     @property
     def in_channels(self) -> int:
@@ -77,25 +99,32 @@ class ResBlock(nn.Module):
 
 
 class RestorerNet(nn.Module):
-    """(B, in_channels, H, W) -> correction (B, channels, H, W); H and W divisible by 2 ** (levels - 1).
+    """(B, in_channels, H, W) -> correction (B, channels, H, W); H and W divisible by cfg.multiple.
     Levels are joined by 2x2 stride-2 convolutions down and 2x2 transposed convolutions up (U-Net,
     arXiv 1505.04597), skips added rather than concatenated: about 0.43 GFLOP per 28x28 training image for the
-    default widths, 30 % less than 3x3 resampling convolutions with concatenation."""
+    default widths, 30 % less than 3x3 resampling convolutions with concatenation.
+
+    With unshuffle u > 1 the image enters as u x u sub-images stacked on channels (pixel unshuffle) and leaves by
+    the inverse shuffle, as in FFDNet (arXiv 1710.04026) and ESPCN (arXiv 1609.05158): every convolution then
+    costs u^2 times less per image pixel and reaches u times further, which buys width and depth on photographs
+    (for super-resolution u = scale puts the network at the low-resolution grid)."""
 
     def __init__(self, cfg: RestorerConfig):
         super().__init__()
-        w = cfg.widths
-        self.stem = nn.Conv2d(cfg.in_channels, w[0], 3, padding=1)
+        w, u = cfg.widths, cfg.unshuffle
+        self.unshuffle = u
+        self.stem = nn.Conv2d(cfg.in_channels * u * u, w[0], 3, padding=1)
         self.down = nn.ModuleList(nn.Sequential(*[ResBlock(c) for _ in range(cfg.blocks)]) for c in w)
         self.pool = nn.ModuleList(nn.Conv2d(a, b, 2, stride=2) for a, b in zip(w[:-1], w[1:]))
         self.unpool = nn.ModuleList(nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(w[:-1], w[1:]))
         self.up = nn.ModuleList(nn.Sequential(*[ResBlock(a) for _ in range(cfg.blocks)]) for a in w[:-1])
-        self.head = nn.Conv2d(w[0], cfg.channels, 3, padding=1)
+        self.head = nn.Conv2d(w[0], cfg.channels * u * u, 3, padding=1)
         nn.init.zeros_(self.head.weight)  # start as the identity on the base image
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.stem(x)
+        u = self.unshuffle
+        h = self.stem(F.pixel_unshuffle(x, u) if u > 1 else x)
         skips = []
         for i, block in enumerate(self.down):
             h = block(h)
@@ -104,7 +133,8 @@ class RestorerNet(nn.Module):
                 h = F.silu(self.pool[i](h))  # (B, w[i+1], H / 2^(i+1), W / 2^(i+1))
         for i in reversed(range(len(self.up))):
             h = self.up[i](F.silu(self.unpool[i](h)) + skips[i])
-        return self.head(F.silu(h))
+        out = self.head(F.silu(h))
+        return F.pixel_shuffle(out, u) if u > 1 else out
 
 
 def build(cfg: RestorerConfig) -> dict[str, nn.Module]:
@@ -147,7 +177,7 @@ def restore(net: RestorerNet, cfg: RestorerConfig, obs: Observation, batch_size:
     """Restored images (N, C, H, W) in [0, 1]; any size: padded to the U-Net's multiple and cropped back, and
     restored in overlapping tiles (recgen.restore.tiles) when a side exceeds `tile`, so memory stays bounded."""
     dev = next(net.parameters()).device
-    mult = 2 ** (len(cfg.widths) - 1)
+    mult = cfg.multiple
 
     def run(o: Observation) -> torch.Tensor:
         o = Observation(o.task, o.y.to(dev), None if o.mask is None else o.mask.to(dev), o.sigma, o.scale)
@@ -156,7 +186,10 @@ def restore(net: RestorerNet, cfg: RestorerConfig, obs: Observation, batch_size:
         f = net(padded)[..., :h, :w]
         return consistent(o, compose(o, base, f)).cpu()
 
-    out = [tiled(run, obs.subset(slice(i, i + batch_size)), tile)
+    s = obs.scale if cfg.task == "superres" else 1
+    overlap = -(-cfg.reach // s) + (2 if s > 1 else 0)  # input pixels; bicubic upsampling reads 2 beyond
+    align = max(1, cfg.multiple // s)
+    out = [tiled(run, obs.subset(slice(i, i + batch_size)), -(-tile // align) * align, overlap, align)
            for i in range(0, len(obs.y), batch_size)]
     return torch.cat(out)
 

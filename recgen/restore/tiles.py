@@ -1,10 +1,10 @@
 """Restoration in overlapping tiles: any image size in bounded memory.
 
-The image is cut into TILE x TILE tiles; each is restored together with a margin of OVERLAP pixels of its
+The image is cut into TILE x TILE tiles; each is restored together with a margin of `overlap` pixels of its
 neighbours (clipped at the image border) and only its own centre is kept, so every output pixel is computed with
-at least OVERLAP pixels of context on each side. A fully convolutional restorer then gives the untiled result up to
-what lies beyond its receptive field (tests/test_photos.py checks the two agree). Peak memory is one tile's
-activations plus the input and output images, which may be uint8 (1 byte a value instead of 4).
+at least that much context on each side. With the restorer's receptive radius as the overlap (RestorerConfig.reach)
+a fully convolutional restorer gives the untiled result (tests/test_photos.py checks the two agree). Peak memory
+is one tile's activations plus the input and output images, which may be uint8 (1 byte a value instead of 4).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from recgen.restore.degrade import Observation
 
 TILE = 512  # pixels (input side): large tiles waste less on margins; activations grow with the tile's area
-OVERLAP = 32  # pixels of context around each tile, more than the restorer U-Net's reach at full resolution
+OVERLAP = 32  # pixels of context around each tile where the caller does not say
 
 
 def _float(t: torch.Tensor) -> torch.Tensor:
@@ -31,9 +31,10 @@ def crop(obs: Observation, top: int, bottom: int, left: int, right: int) -> Obse
 
 
 def tiled(fn: Callable[[Observation], torch.Tensor], obs: Observation, tile: int = TILE,
-          overlap: int = OVERLAP) -> torch.Tensor:
+          overlap: int = OVERLAP, align: int = 1) -> torch.Tensor:
     """fn(observation) -> restored (N, C, H * s, W * s), applied tile by tile; s is the super-resolution scale.
-    A uint8 input gives a uint8 output (rounded), a float input a float output."""
+    Each window starts on a multiple of `align`, so that a network with strided levels sees every tile on the
+    same grid as the whole image. A uint8 input gives a uint8 output (rounded), a float input a float output."""
     n, c, h, w = obs.y.shape
     if h <= tile and w <= tile:
         out = fn(crop(obs, 0, h, 0, w))
@@ -43,7 +44,7 @@ def tiled(fn: Callable[[Observation], torch.Tensor], obs: Observation, tile: int
     for top in range(0, h, tile):
         for left in range(0, w, tile):
             bottom, right = min(top + tile, h), min(left + tile, w)
-            t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
+            t0, l0 = max(top - overlap, 0) // align * align, max(left - overlap, 0) // align * align
             r = fn(crop(obs, t0, min(bottom + overlap, h), l0, min(right + overlap, w)))
             r = r[..., (top - t0) * s:(bottom - t0) * s, (left - l0) * s:(right - l0) * s]
             if out.dtype == torch.uint8:
