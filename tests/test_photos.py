@@ -264,3 +264,17 @@ def test_photo_epochs_left_out_are_sized_to_the_time_budget(tmp_path):
     assert cfg["options"]["epochs"] >= 1 and "steps fit 85% of time_budget" in cfg["resolved"]
     steps = int(cfg["resolved"].split("epochs=")[1].split(" (")[1].split()[0])
     assert steps == cfg["options"]["epochs"] * 8
+
+
+def test_vivid_patches_clip_channels_and_leave_grey_alone():
+    """VIVID_SHARE of colour patches are made more saturated, so restorers see channels clipped at 0 and 255
+    as vivid photos have them; grey patches stay grey."""
+    from recgen.data.photos import PatchSampler, load_photos
+
+    photos = [p for p in load_photos("photos", "train") if p[0] in ("astronaut", "brick")]
+    plain = PatchSampler(photos, 64, 3, grey_share=0.0, vivid_share=0.0).draw(64, np.random.default_rng(0))
+    vivid = PatchSampler(photos, 64, 3, grey_share=0.0, vivid_share=1.0).draw(64, np.random.default_rng(0))
+    clipped = lambda a: float(((a == 0) | (a == 255)).mean())  # noqa: E731
+    assert clipped(vivid) > 1.5 * clipped(plain)
+    grey = np.array([(a[..., 1:] == a[..., :1]).all() for a in vivid])
+    assert grey.any() and not grey.all()  # brick's patches still grey, astronaut's not
