@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from recgen.config import check_option
+from recgen.data.photos import LUMA
 from recgen.errors import RecgenError
 from recgen.restore.config import MASK_KINDS, SCALES, TASKS  # noqa: F401 (re-exported)
 
@@ -309,15 +310,15 @@ SCRATCH = (0.002, 0.02)  # share of pixels under scratches and dust
 SEPIA = np.array([1.07, 0.74, 0.43], np.float32)  # RGB gains on the luma of a sepia print
 
 
-def _age_one(im: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One image (H, W, C) float32 in [0, 1] -> aged, same shape."""
+def _age_one(im: np.ndarray, rng: np.random.Generator, grey: bool) -> np.ndarray:
+    """One image (H, W, C) float32 in [0, 1] -> aged, same shape; grey (equal channels): one grain field on every
+    channel, as a grey print has."""
     h, w, c = im.shape
-    grey = c == 3 and bool((im[..., 1:] == im[..., :1]).all())  # equal channels: one grain field, as a grey print
     a = cv2.GaussianBlur(im, (0, 0), float(rng.uniform(*BLUR))).reshape(h, w, c)
     contrast, lift = rng.uniform(*FADE), rng.uniform(*LIFT)
     a = lift + contrast * a
     if c == 3:
-        luma = a @ np.array([0.299, 0.587, 0.114], np.float32)
+        luma = a @ LUMA
         t = rng.uniform(*TINT)
         a = (1 - t) * a + t * luma[..., None] * SEPIA
     grain = rng.standard_normal(a.shape).astype(np.float32)
@@ -334,5 +335,5 @@ def _age_one(im: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def age(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Clean images (N, C, H, W) in [0, 1] -> aged, quantised to 8 bits."""
     arr = x.detach().float().cpu().permute(0, 2, 3, 1).numpy()
-    out = np.stack([_age_one(np.ascontiguousarray(im), rng) for im in arr])
+    out = np.stack([_age_one(np.ascontiguousarray(im), rng, bool(g)) for im, g in zip(arr, is_grey(x).tolist())])
     return quantize(torch.from_numpy(out).permute(0, 3, 1, 2).to(x.device))
