@@ -110,6 +110,34 @@ def test_sampling_matches_the_lcm_scheduler_rule(runs):
     assert torch.allclose(x, (x0 + 1) / 2, atol=1e-5)
 
 
+def test_two_step_sampling_follows_tcd_and_gamma_one_is_lcm(runs):
+    """Step 1 predicts x_0 at T - 1, moves to t = 499 by TCD's rule (deterministic to (1 - gamma) t, fresh
+    noise from there), step 2's prediction is the sample; gamma = 1 is LCMScheduler's rule, gamma = 0 uses no
+    fresh noise at all."""
+    import dataclasses
+
+    _, student, _, _ = runs
+    m, c = student.modules, torch.tensor([4, 7])
+    for gamma in (0.3, 1.0, 0.0):
+        a = dataclasses.replace(student.arch, gamma=gamma)
+        abar = st.make_scheduler(a).alphas_cumprod
+        g = seeded(1)
+        z = torch.randn(2, 1, 8, 8, generator=g)
+        t = torch.full((2,), a.train_timesteps - 1)
+        x0 = st.predict_x0(m["model"], z, t, c, abar, a.alpha_floor).clamp(-1, 1)
+        eps = (z - abar[999].sqrt() * x0) / (1 - abar[999]).sqrt()
+        s = int((1 - gamma) * 499)
+        x_s = abar[s].sqrt() * x0 + (1 - abar[s]).sqrt() * eps
+        fresh = torch.randn(2, 1, 8, 8, generator=g)
+        r = abar[499] / abar[s]
+        x_t = x_s if gamma == 0 else r.sqrt() * x_s + (1 - r).sqrt() * fresh
+        if gamma == 1.0:  # LCM's rule: x_0 re-noised to 499 with fresh noise only
+            lcm = abar[499].sqrt() * x0 + (1 - abar[499]).sqrt() * fresh
+            assert torch.allclose(x_t, lcm, atol=0.02), (x_t - lcm).abs().max()
+        x0 = st.predict_x0(m["model"], x_t, torch.full((2,), 499), c, abar, a.alpha_floor).clamp(-1, 1)
+        assert torch.allclose(st.sample(m, a, c, 2, seeded(1), 2), (x0 + 1) / 2, atol=1e-4), gamma
+
+
 # ------------------------------------------------------------------------------------------------ CLI and API
 def test_cli_distill_sample_and_eval(runs, tmp_path):
     teacher, _, _, _ = runs
