@@ -272,9 +272,31 @@ def test_vivid_patches_clip_channels_and_leave_grey_alone():
     from recgen.data.photos import PatchSampler, load_photos
 
     photos = [p for p in load_photos("photos", "train") if p[0] in ("astronaut", "brick")]
-    plain = PatchSampler(photos, 64, 3, grey_share=0.0, vivid_share=0.0).draw(64, np.random.default_rng(0))
-    vivid = PatchSampler(photos, 64, 3, grey_share=0.0, vivid_share=1.0).draw(64, np.random.default_rng(0))
+    plain = PatchSampler(photos, 64, 3, grey_share=0.0, vivid_share=0.0, permute_share=0.0).draw(
+        64, np.random.default_rng(0))
+    vivid = PatchSampler(photos, 64, 3, grey_share=0.0, vivid_share=1.0, permute_share=0.0).draw(
+        64, np.random.default_rng(0))
     clipped = lambda a: float(((a == 0) | (a == 255)).mean())  # noqa: E731
     assert clipped(vivid) > 1.5 * clipped(plain)
     grey = np.array([(a[..., 1:] == a[..., :1]).all() for a in vivid])
     assert grey.any() and not grey.all()  # brick's patches still grey, astronaut's not
+
+
+def test_permuted_patches_balance_the_colour_channels():
+    """PERMUTE_SHARE of colour patches get a random channel order, so no channel carries the training photos'
+    colour balance (astronaut is red-heavy: its patches as drawn are, permuted ones are not); the values of
+    each pixel are kept, only reordered, and grey patches stay grey."""
+    from recgen.data.photos import PatchSampler, load_photos
+
+    photos = [p for p in load_photos("photos", "train") if p[0] == "astronaut"]
+    kw = dict(grey_share=0.0, vivid_share=0.0)
+    plain = PatchSampler(photos, 32, 3, **kw, permute_share=0.0).draw(600, np.random.default_rng(0))
+    mixed = PatchSampler(photos, 32, 3, **kw, permute_share=1.0).draw(600, np.random.default_rng(0))
+    spread = lambda a: float(np.ptp(a.reshape(-1, 3).mean(0)))  # noqa: E731
+    assert spread(mixed) < 0.3 * spread(plain), (spread(mixed), spread(plain))
+    flat = [("flat", np.full((32, 32, 3), (200, 100, 30), np.uint8))]  # one colour: only the order can change
+    out = PatchSampler(flat, 32, 3, **kw, permute_share=1.0).draw(60, np.random.default_rng(0)).reshape(-1, 3)
+    assert (np.sort(out, 1) == (30, 100, 200)).all() and set(out[:, 0]) == {30, 100, 200}
+    grey = PatchSampler(photos, 32, 3, grey_share=1.0, vivid_share=0.0, permute_share=1.0).draw(
+        20, np.random.default_rng(0))
+    assert (grey[..., 1:] == grey[..., :1]).all()

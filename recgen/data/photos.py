@@ -30,6 +30,10 @@ GREY_SHARE = 0.2  # share of colour training patches turned grey, so one RGB res
 # Share of colour training patches made more saturated (chroma scaled by VIVID, clipped): the bundled colour photos
 # are muted, and a restorer that never saw a channel clipped at 0 or 255 lifts it on vivid photos (flowers, signs)
 VIVID_SHARE, VIVID = 0.3, (1.2, 2.5)
+# Share of colour training patches whose channels are put in a random order: without it a restorer learns the
+# bundled photos' colour balance (skin, fur, rockets) as a prior and tints photos of other colours (a red flower
+# came out redder)
+PERMUTE_SHARE = 0.5
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as PIL's convert("L")
 
 
@@ -98,15 +102,17 @@ def fingerprint(photos: list[tuple[str, np.ndarray]]) -> str:
 class PatchSampler:
     """Random square patches from photos of any size: a photo drawn with probability proportional to the square
     root of its area (large scans do not crowd out small photos), a uniform position, one of the 8 flips and
-    rotations, GREY_SHARE of colour patches turned grey and VIVID_SHARE of the others made more saturated; grey
-    photos are repeated to `channels`."""
+    rotations, GREY_SHARE of colour patches turned grey, VIVID_SHARE of the others made more saturated and
+    PERMUTE_SHARE of them given a random channel order; grey photos are repeated to `channels`."""
 
     def __init__(self, photos: list[tuple[str, np.ndarray]], patch: int, channels: int = 3,
-                 grey_share: float = GREY_SHARE, vivid_share: float = VIVID_SHARE):
+                 grey_share: float = GREY_SHARE, vivid_share: float = VIVID_SHARE,
+                 permute_share: float = PERMUTE_SHARE):
         self.images = [im for _, im in photos if min(im.shape[:2]) >= patch]
         if not self.images:
             raise RecgenError(f"no photo is at least {patch}x{patch} pixels; pass a smaller --patch")
         self.patch, self.channels, self.grey_share, self.vivid_share = patch, channels, grey_share, vivid_share
+        self.permute_share = permute_share
         area = np.array([im.shape[0] * im.shape[1] for im in self.images], np.float64)
         self.p = np.sqrt(area) / np.sqrt(area).sum()
 
@@ -125,6 +131,8 @@ class PatchSampler:
                 f = a.astype(np.float32)
                 luma = f @ LUMA
                 a = np.rint(luma[..., None] + rng.uniform(*VIVID) * (f - luma[..., None])).clip(0, 255).astype(np.uint8)
+            if a.shape[-1] == 3 and rng.random() < self.permute_share:
+                a = a[..., rng.permutation(3)]
             out[i] = a if a.shape[-1] == c else np.repeat(a, c, -1) if c == 3 else a[..., :1]
         return out
 
@@ -133,6 +141,7 @@ def photo_set(data: str, split: str, size: int = 0, n: int = 256, seed: int = 0)
     """Patches as an ImageSet (one class, `photos`), so that commands built on fixed-size sets (`recgen data show`)
     also read photos; training draws fresh patches instead (PatchSampler)."""
     photos = load_photos(data, split)
-    sampler = PatchSampler(photos, size or 96, photos_channels(photos), grey_share=0.0, vivid_share=0.0)
+    sampler = PatchSampler(photos, size or 96, photos_channels(photos), grey_share=0.0, vivid_share=0.0,
+                           permute_share=0.0)
     x = sampler.draw(n, np.random.default_rng(seed))
     return ImageSet(x, np.zeros(n, np.int64), ["photo"], Path(data).name, split, {"source": data})
