@@ -84,7 +84,7 @@ def main() -> None:
     figures = {**speed, **cost}
     details = {"student": str(student.path), "teacher": teacher_path, "student_steps": student.arch.steps,
                "grid": student.arch.grid, "guidance": student.arch.guidance,
-               "distill_options": {k: student.run.options.get(k) for k in (
+               "distill_options": {k: student.run.options[k] for k in (
                    "epochs", "batch_size", "lr", "schedule", "ema", "target_ema", "max_steps",
                    "time_budget")},
                "student_sampler": f"TCDScheduler, gamma {student.arch.gamma}",

@@ -98,7 +98,7 @@ def test_resume_is_exact(runs):
     assert [r["step"] for r in resumed.run.read_metrics()] == [21, 30, 42]
 
 
-def test_sampling_matches_the_lcm_scheduler_rule(runs):
+def test_one_step_sample_is_the_clipped_x0_prediction(runs):
     """One step is f(x_T, T) = x_0 prediction clipped to [-1, 1] (c_skip(T) ~ 0): checked by hand."""
     _, student, _, _ = runs
     a, m = student.arch, student.modules

@@ -59,13 +59,11 @@ def build(cfg: StudentConfig) -> dict[str, torch.nn.Module]:
 
 
 def make_scheduler(cfg: StudentConfig):
-    """diffusers' LCMScheduler on the teacher's noise schedule and the distillation grid: the noise schedule
-    and the boundary scalings of training (sampling: make_sampler)."""
+    """diffusers' LCMScheduler on the teacher's noise schedule: what training takes from it, the noise
+    schedule and LCM's boundary scalings (sampling: make_sampler)."""
     from diffusers import LCMScheduler
 
-    return LCMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
-                        original_inference_steps=cfg.grid, prediction_type="sample", clip_sample=True,
-                        clip_sample_range=1.0)
+    return LCMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule)
 
 
 def make_sampler(cfg: StudentConfig):
