@@ -14,7 +14,9 @@ import contextlib
 import contextvars
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,6 +49,49 @@ def nested_training():
         yield
     finally:
         _NESTED.reset(token)
+
+
+class _InterruptLatch:
+    """Ctrl-C while a model trains sets a flag that the loop reads between steps, instead of raising wherever the
+    main thread happens to be: a KeyboardInterrupt raised inside a finaliser (a `__del__` the garbage collector runs
+    mid-checkpoint) is printed as "Exception ignored" and lost, and training would go on to the end. A second Ctrl-C
+    raises at once. Nested fits (CAS classifiers inside `generate eval`) share the outer fit's flag. Installed only in
+    the main thread of a single-process run: torchrun's ranks must stop at the same step, which a per-rank flag read
+    at different moments cannot promise."""
+
+    def __init__(self) -> None:
+        self.depth, self.hit, self.previous = 0, False, None
+
+    @contextlib.contextmanager
+    def armed(self, enabled: bool):
+        enabled = enabled and (self.depth > 0 or threading.current_thread() is threading.main_thread()
+                               and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if not enabled:
+            yield
+            return
+        if self.depth == 0:
+            self.hit, self.previous = False, signal.signal(signal.SIGINT, self._on_signal)
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            if self.depth == 0:
+                signal.signal(signal.SIGINT, self.previous)
+        if self.depth == 0 and self.hit:  # pressed during the last epoch's close: the command still stops
+            raise KeyboardInterrupt
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def check(self) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+
+
+_INTERRUPT = _InterruptLatch()
 
 
 class TrainingDiverged(RecgenError):
@@ -180,6 +225,10 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------------- loop
     def fit(self, data: tuple[torch.Tensor, ...], resume: bool = False) -> History:
+        with _INTERRUPT.armed(self.world == 1):
+            return self._fit(data, resume)
+
+    def _fit(self, data: tuple[torch.Tensor, ...], resume: bool) -> History:
         cfg, task = self.cfg, self.task
         st = self._start(data, resume)
         progress = EpochProgress(st.total, st.step, bar=self.main and sys.stderr.isatty(), quiet=not self.main)
@@ -191,6 +240,7 @@ class Trainer:
                 for m in task.modules.values():
                     m.train()
                 for b in range(start, st.per_epoch):
+                    _INTERRUPT.check()  # before a step, never between a step and its epoch's close
                     lo = (b * self.world + self.rank) * st.bs
                     idx = order[lo:lo + st.bs]
                     batch = tuple(t[idx].to(self.device, non_blocking=True) for t in data)
@@ -213,6 +263,7 @@ class Trainer:
                         break
                 if st.step % st.per_epoch == 0 or st.hist.stopped != "completed" or st.step >= st.stop_at:
                     self._close_epoch(st, epoch, progress, log_row)
+                    _INTERRUPT.check()
                 if st.hist.stopped != "completed":
                     break
             if st.step >= st.stop_at and st.stop_at < st.total:
@@ -288,7 +339,7 @@ class Trainer:
         eval's CAS classifiers, augment's recognizers) must not go on with a truncated one. While an epoch closes,
         its row is not in metrics.csv yet: keep the previous checkpoint, so that a resume replays the epoch and
         writes its row, rather than commit a step whose row would never be written."""
-        if not st.closing:
+        if not st.closing and st.saved != st.step:
             self._checkpoint(st.step, st.rows, st.best, False, st.clock())
             st.saved = st.step
         elif self.main:  # the epoch's own commit may have completed just before the interrupt

@@ -1,6 +1,8 @@
 """The shared training loop: exact resume, determinism, NaN handling, atomic checkpoints, bad config."""
 
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -105,6 +107,27 @@ def test_interrupt_checkpoints(tmp_path):
     Trainer(TinyTask(), cfg(), run).fit(data(), resume=True)
     a, b = weights(resumed), weights(run)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ctrl_c_inside_a_finaliser_still_stops_training(tmp_path):
+    """A real SIGINT that lands while a `__del__` runs: Python prints "Exception ignored" for a KeyboardInterrupt
+    raised there and goes on, so the loop must act on the signal itself, at the next step."""
+    class Finalised:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(1000))  # bytecode after the signal, where the default handler would raise
+
+    class Signalling(TinyTask):
+        def training_step(self, batch, g):
+            if self.calls == 4:
+                Finalised()  # collected at once, inside the step
+            return super().training_step(batch, g)
+
+    run = Run.create("t", "sig", tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(Signalling(), cfg(), run).fit(data())
+    assert run.load_state()["step"] == 5  # the step in which the signal came was finished, then checkpointed
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_interrupt_while_an_epoch_closes_keeps_its_row(tmp_path):
