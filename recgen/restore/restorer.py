@@ -124,7 +124,10 @@ class RestorerNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = self.unshuffle
-        h = self.stem(F.pixel_unshuffle(x, u) if u > 1 else x)
+        # channels-last activations: oneDNN's convolutions run about 1.5x faster on them than on NCHW, for
+        # forward and backward (a denoiser's input, concatenated with its noise map, would otherwise be NCHW)
+        x = (F.pixel_unshuffle(x, u) if u > 1 else x).contiguous(memory_format=torch.channels_last)
+        h = self.stem(x)
         skips = []
         for i, block in enumerate(self.down):
             h = block(h)
