@@ -87,7 +87,8 @@ class CNN(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W) in [0, 1] -> (B, widths[-1], H / 2^S, W / 2^S) feature map of the last stage."""
-        return self.stages(self.stem(x))
+        # channels-last: oneDNN's convolutions are much faster on it than on NCHW colour batches
+        return self.stages(self.stem(x.contiguous(memory_format=torch.channels_last)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x).amax(dim=(2, 3))  # (B, C) global max pool
