@@ -30,6 +30,27 @@ def warn(message: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- training
+NO_GAIN_DB = 0.05  # a restorer whose validation PSNR is within this of its input's restores nothing
+
+
+def check_restorer_gain(rows: list[dict[str, Any]], input_psnr: float | None, where: str) -> None:
+    """Warn when a restorer's training ended no better than its input on the validation images: it either learned
+    nothing, or collapsed (after a loss spike its correction went flat and stayed there) and only an early epoch's
+    weights, the best kept, do anything."""
+    seen = [(i, r["val_psnr"]) for i, r in enumerate(rows) if r.get("val_psnr") is not None]
+    if input_psnr is None or not seen:
+        return
+    best_i, best = max(seen, key=lambda p: p[1])
+    last = seen[-1][1]
+    if best <= input_psnr + NO_GAIN_DB:
+        warn(f"{where}: the restorer learned nothing usable (validation PSNR {best:.2f} dB, the input's "
+             f"{input_psnr:.2f} dB); train longer, or with a lower --lr")
+    elif last <= input_psnr + NO_GAIN_DB:
+        warn(f"{where}: training collapsed: the last epoch's validation PSNR ({last:.2f} dB) is the input's "
+             f"({input_psnr:.2f} dB); the best weights kept are epoch {rows[best_i].get('epoch', best_i + 1):g}'s ({best:.2f} dB). "
+             f"Train again with a lower --lr or another --seed")
+
+
 def check_steps(epochs: int, batch_size: int, n: int, what: str = "training") -> int:
     """Warn when the planned run takes fewer than WARN_STEPS optimizer steps; returns the planned steps."""
     bs = max(1, min(batch_size, n))

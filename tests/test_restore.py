@@ -1,6 +1,7 @@
 """Restoration: tiny restorers and a tiny diffusion run on digits; metrics that can fail; baselines; bad input."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -241,3 +242,22 @@ def test_registered_in_the_recgen_command(runs, inputs, tmp_path):
     assert p.returncode == 2 and p.stderr.strip().startswith("error:") and len(p.stderr.strip().splitlines()) == 1
     p = run_cli("restore", "superres", runs["superres"].path, inputs / "small.png", "--out", tmp_path / "o")
     assert p.returncode == 0 and (tmp_path / "o" / "grid.png").is_file(), p.stderr
+
+
+def test_a_restorer_that_learns_nothing_or_collapses_is_flagged(tmp_path):
+    """The input's own validation PSNR is what a restorer adding nothing scores: a run trained at a negligible
+    learning rate ends there and is flagged in one warning; a run that fell back to it after a good epoch (the
+    collapse a loss spike can cause) is told which epoch's weights were kept."""
+    from recgen.sanity import RecgenWarning, check_restorer_gain
+
+    with pytest.warns(RecgenWarning, match="learned nothing usable") as seen:
+        run = restore.train(task="superres", scale=2, out=str(tmp_path), **{**TINY, "lr": 1e-12})
+    assert len([w for w in seen if issubclass(w.category, RecgenWarning) and "nothing" in str(w.message)]) == 1
+    rows = run.run.read_metrics()
+    assert rows[-1]["val_psnr"] > 0
+    with pytest.warns(RecgenWarning, match=r"collapsed.*epoch 2's \(31\.00 dB\)"):
+        check_restorer_gain([{"epoch": 1, "val_psnr": 30.5}, {"epoch": 2, "val_psnr": 31.0},
+                             {"epoch": 3, "val_psnr": 30.0}], 30.0, "run")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_restorer_gain([{"epoch": 1, "val_psnr": 30.5}, {"epoch": 2, "val_psnr": 31.0}], 30.0, "run")

@@ -29,7 +29,7 @@ from recgen.restore.degrade import SCALES, TASKS, Observation, check_scale
 from recgen.restore.evaluate import evaluate as evaluate_model
 from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
 from recgen.runs import Run, TrainedRun, load_module, module_state
-from recgen.sanity import training_stats
+from recgen.sanity import check_restorer_gain, training_stats
 from recgen.task import TaskSteps
 from recgen.train import Trainer, resolve_device, seeded
 
@@ -235,6 +235,7 @@ def _fit(run: Run, cfg: RestoreConfig, arch: RestorerConfig, train_set, val, res
                        cfg.loss)
     hist = Trainer(task, cfg, run, device).fit((train_set.tensors()[0],), resume=resume)
     run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2))
+    check_restorer_gain(hist.rows, task.input_psnr(), str(run.path))
     result = RestorerRun(run)
     from recgen.data import has_test_split
 

@@ -20,7 +20,7 @@ from recgen.data.photos import PatchSampler, fingerprint, load_photos
 from recgen.restore.config import PHOTO_DEFAULTS, RestoreConfig
 from recgen.restore.restorer import RestorerConfig, RestoreTask, build
 from recgen.runs import Run
-from recgen.sanity import training_stats
+from recgen.sanity import check_restorer_gain, training_stats
 from recgen.train import Trainer, resolve_device, resolve_precision, seeded
 
 VAL_PATCHES = 32  # fixed validation patches (twice the training side) drawn from the training photos
@@ -98,6 +98,7 @@ def train_photos(options: dict[str, Any], arch: RestorerConfig, corrupt) -> Run:
                          input_shape=[channels, cfg.patch, cfg.patch])
     hist = Trainer(task, cfg, run, device).fit((torch.arange(cfg.epoch_patches),))
     run.update_config(stopped=hist.stopped, train_seconds=round(hist.seconds, 2))
+    check_restorer_gain(hist.rows, task.input_psnr(), str(run.path))
     return run
 
 

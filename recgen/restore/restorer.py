@@ -246,6 +246,14 @@ class RestoreTask(TrainTask):
         inp, base = net_input(self.arch, obs)
         return {"loss": self.loss(compose(obs, base, self.modules["model"](inp)), x)}
 
+    def input_psnr(self) -> float | None:
+        """Validation PSNR of the input itself: what a restorer that adds nothing scores."""
+        if self.val is None:
+            return None
+        x, obs = self.val
+        _, base = net_input(self.arch, obs)
+        return round(float(psnr(consistent(obs, compose(obs, base, torch.zeros_like(base))), x).mean()), 3)
+
     def validate(self, modules):
         if self.val is None:
             return {}
