@@ -164,6 +164,7 @@ def arch_config(cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: i
 # ------------------------------------------------------------------------------------------ few-step students
 # The options a student takes from its teacher run (data, conditioning, architecture): `distill` copies them
 # from the teacher's config.yaml, so the student trains on exactly the teacher's images; it refuses them.
+SOLVERS = ("ddim", "dpm2s")  # the student's teacher steps (recgen.generate.student.teacher_step)
 TEACHER_OWNED = ("data", "data_dir", "size", "channels", "limit", "eval_limit", "val_fraction", "model",
                  "augment", "augment_p", "class_conditional", "text_conditional", "base", "latent_dim",
                  "layers", "unet_width", "unet_blocks", "gan_width", "vae_width", "latent_size", "pixelcnn_width",
@@ -189,6 +190,9 @@ class DistillConfig(GenerateConfig):
     grid: int = field(default=10, metadata={
         "help": "teacher ODE steps over the noise schedule (skipping-step grid of arXiv 2310.04378)"})
     target_ema: float = field(default=0.95, metadata={"help": "EMA decay of the consistency target network"})
+    solver: str = field(default="ddim", metadata={
+        "help": "the teacher's ODE step between grid points: ddim (one guided evaluation) or dpm2s "
+                "(DPM-Solver++(2S), two: a closer trajectory, fewer distillation steps per second)"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -197,5 +201,7 @@ class DistillConfig(GenerateConfig):
         if not 1 <= self.steps <= min(8, self.grid):
             raise RecgenError(f"steps must be between 1 and {min(8, self.grid)} for a student, got "
                               f"{self.steps}")
+        if self.solver not in SOLVERS:
+            raise RecgenError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
         if not 0.0 <= self.target_ema < 1.0:
             raise RecgenError(f"target_ema must be a decay in [0, 1), got {self.target_ema}")

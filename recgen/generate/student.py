@@ -5,6 +5,7 @@ that 1, 2 or 4 network evaluations draw what the teacher's guided 20-step sample
 The student is the teacher's network, initialised from the teacher's weights and fine-tuned to be a
 consistency function f(x_t, t) -> x_0 along the teacher's guided probability-flow ODE:
     x_s   = DDIM step of the teacher from t to s = t - k, guided: eps(x, t, null) + w (eps(x, t, c) - ...)
+            (or, with solver dpm2s, a second-order DPM-Solver++(2S) step: two guided evaluations)
     loss  = pseudo-Huber( f_student(x_t, t) - f_target(x_s, s) )            (arXiv 2310.14189, sec. 3.3)
 on a grid of `grid` timesteps k apart (LCM's skipping-step schedule); f_target is an EMA of the student
 (decay `target_ema`); f(x, t) = c_skip(t) x + c_out(t) x0(x, t) meets the boundary f(x, 0) = x. Guidance is
@@ -52,6 +53,7 @@ class StudentConfig(DiffusionConfig):
     alpha_floor: float = 0.25  # below this sqrt(abar) the output is read as a scaled x_0 offset, not eps
     teacher: str = ""  # the teacher's run directory (what `evaluate` compares the student with)
     gamma: float = 0.3  # TCD's stochasticity when sampling (module text): 1 = LCM's rule, 0 = deterministic
+    solver: str = "ddim"  # the teacher's step from t to s in distillation: ddim | dpm2s (module text)
 
 
 def build(cfg: StudentConfig) -> dict[str, torch.nn.Module]:
@@ -107,6 +109,35 @@ def ddim_step(x, eps, t: torch.Tensor, s: torch.Tensor, abar: torch.Tensor) -> t
     a_t, a_s = _col(abar[t]), _col(abar[s])
     x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
     return a_s.sqrt() * x0 + (1 - a_s).sqrt() * eps
+
+
+def from_x0(x, x0, t: torch.Tensor, s: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
+    """x_t -> x_s along the straight DDIM line through x0 (the noise x and x0 imply at t)."""
+    a_t, a_s = _col(abar[t]), _col(abar[s])
+    eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+    return a_s.sqrt() * x0 + (1 - a_s).sqrt() * eps
+
+
+def log_snr_midpoint(abar: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """The timestep (B,) whose log-SNR lies halfway between t's and s's (abar decreases with t)."""
+    lam = torch.log(abar / (1 - abar))
+    mid = (lam[t] + lam[s]) / 2
+    return torch.searchsorted(-lam, -mid).clamp(max=len(abar) - 1)
+
+
+def teacher_step(model: Denoiser, x, t: torch.Tensor, s: torch.Tensor, c, w: float, abar: torch.Tensor,
+                 solver: str) -> torch.Tensor:
+    """The teacher's guided ODE from t to s: one DDIM step, or DPM-Solver++(2S) (arXiv 2211.01095, r = 1/2):
+    a DDIM half step to the log-SNR midpoint r, and the DDIM line from x_t through the x_0 predicted there.
+    Both clip x_0 to the data range, as the teacher's samplers do."""
+    eps = teacher_eps(model, x, t, c, w).float()
+    if solver == "ddim":
+        return ddim_step(x, eps, t, s, abar)
+    r = log_snr_midpoint(abar, t, s)
+    x_r = ddim_step(x, eps, t, r, abar)
+    a_r = _col(abar[r])
+    x0_r = ((x_r - (1 - a_r).sqrt() * teacher_eps(model, x_r, r, c, w).float()) / a_r.sqrt()).clamp(-1, 1)
+    return from_x0(x, x0_r, t, s, abar)
 
 
 @torch.no_grad()
@@ -223,8 +254,7 @@ class StudentTask(GeneratorTask):
         x_t = self.sched.add_noise(x0, torch.randn(x0.shape, generator=g).to(dev), t)
         self._update_target()
         with torch.no_grad():
-            eps = teacher_eps(self.teacher_model, x_t, t, c, a.guidance).float()
-            x_s = ddim_step(x_t, eps, t, s, self.abar)
+            x_s = teacher_step(self.teacher_model, x_t, t, s, c, a.guidance, self.abar, a.solver)
             target = consistency(self.modules["target"], self.sched, x_s, s, c, self.abar, a.alpha_floor)
         pred = consistency(self.modules["model"], self.sched, x_t, t, c, self.abar, a.alpha_floor)
         return {"loss": pseudo_huber(pred.float() - target.float())}
@@ -270,7 +300,7 @@ def distill(teacher: str = "", **options: Any):
     resolve_device(cfg.device)
     train_set, val, _ = load_splits(cfg)
     arch = StudentConfig(**dataclasses.asdict(t.arch), steps=cfg.steps, guidance=cfg.guidance, grid=cfg.grid,
-                         teacher=str(t.path.resolve()))
+                         solver=cfg.solver, teacher=str(t.path.resolve()))
     run = Run.create("generate", cfg.name or "student", cfg.out)
     run.write_config("generate", to_dict(cfg), data_fingerprint=train_set.fingerprint(),
                      classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0,
