@@ -240,7 +240,8 @@ def test_dpm2s_teacher_step_is_exact_on_one_point_and_nearer_the_ode_than_ddim(r
             return (x - a[:, 0].sqrt() * x0) / (1 - a[:, 0]).sqrt()
         return model
 
-    one, two = exact_eps(torch.rand(1, 1, 8, 8, generator=g) - 0.5), exact_eps(torch.rand(2, 1, 8, 8, generator=g) - 0.5)
+    one = exact_eps(torch.rand(1, 1, 8, 8, generator=g) - 0.5)
+    two = exact_eps(torch.rand(2, 1, 8, 8, generator=g) - 0.5)
     for t0 in (899, 599, 399):
         t, s = torch.full((16,), t0), torch.full((16,), t0 - 100)
         x_t = torch.randn(16, 1, 8, 8, generator=g) * 0.5
