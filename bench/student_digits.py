@@ -39,11 +39,13 @@ def main() -> None:
     p.add_argument("--out", required=True, help="root folder for the two runs")
     p.add_argument("--teacher-epochs", type=int, default=24)
     p.add_argument("--student-epochs", type=int, default=12)
+    p.add_argument("--solver", default="", help="the student's teacher step (default: DistillConfig's)")
     a = p.parse_args()
     torch.set_num_threads(1)
     teacher = generate.train(model="diffusion", data="digits", size=8, base=16, epochs=a.teacher_epochs,
                              batch_size=64, val_fraction=0.05, threads=1, out=a.out, name="teacher")
-    student = generate.distill(str(teacher.path), epochs=a.student_epochs, steps=2, threads=1, out=a.out)
+    student = generate.distill(str(teacher.path), epochs=a.student_epochs, steps=2, threads=1, out=a.out,
+                               **({"solver": a.solver} if a.solver else {}))
     arch, start = student.arch, {"model": teacher.modules["model"]}
     c, ref = st.teacher_reference(teacher, arch)
     figures = {}
