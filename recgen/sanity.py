@@ -46,8 +46,9 @@ def check_restorer_gain(rows: list[dict[str, Any]], input_psnr: float | None, wh
         warn(f"{where}: the restorer learned nothing usable (validation PSNR {best:.2f} dB, the input's "
              f"{input_psnr:.2f} dB); train longer, or with a lower --lr")
     elif last <= input_psnr + NO_GAIN_DB:
+        epoch = rows[best_i].get("epoch", best_i + 1)
         warn(f"{where}: training collapsed: the last epoch's validation PSNR ({last:.2f} dB) is the input's "
-             f"({input_psnr:.2f} dB); the best weights kept are epoch {rows[best_i].get('epoch', best_i + 1):g}'s ({best:.2f} dB). "
+             f"({input_psnr:.2f} dB); the best weights kept are epoch {epoch:g}'s ({best:.2f} dB). "
              f"Train again with a lower --lr or another --seed")
 
 
