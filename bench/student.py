@@ -83,7 +83,7 @@ def main() -> None:
     cost["distill_over_teacher_time"] = round(cost["distill_seconds"] / cost["teacher_train_seconds"], 3)
     figures = {**speed, **cost}
     details = {"student": str(student.path), "teacher": teacher_path, "student_steps": student.arch.steps,
-               "grid": student.arch.grid, "guidance": student.arch.guidance,
+               "grid": student.arch.grid, "guidance": student.arch.guidance, "teacher_step": student.arch.solver,
                "distill_options": {k: student.run.options[k] for k in (
                    "epochs", "batch_size", "lr", "schedule", "ema", "target_ema", "max_steps",
                    "time_budget")},

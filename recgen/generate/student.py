@@ -104,12 +104,17 @@ def teacher_eps(model: Denoiser, x, t: torch.Tensor, c, w: float) -> torch.Tenso
     return uncond + w * (cond - uncond)
 
 
+def clipped_x0(x, eps, t: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
+    """The x_0 a noise prediction implies at timesteps t (B,), clipped to the data range like the teacher's own
+    samplers (clip_sample / thresholding)."""
+    a_t = _col(abar[t])
+    return ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
+
+
 def ddim_step(x, eps, t: torch.Tensor, s: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
-    """x_t -> x_s by DDIM (arXiv 2010.02502, eq. 12 with sigma 0), x_0 clipped to the data range like the
-    teacher's own samplers (clip_sample / thresholding)."""
-    a_t, a_s = _col(abar[t]), _col(abar[s])
-    x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
-    return a_s.sqrt() * x0 + (1 - a_s).sqrt() * eps
+    """x_t -> x_s by DDIM (arXiv 2010.02502, eq. 12 with sigma 0), x_0 clipped."""
+    a_s = _col(abar[s])
+    return a_s.sqrt() * clipped_x0(x, eps, t, abar) + (1 - a_s).sqrt() * eps
 
 
 def from_x0(x, x0, t: torch.Tensor, s: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
@@ -136,9 +141,7 @@ def teacher_step(model: Denoiser, x, t: torch.Tensor, s: torch.Tensor, c, w: flo
         return ddim_step(x, eps, t, s, abar)
     r = log_snr_midpoint(abar, t, s)
     x_r = ddim_step(x, eps, t, r, abar)
-    a_r = _col(abar[r])
-    x0_r = ((x_r - (1 - a_r).sqrt() * teacher_eps(model, x_r, r, c, w).float()) / a_r.sqrt()).clamp(-1, 1)
-    return from_x0(x, x0_r, t, s, abar)
+    return from_x0(x, clipped_x0(x_r, teacher_eps(model, x_r, r, c, w).float(), r, abar), t, s, abar)
 
 
 @torch.no_grad()
