@@ -2,7 +2,7 @@
 bicubic and the decoded JPEG, with each restorer's training time, and the memory and time of restoring a
 24-megapixel photo. Writes bench/results/restore-photos-YYYYMMDD.json.
 
-    python bench/restore_photos.py --runs /work/runs-photos/restore [--crop 256] [--memory]
+    python bench/restore_photos.py --runs /work/runs-photos/restore [--crop 256] [--memory] [--ensemble 8]
 
 RUNS holds the restorer runs named denoise-N, sr2-N, sr4-N, jpeg-N, oldphoto-N, inpaint-N (the highest N of each is
 used; a missing one is left out of the record); train them with `recgen restore train --task T --data photos
@@ -45,7 +45,8 @@ def latest(runs: Path, name: str) -> Path | None:
     return max(done, key=lambda p: int(p.name[len(name) + 1:]), default=None)
 
 
-def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str]) -> tuple[dict, dict]:
+def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str], ensemble: int = 0) -> tuple[dict, dict]:
+    """Each case's figures; ensemble > 1: recgen's also with that self-ensemble (`--ensemble`), as recgen_xK."""
     figures, details = {}, {}
     for key, name, task, kw in CASES:
         if keys and key not in keys:
@@ -66,6 +67,15 @@ def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str]) -> tuple[dic
             "lr", "precision")},
             "stopped": cfg.get("stopped"), "eval": r}
         print(f"{key}: " + ", ".join(f"{k} {v[metric]:.2f}" for k, v in r["mean"].items()), flush=True)
+        if ensemble > 1:  # the baselines are the same images as above: only recgen is scored again
+            e = evaluate_photos(str(path), task, crop=crop if slow else 0, slow_baselines=False,
+                                out=out / f"{key}-x{ensemble}", ensemble=ensemble, **kw)
+            figures[f"{key}_recgen_x{ensemble}_{metric}"] = e["mean"]["recgen"][metric]
+            details[key][f"recgen_x{ensemble}"] = {
+                "per_image": {p["image"]: p[f"recgen_{metric}"] for p in e["per_image"]},
+                "mean": e["mean"]["recgen"], "seconds": e["seconds"]["recgen"],
+                "seconds_without": r["seconds"]["recgen"]}
+            print(f"{key}: recgen with --ensemble {ensemble} {e['mean']['recgen'][metric]:.2f}", flush=True)
     return figures, details
 
 
@@ -104,12 +114,14 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true", help="also restore 1 and 24 megapixel photos (minutes)")
     ap.add_argument("--megapixels", default="1,24", help="--memory: photo sizes, in megapixels")
     ap.add_argument("--out", default="bench/results/restore-photos", help="folder for grids and per-run JSON")
+    ap.add_argument("--ensemble", type=int, default=8, help="also score recgen averaging this many flipped and "
+                                                           "rotated copies (1 = not)")
     ap.add_argument("--note", default="", help="context a reader needs (e.g. how loaded the machine was)")
     ap.add_argument("--cases", default="", help="comma-separated case keys (default: all); the record of the day "
                                                 "keeps the other cases' figures from earlier invocations")
     a = ap.parse_args()
     runs, out = Path(a.runs), Path(a.out)
-    figures, details = evaluate_all(runs, a.crop, out, [k for k in a.cases.split(",") if k])
+    figures, details = evaluate_all(runs, a.crop, out, [k for k in a.cases.split(",") if k], a.ensemble)
     if a.memory:
         with tempfile.TemporaryDirectory() as tmp:
             for mp in map(float, a.megapixels.split(",")):  # smallest first: the children's peak only grows

@@ -205,6 +205,8 @@ def test_cli_refuses_models_lacking_the_task(runs, diffusion_run, inputs, tmp_pa
     assert r.exit_code == 2 and "cannot superres" in r.stderr
     r = cli("inpaint", diffusion_run.path, inputs / "small.png", "--out", tmp_path)
     assert r.exit_code == 2 and "restores 28x28 inputs, got 14x14" in r.stderr
+    r = cli("inpaint", diffusion_run.path, inputs / "im0.png", "--ensemble", "8", "--out", tmp_path)
+    assert r.exit_code == 2 and "averaging flipped copies is for restorer runs" in r.stderr
     r = cli("eval", runs["inpaint"].path, "--task", "inpaint", "--judge", str(tmp_path / "nope"), "--n", "5")
     assert r.exit_code == 2 and "not a recgen run directory" in r.stderr
     r = cli("eval", runs["inpaint"].path)

@@ -191,7 +191,8 @@ def test_pages_offer_every_restore_task_with_its_cli_options(client):
     page = client.get("/basic").text
     table = json.loads(re.search(r"const RESTORE=(\{.*?\});", page).group(1))
     assert list(table) == list(TASKS) and table == task_options()
-    assert table["jpeg"] == ["quality", "simulate", "seed"] and table["oldphoto"] == ["simulate", "seed"]
+    assert table["jpeg"] == ["quality", "simulate", "seed", "ensemble"]
+    assert table["oldphoto"] == ["simulate", "seed", "ensemble"]
     blocks = next(r.app for r in client.app.routes if getattr(r, "path", "") == "/ui").get_blocks()
     radio = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "restore-task")
     assert [c[1] for c in radio.choices] == list(TASKS)

@@ -6,8 +6,8 @@
     recgen.restore.evaluate("runs/restore/denoise-1", task="denoise", judge="runs/classify/cnn-1")
     recgen.restore.restore_files("runs/restore/inpaint-1", "inpaint", ["shirt.png"], out="restored")
 
-Both kinds of model answer the same three calls: `check(task, method, scale, steps)`, `restore(obs, ...)` and
-`describe(...)`; the classical baselines (recgen.restore.baselines) run beside them everywhere.
+Both kinds of model answer the same three calls: `check(task, method, scale, steps, ensemble)`, `restore(obs,
+...)` and `describe(...)`; the classical baselines (recgen.restore.baselines) run beside them everywhere.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from recgen.restore import guided, photos
 from recgen.restore.config import METHODS, MIN_SIDE, RestoreConfig
 from recgen.restore.degrade import SCALES, TASKS, Observation, check_scale
 from recgen.restore.evaluate import evaluate as evaluate_model
-from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, restore
+from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, check_ensemble, restore
 from recgen.runs import Run, TrainedRun, load_module, module_state
 from recgen.sanity import check_restorer_gain, training_stats
 from recgen.task import TaskSteps
@@ -91,8 +91,9 @@ class RestorerRun(TrainedRun):
             self._net = net.to(self.device).eval()
         return self._net
 
-    def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0) -> None:
+    def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0, ensemble: int = 1) -> None:
         check_method(task, method, steps)
+        check_ensemble(ensemble)
         if task != self.arch.task:
             diffusion = " or pass a diffusion generator run" if task in guided.METHODS else ""
             raise RecgenError(f"{self.path}: this restorer was trained to {self.arch.task}, not to {task}; train one "
@@ -108,9 +109,12 @@ class RestorerRun(TrainedRun):
     def fixed_size(self) -> tuple[int, int] | None:
         return None  # fully convolutional: any size (padded to a multiple of 4 inside)
 
-    def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0) -> torch.Tensor:
-        self.check(obs.task, method, obs.scale, steps)
-        return restore(self.net, self.arch, obs)
+    def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0,
+                ensemble: int = 1) -> torch.Tensor:
+        """ensemble: average the restorations of 1, 2, 4 or 8 flipped and rotated copies (restorer.DIHEDRAL);
+        about that many times slower, a little better (denoising, super-resolution, JPEG)."""
+        self.check(obs.task, method, obs.scale, steps, ensemble)
+        return restore(self.net, self.arch, obs, ensemble=ensemble)
 
 
 class DiffusionRestorer:
@@ -147,8 +151,12 @@ class DiffusionRestorer:
                               f"`recgen restore train --task {task}`")
         return guided.METHODS[task][0] if method == "auto" else method
 
-    def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0) -> None:
+    def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0, ensemble: int = 1) -> None:
         check_method(task, method, steps)
+        check_ensemble(ensemble)
+        if ensemble != 1:
+            raise RecgenError(f"ensemble {ensemble}: averaging flipped copies is for restorer runs; {self.path} is "
+                              "a generator run (give ensemble 1)")
         m = self._method(task, method)
         if m == "restorer":
             raise RecgenError(f"method 'restorer' needs a restorer run; {self.path} is a {self.gen.family} run")
@@ -163,9 +171,10 @@ class DiffusionRestorer:
     def fixed_size(self) -> tuple[int, int] | None:
         return self.input_shape[1], self.input_shape[2]
 
-    def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0) -> torch.Tensor:
+    def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0,
+                ensemble: int = 1) -> torch.Tensor:
         m = self._method(obs.task, method)
-        self.check(obs.task, m, obs.scale, steps)
+        self.check(obs.task, m, obs.scale, steps, ensemble)
         fn = {"ddnm": guided.ddnm, "repaint": guided.repaint, "reverse": guided.denoise}[m]
         return fn(self.gen, obs, seeded(seed, 7), steps or self.DEFAULT_STEPS[m])
 

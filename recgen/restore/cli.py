@@ -24,6 +24,8 @@ Method = Annotated[str, typer.Option(help="auto | restorer | ddnm | repaint | re
 Steps = Annotated[int, typer.Option(help="diffusion steps (0 = the method's default)")]
 Seed = Annotated[int, typer.Option(help="seeds drawn masks, added noise and diffusion sampling")]
 Baselines = Annotated[bool, typer.Option(help="also run the classical baselines")]
+Ensemble = Annotated[int, typer.Option(help="restorer runs: average the restorations of 1, 2, 4 or 8 flipped and "
+                                            "rotated copies (that many times slower, a little better)")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 MaskKind = Annotated[str, typer.Option(help="masks drawn when no --mask is given: box | strokes")]
 Ratio = Annotated[float, typer.Option(help="share of the image a drawn mask covers")]
@@ -79,11 +81,11 @@ def _run(task: str, run: str, inputs: list[str], out: str, as_json: bool, **kw) 
 def inpaint(run: Run_, inputs: Inputs, out: Out = "restored",
             mask: Annotated[str, typer.Option(help="mask image, white = missing (default: draw masks)")] = "",
             mask_kind: MaskKind = "box", ratio: Ratio = 0.25, simulate: Simulate = False, method: Method = "auto",
-            steps: Steps = 0, seed: Seed = 0, baselines: Baselines = True, json_: Json = False,
-            max_pixels: MaxPixels = MAX_PIXELS):
+            steps: Steps = 0, seed: Seed = 0, baselines: Baselines = True, ensemble: Ensemble = 1,
+            json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
     """Fill masked regions (baselines: OpenCV Telea and Navier-Stokes)."""
     _run("inpaint", run, inputs, out, json_, mask=mask or None, mask_kind=mask_kind, ratio=ratio, simulate=simulate,
-         method=method, steps=steps, seed=seed, baselines=baselines, max_pixels=max_pixels)
+         method=method, steps=steps, seed=seed, baselines=baselines, ensemble=ensemble, max_pixels=max_pixels)
 
 
 @restore_app.command("denoise")
@@ -92,10 +94,11 @@ def denoise(run: Run_, inputs: Inputs, out: Out = "restored",
             sigma: Annotated[float, typer.Option(help="noise std of the inputs, images in [0, 1] "
                                                       "(0 = estimate)")] = 0.0,
             simulate: Simulate = False, method: Method = "auto", steps: Steps = 0, seed: Seed = 0,
-            baselines: Baselines = True, json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
+            baselines: Baselines = True, ensemble: Ensemble = 1, json_: Json = False,
+            max_pixels: MaxPixels = MAX_PIXELS):
     """Remove Gaussian noise of a known or estimated sigma (baseline: non-local means)."""
     _run("denoise", run, inputs, out, json_, sigma=sigma, simulate=simulate, method=method, steps=steps, seed=seed,
-         baselines=baselines, max_pixels=max_pixels)
+         baselines=baselines, ensemble=ensemble, max_pixels=max_pixels)
 
 
 @restore_app.command("superres")
@@ -103,10 +106,11 @@ def denoise(run: Run_, inputs: Inputs, out: Out = "restored",
 def superres(run: Run_, inputs: Inputs, out: Out = "restored",
              scale: Annotated[int, typer.Option(help="upscaling factor (2; diffusion runs also 4)")] = 2,
              simulate: Simulate = False, method: Method = "auto", steps: Steps = 0, seed: Seed = 0,
-             baselines: Baselines = True, json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
+             baselines: Baselines = True, ensemble: Ensemble = 1, json_: Json = False,
+             max_pixels: MaxPixels = MAX_PIXELS):
     """Upscale low-resolution images (baseline: bicubic)."""
     _run("superres", run, inputs, out, json_, scale=scale, simulate=simulate, method=method, steps=steps, seed=seed,
-         baselines=baselines, max_pixels=max_pixels)
+         baselines=baselines, ensemble=ensemble, max_pixels=max_pixels)
 
 
 Quality = Annotated[int, typer.Option(help="JPEG quality --simulate compresses at (1-100)")]
@@ -115,17 +119,18 @@ Quality = Annotated[int, typer.Option(help="JPEG quality --simulate compresses a
 @restore_app.command("jpeg")
 @user_errors
 def jpeg(run: Run_, inputs: Inputs, out: Out = "restored", quality: Quality = 20, simulate: Simulate = False,
-         seed: Seed = 0, json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
+         seed: Seed = 0, ensemble: Ensemble = 1, json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
     """Remove JPEG artefacts (blocks, ringing, colour bleeding) from decoded JPEGs."""
-    _run("jpeg", run, inputs, out, json_, quality=quality, simulate=simulate, seed=seed, max_pixels=max_pixels)
+    _run("jpeg", run, inputs, out, json_, quality=quality, simulate=simulate, seed=seed, ensemble=ensemble,
+         max_pixels=max_pixels)
 
 
 @restore_app.command("oldphoto")
 @user_errors
 def oldphoto(run: Run_, inputs: Inputs, out: Out = "restored", simulate: Simulate = False, seed: Seed = 0,
-             json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
+             ensemble: Ensemble = 1, json_: Json = False, max_pixels: MaxPixels = MAX_PIXELS):
     """Restore an old photo in one pass: fading and tint, grain, scratches and dust, blur."""
-    _run("oldphoto", run, inputs, out, json_, simulate=simulate, seed=seed, max_pixels=max_pixels)
+    _run("oldphoto", run, inputs, out, json_, simulate=simulate, seed=seed, ensemble=ensemble, max_pixels=max_pixels)
 
 
 def task_options() -> dict[str, list[str]]:
@@ -179,7 +184,7 @@ def eval_(run: Run_, task: Annotated[str, typer.Option(help=" | ".join(TASKS))] 
           quality: Quality = 20,
           crop: Annotated[int, typer.Option(help="photos: score each photo's centre crop x crop (0 = whole)")] = 0,
           slow_baselines: Annotated[bool, typer.Option(help="photos: also run BM3D (slow)")] = True,
-          json_: Json = False):
+          ensemble: Ensemble = 1, json_: Json = False):
     """PSNR / SSIM against ground truth and the judge's accuracy, recgen vs classical baselines vs nothing."""
     from recgen.restore.api import evaluate
 
@@ -194,14 +199,14 @@ def eval_(run: Run_, task: Annotated[str, typer.Option(help=" | ".join(TASKS))] 
 
         r = evaluate_photos(run, task, data, sigma=sigma, scale=scale, quality=quality, mask_kind=mask_kind,
                             ratio=ratio, seed=seed_list[0] if seed_list else 0, crop=crop,
-                            slow_baselines=slow_baselines, out=out)
+                            slow_baselines=slow_baselines, out=out, ensemble=ensemble)
         if json_:
             emit(r, True)
         else:
             _print_photo_eval(r)
         return
     r = evaluate(run, task, n=n, seeds=seed_list, mask_kind=mask_kind, ratio=ratio, sigma=sigma, scale=scale,
-                 judge=judge, method=method, steps=steps, out=out)
+                 judge=judge, method=method, steps=steps, out=out, ensemble=ensemble)
     if json_:
         emit(r, True)
         return

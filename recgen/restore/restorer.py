@@ -18,6 +18,7 @@ padding. The network only predicts; `restore` is the composition above, kept out
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,24 +175,66 @@ def pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int
     return (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x), (h, w)
 
 
+# The dihedral transforms a self-ensemble averages over, as (quarter turns, mirrored): the first two keep the
+# image's orientation up to a mirror, the first four its height and width, all eight are the square's symmetries
+# (EDSR+ / DnCNN's x8 geometric self-ensemble, arXiv 1707.02921 sec. 4.4).
+DIHEDRAL = ((0, False), (0, True), (2, False), (2, True), (1, False), (1, True), (3, False), (3, True))
+ENSEMBLES = (1, 2, 4, 8)
+
+
+def check_ensemble(ensemble: int) -> None:
+    if isinstance(ensemble, bool) or ensemble not in ENSEMBLES:
+        raise RecgenError(f"ensemble must be one of {', '.join(map(str, ENSEMBLES))} (flips and rotations "
+                          f"averaged), got {ensemble!r}")
+
+
+def _turn(t: torch.Tensor | None, turns: int, mirror: bool) -> torch.Tensor | None:
+    if t is None:
+        return None
+    t = t.flip(-1) if mirror else t
+    return torch.rot90(t, turns, (-2, -1)) if turns else t
+
+
+def _unturn(t: torch.Tensor, turns: int, mirror: bool) -> torch.Tensor:
+    t = torch.rot90(t, -turns, (-2, -1)) if turns else t
+    return t.flip(-1) if mirror else t
+
+
 @torch.no_grad()
 def restore(net: RestorerNet, cfg: RestorerConfig, obs: Observation, batch_size: int = 500,
-            tile: int = TILE) -> torch.Tensor:
+            tile: int = TILE, ensemble: int = 1) -> torch.Tensor:
     """Restored images (N, C, H, W) in [0, 1]; any size: padded to the U-Net's multiple and cropped back, and
-    restored in overlapping tiles (recgen.restore.tiles) when a side exceeds `tile`, so memory stays bounded."""
+    restored in overlapping tiles (recgen.restore.tiles) when a side exceeds `tile`, so memory stays bounded.
+    ensemble > 1: the mean of the restorations of that many flipped and rotated copies (DIHEDRAL), tile by tile;
+    each copy agrees with the observation, so their mean does too (the constraints are linear, [0, 1] convex)."""
+    check_ensemble(ensemble)
     dev = next(net.parameters()).device
     mult = cfg.multiple
-
-    def run(o: Observation) -> torch.Tensor:
-        o = Observation(o.task, o.y.to(dev), None if o.mask is None else o.mask.to(dev), o.sigma, o.scale)
-        inp, base = net_input(cfg, o)
-        padded, (h, w) = pad_to(inp, mult)
-        f = net(padded)[..., :h, :w]
-        return consistent(o, compose(o, base, f)).cpu()
-
     s = obs.scale if cfg.task == "superres" else 1
     overlap = -(-cfg.reach // s) + (2 if s > 1 else 0)  # input pixels; bicubic upsampling reads 2 beyond
     align = max(1, cfg.multiple // s)
+    if ensemble > 1:  # JPEG's 8x8 blocks start at the top left: a turned copy must keep them on that grid
+        align = math.lcm(align, 8 if cfg.task in ("jpeg", "oldphoto") else 1)
+
+    def one(o: Observation) -> torch.Tensor:
+        inp, base = net_input(cfg, o)
+        padded, (h, w) = pad_to(inp, mult)
+        f = net(padded)[..., :h, :w]
+        return consistent(o, compose(o, base, f))
+
+    def run(o: Observation) -> torch.Tensor:
+        o = Observation(o.task, o.y.to(dev), None if o.mask is None else o.mask.to(dev), o.sigma, o.scale)
+        if ensemble == 1:
+            return one(o).cpu()
+        # Each window starts on a multiple of `align` and is padded to end on one, so that every turned copy of
+        # it meets the network's strided levels (and JPEG's blocks) where the turned whole image would.
+        h, w = o.y.shape[-2:]
+        o = Observation(o.task, pad_to(o.y, align)[0], None if o.mask is None else pad_to(o.mask, align * s)[0],
+                        o.sigma, o.scale)
+        out = sum(_unturn(one(Observation(o.task, _turn(o.y, k, m), _turn(o.mask, k, m), o.sigma, o.scale)), k, m)
+                  for k, m in DIHEDRAL[:ensemble])
+        return (out / ensemble)[..., :h * s, :w * s].cpu()
+
     out = [tiled(run, obs.subset(slice(i, i + batch_size)), -(-tile // align) * align, overlap, align)
            for i in range(0, len(obs.y), batch_size)]
     return torch.cat(out)

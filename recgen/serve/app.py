@@ -219,7 +219,7 @@ def _restore_route(app: FastAPI, served: _Served, limits: Limits) -> None:
                        scale: int = Query(2), quality: int = Query(20, ge=1, le=100),
                        simulate: bool = Query(False), method: str = Query("auto"),
                        steps: int = Query(0, ge=0, le=1000), seed: int = Query(0, ge=0),
-                       baselines: bool = Query(True)):
+                       baselines: bool = Query(True), ensemble: int = Query(1)):
         """`recgen restore TASK` on the uploads, with the options that command takes (others are refused):
         per image the restored PNG (and each classical baseline's), PSNR/SSIM where the ground truth is known
         (`simulate`, drawn masks), a grid."""
@@ -241,7 +241,7 @@ def _restore_route(app: FastAPI, served: _Served, limits: Limits) -> None:
                 s = restore_files(model, task, [str(p) for _, p, _ in saved], Path(tmp) / "out",
                                   mask=mask_path, mask_kind=mask_kind, ratio=ratio, sigma=sigma, scale=scale,
                                   quality=quality, simulate=simulate, method=method, steps=steps, seed=seed,
-                                  baselines=baselines)
+                                  baselines=baselines, ensemble=ensemble)
             except RecgenError as e:
                 msg = str(e)
                 for name, p, _ in saved + masks:  # the uploads by the names they came with, not the server's files
@@ -359,6 +359,8 @@ input,select{margin-left:.5em}pre{background:#f6f6f6;padding:.5em;white-space:pr
 <label>scale (superres) <input id=rscale type=number value=2 min=2 max=4></label>
 <label>JPEG quality (jpeg: what simulate compresses at)
  <input id=rquality type=number value=20 min=1 max=100></label>
+<label>self-ensemble (restorer runs: flips and rotations averaged)
+ <select id=rensemble><option>1<option>2<option>4<option>8</select></label>
 <label>inputs are clean: corrupt, then score <input id=rsim type=checkbox></label>
 <button id=rgo>restore</button><pre id=rout></pre><img id=rimg width=448></section>
 <script>
@@ -392,7 +394,7 @@ $('rgo').onclick=async()=>{const fd=form('rfiles'),task=$('rtask').value,takes=R
  if($('rmask').files.length&&takes.includes('mask'))fd.append('mask',$('rmask').files[0]);
  const q=new URLSearchParams({run:$('rrun').value});
  const given={sigma:$('rsigma').value,scale:$('rscale').value,quality:$('rquality').value,
-  simulate:$('rsim').checked};
+  ensemble:$('rensemble').value,simulate:$('rsim').checked};
  for(const [k,v] of Object.entries(given))if(takes.includes(k))q.set(k,v);
  const [ok,j]=await post('/api/restore/'+task+'?'+q,fd);
  $('rout').textContent=ok?j.model+(j.mean?'\\n'+JSON.stringify(j.mean):''):j.detail;

@@ -238,6 +238,8 @@ def restore_tab(locate, loaded, examples):
                     quality = gr.Slider(1, 100, value=20, step=1, elem_id="restore-quality",
                                         label="quality (jpeg: what simulate compresses at)")
                     seed = gr.Number(value=0, precision=0, minimum=0, label="seed (masks, simulated damage)")
+                ensemble = gr.Dropdown([1, 2, 4, 8], value=1, elem_id="restore-ensemble",
+                                       label="self-ensemble (restorer runs: flips and rotations averaged; slower)")
                 simulate = gr.Checkbox(label="the photo is clean: corrupt it first, then score the result")
             go = gr.Button("Restore", variant="primary", elem_id="restore-go")
         with gr.Column():
@@ -250,7 +252,7 @@ def restore_tab(locate, loaded, examples):
     examples.show("restore", editor)
 
     @user_errors
-    def restore(run_name, value, t, kind, r, sg, sc, q, sd, sim):
+    def restore(run_name, value, t, kind, r, sg, sc, q, sd, sim, ens=1):
         from recgen.restore.files import restore_files
 
         photo, mask = editor_image(value, keep_layers=True)
@@ -264,7 +266,7 @@ def restore_tab(locate, loaded, examples):
             try:
                 s = restore_files(model, t, [str(Path(tmp) / "photo.png")], Path(tmp) / "out", mask=mask_path,
                                   mask_kind=kind, ratio=float(r), sigma=float(sg), scale=int(sc),
-                                  quality=int(q), simulate=bool(sim), seed=int(sd or 0))
+                                  quality=int(q), simulate=bool(sim), seed=int(sd or 0), ensemble=int(ens or 1))
             except RecgenError as e:
                 raise RecgenError(str(e).replace(f"{tmp}/", "")) from None
             outs = {m: np.asarray(Image.open(paths[0])) for m, paths in s["images"].items()}
@@ -277,7 +279,7 @@ def restore_tab(locate, loaded, examples):
         return (before, outs["recgen"]), [(v, k) for k, v in outs.items()], pd.DataFrame(table)
 
     busy(go, [slider, others, scores], restore,
-         [run, editor, task, mask_kind, ratio, sigma, scale, quality, seed, simulate],
+         [run, editor, task, mask_kind, ratio, sigma, scale, quality, seed, simulate, ensemble],
          [slider, others, scores])
     return run
 
