@@ -165,6 +165,8 @@ class TrainConfig(Options):
         0.0,
         "stop training after this many seconds (0 = no limit); the schedule is not stretched",
         check=NOT_NEGATIVE)
+    train_steps: int = opt(0, "optimizer steps to train, the learning-rate schedule spanning them (0 = epochs x "
+                           "steps per epoch)", check=NOT_NEGATIVE)
     max_steps: int = opt(0, "stop after this many optimizer steps (0 = all epochs); for tests and partial "
                          "runs", check=NOT_NEGATIVE)
     out: str = opt("runs", "root folder of run directories")

@@ -52,9 +52,15 @@ def check_restorer_gain(rows: list[dict[str, Any]], input_psnr: float | None, wh
              f"Train again with a lower --lr or another --seed")
 
 
-def check_steps(epochs: int, batch_size: int, n: int, what: str = "training") -> int:
-    """Warn when the planned run takes fewer than WARN_STEPS optimizer steps; returns the planned steps."""
+def check_steps(epochs: int, batch_size: int, n: int, what: str = "training", steps: int = 0) -> int:
+    """Warn when the planned run takes fewer than WARN_STEPS optimizer steps; returns the planned steps (`steps`
+    where --train-steps gave them, else epochs of n // batch_size)."""
     bs = max(1, min(batch_size, n))
+    if steps:
+        if steps < WARN_STEPS:
+            warn(f"{what} takes only {steps} optimizer steps (--train-steps); the learning-rate schedule needs a "
+                 f"few hundred")
+        return steps
     steps = max(1, n // bs) * epochs
     if steps < WARN_STEPS:
         warn(f"{what} takes only {steps} optimizer steps ({epochs} epoch(s) of {n // bs} at batch {bs}); the "

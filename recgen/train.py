@@ -182,6 +182,39 @@ class _FitState:
         """Training seconds, the sessions before a resume included."""
         return self.before + time.perf_counter() - self.t0
 
+    @property
+    def epochs(self) -> int:
+        """Epochs the schedule spans, the last one partial where --train-steps ends it mid-way."""
+        return math.ceil(self.total / self.per_epoch)
+
+
+BUDGET_SHARE = 0.85  # of a time budget planned for optimizer steps; validation and checkpoints take the rest
+
+
+def steps_in_budget(task: TrainTask, cfg: TrainConfig, device: torch.device, seconds: float,
+                    batch: tuple[torch.Tensor, ...]) -> int:
+    """How many optimizer steps of `task` on batches like `batch` fit in BUDGET_SHARE of `seconds` here: a few
+    steps' forward and backward passes timed at the run's precision and thread count, so that a run's schedule
+    can be sized to this machine (a slower one trains fewer steps to the end of its schedule instead of being
+    cut mid-way by the time budget). No optimizer step is taken; the gradients are dropped."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    for m in task.modules.values():
+        m.to(device).train()
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=resolve_precision(cfg.precision, device) == "bf16")
+    batch = tuple(t.to(device) for t in batch)
+    times = []
+    for i in range(5):
+        t0 = time.perf_counter()
+        with autocast:
+            loss = task.training_step(batch, seeded(cfg.seed, i, 7))["loss"]
+        loss.backward()
+        times.append(time.perf_counter() - t0)
+    for m in task.modules.values():
+        m.zero_grad(set_to_none=True)
+    step = 1.15 * sorted(times[2:])[1]  # the median of the last three; the optimizer and EMA updates on top
+    return max(1, int(BUDGET_SHARE * seconds / step))
+
 
 class Trainer:
     def __init__(self, task: TrainTask, cfg: TrainConfig, run: Run, device: torch.device | None = None):
@@ -254,7 +287,7 @@ class Trainer:
                     st.loss_sum, st.loss_n = st.loss_sum + loss, st.loss_n + 1
                     st.seen += len(idx) * self.world
                     rate = st.seen / max(time.perf_counter() - st.t0, 1e-9)
-                    progress.update(st.step, f"epoch {epoch + 1}/{cfg.epochs} loss {loss:.4f} "
+                    progress.update(st.step, f"epoch {epoch + 1}/{st.epochs} loss {loss:.4f} "
                                              f"lr {self.optims[0][0].param_groups[0]['lr']:.2e} {rate:.0f} img/s")
                     if cfg.time_budget and time.perf_counter() - st.t0 > cfg.time_budget:
                         st.hist.stopped = "time_budget"
@@ -285,7 +318,7 @@ class Trainer:
         n = len(data[0])
         bs = min(cfg.batch_size, n)
         per_epoch = max(1, n // (bs * self.world))
-        total = per_epoch * cfg.epochs
+        total = cfg.train_steps or per_epoch * cfg.epochs
         for m in task.modules.values():
             m.to(self.device)
         self.optims = task.configure_optimizers(cfg, total)
@@ -302,14 +335,15 @@ class Trainer:
             if not resume:  # what recgen.defaults sized to the data, and whether the schedule has room
                 written = self.run.config  # config.yaml, read once
                 announce(written.get("resolved", ""))
-                check_steps(cfg.epochs, bs * self.world, n, f"{written.get('task', '')} train".strip())
+                check_steps(cfg.epochs, bs * self.world, n, f"{written.get('task', '')} train".strip(),
+                            cfg.train_steps)
         return _FitState(n=n, bs=bs, per_epoch=per_epoch, total=total, step=step, best=best, rows=rows,
                          before=before, stop_at=min(total, cfg.max_steps) if cfg.max_steps else total,
                          hist=History(rows=rows, best=best), saved=step if resume else None)
 
     def _close_epoch(self, st: _FitState, epoch: int, progress: EpochProgress, log_row) -> None:
         """The epoch's metrics row (training loss, validation), the best weights so far, and a checkpoint."""
-        cfg, task = self.cfg, self.task
+        task = self.task
         st.closing = True
         row = {"epoch": round(st.step / st.per_epoch, 3), "step": st.step,
                "train_loss": round(st.loss_sum / max(st.loss_n, 1), 5),
@@ -323,7 +357,7 @@ class Trainer:
         if log_row is not None:
             log_row(row)
         # at most about LOG_LINES epoch lines: a CAS classifier on 100 images runs 800 "epochs"
-        stride = math.ceil(cfg.epochs / LOG_LINES)
+        stride = math.ceil(st.epochs / LOG_LINES)
         if round(st.step / st.per_epoch) % stride == 0 or st.step >= st.stop_at or st.hist.stopped != "completed":
             progress.log(format_row(row))
         better = self._is_better(metrics.get(task.monitor), st.best)

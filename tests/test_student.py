@@ -256,3 +256,20 @@ def test_dpm2s_teacher_step_is_exact_on_one_point_and_nearer_the_ode_than_ddim(r
     student = generate.distill(str(teacher.path), **{**SHORT, "epochs": 1, "max_steps": 5, "solver": "dpm2s"},
                                out=str(out), name="dpm2s")
     assert student.run.read_model_json()["args"]["solver"] == "dpm2s"
+
+
+def test_a_time_budget_without_epochs_sizes_the_schedule_to_fit(runs, tmp_path):
+    """--time-budget with no --epochs: the steps that fit are timed first and become train_steps, which the
+    schedule spans (its learning rate ends near zero, not cut part-way); more seconds plan more steps."""
+    teacher, _, _, _ = runs
+    opts = {k: v for k, v in STUDENT.items() if k != "epochs"}
+    short = generate.distill(str(teacher.path), **opts, time_budget=2.0, out=str(tmp_path), name="b2")
+    longer = generate.distill(str(teacher.path), **opts, time_budget=6.0, out=str(tmp_path), name="b6", max_steps=1)
+    planned = short.config.train_steps
+    assert 0 < planned < longer.config.train_steps and "train_steps=" in short.run.config["resolved"]
+    rows = short.run.read_metrics()
+    if short.run.config["stopped"] == "completed":  # a machine much slower than its timed steps stops at the budget
+        assert rows[-1]["step"] == planned and rows[-1]["lr"] < 0.05 * STUDENT["lr"]
+    explicit = generate.distill(str(teacher.path), **STUDENT, time_budget=2.0, max_steps=1, out=str(tmp_path),
+                                name="e")
+    assert explicit.config.train_steps == 0 and explicit.config.epochs == STUDENT["epochs"]

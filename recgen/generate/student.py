@@ -290,7 +290,7 @@ def distill(teacher: str = "", **options: Any):
     from recgen.generate.config import TEACHER_OWNED, DistillConfig
     from recgen.runs import Run
     from recgen.sanity import training_stats
-    from recgen.train import resolve_device
+    from recgen.train import BUDGET_SHARE, resolve_device
 
     if options.get("resume"):
         return _resume(options)
@@ -306,13 +306,31 @@ def distill(teacher: str = "", **options: Any):
     train_set, val, _ = load_splits(cfg)
     arch = StudentConfig(**dataclasses.asdict(t.arch), steps=cfg.steps, guidance=cfg.guidance, grid=cfg.grid,
                          solver=cfg.solver, teacher=str(t.path.resolve()))
+    resolved = {}
+    if cfg.time_budget and not {"epochs", "train_steps"} & set(options):
+        cfg = dataclasses.replace(cfg, train_steps=_steps_in_budget(cfg, arch, train_set))
+        resolved["resolved"] = (f"train_steps={cfg.train_steps} (steps that fit {BUDGET_SHARE:.0%} of time_budget "
+                                "here)")
     run = Run.create("generate", cfg.name or "student", cfg.out)
     run.write_config("generate", to_dict(cfg), data_fingerprint=train_set.fingerprint(),
                      classes=train_set.classes, n_train=len(train_set), n_val=len(val) if val else 0,
-                     input_stats=training_stats(train_set.x, cfg.seed), teacher=teacher_record(t))
+                     input_stats=training_stats(train_set.x, cfg.seed), teacher=teacher_record(t), **resolved)
     run.write_model_json("student", dataclasses.asdict(arch), classes=train_set.classes,
                          input_shape=list(train_set.shape))
     return _fit(run, cfg, arch, train_set, val, resume=False)
+
+
+def _steps_in_budget(cfg, arch: StudentConfig, train_set) -> int:
+    """Distillation steps that fit the time budget on this machine, timed on a throwaway student (a schedule
+    sized to the budget ends at a low learning rate instead of being cut part-way)."""
+    from recgen.train import resolve_device, steps_in_budget
+
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    task = StudentTask(build(arch), arch, cfg, None, train_set.classes, device)
+    n = min(cfg.batch_size, len(train_set))
+    x = torch.from_numpy(train_set.x[:n]).permute(0, 3, 1, 2).float().div(255)
+    return steps_in_budget(task, cfg, device, cfg.time_budget, (x, torch.from_numpy(train_set.y[:n])))
 
 
 def teacher_record(t) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class RestoreConfig(DataOptions, TrainConfig):
 # What a photo run uses where the user left an option out (Fashion-MNIST's defaults are sized for 28x28 sets):
 # small batches of large patches, noise up to 55/255, and a time budget that keeps a default run within 30
 # minutes on two CPU cores. Epochs left out are sized to that budget on the machine at hand
-# (recgen.restore.photos.steps_in_budget), so the learning-rate schedule ends rather than being cut. The network
+# (recgen.train.steps_in_budget), so the learning-rate schedule ends rather than being cut. The network
 # stays the default U-Net: wider ones at half resolution (unshuffle 2, widths 64,128,192, blocks 2, at lr 1e-3)
 # trained less stably and scored no better on the held-out photos within the same budget.
 PHOTO_DEFAULTS = {"batch_size": 16, "lr": 2e-3, "sigma_max": 55 / 255, "mask_kind": "box+scratches",

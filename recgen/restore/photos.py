@@ -9,7 +9,6 @@ a share of greyed colour patches included), which restores grey photos as well.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 import numpy as np
@@ -21,10 +20,9 @@ from recgen.restore.config import PHOTO_DEFAULTS, RestoreConfig
 from recgen.restore.restorer import RestorerConfig, RestoreTask, build
 from recgen.runs import Run
 from recgen.sanity import check_restorer_gain, training_stats
-from recgen.train import Trainer, resolve_device, resolve_precision, seeded
+from recgen.train import BUDGET_SHARE, Trainer, resolve_device, steps_in_budget
 
 VAL_PATCHES = 32  # fixed validation patches (twice the training side) drawn from the training photos
-BUDGET_SHARE = 0.85  # of time_budget planned for optimizer steps; validation and checkpoints take the rest
 
 
 class PhotoRestoreTask(RestoreTask):
@@ -48,27 +46,6 @@ def photo_config(options: dict[str, Any]) -> tuple[RestoreConfig, dict[str, Any]
     return cfg, ({"resolved": f"photo defaults: {note}"} if note else {})
 
 
-def steps_in_budget(task: PhotoRestoreTask, cfg: RestoreConfig, device: torch.device, seconds: float) -> int:
-    """How many optimizer steps of `task` fit in `seconds` here: a few batches' forward and backward passes timed
-    at the run's precision and thread count, so that a default run's schedule is sized to this machine (a slower
-    one trains fewer steps to the end of the schedule instead of being cut mid-way by the time budget)."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    net = task.modules["model"].to(device)
-    autocast = torch.autocast(device.type, torch.bfloat16, enabled=resolve_precision(cfg.precision, device) == "bf16")
-    batch = (torch.arange(cfg.batch_size),)
-    times = []
-    for i in range(5):
-        t0 = time.perf_counter()
-        with autocast:
-            loss = task.training_step(batch, seeded(cfg.seed, i, 7))["loss"]
-        loss.backward()
-        times.append(time.perf_counter() - t0)
-    net.zero_grad(set_to_none=True)  # no optimizer step was taken: the weights are untouched
-    step = 1.15 * float(np.median(times[2:]))  # the optimizer and EMA updates on top
-    return max(1, int(BUDGET_SHARE * seconds / step))
-
-
 def train_photos(options: dict[str, Any], arch: RestorerConfig, corrupt) -> Run:
     """A restorer trained on patches of photos under the corruption `corrupt` (restore.api.corruptions); returns
     its run. Epochs left out are as many as the time budget allows on this machine (steps_in_budget)."""
@@ -84,7 +61,7 @@ def train_photos(options: dict[str, Any], arch: RestorerConfig, corrupt) -> Run:
     device = resolve_device(cfg.device)
     task = PhotoRestoreTask(sampler, build(arch), arch, corrupt, val, device, cfg.loss)
     if "epochs" not in options and cfg.time_budget:
-        steps = steps_in_budget(task, cfg, device, cfg.time_budget)
+        steps = steps_in_budget(task, cfg, device, cfg.time_budget, (torch.arange(cfg.batch_size),))
         per_epoch = max(1, cfg.epoch_patches // cfg.batch_size)
         cfg = dataclasses.replace(cfg, epochs=max(1, steps // per_epoch))
         note = f"epochs={cfg.epochs} ({cfg.epochs * per_epoch} steps fit {BUDGET_SHARE:.0%} of time_budget here)"
@@ -102,4 +79,4 @@ def train_photos(options: dict[str, Any], arch: RestorerConfig, corrupt) -> Run:
     return run
 
 
-__all__ = ["PhotoRestoreTask", "photo_config", "steps_in_budget", "train_photos"]
+__all__ = ["PhotoRestoreTask", "photo_config", "train_photos"]
