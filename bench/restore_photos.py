@@ -107,6 +107,17 @@ def memory_test(run: Path, megapixels: float, work: Path) -> dict:
     return {"pixels": w * h, "size": f"{w}x{h}", "seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb, 1)}
 
 
+def _made_by(key: str, chain: str) -> str:
+    """The last command of an older record's ' && ' chain that measured case `key` (memory_*: --memory)."""
+    made = ""
+    for c in chain.split(" && "):
+        argv = shlex.split(c)
+        cases = argv[argv.index("--cases") + 1].split(",") if "--cases" in argv else [k for k, *_ in CASES]
+        if (key.startswith("memory_") and "--memory" in argv) or key in cases:
+            made = c
+    return made
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default="runs/restore", help="folder holding the photo restorer runs")
@@ -131,11 +142,17 @@ def main() -> None:
                 details[f"memory_{mp:g}mp"] = m
                 print(f"{mp} MP: {m}", flush=True)
     cmd = shlex.join(["python", "bench/restore_photos.py", *sys.argv[1:]])
+    for d in details.values():
+        d["command"] = cmd
     earlier = Path("bench/results") / f"restore-photos-{date.today().strftime('%Y%m%d')}.json"
     if a.cases and earlier.is_file():  # one record of the day, built by several invocations
         old = json.loads(earlier.read_text())
+        for key, d in old["details"].items():
+            if isinstance(d, dict) and "command" not in d:
+                d["command"] = _made_by(key, old["command"])
         figures, details = {**old["figures"], **figures}, {**old["details"], **details}
-        cmd = old["command"] if cmd in old["command"].split(" && ") else f"{old['command']} && {cmd}"
+    # the invocations whose figures the record still holds, in order: not every one run that day
+    cmd = " && ".join(dict.fromkeys(d["command"] for d in details.values() if isinstance(d, dict) and d.get("command")))
     if a.note:
         details["note"] = a.note
     path = write_record("restore-photos", "Photo restoration on held-out photographs (issue 35)", cmd, figures,
