@@ -192,11 +192,12 @@ BUDGET_SHARE = 0.85  # of a time budget planned for optimizer steps; validation 
 
 
 def steps_in_budget(task: TrainTask, cfg: TrainConfig, device: torch.device, seconds: float,
-                    batch: tuple[torch.Tensor, ...]) -> int:
+                    batch: tuple[torch.Tensor, ...], overhead: float = 1.15) -> int:
     """How many optimizer steps of `task` on batches like `batch` fit in BUDGET_SHARE of `seconds` here: a few
     steps' forward and backward passes timed at the run's precision and thread count, so that a run's schedule
     can be sized to this machine (a slower one trains fewer steps to the end of its schedule instead of being
-    cut mid-way by the time budget). No optimizer step is taken; the gradients are dropped."""
+    cut mid-way by the time budget). No optimizer step is taken; the gradients are dropped. `overhead`: the
+    untimed share of a step (optimizer, EMA, the loop), relative to its forward and backward passes."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     for m in task.modules.values():
@@ -212,7 +213,7 @@ def steps_in_budget(task: TrainTask, cfg: TrainConfig, device: torch.device, sec
         times.append(time.perf_counter() - t0)
     for m in task.modules.values():
         m.zero_grad(set_to_none=True)
-    step = 1.15 * sorted(times[2:])[1]  # the median of the last three; the optimizer and EMA updates on top
+    step = overhead * sorted(times[2:])[1]  # the median of the last three
     return max(1, int(BUDGET_SHARE * seconds / step))
 
 
