@@ -165,6 +165,18 @@ def test_jpeg_quality_reaches_the_restorer(client):
     assert psnr(5) < psnr(95)
 
 
+def test_ensemble_reaches_the_restorer(client):
+    """`ensemble` is the CLI's option: the mean of flipped copies is another restoration of the same image."""
+    x = np.asarray(load_digits_image())
+    got = []
+    for k in (1, 8):
+        r = client.post("/api/restore/jpeg", params={"run": "restore/jpeg-1", "simulate": True, "ensemble": k},
+                        files=[("files", ("a.png", png(x), "image/png"))])
+        assert r.status_code == 200, r.text
+        got.append(decode(r.json()["images"][0]["recgen_png_base64"]))
+    assert got[0].shape == got[1].shape == x.shape and not np.array_equal(got[0], got[1])
+
+
 def test_restore_a_decoded_jpeg_file(client):
     """A real .jpg upload (no ground truth): restored at its own size, nothing scored."""
     buf = io.BytesIO()
@@ -231,6 +243,7 @@ def load_digits_image():
     ("post", "/api/restore/jpeg", upload("restore/jpeg-1", quality=0), 422, "quality"),
     ("post", "/api/restore/jpeg", upload("restore/jpeg-1", quality=101, simulate=True), 422, "quality"),
     ("post", "/api/restore/jpeg", upload("restore/jpeg-1", sigma=0.1), 422, "jpeg does not take sigma"),
+    ("post", "/api/restore/jpeg", upload("restore/jpeg-1", ensemble=3), 400, "ensemble must be one of 1, 2, 4, 8"),
     ("post", "/api/restore/oldphoto", upload("restore/oldphoto-1", quality=20), 422, "does not take quality"),
     ("post", "/api/restore/denoise", upload("restore/inpaint-1", quality=20), 422, "does not take quality"),
     ("post", "/api/restore/jpeg", dict(params={"run": "restore/jpeg-1"},
