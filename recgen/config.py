@@ -154,6 +154,9 @@ class TrainConfig(Options):
     ema: float = opt(0.0, "exponential moving average decay of the weights (0 = off), e.g. 0.999",
                      check=Rule(lambda v: 0 <= v < 1, "a decay in [0, 1) (0 = off)"))
     grad_clip: float = opt(0.0, "clip the gradient norm to this value (0 = off)", check=NOT_NEGATIVE)
+    clip_spikes: float = opt(0.0, "clip a gradient whose norm exceeds this many times the running mean of recent "
+                             "norms (0 = off): one outlier step cannot throw Adam's weights far off",
+                             check=Rule(lambda v: v == 0 or v > 1, "0 (off) or a factor above 1"))
     seed: int = opt(0, "seeds the weights, the data order and the augmentation stream", check=NOT_NEGATIVE)
     device: str = opt("auto", "auto | cpu | cuda", check=device_name)
     # auto = bf16 where the hardware multiplies bfloat16 natively (CPUs with AMX, CUDA GPUs with bf16), else fp32;

@@ -188,6 +188,9 @@ class _FitState:
         return math.ceil(self.total / self.per_epoch)
 
 
+# --clip-spikes: the running mean of gradient norms is an EMA with this decay (a memory of about 50 steps), and
+# the first SPIKE_WARMUP steps only feed it (the first steps' norms are not yet typical)
+SPIKE_DECAY, SPIKE_WARMUP = 0.98, 50
 BUDGET_SHARE = 0.85  # of a time budget planned for optimizer steps; validation and checkpoints take the rest
 
 
@@ -227,6 +230,7 @@ class Trainer:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.main = self.rank == 0
         self.ema: dict[str, AveragedModel] = {}
+        self.spikes = {"mean": None, "steps": 0, "clipped": 0}  # --clip-spikes: running norm mean, counts
         self.precision = resolve_precision(cfg.precision, self.device)
 
     # ------------------------------------------------------------------------------------------- state
@@ -254,6 +258,7 @@ class Trainer:
             "optimizers": [o.state_dict() for o, _ in self.optims],
             "schedules": [s.state_dict() if s is not None else None for _, s in self.optims],
             "ema_n": [int(e.n_averaged) for e in self.ema.values()],
+            "spikes": dict(self.spikes),
         }))
         self.run.commit_checkpoint(files, step=step, best=best)
 
@@ -322,6 +327,8 @@ class Trainer:
         total = cfg.train_steps or per_epoch * cfg.epochs
         for m in task.modules.values():
             m.to(self.device)
+        if cfg.clip_spikes and task.manual_optimization:  # its steps interleave networks with other norms
+            raise RecgenError("clip_spikes: a GAN steps its networks itself; leave it 0 (use --grad-clip)")
         self.optims = task.configure_optimizers(cfg, total)
         task._grads_hook = self._grads_ready
         if cfg.ema > 0:
@@ -351,6 +358,8 @@ class Trainer:
                "lr": self.optims[0][0].param_groups[0]["lr"],
                "seconds": round(st.clock(), 2),
                "images_per_s": round(st.seen / max(time.perf_counter() - st.t0, 1e-9), 1)}
+        if self.cfg.clip_spikes:
+            row["spikes_clipped"] = self.spikes["clipped"]
         st.loss_sum = st.loss_n = 0
         metrics = task.validate(self.eval_modules()) if self.main else {}
         row.update(metrics)
@@ -419,6 +428,24 @@ class Trainer:
             self._average_grads(params)
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        if self.cfg.clip_spikes:
+            self._clip_spikes(params)
+
+    def _clip_spikes(self, params: list[nn.Parameter]) -> None:
+        """Clip the gradient to clip_spikes x the running mean of recent norms. Adam divides each gradient by a
+        running RMS of its past ones, so a gradient many times the recent ones moves the weights many times
+        further than usual; the move can land where gradients grow further and the run collapses. The clipped
+        norm is what enters the mean, so a burst cannot raise its own ceiling."""
+        params = [p for p in params if p.grad is not None]
+        norm = float(nn.utils.get_total_norm([p.grad for p in params]))
+        if not math.isfinite(norm):
+            return  # the loss check stops a diverged run; a NaN must not enter the mean
+        sp, limit = self.spikes, self.cfg.clip_spikes * (self.spikes["mean"] or 0.0)
+        if sp["steps"] >= SPIKE_WARMUP and norm > limit:
+            nn.utils.clip_grads_with_norm_(params, limit, torch.tensor(norm))
+            norm, sp["clipped"] = limit, sp["clipped"] + 1
+        sp["mean"] = norm if sp["mean"] is None else SPIKE_DECAY * sp["mean"] + (1 - SPIKE_DECAY) * norm
+        sp["steps"] += 1
 
     def _average_grads(self, params: list[nn.Parameter]) -> None:
         """Data parallelism across torchrun processes: each rank saw its own shard; average the gradients. Like
@@ -460,6 +487,7 @@ class Trainer:
             load_module(e.module, {k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)}, source)
         for e, n_avg in zip(self.ema.values(), state.get("ema_n", [])):
             e.n_averaged.fill_(n_avg)
+        self.spikes.update(state.get("spikes", {}))
         try:
             for (o, s), os_, ss in zip(self.optims, state["optimizers"], state["schedules"], strict=True):
                 o.load_state_dict(os_)

@@ -259,3 +259,60 @@ def test_long_runs_print_a_bounded_number_of_epoch_lines(tmp_path, npz_file):
     lines = [ln for ln in r.output.splitlines() if ln.startswith("epoch ")]
     assert LOG_LINES // 2 <= len(lines) <= LOG_LINES + 1 and lines[-1].startswith("epoch 120 "), lines[-3:]
     assert len((tmp_path / "classify" / "cnn-1" / "metrics.csv").read_text().splitlines()) == 121  # all kept there
+
+
+class SpikeTask(TinyTask):
+    """TinyTask whose steps from `spike_at` on, `length` of them, have gradients 1,000 times the others; it
+    records the gradient norm each optimizer step is handed."""
+
+    def __init__(self, spike_at: int, length: int = 3):
+        super().__init__()
+        self.spike_at, self.length, self.norms = spike_at, length, []
+
+    def configure_optimizers(self, cfg, total_steps):
+        out = super().configure_optimizers(cfg, total_steps)
+
+        def record(opt, args, kwargs):
+            grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+            self.norms.append(float(torch.nn.utils.get_total_norm(grads)))
+
+        out[0][0].register_step_pre_hook(record)
+        return out
+
+    def training_step(self, batch, g):
+        loss = super().training_step(batch, g)["loss"]
+        return {"loss": loss * 1000 if 0 <= self.calls - self.spike_at < self.length else loss}
+
+
+def test_clip_spikes_clips_outlier_gradients_and_resumes_exactly(tmp_path):
+    """--clip-spikes 4: after the warm-up, a gradient above 4x the running mean of recent norms reaches the
+    optimizer at that bound (the metrics count the clipped steps); without it the 1,000x gradients pass. Resume is
+    exact with the running mean in the state. A factor of 1 or less is refused."""
+    from recgen.train import SPIKE_WARMUP
+
+    long = dict(epochs=12, lr=1e-3, ema=0.0, schedule="constant", warmup=0.0)  # 6 steps an epoch: 72 steps
+    at = SPIKE_WARMUP + 10
+    norms = {}
+    for clip in (0.0, 4.0):
+        task = SpikeTask(at)
+        run = Run.create("t", f"clip{clip}", tmp_path)
+        Trainer(task, cfg(**long, clip_spikes=clip), run).fit(data())
+        norms[clip] = task.norms
+    before = norms[4.0][at - 12:at - 1]  # the calls counter is 1-based: step `at` is norms[at - 1]
+    burst = norms[4.0][at - 1:at + 2]
+    assert max(burst) <= 4.0 * max(before) * 1.001 and min(norms[0.0][at - 1:at + 2]) > 100 * max(before)
+    assert norms[4.0][:at - 1] == norms[0.0][:at - 1]  # nothing was clipped before the burst
+    assert run.read_metrics()[-1]["spikes_clipped"] == 3
+
+    full = Run.create("t", "full", tmp_path)
+    Trainer(SpikeTask(at), cfg(**long, clip_spikes=4.0), full).fit(data())
+    part = Run.create("t", "part", tmp_path)
+    Trainer(SpikeTask(at), cfg(**long, clip_spikes=4.0, max_steps=at), part).fit(data())
+    task = SpikeTask(at)
+    task.calls = at  # the burst is keyed on the task's step counter: continue it where the session stopped
+    Trainer(task, cfg(**long, clip_spikes=4.0), part).fit(data(), resume=True)
+    a, b = weights(full), weights(part)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    with pytest.raises(RecgenError, match="clip_spikes"):
+        from_dict(TrainConfig, {"clip_spikes": 1.0})

@@ -80,6 +80,8 @@ class RestoreConfig(DataOptions, TrainConfig):
 # minutes on two CPU cores. Epochs left out are sized to that budget on the machine at hand
 # (recgen.train.steps_in_budget), so the learning-rate schedule ends rather than being cut. The network
 # stays the default U-Net: wider ones at half resolution (unshuffle 2, widths 64,128,192, blocks 2, at lr 1e-3)
-# trained less stably and scored no better on the held-out photos within the same budget.
+# trained less stably and scored no better on the held-out photos within the same budget. At lr 2e-3 a default
+# x2 run could hit a burst of growing gradients and collapse to a correction the back-projection cancels (the
+# input's score for the rest of the run); clip_spikes keeps each step's gradient within 4x the recent ones.
 PHOTO_DEFAULTS = {"batch_size": 16, "lr": 2e-3, "sigma_max": 55 / 255, "mask_kind": "box+scratches",
-                  "ratio_max": 0.3, "time_budget": 1500.0, "ema": 0.995, "prefill": "telea"}
+                  "ratio_max": 0.3, "time_budget": 1500.0, "ema": 0.995, "prefill": "telea", "clip_spikes": 4.0}
