@@ -72,13 +72,15 @@ class _InterruptLatch:
         if self.depth == 0:
             self.hit, self.previous = False, signal.signal(signal.SIGINT, self._on_signal)
         self.depth += 1
+        hit = False
         try:
             yield
         finally:
             self.depth -= 1
-            if self.depth == 0:
+            if self.depth == 0:  # the flag goes with the handler: a later fit that is not armed must not see it
                 signal.signal(signal.SIGINT, self.previous)
-        if self.depth == 0 and self.hit:  # pressed during the last epoch's close: the command still stops
+                hit, self.hit = self.hit, False
+        if hit:  # pressed during the last epoch's close: the command still stops
             raise KeyboardInterrupt
 
     def _on_signal(self, signum, frame) -> None:

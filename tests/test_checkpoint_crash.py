@@ -210,13 +210,18 @@ def test_ctrl_c_exits_130_with_a_resumable_checkpoint(tmp_path):
     args = ["classify", "train", "--model", "cnn", "--data", "digits", "--epochs", "2000", "--batch-size", "16",
             "--stem-width", "8", "--widths", "16", "--blocks", "0", "--limit", "8", "--threads", "1",
             "--device", "cpu", "--out", str(tmp_path)]
-    proc = subprocess.Popen([sys.executable, "-m", "recgen", *args], stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("classify/*/state/checkpoint.json")):  # training has committed a checkpoint
-        assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    # SIGINT as in a terminal (a shell's background job, such as a CI step, starts with it ignored)
+    proc = subprocess.Popen([sys.executable, "-m", "recgen", *args], stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("classify/*/state/checkpoint.json")):  # training has committed a checkpoint
+            assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err
     run = Run(next((tmp_path / "classify").iterdir()))
     assert f"continue with --resume {run.path}" in err and err.strip().splitlines()[-1] == "interrupted", err

@@ -124,10 +124,24 @@ def test_ctrl_c_inside_a_finaliser_still_stops_training(tmp_path):
             return super().training_step(batch, g)
 
     run = Run.create("t", "sig", tmp_path)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(Signalling(), cfg(), run).fit(data())
+    # as in a terminal: a shell's background job starts with SIGINT ignored, which the loop leaves alone
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            Trainer(Signalling(), cfg(), run).fit(data())
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert run.load_state()["step"] == 5  # the step in which the signal came was finished, then checkpointed
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # the interrupt is spent: a later fit that does not handle SIGINT (here, outside the main thread) runs through
+    import threading
+
+    done = []
+    t = threading.Thread(target=lambda: done.append(Trainer(TinyTask(), cfg(), Run.create("t", "after", tmp_path))
+                                                    .fit(data()).stopped))
+    t.start()
+    t.join(60)
+    assert done == ["completed"]
 
 
 def test_interrupt_while_an_epoch_closes_keeps_its_row(tmp_path):
