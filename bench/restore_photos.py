@@ -45,7 +45,7 @@ def latest(runs: Path, name: str) -> Path | None:
     return max(done, key=lambda p: int(p.name[len(name) + 1:]), default=None)
 
 
-def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str], ensemble: int = 0) -> tuple[dict, dict]:
+def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str], ensemble: int = 1) -> tuple[dict, dict]:
     """Each case's figures; ensemble > 1: recgen's also with that self-ensemble (`--ensemble`), as recgen_xK."""
     figures, details = {}, {}
     for key, name, task, kw in CASES:

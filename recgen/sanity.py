@@ -56,16 +56,13 @@ def check_steps(epochs: int, batch_size: int, n: int, what: str = "training", st
     """Warn when the planned run takes fewer than WARN_STEPS optimizer steps; returns the planned steps (`steps`
     where --train-steps gave them, else epochs of n // batch_size)."""
     bs = max(1, min(batch_size, n))
-    if steps:
-        if steps < WARN_STEPS:
-            warn(f"{what} takes only {steps} optimizer steps (--train-steps); the learning-rate schedule needs a "
-                 f"few hundred")
-        return steps
-    steps = max(1, n // bs) * epochs
-    if steps < WARN_STEPS:
-        warn(f"{what} takes only {steps} optimizer steps ({epochs} epoch(s) of {n // bs} at batch {bs}); the "
-             f"learning-rate schedule needs a few hundred: give more --epochs or a smaller --batch-size")
-    return steps
+    planned = steps or max(1, n // bs) * epochs
+    if planned < WARN_STEPS:
+        how = "--train-steps" if steps else f"{epochs} epoch(s) of {n // bs} at batch {bs}"
+        fix = "" if steps else ": give more --epochs or a smaller --batch-size"
+        warn(f"{what} takes only {planned} optimizer steps ({how}); the learning-rate schedule needs a few "
+             f"hundred{fix}")
+    return planned
 
 
 def chance_margin(p: float, n: int) -> float:
