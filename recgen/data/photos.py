@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from recgen.data.dataset import ImageSet
@@ -34,6 +35,11 @@ VIVID_SHARE, VIVID = 0.3, (1.2, 2.5)
 # bundled photos' colour balance (skin, fur, rockets) as a prior and tints photos of other colours (a red flower
 # came out redder)
 PERMUTE_SHARE = 0.5
+# Share of patches cut larger and shrunk (`zoom` > 1): a photo taken at a lower resolution, or shrunk for the web,
+# carries detail up to its last pixel, while the bundled photos are soft at pixel level. Shrinking by a factor
+# drawn log-uniformly in [1, zoom] (area averaging, as a camera's sensor does) shows a restorer that sharper
+# detail, and each photo at several scales (the scale augmentation of VDSR, arXiv 1511.04587)
+ZOOM_SHARE = 0.5
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as PIL's convert("L")
 
 
@@ -103,16 +109,19 @@ class PatchSampler:
     """Random square patches from photos of any size: a photo drawn with probability proportional to the square
     root of its area (large scans do not crowd out small photos), a uniform position, one of the 8 flips and
     rotations, GREY_SHARE of colour patches turned grey, VIVID_SHARE of the others made more saturated and
-    PERMUTE_SHARE of them given a random channel order; grey photos are repeated to `channels`."""
+    PERMUTE_SHARE of them given a random channel order; grey photos are repeated to `channels`. With zoom > 1,
+    ZOOM_SHARE of the patches are cut up to `zoom` times larger and shrunk to the patch side."""
 
     def __init__(self, photos: list[tuple[str, np.ndarray]], patch: int, channels: int = 3,
                  grey_share: float = GREY_SHARE, vivid_share: float = VIVID_SHARE,
-                 permute_share: float = PERMUTE_SHARE):
+                 permute_share: float = PERMUTE_SHARE, zoom: float = 1.0):
+        if zoom < 1:
+            raise RecgenError(f"zoom must be at least 1 (1 = patches at the photos' own scale), got {zoom}")
         self.images = [im for _, im in photos if min(im.shape[:2]) >= patch]
         if not self.images:
             raise RecgenError(f"no photo is at least {patch}x{patch} pixels; pass a smaller --patch")
         self.patch, self.channels, self.grey_share, self.vivid_share = patch, channels, grey_share, vivid_share
-        self.permute_share = permute_share
+        self.permute_share, self.zoom = permute_share, zoom
         area = np.array([im.shape[0] * im.shape[1] for im in self.images], np.float64)
         self.p = np.sqrt(area) / np.sqrt(area).sum()
 
@@ -122,8 +131,14 @@ class PatchSampler:
         out = np.empty((n, p, p, c), np.uint8)
         for i, k in enumerate(rng.choice(len(self.images), n, p=self.p)):
             im = self.images[k]
-            top, left = rng.integers(0, im.shape[0] - p + 1), rng.integers(0, im.shape[1] - p + 1)
-            a = np.rot90(im[top:top + p, left:left + p], int(rng.integers(4)))
+            side = p
+            if self.zoom > 1 and rng.random() < ZOOM_SHARE:
+                side = min(int(round(p * np.exp(rng.uniform(0, np.log(self.zoom))))), *im.shape[:2])
+            top, left = rng.integers(0, im.shape[0] - side + 1), rng.integers(0, im.shape[1] - side + 1)
+            a = im[top:top + side, left:left + side]
+            if side != p:
+                a = cv2.resize(a, (p, p), interpolation=cv2.INTER_AREA).reshape(p, p, -1)
+            a = np.rot90(a, int(rng.integers(4)))
             a = a[:, ::-1] if rng.integers(2) else a
             if a.shape[-1] == 3 and (c == 1 or rng.random() < self.grey_share):
                 a = np.rint(a.astype(np.float32) @ LUMA).clip(0, 255).astype(np.uint8)[..., None]

@@ -59,6 +59,9 @@ class RestoreConfig(DataOptions, TrainConfig):
     ratio_max: float = opt(0.5, "inpaint: largest masked share of an image during training")
     patch: int = opt(64, "photos: side of the random training patches cut from each photo",
                      check=Rule(lambda v: v >= 16 and v % 4 == 0, "a multiple of 4 and at least 16 pixels"))
+    zoom: float = opt(1.0, "photos: half the training patches are cut up to this many times larger and shrunk "
+                      "(sharper detail, each photo at several scales; 1 = off)",
+                      check=Rule(lambda v: 1 <= v <= 8, "between 1 and 8"))
     epoch_patches: int = opt(2048, "photos: patches drawn per epoch (an epoch of photos has no natural size)")
     quality_min: int = opt(10, "jpeg: lowest JPEG quality drawn during training")
     quality_max: int = opt(40, "jpeg: highest JPEG quality drawn during training")
