@@ -273,3 +273,57 @@ def test_a_time_budget_without_epochs_sizes_the_schedule_to_fit(runs, tmp_path):
     explicit = generate.distill(str(teacher.path), **STUDENT, time_budget=2.0, max_steps=1, out=str(tmp_path),
                                 name="e")
     assert explicit.config.train_steps == 0 and explicit.config.epochs == STUDENT["epochs"]
+
+
+# ------------------------------------------------------------------------------------------------ multistep
+def test_segment_starts_are_the_sampling_timesteps_below():
+    a = st.StudentConfig(steps=2, grid=10, multistep=True)
+    b = st.segment_starts(a)
+    assert [int(b[t]) for t in (999, 599, 500, 499, 99, 0)] == [499, 499, 499, 0, 0, 0]
+    four = st.segment_starts(st.StudentConfig(steps=4, grid=10))  # timesteps 999, 799, 499, 299
+    assert [int(four[t]) for t in (999, 800, 799, 500, 499, 300, 299)] == [799, 799, 499, 499, 299, 299, 0]
+
+
+def test_multistep_consistency_is_the_identity_at_its_segment_start(runs):
+    """f(x, b) = x at a segment's start (the boundary condition the targets rest on), rows in the lowest
+    segment are the plain consistency function, and the others lie on the DDIM line through x_0(x, t)."""
+    _, student, _, _ = runs
+    a, m = student.arch, student.modules["model"]
+    sched = st.make_scheduler(a)
+    abar = sched.alphas_cumprod
+    x, c = torch.randn(4, 1, 8, 8, generator=seeded(3)), torch.tensor([1, 2, 3, 4])
+    b = torch.tensor([499, 499, 0, 0])
+    same = st.consistency(m, sched, x, b, c, abar, a.alpha_floor, b)
+    assert torch.allclose(same[:2], x[:2], atol=1e-5)
+    t = torch.tensor([999, 599, 399, 99])
+    f = st.consistency(m, sched, x, t, c, abar, a.alpha_floor, b)
+    plain = st.consistency(m, sched, x, t, c, abar, a.alpha_floor)
+    assert torch.allclose(f[2:], plain[2:]) and not torch.allclose(f[:2], plain[:2])
+    x0 = st.predict_x0(m, x, t, c, abar, a.alpha_floor)
+    assert torch.allclose(f[:2], st.from_x0(x[:2], x0[:2], t[:2], b[:2], abar), atol=1e-6)
+
+
+def test_multistep_student_follows_the_teacher_closer_in_its_steps(runs):
+    """A multistep student samples deterministically along the lines it learned (gamma unused) and, distilled
+    as long as the plain student, lands nearer the teacher's samples in its 2 steps than that student does and
+    than its starting point (the teacher's weights) does."""
+    import dataclasses
+
+    teacher, plain, _, out = runs
+    ms = generate.distill(str(teacher.path), **STUDENT, multistep=True, out=str(out), name="ms")
+    a, m = ms.arch, ms.modules
+    assert a.multistep and ms.run.read_model_json()["args"]["multistep"] is True
+    c = torch.tensor([4, 7])
+    x = st.sample(m, a, c, 2, seeded(1), 2)
+    assert torch.equal(x, st.sample(m, dataclasses.replace(a, gamma=0.3), c, 2, seeded(1), 2))
+    abar = st.make_scheduler(a).alphas_cumprod
+    z = torch.randn(2, 1, 8, 8, generator=seeded(1))
+    t = torch.full((2,), 999)
+    x_mid = st.from_x0(z, st.predict_x0(m["model"], z, t, c, abar, a.alpha_floor), t, torch.full((2,), 499), abar)
+    x0 = st.predict_x0(m["model"], x_mid, torch.full((2,), 499), c, abar, a.alpha_floor).clamp(-1, 1)
+    assert torch.allclose(x, (x0 + 1) / 2, atol=1e-5)
+    c, ref = st.teacher_reference(teacher, a)
+    mse = {k: st.agreement(mods, a, c, ref)["teacher_mse_2step"]
+           for k, mods in (("ms", m), ("start", {"model": teacher.modules["model"]}))}
+    mse["plain"] = st.agreement(plain.modules, plain.arch, c, ref)["teacher_mse_2step"]
+    assert mse["ms"] < 0.5 * mse["start"] and mse["ms"] < 0.5 * mse["plain"], mse
