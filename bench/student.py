@@ -87,8 +87,7 @@ def main() -> None:
                "distill_options": {k: student.run.options[k] for k in (
                    "epochs", "batch_size", "lr", "schedule", "ema", "target_ema", "max_steps",
                    "time_budget")},
-               "student_sampler": ("DDIM lines between segment starts (multistep)" if student.arch.multistep
-                                   else f"TCDScheduler, gamma {student.arch.gamma}"),
+               "student_sampler": f"TCDScheduler, gamma {student.arch.gamma}",
                "teacher_sampler": f"{teacher.config.sampler} {teacher.config.steps} steps, guidance "
                                   f"{teacher.config.guidance}", "batch": a.batch, "threads": a.threads,
                "metrics": student.run.read_metrics()[-1]}

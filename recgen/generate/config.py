@@ -194,10 +194,6 @@ class DistillConfig(GenerateConfig):
         "help": "the teacher's ODE step between grid points: dpm2s (DPM-Solver++(2S), two guided evaluations) "
                 "or ddim (one: a third more distillation steps per second, on a cruder trajectory)"})
 
-    multistep: bool = field(default=False, metadata={
-        "help": "consistent within the segments between sampling timesteps, not to the image (multistep "
-                "consistency, arXiv 2403.06807): sampled deterministically in exactly --steps steps"})
-
     def __post_init__(self):
         super().__post_init__()
         if not 1 <= self.grid <= 1000:

@@ -17,12 +17,6 @@ implies (deterministic down to (1 - gamma) s, fresh noise from there to s). gamm
 noise. The default 0.7 gave DPM-Solver++(2S) students the lowest 2-step judge FID of the gammas tried (0 to 1; the
 paper uses 0.3); a run keeps the gamma its model.json records.
 
-Multistep (`multistep`, arXiv 2403.06807): the `steps` sampling timesteps cut the schedule into segments, and the
-student is a consistency function to the start of each image's segment rather than to x_0: f(x_t, t) = the DDIM
-line from x_t through the student's x_0 prediction, evaluated at the segment's lower end b (at b = 0, the function
-above). A segment spans fewer teacher steps than the whole schedule, so there is less error to compound, and
-sampling walks those same lines deterministically from one segment start to the next (gamma is not used).
-
 The cosine schedule's sqrt(abar) is 5e-5 at t = T - 1, so x0 = (x - sqrt(1 - abar) eps) / sqrt(abar) there
 would multiply any error in eps by 20,000: the student reads its output as eps only where sqrt(abar) >=
 alpha_floor, and above that noise level as a scaled x_0 offset, x0 = (x - sqrt(1 - abar) out) /
@@ -62,7 +56,6 @@ class StudentConfig(DiffusionConfig):
     teacher: str = ""  # the teacher's run directory (what `evaluate` compares the student with)
     gamma: float = 0.7  # TCD's stochasticity when sampling (module text): 1 = LCM's rule, 0 = deterministic
     solver: str = "ddim"  # the teacher's step in distillation (module text); runs made before the option used ddim
-    multistep: bool = False  # consistent within segments ending at the sampling timesteps (module text)
 
 
 def build(cfg: StudentConfig) -> dict[str, torch.nn.Module]:
@@ -96,25 +89,11 @@ def predict_x0(model: Denoiser, x, t: torch.Tensor, c, abar: torch.Tensor, floor
     return (x - _col(s) * model(x, t, c)) / _col(a.clamp(min=floor))
 
 
-def consistency(model: Denoiser, sched, x, t: torch.Tensor, c, abar: torch.Tensor, floor: float,
-                b: torch.Tensor | None = None) -> torch.Tensor:
-    """f(x, t) = c_skip(t) x + c_out(t) x0(x, t), LCM's boundary scalings (c_skip(0) = 1, c_out(0) = 0); with
-    segment starts b (B,), rows whose b > 0 are moved to b along the DDIM line through x0(x, t) instead
-    (multistep, module text), which is x itself where t = b."""
-    x0 = predict_x0(model, x, t, c, abar, floor)
+def consistency(model: Denoiser, sched, x, t: torch.Tensor, c, abar: torch.Tensor,
+                floor: float) -> torch.Tensor:
+    """f(x, t) = c_skip(t) x + c_out(t) x0(x, t), LCM's boundary scalings (c_skip(0) = 1, c_out(0) = 0)."""
     c_skip, c_out = sched.get_scalings_for_boundary_condition_discrete(t.float())
-    f = _col(c_skip) * x + _col(c_out) * x0
-    return f if b is None else torch.where(_col(b > 0), from_x0(x, x0, t, b, abar), f)
-
-
-def segment_starts(cfg: StudentConfig, device=None) -> torch.Tensor:
-    """(T,) the lower end of each timestep's segment: the largest sampling timestep below it, or 0."""
-    sched = make_sampler(cfg)
-    sched.set_timesteps(cfg.steps)
-    taus = torch.tensor(sorted(int(t) for t in sched.timesteps), device=device)
-    t = torch.arange(cfg.train_timesteps, device=device)
-    below = taus[None, :] < t[:, None]
-    return torch.where(below, taus[None, :], torch.zeros_like(taus)[None, :]).amax(1)
+    return _col(c_skip) * x + _col(c_out) * predict_x0(model, x, t, c, abar, floor)
 
 
 def teacher_eps(model: Denoiser, x, t: torch.Tensor, c, w: float) -> torch.Tensor:
@@ -177,18 +156,11 @@ def sample(modules, cfg: StudentConfig, c, n: int, g: torch.Generator, steps: in
     sched.set_timesteps(steps or cfg.steps)
     abar = sched.alphas_cumprod.to(dev)
     x = torch.randn(n, cfg.channels, cfg.height, cfg.width, generator=g).to(dev)
-    ts = [int(t) for t in sched.timesteps]
-    for i, t in enumerate(ts):
-        tt = torch.full((n,), t, device=dev)
-        x0 = predict_x0(model, x, tt, c, abar, cfg.alpha_floor).float()
-        # the last prediction is the sample; before it, a move to the next timestep (a multistep student
-        # learned the unclipped line to it)
-        if i == len(ts) - 1:
-            x = x0.clamp(-1, 1)
-        elif cfg.multistep:
-            x = from_x0(x, x0, tt, torch.full_like(tt, ts[i + 1]), abar)
-        else:
-            x = sched.step(x0.clamp(-1, 1), t, x, eta=cfg.gamma, generator=g).prev_sample
+    for i, t in enumerate(sched.timesteps):
+        x0 = predict_x0(model, x, torch.full((n,), int(t), device=dev), c, abar, cfg.alpha_floor)
+        x0 = x0.float().clamp(-1, 1)
+        # the last prediction is the sample; before it, a move to the next timestep
+        x = x0 if i == len(sched.timesteps) - 1 else sched.step(x0, t, x, eta=cfg.gamma, generator=g).prev_sample
         if progress is not None:
             progress((i + 1) / len(sched.timesteps))
     return ((x + 1) / 2).clamp(0, 1)
@@ -266,7 +238,6 @@ class StudentTask(GeneratorTask):
         self.modules = {**modules, "target": copy.deepcopy(modules["model"]).requires_grad_(False)}
         self.sched = make_scheduler(arch)
         self.abar = self.sched.alphas_cumprod.to(device)
-        self.starts = segment_starts(arch, device) if arch.multistep else None
         self._ref = None
 
     def _update_target(self) -> None:
@@ -286,15 +257,12 @@ class StudentTask(GeneratorTask):
         t = ((torch.randint(0, a.grid, (len(x),), generator=g) + 1) * k - 1).to(dev)
         s = (t - k).clamp(min=0)
         x_t = self.sched.add_noise(x0, torch.randn(x0.shape, generator=g).to(dev), t)
-        b = None if self.starts is None else self.starts[t]  # multistep: both sides go to t's segment start
         self._update_target()
         with torch.no_grad():
             x_s = teacher_step(self.teacher_model, x_t, t, s, c, a.guidance, self.abar, a.solver)
-            target = consistency(self.modules["target"], self.sched, x_s, s, c, self.abar, a.alpha_floor, b)
-        pred = consistency(self.modules["model"], self.sched, x_t, t, c, self.abar, a.alpha_floor, b)
-        d = pred.float() - target.float()
-        # a difference at segment start b is sqrt(abar_b) times the x_0 difference it stands for
-        return {"loss": pseudo_huber(d if b is None else d / _col(self.abar[b].sqrt()))}
+            target = consistency(self.modules["target"], self.sched, x_s, s, c, self.abar, a.alpha_floor)
+        pred = consistency(self.modules["model"], self.sched, x_t, t, c, self.abar, a.alpha_floor)
+        return {"loss": pseudo_huber(pred.float() - target.float())}
 
     def sample(self, modules, c, n, g):
         return sample(modules, self.arch, c, n, g)
@@ -337,7 +305,7 @@ def distill(teacher: str = "", **options: Any):
     resolve_device(cfg.device)
     train_set, val, _ = load_splits(cfg)
     arch = StudentConfig(**dataclasses.asdict(t.arch), steps=cfg.steps, guidance=cfg.guidance, grid=cfg.grid,
-                         solver=cfg.solver, multistep=cfg.multistep, teacher=str(t.path.resolve()))
+                         solver=cfg.solver, teacher=str(t.path.resolve()))
     resolved = {}
     if cfg.time_budget and not {"epochs", "train_steps"} & set(options):
         cfg = dataclasses.replace(cfg, train_steps=_steps_in_budget(cfg, arch, train_set))
