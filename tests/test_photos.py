@@ -374,20 +374,3 @@ def test_zoomed_patches_are_shrunk_larger_cuts_and_sharper():
     assert PatchSampler(small, 32, 1, zoom=8.0).draw(50, rng()).shape == (50, 32, 32, 1)
     with pytest.raises(RecgenError, match="zoom must be at least 1"):
         PatchSampler(photos, 32, 3, zoom=0.5)
-
-
-def test_keep_flat_draws_most_near_flat_patches_again():
-    """keep_flat < 1: near-flat patches (most of retina's dark surround) are kept only in that share and the
-    others drawn again; keep_flat = 1 draws exactly what the sampler drew before."""
-    from recgen.data.photos import PatchSampler, is_flat, load_photos
-
-    photos = [p for p in load_photos("photos", "train") if p[0] in ("retina", "astronaut")]
-    kw = dict(grey_share=0.0, vivid_share=0.0, permute_share=0.0)  # a grey copy may be flatter than its colours
-    rng = lambda: np.random.default_rng(0)  # noqa: E731
-    flat = lambda x: float(np.mean([is_flat(a) for a in x]))  # noqa: E731
-    plain = PatchSampler(photos, 32, 3, **kw).draw(500, rng())
-    assert np.array_equal(plain, PatchSampler(photos, 32, 3, **kw, keep_flat=1.0).draw(500, rng()))
-    some, none = (PatchSampler(photos, 32, 3, **kw, keep_flat=k).draw(500, rng()) for k in (0.3, 0.0))
-    # 8 redraws leave (2/3)^9 of them flat where two thirds of the first draws are
-    assert flat(plain) > 0.4 and flat(none) < 0.05 and flat(none) < flat(some) < 0.6 * flat(plain)
-    assert is_flat(np.full((8, 8, 3), 90, np.uint8)) and not is_flat(np.tile([0, 9], (8, 4))[..., None])

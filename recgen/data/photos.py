@@ -40,10 +40,6 @@ PERMUTE_SHARE = 0.5
 # drawn log-uniformly in [1, zoom] (area averaging, as a camera's sensor does) shows a restorer that sharper
 # detail, and each photo at several scales (the scale augmentation of VDSR, arXiv 1511.04587)
 ZOOM_SHARE = 0.5
-# Near-flat patches (a mean step between neighbours under FLAT of 255: sky, a retina scan's dark surround, most of
-# the moon) are a third of what the bundled photos give; a restorer learns little from them. With keep_flat < 1
-# only that share of them is kept and the others are drawn again (at most FLAT_REDRAWS times)
-FLAT, FLAT_REDRAWS = 1.5, 8
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as PIL's convert("L")
 
 
@@ -109,54 +105,39 @@ def fingerprint(photos: list[tuple[str, np.ndarray]]) -> str:
     return h.hexdigest()[:16]
 
 
-def is_flat(a: np.ndarray) -> bool:
-    """Whether a uint8 patch (H, W, C) is nearly flat: its mean absolute step between neighbours (across and
-    down) is under FLAT."""
-    f = a.astype(np.int16)
-    return float(np.abs(np.diff(f, axis=0)).mean() + np.abs(np.diff(f, axis=1)).mean()) < 2 * FLAT
-
-
 class PatchSampler:
     """Random square patches from photos of any size: a photo drawn with probability proportional to the square
     root of its area (large scans do not crowd out small photos), a uniform position, one of the 8 flips and
     rotations, GREY_SHARE of colour patches turned grey, VIVID_SHARE of the others made more saturated and
     PERMUTE_SHARE of them given a random channel order; grey photos are repeated to `channels`. With zoom > 1,
-    ZOOM_SHARE of the patches are cut up to `zoom` times larger and shrunk to the patch side; with keep_flat < 1
-    near-flat patches are kept only in that share and otherwise drawn again."""
+    ZOOM_SHARE of the patches are cut up to `zoom` times larger and shrunk to the patch side."""
 
     def __init__(self, photos: list[tuple[str, np.ndarray]], patch: int, channels: int = 3,
                  grey_share: float = GREY_SHARE, vivid_share: float = VIVID_SHARE,
-                 permute_share: float = PERMUTE_SHARE, zoom: float = 1.0, keep_flat: float = 1.0):
+                 permute_share: float = PERMUTE_SHARE, zoom: float = 1.0):
         if zoom < 1:
             raise RecgenError(f"zoom must be at least 1 (1 = patches at the photos' own scale), got {zoom}")
         self.images = [im for _, im in photos if min(im.shape[:2]) >= patch]
         if not self.images:
             raise RecgenError(f"no photo is at least {patch}x{patch} pixels; pass a smaller --patch")
         self.patch, self.channels, self.grey_share, self.vivid_share = patch, channels, grey_share, vivid_share
-        self.permute_share, self.zoom, self.keep_flat = permute_share, zoom, keep_flat
+        self.permute_share, self.zoom = permute_share, zoom
         area = np.array([im.shape[0] * im.shape[1] for im in self.images], np.float64)
         self.p = np.sqrt(area) / np.sqrt(area).sum()
-
-    def _cut(self, k: int, rng: np.random.Generator) -> np.ndarray:
-        """A patch of photo k at its own scale, or (zoom) cut larger and shrunk to the patch side."""
-        im, p = self.images[k], self.patch
-        side = p
-        if self.zoom > 1 and rng.random() < ZOOM_SHARE:
-            side = min(int(round(p * np.exp(rng.uniform(0, np.log(self.zoom))))), *im.shape[:2])
-        top, left = rng.integers(0, im.shape[0] - side + 1), rng.integers(0, im.shape[1] - side + 1)
-        a = im[top:top + side, left:left + side]
-        return cv2.resize(a, (p, p), interpolation=cv2.INTER_AREA).reshape(p, p, -1) if side != p else a
 
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """uint8 patches (n, patch, patch, channels)."""
         p, c = self.patch, self.channels
         out = np.empty((n, p, p, c), np.uint8)
         for i, k in enumerate(rng.choice(len(self.images), n, p=self.p)):
-            a = self._cut(k, rng)
-            for _ in range(FLAT_REDRAWS if self.keep_flat < 1 else 0):
-                if not is_flat(a) or rng.random() < self.keep_flat:
-                    break
-                a = self._cut(rng.choice(len(self.images), p=self.p), rng)
+            im = self.images[k]
+            side = p
+            if self.zoom > 1 and rng.random() < ZOOM_SHARE:
+                side = min(int(round(p * np.exp(rng.uniform(0, np.log(self.zoom))))), *im.shape[:2])
+            top, left = rng.integers(0, im.shape[0] - side + 1), rng.integers(0, im.shape[1] - side + 1)
+            a = im[top:top + side, left:left + side]
+            if side != p:
+                a = cv2.resize(a, (p, p), interpolation=cv2.INTER_AREA).reshape(p, p, -1)
             a = np.rot90(a, int(rng.integers(4)))
             a = a[:, ::-1] if rng.integers(2) else a
             if a.shape[-1] == 3 and (c == 1 or rng.random() < self.grey_share):

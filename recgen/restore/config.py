@@ -62,9 +62,6 @@ class RestoreConfig(DataOptions, TrainConfig):
     zoom: float = opt(1.0, "photos: half the training patches are cut up to this many times larger and shrunk "
                       "(sharper detail, each photo at several scales; 1 = off)",
                       check=Rule(lambda v: 1 <= v <= 8, "between 1 and 8"))
-    keep_flat: float = opt(1.0, "photos: share of near-flat training patches kept (sky, dark surrounds); the "
-                           "others are drawn again (1 = keep all)",
-                           check=Rule(lambda v: 0 <= v <= 1, "a share in [0, 1]"))
     epoch_patches: int = opt(2048, "photos: patches drawn per epoch (an epoch of photos has no natural size)")
     quality_min: int = opt(10, "jpeg: lowest JPEG quality drawn during training")
     quality_max: int = opt(40, "jpeg: highest JPEG quality drawn during training")
