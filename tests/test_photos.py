@@ -319,6 +319,18 @@ def test_photo_epochs_left_out_are_sized_to_the_time_budget(tmp_path):
     assert steps == cfg["options"]["epochs"] * 8
 
 
+def test_photo_defaults_fill_what_was_left_out_per_task():
+    """PHOTO_DEFAULTS for every photo run, PHOTO_TASK_DEFAULTS on top for its task (super-resolution zooms), each
+    named in the note config.yaml keeps; a value the user gave wins."""
+    from recgen.restore.photos import photo_config
+
+    sr, note = photo_config({"task": "superres", "data": "photos"})
+    assert sr.zoom == 2.0 and sr.batch_size == 16 and "zoom=2" in note["resolved"]
+    assert photo_config({"task": "denoise", "data": "photos"})[0].zoom == 1.0
+    mine, note = photo_config({"task": "superres", "data": "photos", "zoom": 1.5, "batch_size": 4})
+    assert (mine.zoom, mine.batch_size) == (1.5, 4) and "zoom=" not in note["resolved"]
+
+
 def test_vivid_patches_clip_channels_and_leave_grey_alone():
     """VIVID_SHARE of colour patches are made more saturated, so restorers see channels clipped at 0 and 255
     as vivid photos have them; grey patches stay grey."""

@@ -16,7 +16,7 @@ import torch
 
 from recgen.config import from_dict, to_dict
 from recgen.data.photos import PatchSampler, fingerprint, load_photos
-from recgen.restore.config import PHOTO_DEFAULTS, RestoreConfig
+from recgen.restore.config import PHOTO_DEFAULTS, PHOTO_TASK_DEFAULTS, RestoreConfig
 from recgen.restore.restorer import RestorerConfig, RestoreTask, build
 from recgen.runs import Run
 from recgen.sanity import check_restorer_gain, training_stats
@@ -39,8 +39,11 @@ class PhotoRestoreTask(RestoreTask):
 
 
 def photo_config(options: dict[str, Any]) -> tuple[RestoreConfig, dict[str, Any]]:
-    """The run's options: PHOTO_DEFAULTS where the user left one out, and the note config.yaml records of it."""
-    filled = {k: v for k, v in PHOTO_DEFAULTS.items() if k not in options}
+    """The run's options: PHOTO_DEFAULTS (and the task's PHOTO_TASK_DEFAULTS) where the user left one out, and the
+    note config.yaml records of it."""
+    task = options.get("task", RestoreConfig.task)
+    defaults = {**PHOTO_DEFAULTS, **PHOTO_TASK_DEFAULTS.get(task, {})}
+    filled = {k: v for k, v in defaults.items() if k not in options}
     cfg = from_dict(RestoreConfig, {**filled, **options}, "restore train")
     note = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in filled.items())
     return cfg, ({"resolved": f"photo defaults: {note}"} if note else {})
