@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +127,7 @@ def main() -> None:
     ap.add_argument("--ensemble", type=int, default=8, help="also score recgen averaging this many flipped and "
                                                            "rotated copies (1 = not)")
     ap.add_argument("--note", default="", help="context a reader needs (e.g. how loaded the machine was)")
-    ap.add_argument("--cases", default="", help="comma-separated case keys (default: all); the record of the day "
+    ap.add_argument("--cases", default="", help="comma-separated case keys (default: all); the newest record "
                                                 "keeps the other cases' figures from earlier invocations")
     a = ap.parse_args()
     runs, out = Path(a.runs), Path(a.out)
@@ -144,8 +143,9 @@ def main() -> None:
     cmd = shlex.join(["python", "bench/restore_photos.py", *sys.argv[1:]])
     for d in details.values():
         d["command"] = cmd
-    earlier = Path("bench/results") / f"restore-photos-{date.today().strftime('%Y%m%d')}.json"
-    if a.cases and earlier.is_file():  # one record of the day, built by several invocations
+    # --cases re-measures some cases: the newest record (of any day) keeps the figures of the others
+    earlier = max(Path("bench/results").glob("restore-photos-[0-9]*.json"), default=None)
+    if a.cases and earlier is not None:
         old = json.loads(earlier.read_text())
         for key, d in old["details"].items():
             if isinstance(d, dict) and "command" not in d:
