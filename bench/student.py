@@ -84,9 +84,9 @@ def main() -> None:
     figures = {**speed, **cost}
     details = {"student": str(student.path), "teacher": teacher_path, "student_steps": student.arch.steps,
                "grid": student.arch.grid, "guidance": student.arch.guidance, "teacher_step": student.arch.solver,
-               "distill_options": {k: student.run.options[k] for k in (
+               "distill_options": {k: student.run.options.get(k) for k in (
                    "epochs", "batch_size", "lr", "schedule", "ema", "target_ema", "max_steps",
-                   "time_budget")},
+                   "time_budget", "adversarial")},
                "student_sampler": f"TCDScheduler, gamma {student.arch.gamma}",
                "teacher_sampler": f"{teacher.config.sampler} {teacher.config.steps} steps, guidance "
                                   f"{teacher.config.guidance}", "batch": a.batch, "threads": a.threads,

@@ -2,6 +2,7 @@
 from it through the shared loop; samples, agreement with the teacher, exact resume, the CLI, the REST API,
 augment, bad input."""
 
+import dataclasses
 import hashlib
 import json
 
@@ -176,6 +177,7 @@ def test_rest_api_samples_from_a_student(runs):
     (["--steps", "9"], "error: steps must be between 1 and 8 for a student, got 9"),
     (["--grid", "0"], "error: grid must be between 1 and 1000"),
     (["--solver", "heun"], "error: solver must be one of ddim, dpm2s, got 'heun'"),
+    (["--adversarial", "-1"], "error: adversarial must be a weight >= 0, got -1.0"),
 ])
 def test_cli_distill_bad_options_are_one_line_and_leave_nothing(runs, tmp_path, args, message):
     teacher, _, _, _ = runs
@@ -273,3 +275,33 @@ def test_a_time_budget_without_epochs_sizes_the_schedule_to_fit(runs, tmp_path):
     explicit = generate.distill(str(teacher.path), **STUDENT, time_budget=2.0, max_steps=1, out=str(tmp_path),
                                 name="e")
     assert explicit.config.train_steps == 0 and explicit.config.epochs == STUDENT["epochs"]
+
+
+def test_adversarial_term_trains_a_discriminator_that_resumes_exactly(runs, tmp_path):
+    """--adversarial: a discriminator trains beside the student (its hinge statistics in metrics.csv, real
+    images scored above fakes), travels in the checkpoint, and a run stopped and resumed ends with the same
+    weights as one run straight through; the sampled weights are the student's alone."""
+    teacher, _, _, _ = runs
+    opts = {**SHORT, "adversarial": 0.1}
+    full = generate.distill(str(teacher.path), **opts, out=str(tmp_path), name="adv")
+    part = generate.distill(str(teacher.path), **opts, max_steps=30, out=str(tmp_path), name="advpart")
+    resumed = generate.train(resume=str(part.path))
+    a, b = full.run.load_weights("last"), resumed.run.load_weights("last")
+    assert a.keys() == b.keys() and any(k.startswith("D.") for k in a)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    last = full.run.read_metrics()[-1]
+    assert last["d_real"] > last["d_fake"] and 0 < last["d_loss"] < 2 and last["distill_loss"] > 0, last
+    assert set(full.modules) == {"model"} and full.sample(4, steps=1, seed=0)[0].shape == (4, 8, 8, 1)
+    # the student's adversarial term leaves the discriminator's gradient as its own hinge loss makes it (D in eval
+    # mode: spectral normalisation's power iteration would otherwise move between the two passes)
+    task = st.StudentTask(st.build(full.arch), full.arch, full.config, None, full.classes, torch.device("cpu"))
+    task.modules["D"].eval()
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8)
+    grads = []
+    for weight in (0.1, 0.0):
+        task.cfg = dataclasses.replace(task.cfg, adversarial=weight)
+        task.modules["D"].zero_grad(set_to_none=True)
+        task.training_step((x, y), seeded(0))["loss"].backward()
+        grads.append([p.grad.clone() for p in task.modules["D"].parameters()])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))

@@ -190,6 +190,9 @@ class DistillConfig(GenerateConfig):
     grid: int = field(default=10, metadata={
         "help": "teacher ODE steps over the noise schedule (skipping-step grid of arXiv 2310.04378)"})
     target_ema: float = field(default=0.95, metadata={"help": "EMA decay of the consistency target network"})
+    adversarial: float = field(default=0.5, metadata={
+        "help": "weight of an adversarial term: a discriminator trained beside the student scores its x_0 "
+                "predictions against real images (arXiv 2311.17042; 0 = consistency loss only)"})
     solver: str = field(default="dpm2s", metadata={
         "help": "the teacher's ODE step between grid points: dpm2s (DPM-Solver++(2S), two guided evaluations) "
                 "or ddim (one: a third more distillation steps per second, on a cruder trajectory)"})
@@ -203,5 +206,7 @@ class DistillConfig(GenerateConfig):
                               f"{self.steps}")
         if self.solver not in SOLVERS:
             raise RecgenError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+        if self.adversarial < 0:
+            raise RecgenError(f"adversarial must be a weight >= 0, got {self.adversarial}")
         if not 0.0 <= self.target_ema < 1.0:
             raise RecgenError(f"target_ema must be a decay in [0, 1), got {self.target_ema}")
