@@ -292,6 +292,8 @@ def test_adversarial_term_trains_a_discriminator_that_resumes_exactly(runs, tmp_
         assert torch.equal(a[k], b[k]), k
     last = full.run.read_metrics()[-1]
     assert last["d_real"] > last["d_fake"] and 0 < last["d_loss"] < 2 and last["distill_loss"] > 0, last
+    # train_loss is the sum of the three losses: consistency, 0.1 x the generator's hinge term, discriminator's
+    assert abs(last["train_loss"] - (last["distill_loss"] - 0.1 * last["d_fake"] + last["d_loss"])) < 1e-3, last
     assert set(full.modules) == {"model"} and full.sample(4, steps=1, seed=0)[0].shape == (4, 8, 8, 1)
     # the student's adversarial term leaves the discriminator's gradient as its own hinge loss makes it (D in eval
     # mode: spectral normalisation's power iteration would otherwise move between the two passes)

@@ -309,7 +309,10 @@ class StudentTask(GeneratorTask):
         leaf = fake.detach().requires_grad_(True)
         d_fake = D(leaf, c)
         (push,) = torch.autograd.grad(-d_fake.mean(), leaf, retain_graph=True)
-        g_adv = (fake * push).sum()  # its gradient with respect to the student is push
+        # gradient `push` with respect to the student; value the generator's hinge loss, -mean D(fake), so that
+        # train_loss stays the sum of the three losses
+        surrogate = (fake * push).sum()
+        g_adv = surrogate - surrogate.detach() - d_fake.mean().detach()
         d_real = D(real, c)
         d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         stats = {"distill_loss": loss.item(), "d_loss": d_loss.item(), "d_real": d_real.mean().item(),
