@@ -73,6 +73,20 @@ class GeneratorTask(TrainTask):
         if self.phrases is not None:
             fit_text_head(modules, self.phrases)  # before training; a resumed run's checkpoint then restores it
         self.augment = build_augment(cfg.augment)
+        self._sums: dict[str, float] = {}
+        self._steps = 0
+
+    def tally(self, stats: dict[str, float]) -> None:
+        """Add one training step's statistics to the sums that epoch_means reads."""
+        for k, v in stats.items():
+            self._sums[k] = self._sums.get(k, 0.0) + v
+        self._steps += 1
+
+    def epoch_means(self) -> dict[str, float]:
+        """Means of the statistics tallied since the last call (empty when none were), then a fresh start."""
+        means = {k: v / self._steps for k, v in self._sums.items()} if self._steps else {}
+        self._sums, self._steps = {}, 0
+        return means
 
     def condition(self, y: torch.Tensor, g: torch.Generator) -> torch.Tensor | None:
         return batch_condition(self.arch.cond, y, self.phrases, g)

@@ -233,15 +233,15 @@ def health(d_loss: float, g_loss: float, spread_ratio: float, class_ratios: dict
 
 
 # ------------------------------------------------------------------------------------------------------ training
+def hinge_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's hinge loss (arXiv 1705.02894): real scores pushed above +1, fake below -1."""
+    return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+
+
 class GANTask(GeneratorTask):
     manual_optimization = True
     monitor = "none"  # a GAN has no validation likelihood: the latest weights are kept as the best
     ema_modules = ("G",)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.sums: dict[str, float] = {}
-        self.n_steps = 0
 
     def configure_optimizers(self, cfg, total_steps):
         # Adam(0, 0.9) with the discriminator at twice the generator's rate (TTUR, arXiv 1706.08500; SAGAN).
@@ -262,7 +262,7 @@ class GANTask(GeneratorTask):
         with torch.no_grad():
             fake = G(z[0], c)
         d_real, d_fake = D(x, c), D(fake, c)
-        d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        d_loss = hinge_loss(d_real, d_fake)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.grads_ready(D.parameters())  # the loop averages across processes and clips (--grad-clip)
@@ -294,9 +294,7 @@ class GANTask(GeneratorTask):
                  "d_fake": d_fake.mean().item()}
         if seek:
             stats["mode_seeking"] = ms.item()  # image distance per unit of noise distance, same condition
-        for k, v in stats.items():
-            self.sums[k] = self.sums.get(k, 0.0) + v
-        self.n_steps += 1
+        self.tally(stats)
         return {"loss": d_loss.detach() + g_loss.detach(), **stats}
 
     def sample(self, modules, c, n, g):
@@ -306,8 +304,7 @@ class GANTask(GeneratorTask):
         """Epoch means of the losses, and how varied samples from fixed noise are relative to real images of the same
         classes (within-class spread, so a generator that draws one image per class is caught too). `modules` holds
         the EMA generator, which lags behind; health is judged on the one being trained."""
-        means = {k: v / max(self.n_steps, 1) for k, v in self.sums.items()}
-        self.sums, self.n_steps = {}, 0
+        means = self.epoch_means()
         out = {k: round(v, 4) for k, v in means.items()}
         if self.val is None:
             return out

@@ -43,13 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from recgen.errors import RecgenError
 from recgen.generate import diffusion
 from recgen.generate.common import GeneratorTask, to_signed
 from recgen.generate.diffusion import Denoiser, DiffusionConfig
 from recgen.generate.family import GeneratorFamily
+from recgen.generate.gan import Discriminator, GANConfig, hinge_loss
 from recgen.optim import make_optimizer, make_schedule
 from recgen.train import seeded
 
@@ -76,8 +76,6 @@ def critic(cfg: StudentConfig) -> torch.nn.Module:
     """The discriminator of `--adversarial`: the GAN family's (spectrally normalised, projection-conditioned),
     trained from scratch beside the student and kept only for resuming. It is never a judge's network, so judge
     FID still measures the samples rather than the discriminator's agreement with the judge."""
-    from recgen.generate.gan import Discriminator, GANConfig
-
     return Discriminator(GANConfig(channels=cfg.channels, height=cfg.height, width=cfg.width,
                                    num_classes=cfg.num_classes, cond=cfg.cond))
 
@@ -261,7 +259,6 @@ class StudentTask(GeneratorTask):
         self.sched = make_scheduler(arch)
         self.abar = self.sched.alphas_cumprod.to(device)
         self._ref = None
-        self.sums: dict[str, float] = {}
 
     def configure_optimizers(self, cfg, total_steps):
         """The shared optimizer over the student; the discriminator, when there is one, in its own group as the
@@ -293,11 +290,11 @@ class StudentTask(GeneratorTask):
         with torch.no_grad():
             x_s = teacher_step(self.teacher_model, x_t, t, s, c, a.guidance, self.abar, a.solver)
             target = consistency(self.modules["target"], self.sched, x_s, s, c, self.abar, a.alpha_floor)
-        pred = consistency(self.modules["model"], self.sched, x_t, t, c, self.abar, a.alpha_floor)
-        loss = pseudo_huber(pred.float() - target.float())
+        pred = consistency(self.modules["model"], self.sched, x_t, t, c, self.abar, a.alpha_floor).float()
+        loss = pseudo_huber(pred - target.float())
         if "D" not in self.modules:
             return {"loss": loss}
-        return self._adversarial(loss, pred.float(), x0, c)
+        return self._adversarial(loss, pred, x0, c)
 
     def _adversarial(self, loss, fake, real, c) -> dict[str, torch.Tensor]:
         """The consistency loss plus cfg.adversarial x the generator's hinge term (ADD, arXiv 2311.17042), and the
@@ -314,12 +311,9 @@ class StudentTask(GeneratorTask):
         surrogate = (fake * push).sum()
         g_adv = surrogate - surrogate.detach() - d_fake.mean().detach()
         d_real = D(real, c)
-        d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-        stats = {"distill_loss": loss.item(), "d_loss": d_loss.item(), "d_real": d_real.mean().item(),
-                 "d_fake": d_fake.mean().item()}
-        for k, v in stats.items():  # epoch means, reported by validate
-            self.sums[k] = self.sums.get(k, 0.0) + v
-        self.sums["steps"] = self.sums.get("steps", 0) + 1
+        d_loss = hinge_loss(d_real, d_fake)
+        self.tally({"distill_loss": loss.item(), "d_loss": d_loss.item(), "d_real": d_real.mean().item(),
+                    "d_fake": d_fake.mean().item()})  # epoch means, reported by validate
         return {"loss": loss + self.cfg.adversarial * g_adv + d_loss}
 
     def sample(self, modules, c, n, g):
@@ -334,9 +328,7 @@ class StudentTask(GeneratorTask):
         out = agreement(modules, self.arch, *self._ref)
         for m in self.modules.values():
             m.train()
-        n = self.sums.pop("steps", 0)
-        adv = {k: round(v / n, 5) for k, v in self.sums.items()} if n else {}
-        self.sums = {}
+        adv = {k: round(v, 5) for k, v in self.epoch_means().items()}
         return {**adv, "val_teacher_mse": out[f"teacher_mse_{self.arch.steps}step"],
                 **({"val_teacher_mse_1step": out["teacher_mse_1step"]} if self.arch.steps != 1 else {})}
 
