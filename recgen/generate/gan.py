@@ -233,6 +233,11 @@ def health(d_loss: float, g_loss: float, spread_ratio: float, class_ratios: dict
 
 
 # ------------------------------------------------------------------------------------------------------ training
+# Adam(0, 0.9) with the discriminator at twice the generator's rate (TTUR, arXiv 1706.08500; SAGAN); the few-step
+# student trains its discriminator the same way
+D_LR_FACTOR, ADAM_BETAS = 2, (0.0, 0.9)
+
+
 def hinge_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """The discriminator's hinge loss (arXiv 1705.02894): real scores pushed above +1, fake below -1."""
     return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
@@ -244,10 +249,9 @@ class GANTask(GeneratorTask):
     ema_modules = ("G",)
 
     def configure_optimizers(self, cfg, total_steps):
-        # Adam(0, 0.9) with the discriminator at twice the generator's rate (TTUR, arXiv 1706.08500; SAGAN).
         out = []
-        for name, lr in (("D", 2 * cfg.lr), ("G", cfg.lr)):
-            opt = torch.optim.Adam(self.modules[name].parameters(), lr=lr, betas=(0.0, 0.9))
+        for name, lr in (("D", D_LR_FACTOR * cfg.lr), ("G", cfg.lr)):
+            opt = torch.optim.Adam(self.modules[name].parameters(), lr=lr, betas=ADAM_BETAS)
             out.append((opt, make_schedule(opt, cfg, total_steps)))
         self.optims = out
         return out

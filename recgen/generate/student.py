@@ -50,7 +50,7 @@ from recgen.generate import diffusion
 from recgen.generate.common import GeneratorTask, to_signed
 from recgen.generate.diffusion import Denoiser, DiffusionConfig
 from recgen.generate.family import GeneratorFamily
-from recgen.generate.gan import Discriminator, GANConfig, hinge_loss
+from recgen.generate.gan import ADAM_BETAS, D_LR_FACTOR, Discriminator, GANConfig, hinge_loss
 from recgen.optim import make_optimizer, make_schedule
 from recgen.train import seeded
 
@@ -266,8 +266,8 @@ class StudentTask(GeneratorTask):
         GAN family trains it: twice the learning rate (TTUR, arXiv 1706.08500) and no momentum (Adam(0, 0.9))."""
         opt = make_optimizer(list(self.modules["model"].parameters()), cfg)
         if "D" in self.modules:
-            opt.add_param_group({"params": list(self.modules["D"].parameters()), "lr": 2 * cfg.lr,
-                                 "betas": (0.0, 0.9), "weight_decay": 0.0})
+            opt.add_param_group({"params": list(self.modules["D"].parameters()), "lr": D_LR_FACTOR * cfg.lr,
+                                 "betas": ADAM_BETAS, "weight_decay": 0.0})
         return [(opt, make_schedule(opt, cfg, total_steps))]
 
     def _update_target(self) -> None:
