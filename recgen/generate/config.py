@@ -195,7 +195,8 @@ class DistillConfig(GenerateConfig):
                 "predictions against real images (arXiv 2311.17042; 0 = consistency loss only)"})
     solver: str = field(default="ddim", metadata={
         "help": "the teacher's ODE step between grid points: ddim (one guided evaluation) or dpm2s "
-                "(DPM-Solver++(2S), two: a truer trajectory at a third fewer distillation steps per second)"})
+                "(DPM-Solver++(2S), two: a truer trajectory at about a quarter fewer distillation steps "
+                "per second)"})
 
     def __post_init__(self):
         super().__post_init__()

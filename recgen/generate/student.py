@@ -7,7 +7,7 @@ consistency function f(x_t, t) -> x_0 along the teacher's guided probability-flo
     x_s   = the teacher's guided step from t to s = t - k (eps(x, t, null) + w (eps(x, t, c) - ...)): by default
             one DDIM step (one guided evaluation), or DPM-Solver++(2S) (solver dpm2s: two guided evaluations;
             on the 10-point grid its trajectory ends far nearer the teacher's own sampler's images). With the
-            adversarial term, DDIM's half-again more distillation steps in the same time gave the lower judge
+            adversarial term, DDIM's third more distillation steps in the same time gave the lower judge
             FID: the term, not the trajectory's accuracy, is what limits the student there
     loss  = pseudo-Huber( f_student(x_t, t) - f_target(x_s, s) )            (arXiv 2310.14189, sec. 3.3)
 on a grid of `grid` timesteps k apart (LCM's skipping-step schedule); f_target is an EMA of the student
