@@ -325,7 +325,7 @@ def test_photo_defaults_fill_what_was_left_out_per_task():
     from recgen.restore.photos import photo_config
 
     sr, note = photo_config({"task": "superres", "data": "photos"})
-    assert sr.zoom == 2.0 and sr.batch_size == 16 and "zoom=2" in note["resolved"]
+    assert sr.zoom == 2.0 and sr.loss == "l1" and sr.batch_size == 16 and "zoom=2" in note["resolved"]
     assert photo_config({"task": "denoise", "data": "photos"})[0].zoom == 1.0
     mine, note = photo_config({"task": "superres", "data": "photos", "zoom": 1.5, "batch_size": 4})
     assert (mine.zoom, mine.batch_size) == (1.5, 4) and "zoom=" not in note["resolved"]
