@@ -46,8 +46,8 @@ QUICK = dict(
 
 
 def plan_for_machine(quick: bool = False) -> dict:
-    """The demo's budgets and what `--precision auto` trains them in here (bf16 with AMX or a bf16 GPU, else
-    fp32): the same epochs take other times on the two, so the plan, its config.yaml and its summary name it."""
+    """The demo's budgets and what `--precision auto` trains them in here (bf16 where the CPU or GPU has native bf16,
+    else fp32): the same epochs take other times on the two, so the plan, its config.yaml and its summary name it."""
     plan = copy.deepcopy(QUICK if quick else FULL)
     plan["precision"] = resolve_precision("auto", resolve_device("auto"))
     return plan

@@ -53,7 +53,8 @@ def machine_info() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "fp32_gflops": round(matmul_gflops(torch.float32)), "bf16_gflops": round(matmul_gflops(torch.bfloat16)),
-            # `--precision auto` trains in bf16 only with AMX (or a bf16 GPU): the record says which it had
+            # `--precision auto` trains in bf16 only with native bf16 (AMX, AVX-512 BF16, bf16 GPUs): the record
+            # says which it had
             "precision_auto": resolve_precision("auto", resolve_device("auto")),
             "torch": torch.__version__, "python": platform.python_version()}
 

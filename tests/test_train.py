@@ -237,8 +237,9 @@ def test_precision_auto_follows_the_environment_and_bad_values_are_refused(monke
     with pytest.raises(RecgenError, match="RECGEN_PRECISION"):
         resolve_precision("auto", cpu)
     monkeypatch.delenv("RECGEN_PRECISION")
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    assert resolve_precision("auto", cpu) == ("bf16" if amx else "fp32")
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # AMX or AVX-512 BF16: native bf16
+    native = any(getattr(torch.cpu, p, lambda: False)() for p in probes)
+    assert resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
     with pytest.raises(RecgenError, match="precision must be one of auto, fp32, bf16, got 'half'"):
         resolve_precision("half", cpu)
 

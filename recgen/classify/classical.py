@@ -45,7 +45,7 @@ class SVMConfig:
     newton: int = 3  # Newton steps of the solver (the first one is kernel ridge regression)
     cg: int = 10  # conjugate-gradient iterations per Newton step, at most
     gram_rows: int = 20000  # rows the solver's preconditioner is estimated from
-    precision: str = "auto"  # the map's matrix product: auto (bf16 with AMX, else fp32), bf16, fp32
+    precision: str = "auto"  # the map's matrix product: auto (bf16 with native bf16, else fp32), bf16, fp32
     flip: bool = True  # also train on mirrored images, and average predictions over image and mirror
     n_jobs: int = 2  # threads for feature extraction
 

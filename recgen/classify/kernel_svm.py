@@ -8,8 +8,9 @@ and on a Nystroem map liblinear's LinearSVC is slow while averaged SGD stops far
 the first step alone is kernel ridge regression.
 
 The map phi(x) = K(x, L) K_LL^-1/2 (whitened by the Cholesky factor, K_LL = C C^T, phi = K(x, L) C^-T) is a
-matrix product of n x m by m x m; on CPUs with AMX units it runs in bfloat16 (precision "auto"), several times
-faster than fp32 with the same accuracy (bench/svm_torch.py --map-dtype). Each Newton step solves
+matrix product of n x m by m x m; where the CPU multiplies bfloat16 natively (AMX, AVX-512 BF16) it runs in
+bfloat16 (precision "auto"), faster than fp32 (several times with AMX) with the same accuracy (bench/svm_torch.py
+--map-dtype). Each Newton step solves
 (lam I + X_A^T X_A) s = -grad over the rows A inside the margin by conjugate gradients, preconditioned with the
 Cholesky factor of lam I + X^T X over `gram_rows` sampled rows, then takes an exact line search on the piecewise
 quadratic objective. The fitted model keeps only the landmarks and coef_ = C^-T W (m x classes): predicting is
@@ -48,7 +49,7 @@ class NystroemSVM(ClassifierMixin, BaseEstimator):
         self.newton = newton  # Newton steps (the first is the kernel ridge solution)
         self.cg = cg  # most conjugate-gradient iterations per Newton step
         self.gram_rows = gram_rows  # rows the preconditioner's Gram matrix is estimated from (0 = all)
-        self.precision = precision  # map matmul: "auto" (bf16 where the CPU has AMX), "bf16" or "fp32"
+        self.precision = precision  # map matmul: "auto" (bf16 where the CPU has it natively), "bf16" or "fp32"
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -65,7 +66,7 @@ class NystroemSVM(ClassifierMixin, BaseEstimator):
             land = x[torch.randperm(len(x), generator=gen)[:min(self.landmarks, len(x))]]
             whiten = nystroem_whitening(land, self.gamma)
             phi = nystroem_map(x, land, whiten, self.gamma, dtype)
-            chol = preconditioner(phi, self.lam, self.gram_rows, gen)  # bf16 products: AMX speed
+            chol = preconditioner(phi, self.lam, self.gram_rows, gen)  # bf16 products: native bf16 speed
             if phi.dtype != torch.float32 and phi.numel() * 4 <= FP32_COPY_BYTES:
                 # The solver's matrix-vector products need fp32 (CPU matmuls return bf16 for bf16 inputs), and
                 # one conversion costs what converting chunk by chunk costs per product.
@@ -108,7 +109,7 @@ def nystroem_whitening(land: torch.Tensor, gamma: float, ridge: float = 1e-4) ->
 
 def nystroem_map(x: torch.Tensor, land: torch.Tensor, whiten: torch.Tensor, gamma: float,
                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """phi(x) = K(x, L) whiten, (n, m) in `dtype` (bf16: the matmul runs on AMX), CHUNK rows at a time."""
+    """phi(x) = K(x, L) whiten, (n, m) in `dtype` (bf16: the matmul runs on native bf16 units), CHUNK rows at a time."""
     phi = torch.empty(len(x), whiten.shape[1], dtype=dtype)
     w = whiten.to(dtype)
     for i in range(0, len(x), CHUNK):
