@@ -17,7 +17,9 @@ TINY = dict(stem_width=8, widths="16,32", blocks="0,1", batch_size=64, threads=1
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    return classify.train(model="cnn", data="digits", epochs=3, out=str(out), **TINY)
+    # 6 epochs: at 3 the tiny net ends between 0.56 and 0.67 depending on the seed and the precision, astride
+    # the 0.6 floor the tests below hold it to
+    return classify.train(model="cnn", data="digits", epochs=6, out=str(out), **TINY)
 
 
 def test_cnn_learns_and_writes_run_dir(cnn_run):
@@ -26,7 +28,7 @@ def test_cnn_learns_and_writes_run_dir(cnn_run):
               "weights/best.safetensors", "state/last.json", "plots/confusion.png", "plots/curves.png"):
         assert (p / f).is_file(), f
     cfg = cnn_run.run.config
-    assert cfg["options"]["epochs"] == 3 and cfg["options"]["augment"] == "flip+crop"  # defaults resolved
+    assert cfg["options"]["epochs"] == 6 and cfg["options"]["augment"] == "flip+crop"  # defaults resolved
     assert len(cfg["data_fingerprint"]) == 16 and cfg["recgen_version"]
     m = json.loads((p / "eval-test.json").read_text())
     assert m["accuracy"] > 0.6  # chance is 0.1
