@@ -127,6 +127,10 @@ def main() -> None:
     ap.add_argument("--ensemble", type=int, default=8, help="also score recgen averaging this many flipped and "
                                                            "rotated copies (1 = not)")
     ap.add_argument("--note", default="", help="context a reader needs (e.g. how loaded the machine was)")
+    ap.add_argument("--name", default="restore-photos", help="record name (bench/results/NAME-DATE.json): another "
+                                                              "machine's figures go in a record of their own")
+    ap.add_argument("--title", default="Photo restoration on held-out photographs (issue 35)",
+                    help="the record's heading on docs/BENCHMARKS.md")
     ap.add_argument("--cases", default="", help="comma-separated case keys (default: all); the newest record "
                                                 "keeps the other cases' figures from earlier invocations")
     a = ap.parse_args()
@@ -144,7 +148,7 @@ def main() -> None:
     for d in details.values():
         d["command"] = cmd
     # --cases re-measures some cases: the newest record (of any day) keeps the figures of the others
-    earlier = max(Path("bench/results").glob("restore-photos-[0-9]*.json"), default=None)
+    earlier = max(Path("bench/results").glob(f"{a.name}-[0-9]*.json"), default=None)
     if a.cases and earlier is not None:
         old = json.loads(earlier.read_text())
         for key, d in old["details"].items():
@@ -155,8 +159,7 @@ def main() -> None:
     cmd = " && ".join(dict.fromkeys(d["command"] for d in details.values() if isinstance(d, dict) and d.get("command")))
     if a.note:
         details["note"] = a.note
-    path = write_record("restore-photos", "Photo restoration on held-out photographs (issue 35)", cmd, figures,
-                        details)
+    path = write_record(a.name, a.title, cmd, figures, details)
     print(path)
 
 
