@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=256, help="denoising: centre crop scored (BM3D's time)")
     ap.add_argument("--memory", action="store_true", help="also restore 1 and 24 megapixel photos (minutes)")
     ap.add_argument("--megapixels", default="1,24", help="--memory: photo sizes, in megapixels")
-    ap.add_argument("--out", default="bench/results/restore-photos", help="folder for grids and per-run JSON")
+    ap.add_argument("--out", default="", help="folder for grids and per-run JSON (default bench/results/NAME)")
     ap.add_argument("--ensemble", type=int, default=8, help="also score recgen averaging this many flipped and "
                                                            "rotated copies (1 = not)")
     ap.add_argument("--note", default="", help="context a reader needs (e.g. how loaded the machine was)")
@@ -134,7 +134,7 @@ def main() -> None:
     ap.add_argument("--cases", default="", help="comma-separated case keys (default: all); the newest record "
                                                 "keeps the other cases' figures from earlier invocations")
     a = ap.parse_args()
-    runs, out = Path(a.runs), Path(a.out)
+    runs, out = Path(a.runs), Path(a.out or f"bench/results/{a.name}")
     figures, details = evaluate_all(runs, a.crop, out, [k for k in a.cases.split(",") if k], a.ensemble)
     if a.memory:
         with tempfile.TemporaryDirectory() as tmp:
