@@ -140,8 +140,8 @@ def generate_interpolate(
 @generate_app.command("eval")
 @user_errors
 @options_from(SampleOptions, into="sampling", only=("sampler", "steps", "guidance", "precision"),
-              overrides={"precision": {"help": "sampling precision: fp32 | bf16 (faster on CPUs with AMX and "
-                                               "on GPUs; the judge stays fp32)"}})
+              overrides={"precision": {"help": "sampling precision: fp32 | bf16 (faster on CPUs with native bf16, "
+                                               "AMX or AVX-512 BF16, and on GPUs; the judge stays fp32)"}})
 def generate_eval(
         run: GenerateRun,
         judge: Annotated[str, typer.Option(help="recgen CNN run judging the samples (default: the reference judge "

@@ -37,7 +37,7 @@ class SampleOptions:
         "help": "noise scale (gan, vae) or softmax temperature (pixelcnn)"})
     seed: int = field(default=0, metadata={"help": "same seed, same images"})
     precision: str = field(default="fp32", metadata={
-        "help": "fp32 | bf16 (faster on CPUs with AMX and on GPUs)"})
+        "help": "fp32 | bf16 (faster on CPUs with AMX or AVX-512 BF16 and on GPUs)"})
 
     def __post_init__(self):
         self.check()

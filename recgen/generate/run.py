@@ -141,7 +141,7 @@ class GeneratorRun(TrainedRun):
         says how far from it to go; sampler / steps (diffusion) and guidance (diffusion, or pixelcnn trained
         with cond_dropout) default to the run's config (guidance 1 = none); temperature: noise scale (GAN,
         VAE) or softmax temperature (PixelCNN); precision fp32 or bf16 (autocast: faster GAN decoding on CPUs
-        with AMX, pixel values within about one uint8 level of fp32). Same seed -> same images.
+        with AMX or AVX-512 BF16, pixel values within about one uint8 level of fp32). Same seed -> same images.
         progress: a recgen.progress.Progress counting images, advanced as they are drawn (within a batch too,
         by diffusion steps or PixelCNN rows)."""
         opts = n if isinstance(n, SampleOptions) else SampleOptions.of({"n": n, **options})

@@ -44,7 +44,7 @@ class AugmentConfig(Options):
     guidance: float = opt(0.0, "the generator's classifier-free guidance when sampling (0 = its run's "
                           "default)", check=NOT_NEGATIVE)
     precision: str = opt("fp32", "the generator's sampling precision: fp32 | bf16 (faster on CPUs with AMX "
-                         "and GPUs)", check=one_of("fp32", "bf16", expected="fp32 or bf16"))
+                         "or AVX-512 BF16, and on GPUs)", check=one_of("fp32", "bf16", expected="fp32 or bf16"))
     ratios: str = opt("0,4,16", "synthetic images per real image of a targeted class (0 = real only)",
                       check=ratio_list)
     target_weak: int = opt(0, "synthesize for the k lowest-recall classes only (0: all; --imbalance: "
