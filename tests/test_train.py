@@ -244,6 +244,17 @@ def test_precision_auto_follows_the_environment_and_bad_values_are_refused(monke
         resolve_precision("half", cpu)
 
 
+@pytest.mark.parametrize("amx,avx512_bf16,expected", [(True, False, "bf16"), (False, True, "bf16"),
+                                                       (False, False, "fp32")])
+def test_precision_auto_is_bf16_on_either_kind_of_native_cpu_bf16(monkeypatch, amx, avx512_bf16, expected):
+    from recgen.train import resolve_precision
+
+    monkeypatch.delenv("RECGEN_PRECISION", raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    assert resolve_precision("auto", torch.device("cpu")) == expected
+
+
 def test_published_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
     """Checkpoints, records and skops models are written to a temporary file and renamed; mkstemp makes that file
     0600, which used to leave every run file unreadable to the group."""
