@@ -159,9 +159,9 @@ class TrainConfig(Options):
                              check=Rule(lambda v: v == 0 or v > 1, "0 (off) or a factor above 1"))
     seed: int = opt(0, "seeds the weights, the data order and the augmentation stream", check=NOT_NEGATIVE)
     device: str = opt("auto", "auto | cpu | cuda", check=device_name)
-    # auto = bf16 where the hardware multiplies bfloat16 natively (CPUs with AMX or AVX-512 BF16, CUDA GPUs with
-    # bf16), else fp32;
-    # $RECGEN_PRECISION overrides auto (figures measured before bf16 existed: RECGEN_PRECISION=fp32)
+    # auto = bf16 where the hardware multiplies bfloat16 natively (CPUs with AMX or AVX-512 BF16, CUDA GPUs
+    # with bf16), else fp32; $RECGEN_PRECISION overrides auto (figures measured before bf16 existed:
+    # RECGEN_PRECISION=fp32)
     precision: str = opt("auto", "auto | fp32 | bf16 (training forward passes under autocast; weights stay "
                          "fp32)", check=one_of(*PRECISIONS))
     threads: int = opt(0, "torch intra-op threads (0 = leave torch's default)", check=NOT_NEGATIVE)

@@ -9,12 +9,11 @@ the first step alone is kernel ridge regression.
 
 The map phi(x) = K(x, L) K_LL^-1/2 (whitened by the Cholesky factor, K_LL = C C^T, phi = K(x, L) C^-T) is a
 matrix product of n x m by m x m; where the CPU multiplies bfloat16 natively (AMX, AVX-512 BF16) it runs in
-bfloat16 (precision "auto"), faster than fp32 (several times with AMX) with the same accuracy (bench/svm_torch.py
---map-dtype). Each Newton step solves
-(lam I + X_A^T X_A) s = -grad over the rows A inside the margin by conjugate gradients, preconditioned with the
-Cholesky factor of lam I + X^T X over `gram_rows` sampled rows, then takes an exact line search on the piecewise
-quadratic objective. The fitted model keeps only the landmarks and coef_ = C^-T W (m x classes): predicting is
-K(x, L) coef_ + intercept_, no m x m matrix.
+bfloat16 (precision "auto"), faster than fp32 (several times with AMX) with the same accuracy
+(bench/svm_torch.py --map-dtype). Each Newton step solves (lam I + X_A^T X_A) s = -grad over the rows A inside
+the margin by conjugate gradients, preconditioned with the Cholesky factor of lam I + X^T X over `gram_rows`
+sampled rows, then takes an exact line search on the piecewise quadratic objective. The fitted model keeps only
+the landmarks and coef_ = C^-T W (m x classes): predicting is K(x, L) coef_ + intercept_, no m x m matrix.
 """
 
 from __future__ import annotations
@@ -109,7 +108,8 @@ def nystroem_whitening(land: torch.Tensor, gamma: float, ridge: float = 1e-4) ->
 
 def nystroem_map(x: torch.Tensor, land: torch.Tensor, whiten: torch.Tensor, gamma: float,
                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """phi(x) = K(x, L) whiten, (n, m) in `dtype` (bf16: the matmul runs on native bf16 units), CHUNK rows at a time."""
+    """phi(x) = K(x, L) whiten, (n, m) in `dtype` (bf16: the matmul runs on native bf16 units), CHUNK rows at a
+    time."""
     phi = torch.empty(len(x), whiten.shape[1], dtype=dtype)
     w = whiten.to(dtype)
     for i in range(0, len(x), CHUNK):
