@@ -111,6 +111,38 @@ def test_restorer_trains_and_restores(task, runs, digits):
     assert psnr(x, digits).mean() > psnr(none(obs), digits).mean()  # even a tiny restorer beats doing nothing
 
 
+@pytest.mark.parametrize("task", ["superres", "inpaint"])
+def test_training_pins_the_correction_the_projection_discards(task, digits):
+    """The back-projection cancels a block-constant correction (super-resolution) and any correction at known
+    pixels (inpainting): the restored image cannot show it, so only the training loss's consistency term keeps
+    it from drifting. Such an offset must leave the restoration alone and raise the loss."""
+    from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, compose, net_input
+
+    class Offset(torch.nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.c = torch.nn.Parameter(torch.tensor(float(c)))
+
+        def forward(self, inp):  # inpainting's input is [y, mask]: the offset goes on the known pixels only
+            known = 1 - inp[:, 1:] if task == "inpaint" else torch.ones_like(inp[:, :1])
+            return self.c * known
+
+    arch = RestorerConfig(task=task, channels=1)
+    x = digits[:8]
+    losses, outs = [], []
+    for c in (0.0, 1.0):
+        net = Offset(c)
+        step = RestoreTask({"model": net}, arch, Corruptions(), None, torch.device("cpu"))
+        losses.append(step.training_step((x,), torch.Generator().manual_seed(0))["loss"])
+        obs = Corruptions().draw(task, x, torch.Generator().manual_seed(0))
+        inp, base = net_input(arch, obs)
+        outs.append(compose(obs, base, net(inp)))
+    assert torch.allclose(outs[0], outs[1], atol=1e-5)  # the offset is invisible in the restoration
+    assert float(losses[1] - losses[0]) > 0.1  # and yet the training loss sees it
+    losses[1].backward()
+    assert float(net.c.grad) > 0  # pulling it back towards zero
+
+
 def test_a_broken_restorer_scores_below_the_baseline(runs, tmp_path):
     """The metric can fail: a restorer with scrambled weights loses to non-local means and misses the target."""
     model = restore.load(runs["denoise"].path)

@@ -287,7 +287,14 @@ class RestoreTask(TrainTask):
         x = batch[0]
         obs = self.corruptions.draw(self.arch.task, x, g)
         inp, base = net_input(self.arch, obs)
-        return {"loss": self.loss(compose(obs, base, self.modules["model"](inp)), x)}
+        z = base + self.modules["model"](inp)
+        out = project(obs, z)
+        # The projection discards part of the correction (its block means for super-resolution, its values at
+        # known pixels for inpainting), so the loss on `out` leaves that part free to drift: it grew to several
+        # times the image's range, where bf16 autocast keeps too few bits for the correction riding on it, and the
+        # network then traded the detail of flat regions for it. Asking the unprojected estimate to agree with the
+        # observation pins it without touching anything the loss sees (its optimum is independent of the rest).
+        return {"loss": self.loss(out, x) + F.mse_loss(out, z)}
 
     def input_psnr(self) -> float | None:
         """Validation PSNR of the input itself: what a restorer that adds nothing scores."""
