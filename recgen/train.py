@@ -210,7 +210,7 @@ def steps_in_budget(task: TrainTask, cfg: TrainConfig, device: torch.device, sec
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=resolve_precision(cfg.precision, device) == "bf16")
     batch = tuple(t.to(device) for t in batch)
     times = []
-    for i in range(5):
+    for i in range(8):
         t0 = time.perf_counter()
         with autocast:
             loss = task.training_step(batch, seeded(cfg.seed, i, 7))["loss"]
@@ -218,7 +218,10 @@ def steps_in_budget(task: TrainTask, cfg: TrainConfig, device: torch.device, sec
         times.append(time.perf_counter() - t0)
     for m in task.modules.values():
         m.zero_grad(set_to_none=True)
-    step = overhead * sorted(times[2:])[1]  # the median of the last three
+    # The fastest of the steps after the first three (allocations, oneDNN's kernel selection): a process that
+    # briefly competes for the cores while the few timed steps run would otherwise size the whole schedule, and a
+    # machine that stays as loaded still times its later steps that slow. The budget cuts a run planned too long.
+    step = overhead * min(times[3:])
     return max(1, int(BUDGET_SHARE * seconds / step))
 
 
