@@ -289,12 +289,16 @@ class RestoreTask(TrainTask):
         inp, base = net_input(self.arch, obs)
         z = base + self.modules["model"](inp)
         out = project(obs, z)
-        # The projection discards part of the correction (its block means for super-resolution, its values at
-        # known pixels for inpainting), so the loss on `out` leaves that part free to drift: it grew to several
-        # times the image's range, where bf16 autocast keeps too few bits for the correction riding on it, and the
-        # network then traded the detail of flat regions for it. Asking the unprojected estimate to agree with the
-        # observation pins it without touching anything the loss sees (its optimum is independent of the rest).
-        return {"loss": self.loss(out, x) + F.mse_loss(out, z)}
+        loss = self.loss(out, x)
+        if obs.task == "superres":
+            # The back-projection replaces the block means of the correction, so the loss on `out` leaves them free
+            # to drift: they grew to several times the image's range, where bf16 autocast keeps too few bits for the
+            # detail riding on them in the same pixels, and the network traded the detail of flat regions for it.
+            # Asking the unprojected estimate to agree with the observation pins them; their optimum is independent
+            # of what the loss sees. Inpainting's discarded part (the known pixels) shares no pixel with the holes,
+            # and the same term there held its training back, as the network must then draw sharp edges in f.
+            loss = loss + F.mse_loss(out, z)
+        return {"loss": loss}
 
     def input_psnr(self) -> float | None:
         """Validation PSNR of the input itself: what a restorer that adds nothing scores."""
