@@ -326,9 +326,7 @@ def test_photo_defaults_fill_what_was_left_out_per_task():
 
     sr, note = photo_config({"task": "superres", "data": "photos"})
     assert sr.zoom == 2.0 and sr.loss == "l1" and sr.batch_size == 16 and "zoom=2" in note["resolved"]
-    assert sr.flat_keep == 0.25 and "flat_keep=0.25" in note["resolved"]
     assert photo_config({"task": "denoise", "data": "photos"})[0].zoom == 1.0
-    assert photo_config({"task": "denoise", "data": "photos"})[0].flat_keep == 1.0
     mine, note = photo_config({"task": "superres", "data": "photos", "zoom": 1.5, "batch_size": 4})
     assert (mine.zoom, mine.batch_size) == (1.5, 4) and "zoom=" not in note["resolved"]
 
@@ -388,21 +386,3 @@ def test_zoomed_patches_are_shrunk_larger_cuts_and_sharper():
     assert PatchSampler(small, 32, 1, zoom=8.0).draw(50, rng()).shape == (50, 32, 32, 1)
     with pytest.raises(RecgenError, match="zoom must be at least 1"):
         PatchSampler(photos, 32, 3, zoom=0.5)
-
-
-def test_flat_patches_are_mostly_drawn_again():
-    """flat_keep < 1: a patch without pixel-level detail is kept with that probability and otherwise drawn again
-    (a bounded number of times, so photos that are all flat still give patches); 1 keeps every patch as drawn."""
-    from recgen.data.photos import FLAT_DETAIL, PatchSampler, _detail
-
-    rng = np.random.default_rng(3)
-    photos = [("flat", np.full((96, 96, 3), 120, np.uint8)),
-              ("texture", rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))]
-    kw = dict(grey_share=0.0, vivid_share=0.0, permute_share=0.0)
-    share = lambda keep: np.mean([_detail(a) < FLAT_DETAIL for a in PatchSampler(  # noqa: E731
-        photos, 32, 3, **kw, flat_keep=keep).draw(400, np.random.default_rng(0))])
-    assert 0.4 < share(1.0) < 0.6  # both photos drawn alike
-    assert 0.12 < share(0.25) < 0.28  # a quarter of the flat ones kept: 0.5 * 0.25 / (1 - 0.5 * 0.75) = 0.2
-    assert share(0.0) < 0.02  # drawn again until a detailed one comes, up to FLAT_TRIES times
-    only_flat = PatchSampler(photos[:1], 32, 3, flat_keep=0.0).draw(20, np.random.default_rng(0))
-    assert only_flat.shape == (20, 32, 32, 3) and (only_flat == 120).all()

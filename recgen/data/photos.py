@@ -41,11 +41,6 @@ PERMUTE_SHARE = 0.5
 # detail, and each photo at several scales (the scale augmentation of VDSR, arXiv 1511.04587)
 ZOOM_SHARE = 0.5
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as PIL's convert("L")
-# A patch with almost no detail at the pixel level (sky, a black astronomical background, a page's margin) teaches
-# a super-resolver little: with flat_keep < 1 only that share of them is kept, the others drawn again (up to
-# FLAT_TRIES times, so a folder of flat scans still trains). Detail: the mean absolute difference between the
-# patch's luma and its 2x2 block means, on 0-255; FLAT_DETAIL is about the bundled photos' lowest quarter.
-FLAT_DETAIL, FLAT_TRIES = 1.0, 8
 
 
 def _bundled_dir(package: str) -> Path:
@@ -119,14 +114,14 @@ class PatchSampler:
 
     def __init__(self, photos: list[tuple[str, np.ndarray]], patch: int, channels: int = 3,
                  grey_share: float = GREY_SHARE, vivid_share: float = VIVID_SHARE,
-                 permute_share: float = PERMUTE_SHARE, zoom: float = 1.0, flat_keep: float = 1.0):
+                 permute_share: float = PERMUTE_SHARE, zoom: float = 1.0):
         if zoom < 1:
             raise RecgenError(f"zoom must be at least 1 (1 = patches at the photos' own scale), got {zoom}")
         self.images = [im for _, im in photos if min(im.shape[:2]) >= patch]
         if not self.images:
             raise RecgenError(f"no photo is at least {patch}x{patch} pixels; pass a smaller --patch")
         self.patch, self.channels, self.grey_share, self.vivid_share = patch, channels, grey_share, vivid_share
-        self.permute_share, self.zoom, self.flat_keep = permute_share, zoom, flat_keep
+        self.permute_share, self.zoom = permute_share, zoom
         area = np.array([im.shape[0] * im.shape[1] for im in self.images], np.float64)
         self.p = np.sqrt(area) / np.sqrt(area).sum()
 
@@ -135,11 +130,14 @@ class PatchSampler:
         p, c = self.patch, self.channels
         out = np.empty((n, p, p, c), np.uint8)
         for i, k in enumerate(rng.choice(len(self.images), n, p=self.p)):
-            a = self._cut(k, rng)
-            for _ in range(FLAT_TRIES - 1):  # flat_keep = 1 draws nothing more: the patches are those drawn before
-                if self.flat_keep >= 1 or _detail(a) >= FLAT_DETAIL or rng.random() < self.flat_keep:
-                    break
-                a = self._cut(rng.choice(len(self.images), p=self.p), rng)
+            im = self.images[k]
+            side = p
+            if self.zoom > 1 and rng.random() < ZOOM_SHARE:
+                side = min(int(round(p * np.exp(rng.uniform(0, np.log(self.zoom))))), *im.shape[:2])
+            top, left = rng.integers(0, im.shape[0] - side + 1), rng.integers(0, im.shape[1] - side + 1)
+            a = im[top:top + side, left:left + side]
+            if side != p:
+                a = cv2.resize(a, (p, p), interpolation=cv2.INTER_AREA).reshape(p, p, -1)
             a = np.rot90(a, int(rng.integers(4)))
             a = a[:, ::-1] if rng.integers(2) else a
             if a.shape[-1] == 3 and (c == 1 or rng.random() < self.grey_share):
@@ -152,26 +150,6 @@ class PatchSampler:
                 a = a[..., rng.permutation(3)]
             out[i] = a if a.shape[-1] == c else np.repeat(a, c, -1) if c == 3 else a[..., :1]
         return out
-
-    def _cut(self, k: int, rng: np.random.Generator) -> np.ndarray:
-        """One patch (patch, patch, C) at a random place of photo k, shrunk from up to `zoom` times larger."""
-        p = self.patch
-        im = self.images[k]
-        side = p
-        if self.zoom > 1 and rng.random() < ZOOM_SHARE:
-            side = min(int(round(p * np.exp(rng.uniform(0, np.log(self.zoom))))), *im.shape[:2])
-        top, left = rng.integers(0, im.shape[0] - side + 1), rng.integers(0, im.shape[1] - side + 1)
-        a = im[top:top + side, left:left + side]
-        return cv2.resize(a, (p, p), interpolation=cv2.INTER_AREA).reshape(p, p, -1) if side != p else a
-
-
-def _detail(a: np.ndarray) -> float:
-    """Mean absolute difference (0-255) between a uint8 patch's luma and its 2x2 block means."""
-    g = a.astype(np.float32) @ LUMA if a.shape[-1] == 3 else a[..., 0].astype(np.float32)
-    h, w = g.shape[0] // 2 * 2, g.shape[1] // 2 * 2
-    g = g[:h, :w]
-    blocks = g.reshape(h // 2, 2, w // 2, 2).mean((1, 3))
-    return float(np.abs(g - np.repeat(np.repeat(blocks, 2, 0), 2, 1)).mean())
 
 
 def photo_set(data: str, split: str, size: int = 0, n: int = 256, seed: int = 0) -> ImageSet:

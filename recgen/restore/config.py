@@ -62,8 +62,6 @@ class RestoreConfig(DataOptions, TrainConfig):
     zoom: float = opt(1.0, "photos: half the training patches are cut up to this many times larger and shrunk "
                       "(sharper detail, each photo at several scales; 1 = off; superres on photos: 2)",
                       check=Rule(lambda v: 1 <= v <= 8, "between 1 and 8"))
-    flat_keep: float = opt(1.0, "photos: share of detail-less training patches kept, the others drawn again "
-                           "(1 = all; superres on photos: 0.25)", check=Rule(lambda v: 0 <= v <= 1, "between 0 and 1"))
     epoch_patches: int = opt(2048, "photos: patches drawn per epoch (an epoch of photos has no natural size)")
     quality_min: int = opt(10, "jpeg: lowest JPEG quality drawn during training")
     quality_max: int = opt(40, "jpeg: highest JPEG quality drawn during training")
@@ -95,6 +93,4 @@ PHOTO_DEFAULTS = {"batch_size": 16, "lr": 2e-3, "sigma_max": 55 / 255, "mask_kin
 # stripes at the wrong angle (china.jpg's roofs scored under bicubic). It raised x2 on the held-out photos in two
 # runs and left x4 and denoising where they were, so the other tasks keep their patches as drawn. Its loss is L1
 # (as EDSR's, arXiv 1707.02921): at the same budget it beat MSE on each held-out photo at x2 and matched it at x4.
-# It also draws again most patches without pixel-level detail (`flat_keep`, recgen.data.photos.FLAT_DETAIL): a
-# quarter of the bundled photos' patches are sky, black space or a page's margin, where x2 has nothing to add.
-PHOTO_TASK_DEFAULTS = {"superres": {"zoom": 2.0, "loss": "l1", "flat_keep": 0.25}}
+PHOTO_TASK_DEFAULTS = {"superres": {"zoom": 2.0, "loss": "l1"}}

@@ -56,7 +56,7 @@ def train_photos(options: dict[str, Any], arch: RestorerConfig, corrupt) -> Run:
     photos = load_photos(cfg.data, "train")
     channels = cfg.channels or 3
     arch = dataclasses.replace(arch, channels=channels)
-    sampler = PatchSampler(photos, cfg.patch, channels, zoom=cfg.zoom, flat_keep=cfg.flat_keep)
+    sampler = PatchSampler(photos, cfg.patch, channels, zoom=cfg.zoom)
     val_side = 2 * cfg.patch if any(min(im.shape[:2]) >= 2 * cfg.patch for _, im in photos) else cfg.patch
     val = PatchSampler(photos, val_side, channels).draw(VAL_PATCHES, np.random.default_rng(23))
     val = torch.from_numpy(val).permute(0, 3, 1, 2).float().div(255)
