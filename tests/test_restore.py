@@ -125,15 +125,14 @@ def test_training_pins_the_correction_the_projection_discards(digits):
         def forward(self, inp):
             return self.c.expand(len(inp), 1, *inp.shape[-2:])
 
-    task = "superres"
-    arch = RestorerConfig(task=task, channels=1)
+    arch = RestorerConfig(task="superres", channels=1)
     x = digits[:8]
     losses, outs = [], []
     for c in (0.0, 1.0):
         net = Offset(c)
         step = RestoreTask({"model": net}, arch, Corruptions(), None, torch.device("cpu"))
         losses.append(step.training_step((x,), torch.Generator().manual_seed(0))["loss"])
-        obs = Corruptions().draw(task, x, torch.Generator().manual_seed(0))
+        obs = Corruptions().draw("superres", x, torch.Generator().manual_seed(0))
         inp, base = net_input(arch, obs)
         outs.append(compose(obs, base, net(inp)))
     assert torch.allclose(outs[0], outs[1], atol=1e-5)  # the offset is invisible in the restoration
