@@ -2,7 +2,7 @@
 bicubic and the decoded JPEG, with each restorer's training time, and the memory and time of restoring a
 24-megapixel photo. Writes bench/results/restore-photos-YYYYMMDD.json.
 
-    python bench/restore_photos.py --runs /work/runs-photos/restore [--crop 256] [--memory] [--ensemble 8]
+    python bench/restore_photos.py --runs /work/runs-photos/restore [--crop 256] [--memory] [--ensemble 8] [--adapt 200]
 
 RUNS holds the restorer runs named denoise-N, sr2-N, sr4-N, jpeg-N, oldphoto-N, inpaint-N (the highest N of each is
 used; a missing one is left out of the record); train them with `recgen restore train --task T --data photos
@@ -44,8 +44,19 @@ def latest(runs: Path, name: str) -> Path | None:
     return max(done, key=lambda p: int(p.name[len(name) + 1:]), default=None)
 
 
-def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str], ensemble: int = 1) -> tuple[dict, dict]:
-    """Each case's figures; ensemble > 1: recgen's also with that self-ensemble (`--ensemble`), as recgen_xK."""
+def variants(task: str, ensemble: int, adapt: int) -> list[tuple[str, dict]]:
+    """recgen's scored settings beyond the plain one: (figure suffix, restore keywords)."""
+    out = [(f"x{ensemble}", {"ensemble": ensemble})] if ensemble > 1 else []
+    if adapt and task == "superres":
+        out += [(f"adapt{adapt}", {"adapt": adapt})]
+        out += [(f"adapt{adapt}_x{ensemble}", {"adapt": adapt, "ensemble": ensemble})] if ensemble > 1 else []
+    return out
+
+
+def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str], ensemble: int = 1,
+                 adapt: int = 0) -> tuple[dict, dict]:
+    """Each case's figures; ensemble > 1: recgen's also with that self-ensemble (`--ensemble`), as recgen_xK;
+    adapt > 0: super-resolution's also fine-tuned on each photo (`--adapt`), as recgen_adaptN[_xK]."""
     figures, details = {}, {}
     for key, name, task, kw in CASES:
         if keys and key not in keys:
@@ -66,15 +77,15 @@ def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str], ensemble: in
             "lr", "precision")},
             "stopped": cfg.get("stopped"), "eval": r}
         print(f"{key}: " + ", ".join(f"{k} {v[metric]:.2f}" for k, v in r["mean"].items()), flush=True)
-        if ensemble > 1:  # the baselines are the same images as above: only recgen is scored again
+        for suffix, options in variants(task, ensemble, adapt):  # the baselines are as above: only recgen again
             e = evaluate_photos(str(path), task, crop=crop if slow else 0, slow_baselines=False,
-                                out=out / f"{key}-x{ensemble}", ensemble=ensemble, **kw)
-            figures[f"{key}_recgen_x{ensemble}_{metric}"] = e["mean"]["recgen"][metric]
-            details[key][f"recgen_x{ensemble}"] = {
-                "per_image": {p["image"]: p[f"recgen_{metric}"] for p in e["per_image"]},
+                                out=out / f"{key}-{suffix}", **options, **kw)
+            figures[f"{key}_recgen_{suffix}_{metric}"] = e["mean"]["recgen"][metric]
+            details[key][f"recgen_{suffix}"] = {
+                "options": options, "per_image": {p["image"]: p[f"recgen_{metric}"] for p in e["per_image"]},
                 "mean": e["mean"]["recgen"], "seconds": e["seconds"]["recgen"],
                 "seconds_without": r["seconds"]["recgen"]}
-            print(f"{key}: recgen with --ensemble {ensemble} {e['mean']['recgen'][metric]:.2f}", flush=True)
+            print(f"{key}: recgen with {options} {e['mean']['recgen'][metric]:.2f}", flush=True)
     return figures, details
 
 
@@ -126,6 +137,8 @@ def main() -> None:
     ap.add_argument("--out", default="", help="folder for grids and per-run JSON (default bench/results/NAME)")
     ap.add_argument("--ensemble", type=int, default=8, help="also score recgen averaging this many flipped and "
                                                            "rotated copies (1 = not)")
+    ap.add_argument("--adapt", type=int, default=0, help="also score super-resolution fine-tuned for this many steps "
+                                                          "on each photo (restore --adapt), alone and with --ensemble")
     ap.add_argument("--note", default="", help="context a reader needs (e.g. how loaded the machine was)")
     ap.add_argument("--name", default="restore-photos", help="record name (bench/results/NAME-DATE.json): another "
                                                               "machine's figures go in a record of their own")
@@ -135,7 +148,7 @@ def main() -> None:
                                                 "keeps the other cases' figures from earlier invocations")
     a = ap.parse_args()
     runs, out = Path(a.runs), Path(a.out or f"bench/results/{a.name}")
-    figures, details = evaluate_all(runs, a.crop, out, [k for k in a.cases.split(",") if k], a.ensemble)
+    figures, details = evaluate_all(runs, a.crop, out, [k for k in a.cases.split(",") if k], a.ensemble, a.adapt)
     if a.memory:
         with tempfile.TemporaryDirectory() as tmp:
             for mp in map(float, a.megapixels.split(",")):  # smallest first: the children's peak only grows

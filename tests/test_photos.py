@@ -22,11 +22,11 @@ def _png_header(w: int, h: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
 
 
-def _held_out_crop(side: int = 96) -> np.ndarray:
+def _held_out_crop(side: int = 96, name: str = "china") -> np.ndarray:
     from recgen.data.photos import load_photos
 
-    china = dict(load_photos("photos", "test"))["china"]
-    return np.ascontiguousarray(china[100:100 + side, 200:200 + side])
+    photo = dict(load_photos("photos", "test"))[name]
+    return np.ascontiguousarray(photo[100:100 + side, 200:200 + side])
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +144,53 @@ def test_self_ensemble_option_reaches_files_and_is_checked(photo_runs, tmp_path)
     r = cli("restore", "denoise", den.path, tmp_path / "crop.png", "--ensemble", "3", "--out", tmp_path / "bad")
     assert r.exit_code == 2 and r.output.startswith("error: ") and r.output.count("\n") == 1, r.output
     assert "ensemble must be one of 1, 2, 4, 8" in r.output and not (tmp_path / "bad").exists()
+
+
+def test_adaptation_learns_from_the_photo_itself_and_leaves_the_run_alone(photo_runs):
+    """A super-resolver fine-tuned on its input restores that input from its own downscaled copy (the pair it
+    learns from) with a lower L1 error (its loss) than before; the run's network is untouched, the result is seeded,
+    and uint8 input (the tiled path) adapts exactly as floats do. Whether that carries over to the missing detail
+    is measured on the held-out photos (bench/restore_photos.py), not here: a network trained for two steps is no
+    starting point for that."""
+    from recgen.restore.degrade import Observation, corrupt
+    from recgen.restore.restorer import adapt_net, restore
+
+    _, sr = photo_runs
+    x = torch.from_numpy(_held_out_crop(128, "flower")).permute(2, 0, 1)[None].float().div(255)  # never trained on
+    obs = corrupt(x, "superres", seed=0, scale=2)
+    own = corrupt(obs.y, "superres", seed=0, scale=2)  # the input downscaled once more
+    before = {k: v.clone() for k, v in sr.net.state_dict().items()}
+    net = adapt_net(sr.net, sr.arch, obs, 200)
+    l1_before = float((sr.restore(own) - obs.y).abs().mean())
+    l1_after = float((restore(net, sr.arch, own) - obs.y).abs().mean())
+    assert l1_after < 0.995 * l1_before, (l1_before, l1_after)
+    assert all(torch.equal(v, sr.net.state_dict()[k]) for k, v in before.items())
+    assert not any(p.requires_grad for p in net.parameters())
+    assert torch.equal(sr.restore(obs, adapt=5, seed=1), sr.restore(obs, adapt=5, seed=1))
+    as_uint8 = Observation("superres", obs.y.mul(255).round().to(torch.uint8), scale=2)
+    a, b = adapt_net(sr.net, sr.arch, obs, 3), adapt_net(sr.net, sr.arch, as_uint8, 3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    with pytest.raises(RecgenError, match="too small to adapt to"):
+        adapt_net(sr.net, sr.arch, Observation("superres", obs.y[..., :6, :6], scale=2), 3)
+
+
+def test_adapt_option_reaches_the_command_line_and_is_checked(photo_runs, tmp_path):
+    import json
+
+    den, sr = photo_runs
+    Image.fromarray(_held_out_crop(64)).save(tmp_path / "crop.png")
+    r = cli("restore", "superres", sr.path, tmp_path / "crop.png", "--simulate", "--adapt", "20", "--no-baselines",
+            "--out", tmp_path / "s", "--json")
+    assert r.exit_code == 0, r.output
+    assert Image.open(json.loads(r.output)["images"]["recgen"][0]).size == (64, 64)
+    for args, message in [(("restore", "eval", den.path, "--task", "denoise", "--adapt", "5"),
+                           "adapt fine-tunes super-resolution only"),
+                          (("restore", "superres", sr.path, tmp_path / "crop.png", "--adapt", "-1", "--out",
+                            tmp_path / "bad"), "adapt must be a whole number of steps")]:
+        r = cli(*args)
+        assert r.exit_code == 2 and r.output.startswith("error: ") and r.output.count("\n") == 1, r.output
+        assert message in r.output
+    assert not (tmp_path / "bad").exists()
 
 
 def test_tiny_restorer_trained_on_photo_patches_beats_its_untrained_self(photo_runs):

@@ -6,8 +6,8 @@
     recgen.restore.evaluate("runs/restore/denoise-1", task="denoise", judge="runs/classify/cnn-1")
     recgen.restore.restore_files("runs/restore/inpaint-1", "inpaint", ["shirt.png"], out="restored")
 
-Both kinds of model answer the same three calls: `check(task, method, scale, steps, ensemble)`, `restore(obs,
-...)` and `describe(...)`; the classical baselines (recgen.restore.baselines) run beside them everywhere.
+Both kinds of model answer the same three calls: `check(task, method, scale, steps, ensemble, adapt)`,
+`restore(obs, ...)` and `describe(...)`; the classical baselines (recgen.restore.baselines) run beside them everywhere.
 """
 
 from __future__ import annotations
@@ -27,11 +27,20 @@ from recgen.restore import guided, photos
 from recgen.restore.config import METHODS, MIN_SIDE, RestoreConfig
 from recgen.restore.degrade import SCALES, TASKS, Observation, check_scale
 from recgen.restore.evaluate import evaluate as evaluate_model
-from recgen.restore.restorer import Corruptions, RestorerConfig, RestoreTask, build, check_ensemble, restore
+from recgen.restore.restorer import (
+    Corruptions,
+    RestorerConfig,
+    RestoreTask,
+    adapt_net,
+    build,
+    check_adapt,
+    check_ensemble,
+    restore,
+)
 from recgen.runs import Run, TrainedRun, load_module, module_state
 from recgen.sanity import check_restorer_gain, training_stats
 from recgen.task import TaskSteps
-from recgen.train import Trainer, resolve_device, seeded
+from recgen.train import Trainer, resolve_device, resolve_precision, seeded
 
 
 def _check(cfg: RestoreConfig) -> RestorerConfig:
@@ -91,9 +100,11 @@ class RestorerRun(TrainedRun):
             self._net = net.to(self.device).eval()
         return self._net
 
-    def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0, ensemble: int = 1) -> None:
+    def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0, ensemble: int = 1,
+              adapt: int = 0) -> None:
         check_method(task, method, steps)
         check_ensemble(ensemble)
+        check_adapt(task, adapt)
         if task != self.arch.task:
             diffusion = " or pass a diffusion generator run" if task in guided.METHODS else ""
             raise RecgenError(f"{self.path}: this restorer was trained to {self.arch.task}, not to {task}; train one "
@@ -110,11 +121,17 @@ class RestorerRun(TrainedRun):
         return None  # fully convolutional: any size (padded to a multiple of 4 inside)
 
     def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0,
-                ensemble: int = 1) -> torch.Tensor:
+                ensemble: int = 1, adapt: int = 0) -> torch.Tensor:
         """ensemble: average the restorations of 1, 2, 4 or 8 flipped and rotated copies (restorer.DIHEDRAL);
-        about that many times slower, a little better (denoising, super-resolution, JPEG)."""
-        self.check(obs.task, method, obs.scale, steps, ensemble)
-        return restore(self.net, self.arch, obs, ensemble=ensemble)
+        about that many times slower, a little better (denoising, super-resolution, JPEG).
+        adapt: super-resolution first fine-tunes a copy of the network for this many steps on obs's own images
+        (restorer.adapt_net, seeded by `seed`); the run's weights are left as they are."""
+        self.check(obs.task, method, obs.scale, steps, ensemble, adapt)
+        net = self.net
+        if adapt:
+            net = adapt_net(net, self.arch, obs, adapt, seed, resolve_precision("auto", self.device),
+                            self.config.loss)
+        return restore(net, self.arch, obs, ensemble=ensemble)
 
 
 class DiffusionRestorer:
@@ -151,12 +168,14 @@ class DiffusionRestorer:
                               f"`recgen restore train --task {task}`")
         return guided.METHODS[task][0] if method == "auto" else method
 
-    def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0, ensemble: int = 1) -> None:
+    def check(self, task: str, method: str = "auto", scale: int = 2, steps: int = 0, ensemble: int = 1,
+              adapt: int = 0) -> None:
         check_method(task, method, steps)
         check_ensemble(ensemble)
-        if ensemble != 1:
-            raise RecgenError(f"ensemble {ensemble}: averaging flipped copies is for restorer runs; {self.path} is "
-                              "a generator run (give ensemble 1)")
+        check_adapt(task, adapt)
+        if ensemble != 1 or adapt:
+            what = f"ensemble {ensemble}: averaging flipped copies" if ensemble != 1 else f"adapt {adapt}: fine-tuning"
+            raise RecgenError(f"{what} is for restorer runs; {self.path} is a generator run (leave it out)")
         m = self._method(task, method)
         if m == "restorer":
             raise RecgenError(f"method 'restorer' needs a restorer run; {self.path} is a {self.gen.family} run")
@@ -172,9 +191,9 @@ class DiffusionRestorer:
         return self.input_shape[1], self.input_shape[2]
 
     def restore(self, obs: Observation, method: str = "auto", steps: int = 0, seed: int = 0,
-                ensemble: int = 1) -> torch.Tensor:
+                ensemble: int = 1, adapt: int = 0) -> torch.Tensor:
         m = self._method(obs.task, method)
-        self.check(obs.task, m, obs.scale, steps, ensemble)
+        self.check(obs.task, m, obs.scale, steps, ensemble, adapt)
         fn = {"ddnm": guided.ddnm, "repaint": guided.repaint, "reverse": guided.denoise}[m]
         return fn(self.gen, obs, seeded(seed, 7), steps or self.DEFAULT_STEPS[m])
 

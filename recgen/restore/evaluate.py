@@ -55,19 +55,21 @@ def _judge(spec: str, data: str):
 
 def evaluate(model, task: str, n: int = 1000, seeds: tuple[int, ...] = (0,), mask_kind: str = "box",
              ratio: float = 0.25, sigma: float = 0.2, scale: int = 2, judge: str = "", method: str = "auto",
-             steps: int = 0, tune: bool = True, out: str | Path | None = None, ensemble: int = 1) -> dict[str, Any]:
+             steps: int = 0, tune: bool = True, out: str | Path | None = None, ensemble: int = 1,
+             adapt: int = 0) -> dict[str, Any]:
     """Restore the first n test images corrupted with each seed; every method sees the same corruptions.
 
     model: a loaded restorer / diffusion run (recgen.restore.evaluate, in api.py, also takes a path). judge: a recgen classify run ('' = the dataset's reference
     judge if trained, 'none' = skip). tune: pick the NLM strength on 200 training images (never test images).
-    ensemble: a restorer run averages that many flipped and rotated copies (1, 2, 4 or 8)."""
+    ensemble: a restorer run averages that many flipped and rotated copies (1, 2, 4 or 8); adapt: superres with a
+    restorer run fine-tunes it on the test images for that many steps first (restorer.adapt_net)."""
     if task not in TASKS:
         raise RecgenError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if task == "denoise":
         check_sigma(sigma)
         if sigma == 0:
             raise RecgenError("sigma must be positive to evaluate denoising")
-    model.check(task, method, scale, steps, ensemble)
+    model.check(task, method, scale, steps, ensemble, adapt)
     if n < 1 or not seeds:
         raise RecgenError(f"need n >= 1 images and at least one seed, got n={n}, seeds={list(seeds)}")
     for seed in seeds:
@@ -87,7 +89,8 @@ def evaluate(model, task: str, n: int = 1000, seeds: tuple[int, ...] = (0,), mas
         h_factor = tune_nlm(train.tensors()[0][:200], sigma)
         baselines["nlm"] = lambda obs: nlm(obs, h_factor)
     methods = {"none": none, **baselines,
-               "recgen": lambda obs, s=0: model.restore(obs, method=method, steps=steps, seed=s, ensemble=ensemble)}
+               "recgen": lambda obs, s=0: model.restore(obs, method=method, steps=steps, seed=s, ensemble=ensemble,
+                                                        adapt=adapt)}
 
     per_seed: dict[str, list[dict[str, float]]] = {k: [] for k in methods}
     accuracy: dict[str, list[float]] = {k: [] for k in ["clean", *methods]}
@@ -114,6 +117,8 @@ def evaluate(model, task: str, n: int = 1000, seeds: tuple[int, ...] = (0,), mas
                            "seeds": list(seeds), "settings": settings(task, mask_kind, ratio, sigma, scale)}
     if ensemble > 1:
         res["settings"]["ensemble"] = ensemble
+    if adapt:
+        res["settings"]["adapt"] = adapt
     if task == "inpaint":
         res["settings"]["masked_share_measured"] = round(float(shown[0].mask.mean()), 4)
     if task == "denoise":

@@ -90,7 +90,7 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
                   mask_kind: str = "box", ratio: float = 0.25, sigma: float = 0.0, scale: int = 2,
                   simulate: bool = False, method: str = "auto", steps: int = 0, seed: int = 0,
                   baselines: bool = True, max_pixels: int = MAX_PIXELS, quality: int = 20,
-                  ensemble: int = 1) -> dict[str, Any]:
+                  ensemble: int = 1, adapt: int = 0) -> dict[str, Any]:
     """Restore every input; returns the summary written to OUT/results.json.
 
     inpaint: pixels under `mask` (an image, white = missing) or under drawn box / strokes masks covering `ratio`.
@@ -100,7 +100,9 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
     simulate: the inputs are clean ground truth: corrupt them first, and score the result.
     max_pixels: the largest image read (the output's size for superres), checked in the header before decoding;
     images above IN_MEMORY_PIXELS are restored in tiles without baselines.
-    ensemble: a restorer run averages this many flipped and rotated copies (1, 2, 4 or 8; that many times slower)."""
+    ensemble: a restorer run averages this many flipped and rotated copies (1, 2, 4 or 8; that many times slower).
+    adapt: superres with a restorer run first fine-tunes it for this many steps on the images restored together
+    (those of one size; a large one on its own), restorer.adapt_net."""
     from recgen.restore.api import load
 
     model = load(model) if isinstance(model, (str, Path)) else model
@@ -111,7 +113,7 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
         check_quality(quality)
     if task == "denoise" and simulate and sigma == 0:
         raise RecgenError("--simulate adds noise of std --sigma to clean inputs: give a positive --sigma")
-    model.check(task, method, scale, steps, ensemble)
+    model.check(task, method, scale, steps, ensemble, adapt)
     check_option("seed", seed, int)
     check_option("max_pixels", max_pixels, int)
     grow = scale * scale if task == "superres" and not simulate else 1  # superres outputs scale^2 the pixels
@@ -126,8 +128,8 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
             if simulate:
                 raise RecgenError(f"{name}: --simulate scores images of at most {IN_MEMORY_PIXELS:,} pixels; "
                                   f"this one has {im.shape[0] * im.shape[1] * grow:,} (crop it)")
-            results[i] = (name, None, {"recgen": _restore_large(model, task, im, mask_arr, sigma, scale, ensemble)},
-                          None)
+            out_large = _restore_large(model, task, im, mask_arr, sigma, scale, ensemble, adapt, seed)
+            results[i] = (name, None, {"recgen": out_large}, None)
         else:
             groups.setdefault(im.shape, []).append(i)
     groups = _cut(groups, min(max_pixels, IN_MEMORY_PIXELS) // grow)
@@ -137,7 +139,8 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
         x = from_uint8(arr.transpose(0, 3, 1, 2).reshape(-1, h, w, 1) if k == 3 else to_channels(arr, c))
         obs, truth = _observe(task, x, k, mask_arr, mask, mask_kind, ratio, sigma, scale, simulate,
                               seed + 1000 * g, model.fixed_size(), quality)
-        outs = {"recgen": model.restore(obs, method=method, steps=steps, seed=seed + g, ensemble=ensemble)}
+        outs = {"recgen": model.restore(obs, method=method, steps=steps, seed=seed + g, ensemble=ensemble,
+                                        adapt=adapt)}
         if baselines:
             slow = SLOW_BASELINES.get(task, {}) if h * w <= SLOW_PIXELS else {}
             outs.update({name: fn(obs) for name, fn in {**BASELINES[task], **slow}.items()})
@@ -196,7 +199,7 @@ def _grey(obs: Observation) -> Observation:
 
 
 def _restore_large(model, task: str, im: np.ndarray, mask_arr, sigma: float, scale: int,
-                   ensemble: int = 1) -> torch.Tensor:
+                   ensemble: int = 1, adapt: int = 0, seed: int = 0) -> torch.Tensor:
     """One large uint8 image (H, W, C) restored in tiles (recgen.restore.tiles), uint8 from end to end: the output
     (1, C, H', W') uint8. The noise level, when not given, is estimated on the centre 1024 x 1024 pixels."""
     c, ch = model.channels, im.shape[-1]
@@ -217,7 +220,7 @@ def _restore_large(model, task: str, im: np.ndarray, mask_arr, sigma: float, sca
         obs.sigma = torch.full((len(y),), s)
     if task == "inpaint" and len(y) > 1:
         obs.mask = obs.mask.expand(len(y), -1, -1, -1)
-    out = model.restore(obs, ensemble=ensemble)
+    out = model.restore(obs, seed=seed, ensemble=ensemble, adapt=adapt)
     if ch == 3 and c == 1:
         out = out.reshape(1, 3, *out.shape[-2:])
     if ch == 1 and c == 3:  # back to grey, a band of rows at a time (no float copy of the whole image)

@@ -45,24 +45,26 @@ def _nlm_tuned(data: str, sigma: float, channels: int):
     return (lambda obs: nlm(obs, factor)), factor
 
 
-def _methods(model, task: str, data: str, sigma: float, slow: bool,
-             ensemble: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
+def _methods(model, task: str, data: str, sigma: float, slow: bool, ensemble: int = 1,
+             adapt: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
     methods: dict[str, Any] = {"none": none, **BASELINES[task]}
     extra: dict[str, Any] = {}
     if task == "denoise":
         methods["nlm"], extra["nlm_h_factor"] = _nlm_tuned(data, sigma, model.channels)
         if slow:
             methods.update(SLOW_BASELINES["denoise"])
-    methods["recgen"] = lambda obs: model.restore(obs, ensemble=ensemble)
+    methods["recgen"] = lambda obs: model.restore(obs, ensemble=ensemble, adapt=adapt)
     return methods, extra
 
 
 def evaluate_photos(model, task: str, data: str = "", sigma: float = 25 / 255, scale: int = 2, quality: int = 20,
                     mask_kind: str = "box+scratches", ratio: float = 0.1, seed: int = 0, crop: int = 0,
-                    slow_baselines: bool = True, out: str | Path | None = None, ensemble: int = 1) -> dict[str, Any]:
+                    slow_baselines: bool = True, out: str | Path | None = None, ensemble: int = 1,
+                    adapt: int = 0) -> dict[str, Any]:
     """Restore every held-out photo of `data` ('' = the run's own data) corrupted with `seed`; crop: evaluate on
     each photo's centre crop x crop (0 = whole photos). Grey photos go through a colour run as three equal
-    channels and are scored grey. ensemble: recgen's restorations average that many flipped and rotated copies."""
+    channels and are scored grey. ensemble: recgen's restorations average that many flipped and rotated copies;
+    adapt: super-resolution fine-tunes the network for that many steps on each photo first (restorer.adapt_net)."""
     from recgen.restore.api import load
 
     model = load(model) if isinstance(model, (str, Path)) else model
@@ -70,12 +72,14 @@ def evaluate_photos(model, task: str, data: str = "", sigma: float = 25 / 255, s
         check_sigma(sigma)
         if sigma == 0:
             raise RecgenError("sigma must be positive to evaluate denoising")
-    model.check(task, "auto", scale, ensemble=ensemble)
+    model.check(task, "auto", scale, ensemble=ensemble, adapt=adapt)
     data = data or model.data[0]
     photos = load_photos(data, "test")
-    methods, extra = _methods(model, task, data, sigma, slow_baselines, ensemble)
+    methods, extra = _methods(model, task, data, sigma, slow_baselines, ensemble, adapt)
     if ensemble > 1:
         extra["ensemble"] = ensemble
+    if adapt:
+        extra["adapt"] = adapt
     rows, seconds, shown = [], {k: 0.0 for k in methods}, []
     for i, (name, im) in enumerate(photos):
         im = centre_crop(im, crop, scale if task == "superres" else 1)

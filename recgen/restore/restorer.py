@@ -18,6 +18,7 @@ padding. The network only predicts; `restore` is the composition above, kept out
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -270,6 +271,77 @@ class Corruptions:
         return Observation(task, downscale(x, self.scale), scale=self.scale)
 
 
+def restoration_loss(net: RestorerNet, cfg: RestorerConfig, obs: Observation, x: torch.Tensor, loss) -> torch.Tensor:
+    """`loss`(restoration of obs, clean x), the objective of training and of test-time adaptation."""
+    inp, base = net_input(cfg, obs)
+    z = base + net(inp)
+    out = project(obs, z)
+    value = loss(out, x)
+    if obs.task == "superres":
+        # The back-projection replaces the block means of the correction, so the loss on `out` leaves them free
+        # to drift: they grew to several times the image's range, where bf16 autocast keeps too few bits for the
+        # detail riding on them in the same pixels, and the network traded the detail of flat regions for it.
+        # Asking the unprojected estimate to agree with the observation pins them; their optimum is independent
+        # of what the loss sees. Inpainting's discarded part (the known pixels) shares no pixel with the holes,
+        # and the same term there held its training back, as the network must then draw sharp edges in f.
+        value = value + F.mse_loss(out, z)
+    return value
+
+
+# ------------------------------------------------------------------------------------------ test-time adaptation
+ADAPT_TASKS = ("superres",)
+ADAPT_LR = 1e-3  # half the photo runs' peak learning rate, annealed to 0 over the adaptation
+ADAPT_BATCH, ADAPT_SIDE = 16, 64  # patches per step and their side (input pixels), as in photo training
+
+
+def check_adapt(task: str, adapt: int) -> None:
+    if isinstance(adapt, bool) or not isinstance(adapt, int) or adapt < 0:
+        raise RecgenError(f"adapt must be a whole number of steps, 0 or more, got {adapt!r}")
+    if adapt and task not in ADAPT_TASKS:
+        raise RecgenError(f"adapt fine-tunes super-resolution only (its corruption can be applied again to the "
+                          f"input, which then serves as the clean target); {task} has no such target")
+
+
+def adapt_net(net: RestorerNet, cfg: RestorerConfig, obs: Observation, steps: int, seed: int = 0,
+          precision: str = "fp32", loss: str = "l1") -> RestorerNet:
+    """A copy of `net` fine-tuned for `steps` steps on the images it is about to restore (zero-shot
+    super-resolution, ZSSR arXiv 1712.06087, started from the trained weights as in MZSR arXiv 2002.12213):
+    random patches of the low-resolution inputs, flipped and turned, are downscaled once more and the network learns
+    to undo that, so it meets the photo's own textures at the scale below before it restores the photo. Patches are
+    drawn from all of obs's images (uint8 or [0, 1] floats); the learning rate anneals from ADAPT_LR to 0."""
+    check_adapt(obs.task, steps)
+    s = obs.scale
+    unit = math.lcm(s, cfg.multiple)
+    h, w = obs.y.shape[-2:]
+    side = min(ADAPT_SIDE, h, w) // unit * unit
+    if side < 2 * unit:
+        raise RecgenError(f"adapt: images of {w}x{h} pixels are too small to adapt to (at least {2 * unit} pixels a "
+                          f"side are needed)")
+    dev = next(net.parameters()).device
+    net = copy.deepcopy(net).train().requires_grad_(True)
+    opt = torch.optim.Adam(net.parameters(), lr=ADAPT_LR)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / steps)))
+    g = seeded(seed)
+    loss_fn = F.l1_loss if loss == "l1" else F.mse_loss
+    autocast = torch.autocast(dev.type, torch.bfloat16, enabled=precision == "bf16")
+    with torch.enable_grad():
+        for _ in range(steps):
+            k = torch.randint(0, len(obs.y), (ADAPT_BATCH,), generator=g).tolist()
+            top = torch.randint(0, h - side + 1, (ADAPT_BATCH,), generator=g).tolist()
+            left = torch.randint(0, w - side + 1, (ADAPT_BATCH,), generator=g).tolist()
+            x = torch.stack([obs.y[i, :, t:t + side, j:j + side] for i, t, j in zip(k, top, left)]).to(dev)
+            x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+            turns, mirror = DIHEDRAL[int(torch.randint(0, 8, (1,), generator=g))]
+            x = _turn(x, turns, mirror)
+            with autocast:
+                value = restoration_loss(net, cfg, Observation(obs.task, downscale(x, s), scale=s), x, loss_fn)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+            sched.step()
+    return net.eval().requires_grad_(False)
+
+
 class RestoreTask(TrainTask):
     monitor, monitor_mode = "val_psnr", "max"
 
@@ -286,19 +358,7 @@ class RestoreTask(TrainTask):
     def training_step(self, batch, g):
         x = batch[0]
         obs = self.corruptions.draw(self.arch.task, x, g)
-        inp, base = net_input(self.arch, obs)
-        z = base + self.modules["model"](inp)
-        out = project(obs, z)
-        loss = self.loss(out, x)
-        if obs.task == "superres":
-            # The back-projection replaces the block means of the correction, so the loss on `out` leaves them free
-            # to drift: they grew to several times the image's range, where bf16 autocast keeps too few bits for the
-            # detail riding on them in the same pixels, and the network traded the detail of flat regions for it.
-            # Asking the unprojected estimate to agree with the observation pins them; their optimum is independent
-            # of what the loss sees. Inpainting's discarded part (the known pixels) shares no pixel with the holes,
-            # and the same term there held its training back, as the network must then draw sharp edges in f.
-            loss = loss + F.mse_loss(out, z)
-        return {"loss": loss}
+        return {"loss": restoration_loss(self.modules["model"], self.arch, obs, x, self.loss)}
 
     def input_psnr(self) -> float | None:
         """Validation PSNR of the input itself: what a restorer that adds nothing scores."""
