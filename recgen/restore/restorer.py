@@ -303,7 +303,7 @@ def check_adapt(task: str, adapt: int) -> None:
 
 
 def adapt_net(net: RestorerNet, cfg: RestorerConfig, obs: Observation, steps: int, seed: int = 0,
-          precision: str = "fp32", loss: str = "l1") -> RestorerNet:
+              precision: str = "fp32", loss: str = "l1") -> RestorerNet:
     """A copy of `net` fine-tuned for `steps` steps on the images it is about to restore (zero-shot
     super-resolution, ZSSR arXiv 1712.06087, started from the trained weights as in MZSR arXiv 2002.12213):
     random patches of the low-resolution inputs, flipped and turned, are downscaled once more and the network learns
