@@ -153,7 +153,7 @@ def test_adaptation_learns_from_the_photo_itself_and_leaves_the_run_alone(photo_
     is measured on the held-out photos (bench/restore_photos.py), not here: a network trained for two steps is no
     starting point for that."""
     from recgen.restore.degrade import Observation, corrupt
-    from recgen.restore.restorer import adapt_net, restore
+    from recgen.restore.restorer import adapt_net, check_adapt, restore
 
     _, sr = photo_runs
     x = torch.from_numpy(_held_out_crop(128, "flower")).permute(2, 0, 1)[None].float().div(255)  # never trained on
@@ -172,6 +172,8 @@ def test_adaptation_learns_from_the_photo_itself_and_leaves_the_run_alone(photo_
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     with pytest.raises(RecgenError, match="too small to adapt to"):
         adapt_net(sr.net, sr.arch, Observation("superres", obs.y[..., :6, :6], scale=2), 3)
+    with pytest.raises(RecgenError, match="x2 super-resolution only"):
+        check_adapt("superres", 5, 4)
 
 
 def test_adapt_option_reaches_the_command_line_and_is_checked(photo_runs, tmp_path):

@@ -104,7 +104,7 @@ class RestorerRun(TrainedRun):
               adapt: int = 0) -> None:
         check_method(task, method, steps)
         check_ensemble(ensemble)
-        check_adapt(task, adapt)
+        check_adapt(task, adapt, scale)
         if task != self.arch.task:
             diffusion = " or pass a diffusion generator run" if task in guided.METHODS else ""
             raise RecgenError(f"{self.path}: this restorer was trained to {self.arch.task}, not to {task}; train one "
@@ -172,7 +172,7 @@ class DiffusionRestorer:
               adapt: int = 0) -> None:
         check_method(task, method, steps)
         check_ensemble(ensemble)
-        check_adapt(task, adapt)
+        check_adapt(task, adapt, scale)
         if ensemble != 1 or adapt:
             what = f"ensemble {ensemble}: averaging flipped copies" if ensemble != 1 else f"adapt {adapt}: fine-tuning"
             raise RecgenError(f"{what} is for restorer runs; {self.path} is a generator run (leave it out)")

@@ -26,7 +26,7 @@ Seed = Annotated[int, typer.Option(help="seeds drawn masks, added noise and diff
 Baselines = Annotated[bool, typer.Option(help="also run the classical baselines")]
 Ensemble = Annotated[int, typer.Option(help="restorer runs: average the restorations of 1, 2, 4 or 8 flipped and "
                                             "rotated copies (that many times slower, a little better)")]
-Adapt = Annotated[int, typer.Option(help="restorer runs, superres: first fine-tune a copy of the network for this "
+Adapt = Annotated[int, typer.Option(help="restorer runs, x2 superres: first fine-tune a copy of the network for this "
                                          "many steps on the inputs themselves, downscaled once more (0 = off; "
                                          "200: about half a minute on 2 cores, a little better)")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]

@@ -289,17 +289,22 @@ def restoration_loss(net: RestorerNet, cfg: RestorerConfig, obs: Observation, x:
 
 
 # ------------------------------------------------------------------------------------------ test-time adaptation
-ADAPT_TASKS = ("superres",)
+# x2 only: at x4 the photo shrunk four times once more keeps too little to learn from, and adapting lost detail on
+# the held-out photos where it gained at x2
+ADAPT_TASKS, ADAPT_SCALES = ("superres",), (2,)
 ADAPT_LR = 1e-3  # half the photo runs' peak learning rate, annealed to 0 over the adaptation
 ADAPT_BATCH, ADAPT_SIDE = 16, 64  # patches per step and their side (input pixels), as in photo training
 
 
-def check_adapt(task: str, adapt: int) -> None:
+def check_adapt(task: str, adapt: int, scale: int = 2) -> None:
     if isinstance(adapt, bool) or not isinstance(adapt, int) or adapt < 0:
         raise RecgenError(f"adapt must be a whole number of steps, 0 or more, got {adapt!r}")
     if adapt and task not in ADAPT_TASKS:
         raise RecgenError(f"adapt fine-tunes super-resolution only (its corruption can be applied again to the "
                           f"input, which then serves as the clean target); {task} has no such target")
+    if adapt and scale not in ADAPT_SCALES:
+        raise RecgenError(f"adapt fine-tunes x2 super-resolution only: at x{scale} the input shrunk once more keeps "
+                          f"too little detail to learn from (leave adapt out)")
 
 
 def adapt_net(net: RestorerNet, cfg: RestorerConfig, obs: Observation, steps: int, seed: int = 0,
@@ -309,7 +314,7 @@ def adapt_net(net: RestorerNet, cfg: RestorerConfig, obs: Observation, steps: in
     random patches of the low-resolution inputs, flipped and turned, are downscaled once more and the network learns
     to undo that, so it meets the photo's own textures at the scale below before it restores the photo. Patches are
     drawn from all of obs's images (uint8 or [0, 1] floats); the learning rate anneals from ADAPT_LR to 0."""
-    check_adapt(obs.task, steps)
+    check_adapt(obs.task, steps, obs.scale)
     s = obs.scale
     unit = math.lcm(s, cfg.multiple)
     h, w = obs.y.shape[-2:]
