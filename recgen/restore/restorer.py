@@ -271,6 +271,9 @@ class Corruptions:
         return Observation(task, downscale(x, self.scale), scale=self.scale)
 
 
+LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}  # RestoreConfig.loss -> the function training and adapt_net use
+
+
 def restoration_loss(net: RestorerNet, cfg: RestorerConfig, obs: Observation, x: torch.Tensor, loss) -> torch.Tensor:
     """`loss`(restoration of obs, clean x), the objective of training and of test-time adaptation."""
     inp, base = net_input(cfg, obs)
@@ -327,7 +330,6 @@ def adapt_net(net: RestorerNet, cfg: RestorerConfig, obs: Observation, steps: in
     opt = torch.optim.Adam(net.parameters(), lr=ADAPT_LR)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / steps)))
     g = seeded(seed)
-    loss_fn = F.l1_loss if loss == "l1" else F.mse_loss
     autocast = torch.autocast(dev.type, torch.bfloat16, enabled=precision == "bf16")
     with torch.enable_grad():
         for _ in range(steps):
@@ -339,7 +341,7 @@ def adapt_net(net: RestorerNet, cfg: RestorerConfig, obs: Observation, steps: in
             turns, mirror = DIHEDRAL[int(torch.randint(0, 8, (1,), generator=g))]
             x = _turn(x, turns, mirror)
             with autocast:
-                value = restoration_loss(net, cfg, Observation(obs.task, downscale(x, s), scale=s), x, loss_fn)
+                value = restoration_loss(net, cfg, Observation(obs.task, downscale(x, s), scale=s), x, LOSSES[loss])
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
@@ -354,9 +356,9 @@ class RestoreTask(TrainTask):
                  val: torch.Tensor | None, device: torch.device, loss: str = "mse"):
         super().__init__()
         self.modules, self.arch, self.corruptions, self.device = modules, arch, corruptions, device
-        if loss not in ("mse", "l1"):
+        if loss not in LOSSES:
             raise RecgenError(f"loss must be mse or l1, got {loss!r}")
-        self.loss = F.mse_loss if loss == "mse" else F.l1_loss
+        self.loss = LOSSES[loss]
         # fixed corruptions of up to 1000 validation images, so val_psnr is comparable across epochs
         self.val = None if val is None else (val[:1000], self.corruptions.draw(arch.task, val[:1000], seeded(23)))
 
