@@ -47,7 +47,7 @@ def latest(runs: Path, name: str) -> Path | None:
 def variants(task: str, ensemble: int, adapt: int) -> list[tuple[str, dict]]:
     """recgen's scored settings beyond the plain one: (figure suffix, restore keywords)."""
     out = [(f"x{ensemble}", {"ensemble": ensemble})] if ensemble > 1 else []
-    if adapt and task == "superres":
+    if adapt and task in ("superres", "denoise"):
         out += [(f"adapt{adapt}", {"adapt": adapt})]
         out += [(f"adapt{adapt}_x{ensemble}", {"adapt": adapt, "ensemble": ensemble})] if ensemble > 1 else []
     return out
@@ -56,7 +56,7 @@ def variants(task: str, ensemble: int, adapt: int) -> list[tuple[str, dict]]:
 def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str], ensemble: int = 1,
                  adapt: int = 0) -> tuple[dict, dict]:
     """Each case's figures; ensemble > 1: recgen's also with that self-ensemble (`--ensemble`), as recgen_xK;
-    adapt > 0: super-resolution's also fine-tuned on each photo (`--adapt`), as recgen_adaptN[_xK]."""
+    adapt > 0: super-resolution's and denoising's also fine-tuned on each photo (`--adapt`), as recgen_adaptN[_xK]."""
     figures, details = {}, {}
     for key, name, task, kw in CASES:
         if keys and key not in keys:
@@ -137,8 +137,9 @@ def main() -> None:
     ap.add_argument("--out", default="", help="folder for grids and per-run JSON (default bench/results/NAME)")
     ap.add_argument("--ensemble", type=int, default=8, help="also score recgen averaging this many flipped and "
                                                            "rotated copies (1 = not)")
-    ap.add_argument("--adapt", type=int, default=0, help="also score super-resolution fine-tuned for this many steps "
-                                                          "on each photo (restore --adapt), alone and with --ensemble")
+    ap.add_argument("--adapt", type=int, default=0, help="also score super-resolution and denoising fine-tuned for "
+                                                          "this many steps on each photo (restore --adapt), alone "
+                                                          "and with --ensemble")
     ap.add_argument("--note", default="", help="context a reader needs (e.g. how loaded the machine was)")
     ap.add_argument("--name", default="restore-photos", help="record name (bench/results/NAME-DATE.json): another "
                                                               "machine's figures go in a record of their own")

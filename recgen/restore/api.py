@@ -124,8 +124,8 @@ class RestorerRun(TrainedRun):
                 ensemble: int = 1, adapt: int = 0) -> torch.Tensor:
         """ensemble: average the restorations of 1, 2, 4 or 8 flipped and rotated copies (restorer.DIHEDRAL);
         about that many times slower, a little better (denoising, super-resolution, JPEG).
-        adapt: super-resolution first fine-tunes a copy of the network for this many steps on obs's own images
-        (restorer.adapt_net, seeded by `seed`); the run's weights are left as they are."""
+        adapt: super-resolution and denoising first fine-tune a copy of the network for this many steps on obs's
+        own images (restorer.adapt_net, seeded by `seed`); the run's weights are left as they are."""
         self.check(obs.task, method, obs.scale, steps, ensemble, adapt)
         net = self.net
         if adapt:

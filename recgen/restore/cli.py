@@ -26,9 +26,10 @@ Seed = Annotated[int, typer.Option(help="seeds drawn masks, added noise and diff
 Baselines = Annotated[bool, typer.Option(help="also run the classical baselines")]
 Ensemble = Annotated[int, typer.Option(help="restorer runs: average the restorations of 1, 2, 4 or 8 flipped and "
                                             "rotated copies (that many times slower, a little better)")]
-Adapt = Annotated[int, typer.Option(help="restorer runs, x2 superres: first fine-tune a copy of the network for this "
-                                         "many steps on the inputs themselves, downscaled once more (0 = off; "
-                                         "200: about half a minute on 2 cores, a little better)")]
+Adapt = Annotated[int, typer.Option(help="restorer runs, x2 superres and denoise: first fine-tune a copy of the "
+                                         "network for this many steps on the inputs themselves (superres: "
+                                         "downscaled once more; denoise: their estimated error, SURE); 0 = off; "
+                                         "superres 200, denoise 100: about half a minute on 2 cores, better")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 MaskKind = Annotated[str, typer.Option(help="masks drawn when no --mask is given: box | strokes")]
 Ratio = Annotated[float, typer.Option(help="share of the image a drawn mask covers")]
@@ -97,11 +98,11 @@ def denoise(run: Run_, inputs: Inputs, out: Out = "restored",
             sigma: Annotated[float, typer.Option(help="noise std of the inputs, images in [0, 1] "
                                                       "(0 = estimate)")] = 0.0,
             simulate: Simulate = False, method: Method = "auto", steps: Steps = 0, seed: Seed = 0,
-            baselines: Baselines = True, ensemble: Ensemble = 1, json_: Json = False,
+            baselines: Baselines = True, ensemble: Ensemble = 1, adapt: Adapt = 0, json_: Json = False,
             max_pixels: MaxPixels = MAX_PIXELS):
     """Remove Gaussian noise of a known or estimated sigma (baseline: non-local means)."""
     _run("denoise", run, inputs, out, json_, sigma=sigma, simulate=simulate, method=method, steps=steps, seed=seed,
-         baselines=baselines, ensemble=ensemble, max_pixels=max_pixels)
+         baselines=baselines, ensemble=ensemble, adapt=adapt, max_pixels=max_pixels)
 
 
 @restore_app.command("superres")

@@ -61,8 +61,8 @@ def evaluate(model, task: str, n: int = 1000, seeds: tuple[int, ...] = (0,), mas
 
     model: a loaded restorer / diffusion run (recgen.restore.evaluate, in api.py, also takes a path). judge: a recgen classify run ('' = the dataset's reference
     judge if trained, 'none' = skip). tune: pick the NLM strength on 200 training images (never test images).
-    ensemble: a restorer run averages that many flipped and rotated copies (1, 2, 4 or 8); adapt: superres with a
-    restorer run fine-tunes it on the test images for that many steps first (restorer.adapt_net)."""
+    ensemble: a restorer run averages that many flipped and rotated copies (1, 2, 4 or 8); adapt: superres or denoise
+    with a restorer run fine-tunes it on the test images for that many steps first (restorer.adapt_net)."""
     if task not in TASKS:
         raise RecgenError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if task == "denoise":

@@ -101,8 +101,8 @@ def restore_files(model, task: str, inputs: list[str], out: str | Path, mask: st
     max_pixels: the largest image read (the output's size for superres), checked in the header before decoding;
     images above IN_MEMORY_PIXELS are restored in tiles without baselines.
     ensemble: a restorer run averages this many flipped and rotated copies (1, 2, 4 or 8; that many times slower).
-    adapt: superres with a restorer run first fine-tunes it for this many steps on the images restored together
-    (those of one size; a large one on its own), restorer.adapt_net."""
+    adapt: superres or denoise with a restorer run first fine-tunes it for this many steps on the images restored
+    together (those of one size; a large one on its own), restorer.adapt_net."""
     from recgen.restore.api import load
 
     model = load(model) if isinstance(model, (str, Path)) else model

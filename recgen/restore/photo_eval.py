@@ -64,7 +64,8 @@ def evaluate_photos(model, task: str, data: str = "", sigma: float = 25 / 255, s
     """Restore every held-out photo of `data` ('' = the run's own data) corrupted with `seed`; crop: evaluate on
     each photo's centre crop x crop (0 = whole photos). Grey photos go through a colour run as three equal
     channels and are scored grey. ensemble: recgen's restorations average that many flipped and rotated copies;
-    adapt: super-resolution fine-tunes the network for that many steps on each photo first (restorer.adapt_net)."""
+    adapt: super-resolution and denoising fine-tune the network for that many steps on each photo first
+    (restorer.adapt_net)."""
     from recgen.restore.api import load
 
     model = load(model) if isinstance(model, (str, Path)) else model

@@ -37,6 +37,7 @@ from recgen.restore.degrade import (
     consistent,
     downscale,
     draw_masks,
+    is_grey,
     jpeg,
     project,
     quantize,
@@ -292,33 +293,68 @@ def restoration_loss(net: RestorerNet, cfg: RestorerConfig, obs: Observation, x:
 
 
 # ------------------------------------------------------------------------------------------ test-time adaptation
-# x2 only: at x4 the photo shrunk four times once more keeps too little to learn from, and adapting lost detail on
-# the held-out photos where it gained at x2
-ADAPT_TASKS, ADAPT_SCALES = ("superres",), (2,)
-ADAPT_LR = 1e-3  # half the photo runs' peak learning rate, annealed to 0 over the adaptation
+# Two tasks have an objective that needs no clean image. Super-resolution: the input downscaled once more, with the
+# input as its target (x2 only: at x4 the photo shrunk four times once more keeps too little to learn from, and
+# adapting lost detail on the held-out photos where it gained at x2). Denoising with a known noise level: Stein's
+# unbiased risk estimate of the error, which Gaussian noise makes computable from the noisy image alone.
+ADAPT_TASKS, ADAPT_SCALES = ("superres", "denoise"), (2,)
+ADAPT_LR = {"superres": 1e-3, "denoise": 5e-4}  # annealed to 0 over the adaptation (photo runs peak at 2e-3)
 ADAPT_BATCH, ADAPT_SIDE = 16, 64  # patches per step and their side (input pixels), as in photo training
+SURE_EPS = 1e-3  # the finite-difference step of the divergence estimate (images in [0, 1])
+SURE_MARGIN = 1.5  # noise stds: pixels estimated nearer 0 or 1 are left out of SURE (sure_loss)
 
 
 def check_adapt(task: str, adapt: int, scale: int = 2) -> None:
     if isinstance(adapt, bool) or not isinstance(adapt, int) or adapt < 0:
         raise RecgenError(f"adapt must be a whole number of steps, 0 or more, got {adapt!r}")
     if adapt and task not in ADAPT_TASKS:
-        raise RecgenError(f"adapt fine-tunes super-resolution only (its corruption can be applied again to the "
-                          f"input, which then serves as the clean target); {task} has no such target")
-    if adapt and scale not in ADAPT_SCALES:
+        raise RecgenError(f"adapt fine-tunes super-resolution and denoising only (their error can be estimated from "
+                          f"the input alone); {task} has no such objective")
+    if adapt and task == "superres" and scale not in ADAPT_SCALES:
         raise RecgenError(f"adapt fine-tunes x2 super-resolution only: at x{scale} the input shrunk once more keeps "
                           f"too little detail to learn from (leave adapt out)")
 
 
+def sure_loss(net: RestorerNet, first: RestorerNet, cfg: RestorerConfig, y: torch.Tensor, sigma: torch.Tensor,
+              grey: torch.Tensor, g: torch.Generator, margin: float = SURE_MARGIN) -> torch.Tensor:
+    """Monte-Carlo SURE (arXiv 1806.00961) of the denoiser's squared error per pixel of the noisy patches y
+    (B, C, h, w), noise std sigma (B,): |f(y) - y|^2 - sigma^2 + 2 sigma^2 div f(y), the divergence estimated as
+    b . (f(y + eps b) - f(y)) / eps with b ~ N(0, I) (arXiv 0804.0404). Its expectation over the noise is the
+    error against the clean image, though no clean image is at hand. The noise model must hold, and clipping at 0
+    and 1 breaks it: where a photo saturates, SURE takes the clipped, quieter pixels for a cleaner image than there
+    is, and fine-tuning on it made the held-out photos worse, not better. So the estimate is taken only where the
+    un-adapted network (`first`) puts a pixel `margin` noise stds away from 0 and 1; elsewhere the network is held
+    to its first answer. The nearer pixels that still clip now and then bias the estimate a little low; a wider
+    margin would leave too little of a very noisy photo to learn from. A grey photo handed to a colour network
+    carries one noise field on three equal channels (`grey`, one flag per patch): b is shared across them, which
+    makes b's covariance the noise's, as Stein's lemma then asks."""
+    s2 = sigma.reshape(-1, 1, 1, 1).square()
+    with torch.no_grad():
+        inp, base = net_input(cfg, Observation("denoise", y, sigma=sigma))
+        f0 = base + first(inp).float()
+        lo = margin * sigma.reshape(-1, 1, 1, 1)
+        inside = ((f0 > lo) & (f0 < 1 - lo)).float()
+        b = torch.randn(y.shape, generator=g).to(y)
+        b = torch.where(grey.reshape(-1, 1, 1, 1), b[:, :1].expand_as(b), b) * inside
+    inp, base = net_input(cfg, Observation("denoise", torch.cat([y, y + SURE_EPS * b]), sigma=sigma.repeat(2)))
+    f, f_eps = (base + net(inp).float()).chunk(2)
+    div = b * (f_eps - f) / SURE_EPS
+    sure = ((f - y).square() - s2 + 2 * s2 * div) * inside
+    return (sure + (f - f0).square() * (1 - inside)).mean()
+
+
 def adapt_net(net: RestorerNet, cfg: RestorerConfig, obs: Observation, steps: int, seed: int = 0,
               precision: str = "fp32", loss: str = "l1") -> RestorerNet:
-    """A copy of `net` fine-tuned for `steps` steps on the images it is about to restore (zero-shot
-    super-resolution, ZSSR arXiv 1712.06087, started from the trained weights as in MZSR arXiv 2002.12213):
-    random patches of the low-resolution inputs, flipped and turned, are downscaled once more and the network learns
-    to undo that, so it meets the photo's own textures at the scale below before it restores the photo. Patches are
-    drawn from all of obs's images (uint8 or [0, 1] floats); the learning rate anneals from ADAPT_LR to 0."""
+    """A copy of `net` fine-tuned for `steps` steps on the images it is about to restore, with an objective that
+    needs no clean image. Patches of obs's images (uint8 or [0, 1] floats), flipped and turned, are drawn at random;
+    the learning rate anneals from ADAPT_LR to 0.
+    superres: zero-shot super-resolution (ZSSR, arXiv 1712.06087, started from the trained weights as in MZSR
+    arXiv 2002.12213): the patches are downscaled once more and the network learns to undo that (`loss`), so it
+    meets the photo's own textures at the scale below before it restores the photo.
+    denoise: the patches' SURE (sure_loss) at the observation's noise level, always in fp32: its divergence is a
+    difference of two nearly equal outputs, which bf16 would round away."""
     check_adapt(obs.task, steps, obs.scale)
-    s = obs.scale
+    s = obs.scale if obs.task == "superres" else 1
     unit = math.lcm(s, cfg.multiple)
     h, w = obs.y.shape[-2:]
     side = min(ADAPT_SIDE, h, w) // unit * unit
@@ -326,11 +362,14 @@ def adapt_net(net: RestorerNet, cfg: RestorerConfig, obs: Observation, steps: in
         raise RecgenError(f"adapt: images of {w}x{h} pixels are too small to adapt to (at least {2 * unit} pixels a "
                           f"side are needed)")
     dev = next(net.parameters()).device
+    first = net
     net = copy.deepcopy(net).train().requires_grad_(True)
-    opt = torch.optim.Adam(net.parameters(), lr=ADAPT_LR)
+    opt = torch.optim.Adam(net.parameters(), lr=ADAPT_LR[obs.task])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / steps)))
     g = seeded(seed)
-    autocast = torch.autocast(dev.type, torch.bfloat16, enabled=precision == "bf16")
+    denoise = obs.task == "denoise"
+    autocast = torch.autocast(dev.type, torch.bfloat16, enabled=precision == "bf16" and not denoise)
+    grey = is_grey(obs.y) if denoise else None
     with torch.enable_grad():
         for _ in range(steps):
             k = torch.randint(0, len(obs.y), (ADAPT_BATCH,), generator=g).tolist()
@@ -341,7 +380,11 @@ def adapt_net(net: RestorerNet, cfg: RestorerConfig, obs: Observation, steps: in
             turns, mirror = DIHEDRAL[int(torch.randint(0, 8, (1,), generator=g))]
             x = _turn(x, turns, mirror)
             with autocast:
-                value = restoration_loss(net, cfg, Observation(obs.task, downscale(x, s), scale=s), x, LOSSES[loss])
+                if denoise:
+                    value = sure_loss(net, first, cfg, x, obs.sigma[k].to(x), grey[k].to(dev), g)
+                else:
+                    value = restoration_loss(net, cfg, Observation(obs.task, downscale(x, s), scale=s), x,
+                                             LOSSES[loss])
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
