@@ -29,7 +29,8 @@ Ensemble = Annotated[int, typer.Option(help="restorer runs: average the restorat
 Adapt = Annotated[int, typer.Option(help="restorer runs, x2 superres and denoise: first fine-tune a copy of the "
                                          "network for this many steps on the inputs themselves (superres: "
                                          "downscaled once more; denoise: their estimated error, SURE); 0 = off; "
-                                         "superres 200, denoise 100: about half a minute on 2 cores, better")]
+                                         "superres 200: about half a minute a photo on 2 cores, denoise 100: "
+                                         "about a minute, for better results")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 MaskKind = Annotated[str, typer.Option(help="masks drawn when no --mask is given: box | strokes")]
 Ratio = Annotated[float, typer.Option(help="share of the image a drawn mask covers")]
