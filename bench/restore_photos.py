@@ -25,6 +25,7 @@ import numpy as np
 
 from recgen.machine import write_record
 from recgen.restore.photo_eval import evaluate_photos
+from recgen.restore.restorer import adapts
 from recgen.runs import Run
 
 # (record key, run name, task, evaluation keywords)
@@ -44,10 +45,11 @@ def latest(runs: Path, name: str) -> Path | None:
     return max(done, key=lambda p: int(p.name[len(name) + 1:]), default=None)
 
 
-def variants(task: str, ensemble: int, adapt: int) -> list[tuple[str, dict]]:
-    """recgen's scored settings beyond the plain one: (figure suffix, restore keywords)."""
+def variants(task: str, ensemble: int, adapt: int, scale: int = 2) -> list[tuple[str, dict]]:
+    """recgen's scored settings beyond the plain one: (figure suffix, restore keywords); adapting only where
+    restore --adapt has an objective (x4 super-resolution, JPEG, ... are scored without)."""
     out = [(f"x{ensemble}", {"ensemble": ensemble})] if ensemble > 1 else []
-    if adapt and task in ("superres", "denoise"):
+    if adapt and adapts(task, scale):
         out += [(f"adapt{adapt}", {"adapt": adapt})]
         out += [(f"adapt{adapt}_x{ensemble}", {"adapt": adapt, "ensemble": ensemble})] if ensemble > 1 else []
     return out
@@ -77,7 +79,7 @@ def evaluate_all(runs: Path, crop: int, out: Path, keys: list[str], ensemble: in
             "lr", "precision")},
             "stopped": cfg.get("stopped"), "eval": r}
         print(f"{key}: " + ", ".join(f"{k} {v[metric]:.2f}" for k, v in r["mean"].items()), flush=True)
-        for suffix, options in variants(task, ensemble, adapt):  # the baselines are as above: only recgen again
+        for suffix, options in variants(task, ensemble, adapt, kw.get("scale", 2)):  # the baselines are as above: only recgen again
             e = evaluate_photos(str(path), task, crop=crop if slow else 0, slow_baselines=False,
                                 out=out / f"{key}-{suffix}", **options, **kw)
             figures[f"{key}_recgen_{suffix}_{metric}"] = e["mean"]["recgen"][metric]

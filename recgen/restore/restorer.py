@@ -304,15 +304,21 @@ SURE_EPS = 1e-3  # the finite-difference step of the divergence estimate (images
 SURE_MARGIN = 1.5  # noise stds: pixels estimated nearer 0 or 1 are left out of SURE (sure_loss)
 
 
+def adapts(task: str, scale: int = 2) -> bool:
+    """Whether adapt_net has an objective for `task` (super-resolution: at this factor)."""
+    return task in ADAPT_TASKS and (task != "superres" or scale in ADAPT_SCALES)
+
+
 def check_adapt(task: str, adapt: int, scale: int = 2) -> None:
     if isinstance(adapt, bool) or not isinstance(adapt, int) or adapt < 0:
         raise RecgenError(f"adapt must be a whole number of steps, 0 or more, got {adapt!r}")
-    if adapt and task not in ADAPT_TASKS:
+    if not adapt or adapts(task, scale):
+        return
+    if task not in ADAPT_TASKS:
         raise RecgenError(f"adapt fine-tunes super-resolution and denoising only (their error can be estimated from "
                           f"the input alone); {task} has no such objective")
-    if adapt and task == "superres" and scale not in ADAPT_SCALES:
-        raise RecgenError(f"adapt fine-tunes x2 super-resolution only: at x{scale} the input shrunk once more keeps "
-                          f"too little detail to learn from (leave adapt out)")
+    raise RecgenError(f"adapt fine-tunes x2 super-resolution only: at x{scale} the input shrunk once more keeps "
+                      f"too little detail to learn from (leave adapt out)")
 
 
 def sure_loss(net: RestorerNet, first: RestorerNet, cfg: RestorerConfig, y: torch.Tensor, sigma: torch.Tensor,
